@@ -1,0 +1,1 @@
+"""Detectors for critmon: small scikit-learn-style estimators; never imports monitor."""

@@ -1,0 +1,1 @@
+"""Bundled public data shipped with critmon (see ATTRIBUTION.md)."""
