@@ -1,0 +1,259 @@
+"""The ``critmon`` command line."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from monitor import __version__
+from monitor.clock import SystemClock
+from monitor.config import (
+    CONFIG_FILES,
+    Config,
+    default_config_dir,
+    format_duration,
+    load_config,
+    resolve_config_dir,
+)
+from monitor.daemon import Daemon, Runtime, poll_all, prepare, run_once
+from monitor.errors import ConfigError, MonitorError, StoreError
+from monitor.formatting import FORMATS, render
+from monitor.sources.http import HttpFetcher
+from monitor.status import build_status
+from monitor.store import DB_NAME, Store, state_dir_path
+
+EX_CONFIG = 78  # sysexits: configuration error; systemd RestartPreventExitStatus=78
+EX_CANTCREAT = 73
+
+format_option = click.option("--format", "fmt", type=click.Choice(FORMATS), default="table",
+                             show_default=True, help="Output format.")
+
+
+class Context:
+    """Options shared by every command."""
+
+    def __init__(self, config_dir: str | None, state_dir: str | None) -> None:
+        self.config_dir_option = config_dir
+        self.state_dir = state_dir_path(state_dir)
+
+    @property
+    def config_dir(self) -> Path:
+        return resolve_config_dir(self.config_dir_option)
+
+    def load_config(self) -> Config:
+        try:
+            return load_config(self.config_dir)
+        except ConfigError as exc:
+            click.echo(f"critmon: config error: {exc}", err=True)
+            sys.exit(EX_CONFIG)
+
+    def runtime(self) -> Runtime:
+        config = self.load_config()
+        try:
+            return prepare(config, self.config_dir, self.state_dir, SystemClock().now())
+        except StoreError as exc:
+            click.echo(f"critmon: {exc}", err=True)
+            sys.exit(EX_CANTCREAT)
+
+    def open_store(self) -> Store:
+        path = self.state_dir / DB_NAME
+        if not path.exists():
+            raise click.ClickException(
+                f"no database at {path}: run `critmon once` or `critmon run` first")
+        return Store.open(path)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="critmon")
+@click.option("--config", "config_dir", envvar="CRITMON_CONFIG", metavar="DIR",
+              help="Config directory [env CRITMON_CONFIG; default ~/.config/critmon, "
+                   "else the shipped defaults].")
+@click.option("--state-dir", envvar="CRITMON_STATE_DIR", metavar="DIR",
+              help="State directory [env CRITMON_STATE_DIR, systemd STATE_DIRECTORY; default "
+                   "~/.local/state/critmon].")
+@click.option("--log-level", default="INFO", show_default=True,
+              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
+@click.pass_context
+def cli(ctx: click.Context, config_dir: str | None, state_dir: str | None, log_level: str) -> None:
+    """critmon: early warning for critical-mineral supply risk."""
+    logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    ctx.obj = Context(config_dir, state_dir)
+
+
+@cli.command()
+@click.pass_obj
+def run(obj: Context) -> None:
+    """Run the daemon in the foreground until SIGINT/SIGTERM (SIGHUP reloads the config)."""
+    daemon = Daemon(obj.runtime())
+    sys.exit(daemon.run())
+
+
+@cli.command()
+@click.pass_obj
+def once(obj: Context) -> None:
+    """Run one full cycle: poll every source once, evaluate, exit.
+
+    Exits non-zero only when critmon itself cannot run (bad config, unusable state dir); a
+    failing source is reported, not fatal.
+    """
+    runtime = obj.runtime()
+    with HttpFetcher() as fetcher:
+        outcomes = run_once(runtime, fetcher, SystemClock())
+    ok = sum(1 for o in outcomes if o.ok)
+    for outcome in outcomes:
+        if not outcome.ok:
+            click.echo(f"source {outcome.source} failing: {outcome.error}", err=True)
+    with runtime.open_store() as store:
+        total = sum(store.count_observations().values())
+    click.echo(f"polled {len(outcomes)} sources: {ok} ok, {len(outcomes) - ok} failing; "
+               f"{total} observations in {runtime.db_path}")
+
+
+@cli.command()
+@format_option
+@click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]),
+              help="Use only the data that was public on this date.")
+@click.pass_obj
+def status(obj: Context, fmt: str, as_of: Any) -> None:
+    """Show the latest values critmon holds for every mineral."""
+    config = obj.load_config()
+    with obj.open_store() as store:
+        rows = build_status(store, config, as_of=as_of.date() if as_of else None)
+    columns = ["mineral", "lists", "price", "price_unit", "price_period", "price_source",
+               "net_import_reliance", "nir_qualifier", "nir_year", "world_production",
+               "production_unit", "production_year"]
+    click.echo(render([r.as_dict() for r in rows], columns, fmt))
+
+
+# ---------------------------------------------------------------------- sources
+
+
+@cli.group()
+def sources() -> None:
+    """Inspect the configured sources."""
+
+
+@sources.command("check")
+@format_option
+@click.pass_obj
+def sources_check(obj: Context, fmt: str) -> None:
+    """Poll each enabled source once now and report status, latency, rows and error."""
+    runtime = obj.runtime()
+    with HttpFetcher() as fetcher:
+        outcomes = {o.source: o for o in poll_all(runtime, fetcher, SystemClock())}
+    rows = []
+    for source in runtime.enabled_sources():
+        outcome = outcomes[source.id]
+        rows.append({
+            "source": source.id, "kind": source.kind,
+            "status": "not modified" if outcome.not_modified else ("ok" if outcome.ok
+                                                                   else "failing"),
+            "latency_s": round(outcome.latency_s, 2), "rows": outcome.rows,
+            "changed": outcome.changed, "error": outcome.error or "",
+        })
+    click.echo(render(rows, ["source", "kind", "status", "latency_s", "rows", "changed",
+                             "error"], fmt))
+
+
+@sources.command("list")
+@format_option
+@click.pass_obj
+def sources_list(obj: Context, fmt: str) -> None:
+    """List sources with their health as last recorded (does not poll)."""
+    config = obj.load_config()
+    states = {}
+    path = obj.state_dir / DB_NAME
+    if path.exists():
+        with Store.open(path) as store:
+            states = {s.source: s for s in store.source_states()}
+    rows = []
+    for source in config.sources.sources:
+        state = states.get(source.id)
+        rows.append({
+            "source": source.id, "kind": source.kind, "enabled": source.enabled,
+            "interval": format_duration(source.interval),
+            "status": state.status if state else "never",
+            "last_success_at": state.last_success_at if state else None,
+            "failures": state.consecutive_failures if state else 0,
+            "next_poll_at": state.next_poll_at if state else None,
+            "last_error": (state.last_error or "") if state else "",
+        })
+    click.echo(render(rows, ["source", "kind", "enabled", "interval", "status",
+                             "last_success_at", "failures", "next_poll_at", "last_error"], fmt))
+
+
+# ---------------------------------------------------------------------- config
+
+
+@cli.group("config")
+def config_group() -> None:
+    """Check, write out and review configuration."""
+
+
+@config_group.command("check")
+@click.pass_obj
+def config_check(obj: Context) -> None:
+    """Validate the config directory; exit 0 if valid, 78 with file/key/line if not."""
+    config = obj.load_config()
+    for name in CONFIG_FILES:
+        click.echo(f"ok  {name:<14} {config.origins[name]}")
+    click.echo(f"valid: {len(config.minerals.minerals)} minerals, "
+               f"{len(config.sources.sources)} sources, {len(config.rules.rules)} rules, "
+               f"{len(config.alerting.receivers)} receivers (digest {config.digest[:12]})")
+
+
+@config_group.command("init")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Overwrite existing files.")
+def config_init(directory: Path, force: bool) -> None:
+    """Write the shipped default config files into DIRECTORY for editing."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in CONFIG_FILES:
+        target = directory / name
+        if target.exists() and not force:
+            click.echo(f"kept     {target} (exists; --force to overwrite)")
+            continue
+        shutil.copyfile(default_config_dir() / name, target)
+        click.echo(f"written  {target}")
+
+
+@config_group.command("show")
+@click.argument("name", required=False, type=click.Choice(CONFIG_FILES))
+@click.pass_obj
+def config_show(obj: Context, name: str | None) -> None:
+    """Print the effective config files (secrets appear only as references)."""
+    config = obj.load_config()
+    for file_name in [name] if name else CONFIG_FILES:
+        click.echo(f"# {config.origins[file_name]}")
+        click.echo(config.texts[file_name].rstrip("\n"))
+
+
+@config_group.command("history")
+@format_option
+@click.pass_obj
+def config_history(obj: Context, fmt: str) -> None:
+    """List every config the daemon has loaded (digest, time, summary)."""
+    with obj.open_store() as store:
+        rows = store.config_versions()
+    for row in rows:
+        row["digest"] = row["digest"][:12]
+    click.echo(render(rows, ["id", "loaded_at", "origin", "digest", "summary"], fmt))
+
+
+def main() -> None:
+    """Entry point of the ``critmon`` console script."""
+    try:
+        cli.main(prog_name="critmon", standalone_mode=True)
+    except MonitorError as exc:  # anything that escaped a command: say it, no traceback
+        click.echo(f"critmon: {exc}", err=True)
+        sys.exit(1)
+
+

@@ -1,0 +1,265 @@
+"""The composition root: prepare the store, schedule the jobs, handle signals, stop in time.
+
+``critmon run`` builds a :class:`Runtime` (config + paths), starts an APScheduler 3
+``BackgroundScheduler`` with one job per source and an evaluate job, and then the main thread
+waits for signals with ``sigwait`` so no work ever runs inside a signal handler: SIGHUP reloads
+the config (validate everything first, keep the old one on error), SIGINT/SIGTERM stop within
+``STOP_TIMEOUT_S``. ``critmon once`` runs one full cycle with the same functions and exits.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from monitor import bundled
+from monitor.clock import Clock, SystemClock
+from monitor.config import Config, Source, load_config
+from monitor.errors import ConfigError
+from monitor.polling import Fetcher, PollOutcome, is_due, poll_source
+from monitor.sources.http import HttpFetcher
+from monitor.status import build_status
+from monitor.store import DB_NAME, Store, ensure_state_dir
+
+log = logging.getLogger(__name__)
+
+STOP_TIMEOUT_S = 30.0
+EVALUATE_EVERY = timedelta(minutes=15)
+BUNDLED_KEY = "bundled_fingerprint"
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Everything a job needs, read once per tick; a reload swaps the whole object."""
+
+    config: Config
+    config_dir: Path | None
+    state_dir: Path
+
+    @property
+    def db_path(self) -> Path:
+        return self.state_dir / DB_NAME
+
+    def open_store(self) -> Store:
+        return Store.open(self.db_path)
+
+    def enabled_sources(self) -> list[Source]:
+        return [s for s in self.config.sources.sources if s.enabled]
+
+
+def prepare(config: Config, config_dir: Path | None, state_dir: Path, now: datetime) -> Runtime:
+    """Create the state dir and database, load bundled data once, record the config."""
+    runtime = Runtime(config, config_dir, ensure_state_dir(state_dir))
+    with runtime.open_store() as store:
+        seed_bundled_data(store, config, now)
+        record_config(store, config, now, origin="start")
+    return runtime
+
+
+def seed_bundled_data(store: Store, config: Config, now: datetime) -> bool:
+    """Load the bundled public data into the store unless this version is already there."""
+    fingerprint = bundled.bundled_fingerprint()
+    if store.get_meta(BUNDLED_KEY) == fingerprint:
+        return False
+    minerals = [(m.id, m.usgs) for m in config.minerals.minerals]
+    with store.transaction():
+        store.save_observations(bundled.load_bundled_observations(minerals), fetched_at=now)
+        store.save_observations(bundled.load_bundled_pinksheet(bundled.PINKSHEET_COLUMNS),
+                                fetched_at=now)
+        store.save_wgi([bundled.wgi_row(e) for e in bundled.load_bundled_wgi()])
+        store.set_meta(BUNDLED_KEY, fingerprint)
+    log.info("loaded bundled data %s", fingerprint[:12])
+    return True
+
+
+def record_config(store: Store, config: Config, now: datetime, *, origin: str) -> bool:
+    summary = (f"{len(config.minerals.minerals)} minerals, {len(config.sources.sources)} sources,"
+               f" {len(config.rules.rules)} rules, {len(config.alerting.receivers)} receivers")
+    return store.record_config(digest=config.digest, loaded_at=now, origin=origin,
+                               summary=summary, files=config.texts)
+
+
+# ---------------------------------------------------------------------- one cycle
+
+
+def poll_all(runtime: Runtime, fetcher: Fetcher, clock: Clock, *,
+             only_due: bool = False, workers: int = 4) -> list[PollOutcome]:
+    """Poll every enabled source (in parallel, each job with its own store connection)."""
+
+    def poll(source: Source) -> PollOutcome | None:
+        with runtime.open_store() as store:
+            now = clock.now()
+            if only_due and not is_due(store.source_state(source.id), now):
+                return None
+            return poll_source(source, fetcher, store, now)
+
+    sources = runtime.enabled_sources()
+    if not sources:
+        return []
+    with ThreadPoolExecutor(max_workers=min(workers, len(sources))) as pool:
+        outcomes = list(pool.map(poll, sources))
+    return [o for o in outcomes if o is not None]
+
+
+def evaluate(runtime: Runtime, clock: Clock) -> int:
+    """Recompute the per-mineral picture from stored data; return the minerals with data."""
+    now = clock.now()
+    with runtime.open_store() as store:
+        rows = build_status(store, runtime.config, as_of=now.date())
+        with_data = sum(1 for row in rows if row.has_data)
+        store.set_meta("last_evaluation_at", now.isoformat())
+        store.set_meta("last_evaluation_minerals_with_data", str(with_data))
+    return with_data
+
+
+def run_once(runtime: Runtime, fetcher: Fetcher, clock: Clock) -> list[PollOutcome]:
+    """One full cycle: poll every source once, evaluate, return what each poll did."""
+    outcomes = poll_all(runtime, fetcher, clock)
+    evaluate(runtime, clock)
+    with runtime.open_store() as store:
+        store.set_meta("last_cycle_at", clock.now().isoformat())
+    return outcomes
+
+
+# ---------------------------------------------------------------------- the daemon
+
+
+class Daemon:
+    """The long-running process behind ``critmon run``."""
+
+    def __init__(self, runtime: Runtime, *, fetcher: Fetcher | None = None,
+                 clock: Clock | None = None,
+                 load: Callable[[Path | None], Config] = load_config) -> None:
+        self.runtime = runtime
+        self.fetcher = fetcher or HttpFetcher()
+        self.clock = clock or SystemClock()
+        self._load = load
+        self._lock = threading.Lock()
+        self.scheduler = BackgroundScheduler(
+            timezone=UTC,
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
+        )
+        self.scheduler.add_listener(self._on_job_event, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
+
+    # -- jobs
+
+    def _poll_job(self, source_id: str) -> None:
+        runtime = self.runtime  # one consistent snapshot per tick
+        source = next((s for s in runtime.enabled_sources() if s.id == source_id), None)
+        if source is None:
+            return
+        with runtime.open_store() as store:
+            now = self.clock.now()
+            if is_due(store.source_state(source_id), now):
+                poll_source(source, self.fetcher, store, now)
+
+    def _evaluate_job(self) -> None:
+        evaluate(self.runtime, self.clock)
+        with self.runtime.open_store() as store:
+            store.set_meta("last_cycle_at", self.clock.now().isoformat())
+
+    def _on_job_event(self, event: JobExecutionEvent) -> None:
+        if event.exception is not None:
+            log.error("job %s failed: %s", event.job_id, event.exception,
+                      exc_info=(type(event.exception), event.exception,
+                                event.exception.__traceback__))
+
+    def schedule_jobs(self) -> None:
+        """(Re)create the jobs from the current runtime: one per source, one evaluate job."""
+        for job in self.scheduler.get_jobs():
+            job.remove()
+        for source in self.runtime.enabled_sources():
+            tick = _wake_interval(source.interval)
+            self.scheduler.add_job(
+                self._poll_job, IntervalTrigger(seconds=tick.total_seconds(),
+                                                jitter=min(5, int(tick.total_seconds() / 2))),
+                args=[source.id], id=f"poll:{source.id}", name=f"poll {source.id}",
+                next_run_time=self.clock.now(), replace_existing=True,
+            )
+        self.scheduler.add_job(
+            self._evaluate_job, IntervalTrigger(seconds=EVALUATE_EVERY.total_seconds()),
+            id="evaluate", name="evaluate", replace_existing=True,
+            next_run_time=self.clock.now() + timedelta(seconds=20),
+        )
+
+    # -- lifecycle
+
+    def reload(self) -> bool:
+        """Load and validate the config again; swap it in only if it is valid."""
+        try:
+            config = self._load(self.runtime.config_dir)
+        except ConfigError as exc:
+            log.error("config reload failed, keeping the running config: %s", exc)
+            return False
+        with self._lock:
+            self.runtime = Runtime(config, self.runtime.config_dir, self.runtime.state_dir)
+            with self.runtime.open_store() as store:
+                record_config(store, config, self.clock.now(), origin="reload")
+            self.schedule_jobs()
+        log.info("config reloaded (%s)", config.digest[:12])
+        return True
+
+    def run(self, stop_signals: Sequence[int] = (signal.SIGINT, signal.SIGTERM)) -> int:
+        """Run until SIGINT/SIGTERM; SIGHUP reloads. Returns the exit code."""
+        handled = {*stop_signals, signal.SIGHUP}
+        signal.pthread_sigmask(signal.SIG_BLOCK, handled)  # worker threads inherit the mask
+        self.schedule_jobs()
+        self.scheduler.start()
+        log.info("critmon running: %d sources, state in %s",
+                 len(self.runtime.enabled_sources()), self.runtime.state_dir)
+        try:
+            while True:
+                received = signal.sigwait(handled)
+                if received == signal.SIGHUP:
+                    self.reload()
+                    continue
+                log.info("received %s, stopping", signal.Signals(received).name)
+                break
+        finally:
+            self.stop()
+        return 0
+
+    def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
+        """Stop the scheduler, letting running jobs finish, but never wait longer than timeout."""
+        stopper = threading.Thread(target=self._shutdown, daemon=True)
+        stopper.start()
+        stopper.join(timeout_s)
+        if stopper.is_alive():
+            log.error("jobs did not finish within %.0fs; exiting anyway", timeout_s)
+            logging.shutdown()
+            os._exit(1)
+        self.fetcher_close()
+        log.info("critmon stopped")
+
+    def _shutdown(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=True)
+
+    def fetcher_close(self) -> None:
+        close = getattr(self.fetcher, "close", None)
+        if callable(close):
+            close()
+
+
+def _wake_interval(interval: timedelta) -> timedelta:
+    """How often a source's job wakes to check whether it is due (its schedule is stored)."""
+    return max(timedelta(seconds=1), min(interval / 10, timedelta(minutes=1)))
+
+
+def start_runtime(config_dir: Path | None, state_dir: Path, clock: Clock) -> Runtime:
+    """Load the config and prepare the state; ConfigError and StoreError propagate."""
+    config = load_config(config_dir)
+    return prepare(config, config_dir, state_dir, clock.now())
+
+

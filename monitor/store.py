@@ -1,0 +1,338 @@
+"""The state store: one SQLite file (WAL), the only module that imports sqlite_utils.
+
+A :class:`Store` wraps one connection and belongs to the thread that opened it (APScheduler runs
+jobs in worker threads, so each job opens its own; that is cheap with WAL). The schema is created
+and changed only by the migrations below; never edit one that has shipped, add a new one.
+Timestamps are ISO-8601 UTC text; dates are ISO ``YYYY-MM-DD``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database, Migrations
+
+from monitor.errors import StoreError
+from monitor.models import Frequency, Measure, Observation
+
+DB_NAME = "critmon.db"
+migrations = Migrations("critmon")
+
+
+@migrations()
+def m001_observations(db: Database) -> None:
+    db["observations"].create(
+        {
+            "source": str, "series": str, "country": str, "period": str,
+            "mineral": str, "measure": str, "frequency": str, "value": float,
+            "unit": str, "stage": str, "qualifier": str,
+            "published_at": str, "fetched_at": str,
+        },
+        pk=("source", "series", "country", "period"),
+        not_null={"source", "series", "country", "period", "mineral", "measure"},
+    )
+    db["observations"].create_index(["mineral", "measure", "period"])
+
+
+@migrations()
+def m002_source_state(db: Database) -> None:
+    db["source_state"].create(
+        {
+            "source": str, "kind": str, "url": str, "status": str,
+            "last_attempt_at": str, "last_success_at": str, "last_change_at": str,
+            "last_error": str, "last_error_at": str, "consecutive_failures": int,
+            "next_poll_at": str, "etag": str, "last_modified": str, "last_http_status": int,
+            "last_latency_s": float, "last_rows": int, "polls": int, "failures": int,
+        },
+        pk="source",
+    )
+
+
+@migrations()
+def m003_config_versions(db: Database) -> None:
+    db["config_versions"].create(
+        {"id": int, "digest": str, "loaded_at": str, "origin": str, "summary": str,
+         "files": str},
+        pk="id",
+    )
+    db["config_versions"].create_index(["digest"])
+
+
+@migrations()
+def m004_wgi_and_meta(db: Database) -> None:
+    db["wgi"].create(
+        {"code": str, "year": int, "indicator": str, "country": str, "estimate": float,
+         "published_at": str},
+        pk=("code", "year", "indicator"),
+    )
+    db["meta"].create({"key": str, "value": str}, pk="key")
+
+
+@migrations()
+def m005_views(db: Database) -> None:
+    db.execute("""
+        CREATE VIEW latest_prices AS
+        SELECT o.mineral, o.source, o.series, o.period, o.value, o.unit, o.published_at
+        FROM observations o
+        JOIN (SELECT source, series, MAX(period) AS period FROM observations
+              WHERE measure = 'price' AND value IS NOT NULL GROUP BY source, series) last
+          ON o.source = last.source AND o.series = last.series AND o.period = last.period
+        WHERE o.measure = 'price'
+    """)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceState:
+    """Health and conditional-GET state of one source, as stored."""
+
+    source: str
+    kind: str = ""
+    url: str = ""
+    status: str = "never"
+    last_attempt_at: str | None = None
+    last_success_at: str | None = None
+    last_change_at: str | None = None
+    last_error: str | None = None
+    last_error_at: str | None = None
+    consecutive_failures: int = 0
+    next_poll_at: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    last_http_status: int | None = None
+    last_latency_s: float | None = None
+    last_rows: int | None = None
+    polls: int = 0
+    failures: int = 0
+
+
+def state_dir_path(explicit: str | os.PathLike[str] | None,
+                   environ: dict[str, str] | os._Environ[str] | None = None) -> Path:
+    """Pick the state directory: ``--state-dir``, ``CRITMON_STATE_DIR``, systemd, XDG."""
+    environ = os.environ if environ is None else environ
+    if explicit:
+        return Path(explicit)
+    if environ.get("CRITMON_STATE_DIR"):
+        return Path(environ["CRITMON_STATE_DIR"])
+    if environ.get("STATE_DIRECTORY"):  # systemd StateDirectory=
+        return Path(environ["STATE_DIRECTORY"].split(":")[0])
+    base = environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "critmon"
+
+
+def ensure_state_dir(path: Path) -> Path:
+    """Create the state directory private to its owner (0700)."""
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path.chmod(0o700)
+    except OSError as exc:
+        raise StoreError(f"cannot create state directory {path}: {exc.strerror}") from exc
+    return path
+
+
+class Store:
+    """One connection to the state database; use from the thread that opened it."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], *, migrate: bool = True) -> Store:
+        """Open (creating 0600 if new) the database file, in WAL mode, migrated."""
+        path = Path(path)
+        try:
+            if not path.exists():
+                path.touch(mode=0o600)
+            conn = sqlite3.connect(str(path), timeout=30.0)
+            db = Database(conn)
+            conn.execute("PRAGMA busy_timeout = 30000")
+            conn.execute("PRAGMA foreign_keys = ON")
+            if db.journal_mode != "wal":
+                db.enable_wal()
+            conn.execute("PRAGMA synchronous = NORMAL")
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot open database {path}: {exc}") from exc
+        store = cls(db)
+        if migrate:
+            store.migrate()
+        return store
+
+    @classmethod
+    def memory(cls) -> Store:
+        store = cls(Database(memory=True))
+        store.migrate()
+        return store
+
+    def migrate(self) -> None:
+        try:
+            migrations.apply(self.db)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot migrate database: {exc}") from exc
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group writes atomically; translate SQLite failures (disk full, read-only)."""
+        try:
+            with self.db.atomic():
+                yield
+        except sqlite3.Error as exc:
+            raise StoreError(f"database write failed: {exc}") from exc
+
+    # ------------------------------------------------------------------ observations
+
+    def save_observations(self, observations: Iterable[Observation], *, fetched_at: datetime
+                          ) -> int:
+        """Upsert observations on their natural key; return how many rows are new or changed."""
+        stamp = fetched_at.isoformat()
+        rows = [_observation_row(o, stamp, fetched_at.date()) for o in observations]
+        if not rows:
+            return 0
+        columns = list(rows[0])
+        placeholders = ", ".join("?" for _ in columns)
+        # Only rows whose value, qualifier or unit differ are written, so re-polling is free and
+        # the first publication date of a value is kept.
+        sql = f"""
+            INSERT INTO observations ({", ".join(columns)}) VALUES ({placeholders})
+            ON CONFLICT (source, series, country, period) DO UPDATE SET
+              mineral = excluded.mineral, measure = excluded.measure,
+              frequency = excluded.frequency, value = excluded.value,
+              unit = excluded.unit, stage = excluded.stage, qualifier = excluded.qualifier,
+              fetched_at = excluded.fetched_at
+            WHERE observations.value IS NOT excluded.value
+               OR observations.qualifier IS NOT excluded.qualifier
+               OR observations.unit IS NOT excluded.unit
+        """
+        with self.transaction():
+            conn = self.db.conn
+            before = conn.total_changes
+            conn.executemany(sql, [tuple(row.values()) for row in rows])
+            return conn.total_changes - before
+
+    def observations(self, *, mineral: str | None = None, measure: Measure | str | None = None,
+                     source: str | None = None, known_at: date | None = None
+                     ) -> list[Observation]:
+        """Observations, oldest period first; ``known_at`` keeps only what was public then."""
+        where, params = [], []
+        for column, value in (("mineral", mineral), ("measure", measure), ("source", source)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(str(value))
+        if known_at is not None:
+            where.append("published_at <= ?")
+            params.append(known_at.isoformat())
+        sql = "SELECT * FROM observations"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY mineral, measure, source, series, period, country"
+        return [_observation_from_row(row) for row in self.db.query(sql, params)]
+
+    def count_observations(self) -> dict[str, int]:
+        return {row["source"]: row["n"] for row in self.db.query(
+            "SELECT source, COUNT(*) AS n FROM observations GROUP BY source ORDER BY source")}
+
+    # ------------------------------------------------------------------ source state
+
+    def source_state(self, source: str) -> SourceState:
+        try:
+            row = self.db["source_state"].get(source)
+        except Exception:  # sqlite_utils NotFoundError: the source was never polled
+            return SourceState(source=source)
+        return SourceState(**{k: row.get(k) for k in SourceState.__dataclass_fields__}
+                           | {"consecutive_failures": row.get("consecutive_failures") or 0,
+                              "polls": row.get("polls") or 0,
+                              "failures": row.get("failures") or 0,
+                              "status": row.get("status") or "never"})
+
+    def source_states(self) -> list[SourceState]:
+        return [self.source_state(row["source"])
+                for row in self.db.query("SELECT source FROM source_state ORDER BY source")]
+
+    def save_source_state(self, state: SourceState) -> None:
+        with self.transaction():
+            self.db["source_state"].upsert(asdict(state), pk="source")
+
+    # ------------------------------------------------------------------ config versions
+
+    def record_config(self, *, digest: str, loaded_at: datetime, origin: str, summary: str,
+                      files: dict[str, str]) -> bool:
+        """Record a loaded config unless it equals the last one; return True when recorded."""
+        last = list(self.db.query(
+            "SELECT digest FROM config_versions ORDER BY id DESC LIMIT 1"))
+        if last and last[0]["digest"] == digest:
+            return False
+        with self.transaction():
+            self.db["config_versions"].insert({
+                "digest": digest, "loaded_at": loaded_at.isoformat(), "origin": origin,
+                "summary": summary, "files": json.dumps(files, ensure_ascii=False),
+            })
+        return True
+
+    def config_versions(self, limit: int = 50) -> list[dict[str, Any]]:
+        return list(self.db.query(
+            "SELECT id, digest, loaded_at, origin, summary FROM config_versions "
+            "ORDER BY id DESC LIMIT ?", [limit]))
+
+    def last_config_files(self) -> dict[str, str] | None:
+        rows = list(self.db.query("SELECT files FROM config_versions ORDER BY id DESC LIMIT 1"))
+        return json.loads(rows[0]["files"]) if rows else None
+
+    # ------------------------------------------------------------------ governance, meta
+
+    def save_wgi(self, rows: Sequence[dict[str, Any]]) -> None:
+        with self.transaction():
+            self.db["wgi"].upsert_all(rows, pk=("code", "year", "indicator"), batch_size=1000)
+
+    def wgi(self, *, known_at: date | None = None) -> list[dict[str, Any]]:
+        sql, params = "SELECT * FROM wgi", []
+        if known_at is not None:
+            sql += " WHERE published_at <= ?"
+            params.append(known_at.isoformat())
+        return list(self.db.query(sql + " ORDER BY code, year, indicator", params))
+
+    def get_meta(self, key: str) -> str | None:
+        rows = list(self.db.query("SELECT value FROM meta WHERE key = ?", [key]))
+        return rows[0]["value"] if rows else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.transaction():
+            self.db["meta"].upsert({"key": key, "value": value}, pk="key")
+
+
+def _observation_row(o: Observation, fetched_at: str, fetched_on: date) -> dict[str, Any]:
+    return {
+        "source": o.source, "series": o.series, "country": o.country,
+        "period": o.period.isoformat(), "mineral": o.mineral, "measure": str(o.measure),
+        "frequency": str(o.frequency), "value": o.value, "unit": o.unit, "stage": o.stage,
+        "qualifier": o.qualifier,
+        # A value with no publication date became known when we first fetched it.
+        "published_at": (o.published_at or fetched_on).isoformat(),
+        "fetched_at": fetched_at,
+    }
+
+
+def _observation_from_row(row: dict[str, Any]) -> Observation:
+    return Observation(
+        source=row["source"], series=row["series"], mineral=row["mineral"],
+        measure=Measure(row["measure"]), period=date.fromisoformat(row["period"]),
+        frequency=Frequency(row["frequency"]), value=row["value"], unit=row["unit"] or "",
+        country=row["country"] or "", stage=row["stage"] or "", qualifier=row["qualifier"] or "",
+        published_at=date.fromisoformat(row["published_at"]) if row["published_at"] else None,
+    )
