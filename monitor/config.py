@@ -49,9 +49,7 @@ def parse_duration(value: object) -> timedelta:
     """Parse ``"30s"``, ``"5m"``, ``"4h"``, ``"7d"``, ``"1w"`` (or a number of seconds)."""
     if isinstance(value, timedelta):
         return value
-    if isinstance(value, bool):
-        raise ValueError(f"not a duration: {value!r}")
-    if isinstance(value, int | float):
+    if isinstance(value, int | float) and not isinstance(value, bool):
         return timedelta(seconds=value)
     match = _DURATION_RE.match(str(value))
     if not match:

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from monitor.config import FredSource, PinkSheetSource, Source, TableSource
-from monitor.errors import MonitorError, SourceError, SourceUnavailableError
+from monitor.errors import MonitorError, SourceError, SourceUnavailableError, StoreError
 from monitor.models import FetchResult, Observation
 from monitor.sources.http import discover_link, redact_url
 from monitor.sources.prices import TableSpec, parse_fred_csv, parse_pinksheet, parse_table
@@ -94,8 +94,14 @@ def poll_source(source: Source, fetcher: Fetcher, store: Store, now: datetime, *
         result = _fetch(source, fetcher, previous)
         observations = [] if result.not_modified else parse_payload(source, result.body)
         changed = store.save_observations(observations, fetched_at=now) if observations else 0
+    except StoreError:
+        raise  # the store itself is broken: the job wrapper reports it, the source is not at fault
     except MonitorError as exc:
         return _record_failure(source, store, previous, now, exc, time.monotonic() - started)
+    except Exception as exc:  # a bug in a parser must not take the cycle down with it
+        log.exception("source %s: unexpected error while polling", source.id)
+        error = SourceError(f"internal error: {type(exc).__name__}: {exc}", source=source.id)
+        return _record_failure(source, store, previous, now, error, time.monotonic() - started)
     latency = time.monotonic() - started
     next_at = now + source.interval + source.jitter * rng()
     state = dataclasses.replace(

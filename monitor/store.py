@@ -16,9 +16,10 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from sqlite_utils import Database, Migrations
+from sqlite_utils.db import NotFoundError
 
 from monitor.errors import StoreError
 from monitor.models import Frequency, Measure, Observation
@@ -181,7 +182,7 @@ class Store:
     def close(self) -> None:
         self.db.close()
 
-    def __enter__(self) -> Store:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -253,7 +254,7 @@ class Store:
     def source_state(self, source: str) -> SourceState:
         try:
             row = self.db["source_state"].get(source)
-        except Exception:  # sqlite_utils NotFoundError: the source was never polled
+        except NotFoundError:  # never polled
             return SourceState(source=source)
         return SourceState(**{k: row.get(k) for k in SourceState.__dataclass_fields__}
                            | {"consecutive_failures": row.get("consecutive_failures") or 0,

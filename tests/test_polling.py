@@ -1,0 +1,228 @@
+"""Polling a source against a real local HTTP server: data, 304s, failures, backoff."""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import socket
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from monitor.config import FredSource, SourcesFile
+from monitor.polling import compute_backoff, is_due, poll_source
+from monitor.sources.http import HttpFetcher
+from monitor.store import DB_NAME, Store
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+FRED_CSV = (
+    "observation_date,PNICKUSDM\n"
+    "2022-01-01,22355.3\n2022-02-01,24015.9\n2022-03-01,33924.2\n2022-04-01,33132.8\n"
+)
+
+
+def fred_source(url: str, **extra: object) -> FredSource:
+    spec = {"id": "fred_nickel", "kind": "fred_csv", "url": url, "mineral": "nickel",
+            "unit": "USD/t", "interval": "8h", "jitter": "0s", "timeout": "5s", **extra}
+    return SourcesFile.model_validate({"sources": [spec]}).sources[0]  # type: ignore[return-value]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    with Store.open(tmp_path / DB_NAME) as opened:
+        yield opened
+
+
+@pytest.fixture
+def fetcher() -> Iterator[HttpFetcher]:
+    with HttpFetcher(connect_timeout_s=2, read_timeout_s=2, total_timeout_s=5) as opened:
+        yield opened
+
+
+def serve_csv_with_etag(httpserver: HTTPServer, body: str, etag: str = '"v1"') -> list[dict]:
+    """Serve ``body`` with an ETag; answer 304 to a matching If-None-Match. Log requests."""
+    seen: list[dict] = []
+
+    def handler(request: Request) -> Response:
+        seen.append(dict(request.headers))
+        if request.headers.get("If-None-Match") == etag:
+            return Response(status=304, headers={"ETag": etag})
+        return Response(body, headers={"ETag": etag, "Content-Type": "text/csv"})
+
+    httpserver.expect_request("/fred.csv").respond_with_handler(handler)
+    return seen
+
+
+def test_first_poll_saves_observations(httpserver: HTTPServer, store: Store,
+                                       fetcher: HttpFetcher) -> None:
+    serve_csv_with_etag(httpserver, FRED_CSV)
+    outcome = poll_source(fred_source(httpserver.url_for("/fred.csv")), fetcher, store, T0)
+    assert outcome.ok and outcome.rows == 4 and outcome.changed == 4
+    saved = store.observations(mineral="nickel")
+    assert [o.value for o in saved] == [22355.3, 24015.9, 33924.2, 33132.8]
+    assert saved[2].period == date(2022, 3, 1)
+    assert all(o.published_at == T0.date() for o in saved)
+    state = store.source_state("fred_nickel")
+    assert state.status == "ok" and state.etag == '"v1"' and state.last_rows == 4
+
+
+def test_second_poll_is_conditional_and_a_304_writes_nothing(
+        httpserver: HTTPServer, store: Store, fetcher: HttpFetcher) -> None:
+    seen = serve_csv_with_etag(httpserver, FRED_CSV)
+    source = fred_source(httpserver.url_for("/fred.csv"))
+    poll_source(source, fetcher, store, T0)
+    before = store.db.execute("SELECT total_changes()").fetchone()[0]
+    outcome = poll_source(source, fetcher, store, T0 + timedelta(hours=8))
+    assert seen[1].get("If-None-Match") == '"v1"'
+    assert outcome.ok and outcome.not_modified and outcome.rows == 0
+    observations_written = store.db.execute(
+        "SELECT COUNT(*) FROM observations WHERE fetched_at != ?", [T0.isoformat()]).fetchone()
+    assert observations_written[0] == 0
+    assert store.db.execute("SELECT total_changes()").fetchone()[0] - before == 1  # state row
+    assert store.source_state("fred_nickel").etag == '"v1"'
+
+
+def test_user_agent_names_critmon(httpserver: HTTPServer, store: Store,
+                                  fetcher: HttpFetcher) -> None:
+    seen = serve_csv_with_etag(httpserver, FRED_CSV)
+    poll_source(fred_source(httpserver.url_for("/fred.csv")), fetcher, store, T0)
+    assert seen[0]["User-Agent"].startswith("critmon/")
+
+
+def _malformed(server: HTTPServer) -> None:
+    server.expect_request("/fred.csv").respond_with_data(
+        "observation_date,PNICKUSDM\n2022-05-01,not-a-number\n")
+
+
+def _html(server: HTTPServer) -> None:
+    server.expect_request("/fred.csv").respond_with_data(
+        "<!DOCTYPE html><html><body>Sorry, maintenance</body></html>", content_type="text/html")
+
+
+def _empty(server: HTTPServer) -> None:
+    server.expect_request("/fred.csv").respond_with_data("")
+
+
+def _server_error(server: HTTPServer) -> None:
+    server.expect_request("/fred.csv").respond_with_data("oops", status=500)
+
+
+def _redirect_loop(server: HTTPServer) -> None:
+    server.expect_request("/fred.csv").respond_with_response(
+        Response(status=302, headers={"Location": server.url_for("/fred.csv")}))
+
+
+def _over_cap(server: HTTPServer) -> None:
+    big = "observation_date,PNICKUSDM\n" + "2022-01-01,1\n" * 20_000
+    server.expect_request("/fred.csv").respond_with_data(big)
+
+
+def _gzip_bomb(server: HTTPServer) -> None:
+    bomb = gzip.compress(b"0" * 50_000_000)
+    server.expect_request("/fred.csv").respond_with_data(
+        bomb, headers={"Content-Encoding": "gzip"}, content_type="text/csv")
+
+
+@pytest.mark.parametrize(
+    ("break_server", "reason"),
+    [
+        pytest.param(_malformed, "not-a-number", id="malformed-csv"),
+        pytest.param(_html, "SourceFormatError", id="html-instead-of-csv"),
+        pytest.param(_empty, "empty", id="empty-body"),
+        pytest.param(_server_error, "500", id="http-500"),
+        pytest.param(_redirect_loop, "redirect", id="redirect-loop"),
+        pytest.param(_over_cap, "exceeds", id="body-over-cap"),
+        pytest.param(_gzip_bomb, "exceeds", id="gzip-bomb"),
+    ],
+)
+def test_a_broken_source_is_marked_failing_and_earlier_data_stays(
+        httpserver: HTTPServer, store: Store, fetcher: HttpFetcher,
+        break_server: object, reason: str) -> None:
+    serve_csv_with_etag(httpserver, FRED_CSV)
+    source = fred_source(httpserver.url_for("/fred.csv"), max_bytes="100KB")
+    assert poll_source(source, fetcher, store, T0).ok
+    httpserver.clear()
+    break_server(httpserver)  # type: ignore[operator]
+    outcome = poll_source(source, fetcher, store, T0 + timedelta(hours=8))
+    assert not outcome.ok
+    assert reason in (outcome.error or "")
+    state = store.source_state("fred_nickel")
+    assert state.status == "failing" and state.consecutive_failures == 1
+    assert reason in (state.last_error or "")
+    assert len(store.observations(mineral="nickel")) == 4
+
+
+def test_unreachable_source_fails_without_raising(store: Store, fetcher: HttpFetcher) -> None:
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    outcome = poll_source(fred_source(f"http://127.0.0.1:{port}/x.csv"), fetcher, store, T0)
+    assert not outcome.ok
+    assert store.source_state("fred_nickel").status == "failing"
+
+
+def test_failures_back_off_exponentially_and_honour_retry_after(
+        httpserver: HTTPServer, store: Store, fetcher: HttpFetcher) -> None:
+    httpserver.expect_request("/fred.csv").respond_with_data("down", status=503)
+    source = fred_source(httpserver.url_for("/fred.csv"))
+    delays = []
+    now = T0
+    for _ in range(4):
+        poll_source(source, fetcher, store, now)
+        next_at = datetime.fromisoformat(store.source_state("fred_nickel").next_poll_at or "")
+        delays.append(next_at - now)
+        now = next_at
+    assert delays == [timedelta(minutes=1), timedelta(minutes=2), timedelta(minutes=4),
+                      timedelta(minutes=8)]
+    httpserver.clear()
+    httpserver.expect_request("/fred.csv").respond_with_data(
+        "slow down", status=429, headers={"Retry-After": "900"})
+    poll_source(source, fetcher, store, now)
+    next_at = datetime.fromisoformat(store.source_state("fred_nickel").next_poll_at or "")
+    assert next_at - now == timedelta(seconds=900)
+
+
+def test_backoff_is_capped_by_the_interval() -> None:
+    assert compute_backoff(30, timedelta(hours=8)) == timedelta(hours=6)
+    assert compute_backoff(30, timedelta(hours=1)) == timedelta(hours=1)
+    assert compute_backoff(1, timedelta(hours=8)) == timedelta(minutes=1)
+
+
+def test_state_changes_are_logged_once_not_per_poll(
+        httpserver: HTTPServer, store: Store, fetcher: HttpFetcher,
+        caplog: pytest.LogCaptureFixture) -> None:
+    httpserver.expect_request("/fred.csv").respond_with_data("down", status=500)
+    source = fred_source(httpserver.url_for("/fred.csv"))
+    caplog.set_level(logging.INFO, logger="monitor.polling")
+    for minute in range(3):
+        poll_source(source, fetcher, store, T0 + timedelta(minutes=minute))
+    httpserver.clear()
+    serve_csv_with_etag(httpserver, FRED_CSV)
+    poll_source(source, fetcher, store, T0 + timedelta(hours=1))
+    poll_source(source, fetcher, store, T0 + timedelta(hours=9))
+    messages = [r.getMessage() for r in caplog.records if r.name == "monitor.polling"]
+    assert len([m for m in messages if "is down" in m]) == 1
+    assert len([m for m in messages if "is up again after 3 failures" in m]) == 1
+    assert len(messages) == 2
+
+
+def test_a_successful_poll_schedules_the_next_one_an_interval_later(
+        httpserver: HTTPServer, store: Store, fetcher: HttpFetcher) -> None:
+    serve_csv_with_etag(httpserver, FRED_CSV)
+    source = fred_source(httpserver.url_for("/fred.csv"))
+    poll_source(source, fetcher, store, T0)
+    state = store.source_state("fred_nickel")
+    assert not is_due(state, T0 + timedelta(hours=7, minutes=59))
+    assert is_due(state, T0 + timedelta(hours=8))
+
+
+def test_file_urls_are_polled_too(tmp_path: Path, store: Store, fetcher: HttpFetcher) -> None:
+    path = tmp_path / "nickel.csv"
+    path.write_text(FRED_CSV, encoding="utf-8")
+    source = fred_source(path.as_uri())
+    assert poll_source(source, fetcher, store, T0).rows == 4
+    assert poll_source(source, fetcher, store, T0 + timedelta(hours=8)).not_modified

@@ -1,0 +1,134 @@
+"""The state store: migrations, idempotent observations, as-of reads, private files."""
+
+from __future__ import annotations
+
+import sqlite3
+import stat
+from dataclasses import replace
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+from sqlite_utils import Database
+
+from monitor.errors import StoreError
+from monitor.models import Frequency, Measure, Observation
+from monitor.store import DB_NAME, SourceState, Store, ensure_state_dir, state_dir_path
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def price(period: date, value: float | None, **changes: object) -> Observation:
+    base = Observation(source="fred_nickel", series="PNICKUSDM", mineral="nickel",
+                       measure=Measure.PRICE, period=period, frequency=Frequency.MONTHLY,
+                       value=value, unit="USD/t")
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    with Store.open(tmp_path / DB_NAME) as opened:
+        yield opened
+
+
+def test_migrations_apply_once_and_are_idempotent(tmp_path: Path) -> None:
+    path = tmp_path / DB_NAME
+    Store.open(path).close()
+    with Store.open(path) as store:
+        applied = [row["name"] for row in store.db.query(
+            "SELECT name FROM _sqlite_migrations WHERE migration_set = 'critmon'")]
+        assert len(applied) == len(set(applied)) >= 5
+        assert {"observations", "source_state", "config_versions", "wgi", "meta"} <= set(
+            store.db.table_names())
+
+
+def test_database_uses_wal(store: Store) -> None:
+    assert store.db.journal_mode == "wal"
+
+
+def test_state_dir_and_database_are_private(tmp_path: Path) -> None:
+    state = ensure_state_dir(tmp_path / "state")
+    Store.open(state / DB_NAME).close()
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700
+    assert stat.S_IMODE((state / DB_NAME).stat().st_mode) == 0o600
+
+
+def test_saving_the_same_observations_twice_changes_nothing(store: Store) -> None:
+    rows = [price(date(2022, 2, 1), 24_000.0), price(date(2022, 3, 1), 33_900.0)]
+    assert store.save_observations(rows, fetched_at=T0) == 2
+    assert store.save_observations(rows, fetched_at=T0) == 0
+    assert len(store.observations()) == 2
+
+
+def test_a_revised_value_is_updated_but_keeps_its_first_publication_date(store: Store) -> None:
+    store.save_observations([price(date(2022, 3, 1), 33_900.0)], fetched_at=T0)
+    later = datetime(2026, 4, 1, tzinfo=UTC)
+    assert store.save_observations([price(date(2022, 3, 1), 33_925.0)], fetched_at=later) == 1
+    [saved] = store.observations()
+    assert saved.value == 33_925.0
+    assert saved.published_at == T0.date()
+
+
+def test_known_at_hides_what_was_not_yet_public(store: Store) -> None:
+    store.save_observations([
+        price(date(2024, 1, 1), 16_000.0, published_at=date(2024, 2, 4)),
+        price(date(2024, 2, 1), 16_300.0, published_at=date(2024, 3, 4)),
+    ], fetched_at=T0)
+    visible = store.observations(known_at=date(2024, 3, 1))
+    assert [o.period for o in visible] == [date(2024, 1, 1)]
+
+
+def test_observations_round_trip_every_field(store: Store) -> None:
+    original = Observation(source="usgs", series="mine", mineral="cobalt",
+                           measure=Measure.PRODUCTION, period=date(2025, 1, 1),
+                           frequency=Frequency.ANNUAL, value=None, unit="t",
+                           country="Congo (Kinshasa)", stage="mine", qualifier="W",
+                           published_at=date(2026, 2, 6))
+    store.save_observations([original], fetched_at=T0)
+    assert store.observations(mineral="cobalt") == [original]
+
+
+def test_source_state_defaults_to_never_polled(store: Store) -> None:
+    assert store.source_state("unknown") == SourceState(source="unknown")
+
+
+def test_source_state_round_trips(store: Store) -> None:
+    state = SourceState(source="fred_tin", kind="fred_csv", status="failing",
+                        consecutive_failures=3, last_error="SourceUnavailableError: 500",
+                        etag='"abc"', polls=7, failures=3)
+    store.save_source_state(state)
+    assert store.source_state("fred_tin") == state
+
+
+def test_config_versions_record_only_changes(store: Store) -> None:
+    files = {"rules.yaml": "version: 1\n"}
+    assert store.record_config(digest="a", loaded_at=T0, origin="start", summary="s", files=files)
+    assert not store.record_config(digest="a", loaded_at=T0, origin="reload", summary="s",
+                                   files=files)
+    assert store.record_config(digest="b", loaded_at=T0, origin="reload", summary="s",
+                               files=files)
+    assert [row["digest"] for row in store.config_versions()] == ["b", "a"]
+    assert store.last_config_files() == files
+
+
+def test_unwritable_location_is_a_store_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(StoreError, match="cannot"):
+        ensure_state_dir(blocker / "state")
+
+
+def test_read_only_database_write_raises_store_error(tmp_path: Path) -> None:
+    path = tmp_path / DB_NAME
+    Store.open(path).close()
+    store = Store(Database(sqlite3.connect(f"file:{path}?mode=ro", uri=True)))
+    with pytest.raises(StoreError, match="database write failed"):
+        store.save_observations([price(date(2022, 3, 1), 1.0)], fetched_at=T0)
+
+
+def test_state_dir_resolution_order() -> None:
+    assert state_dir_path("/x", {"CRITMON_STATE_DIR": "/y"}) == Path("/x")
+    assert state_dir_path(None, {"CRITMON_STATE_DIR": "/y"}) == Path("/y")
+    assert state_dir_path(None, {"STATE_DIRECTORY": "/var/lib/critmon"}) == Path(
+        "/var/lib/critmon")
+    assert state_dir_path(None, {"XDG_STATE_HOME": "/s"}) == Path("/s/critmon")
