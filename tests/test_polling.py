@@ -165,8 +165,8 @@ def test_unreachable_source_fails_without_raising(store: Store, fetcher: HttpFet
     assert store.source_state("fred_nickel").status == "failing"
 
 
-def test_failures_back_off_exponentially_and_honour_retry_after(
-        httpserver: HTTPServer, store: Store, fetcher: HttpFetcher) -> None:
+def test_failures_back_off_exponentially(httpserver: HTTPServer, store: Store,
+                                         fetcher: HttpFetcher) -> None:
     httpserver.expect_request("/fred.csv").respond_with_data("down", status=503)
     source = fred_source(httpserver.url_for("/fred.csv"))
     delays = []
@@ -178,12 +178,17 @@ def test_failures_back_off_exponentially_and_honour_retry_after(
         now = next_at
     assert delays == [timedelta(minutes=1), timedelta(minutes=2), timedelta(minutes=4),
                       timedelta(minutes=8)]
-    httpserver.clear()
+
+
+def test_retry_after_is_a_floor_on_the_backoff(httpserver: HTTPServer, store: Store,
+                                                fetcher: HttpFetcher) -> None:
     httpserver.expect_request("/fred.csv").respond_with_data(
         "slow down", status=429, headers={"Retry-After": "900"})
-    poll_source(source, fetcher, store, now)
-    next_at = datetime.fromisoformat(store.source_state("fred_nickel").next_poll_at or "")
-    assert next_at - now == timedelta(seconds=900)
+    poll_source(fred_source(httpserver.url_for("/fred.csv")), fetcher, store, T0)
+    state = store.source_state("fred_nickel")
+    assert datetime.fromisoformat(state.next_poll_at or "") - T0 == timedelta(seconds=900)
+    assert state.last_http_status == 429
+    assert compute_backoff(5, timedelta(hours=8), retry_after_s=900) == timedelta(minutes=16)
 
 
 def test_backoff_is_capped_by_the_interval() -> None:

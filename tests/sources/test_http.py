@@ -314,6 +314,18 @@ def test_connection_refused_is_retryable(fetcher: HttpFetcher) -> None:
     assert isinstance(info.value.__cause__, Exception)
 
 
+def test_tls_failure_is_retryable(httpserver: HTTPServer, fetcher: HttpFetcher) -> None:
+    httpserver.expect_request("/").respond_with_data("plain http")
+    # Speaking TLS to a plain-HTTP port fails the handshake, as a broken certificate chain would.
+    url = httpserver.url_for("/").replace("http://", "https://")
+
+    with pytest.raises(SourceUnavailableError) as info:
+        fetcher.fetch(url, source="wb")
+
+    assert info.value.status is None
+    assert "ConnectError" in str(info.value)
+
+
 @contextmanager
 def drip_server(head: bytes, drip: bytes, *, every_s: float) -> Iterator[str]:
     """Answer each connection with ``head`` at once, then ``drip`` one byte per ``every_s``."""
