@@ -30,6 +30,7 @@ from pydantic import (
     model_validator,
 )
 
+from detectors import build_detector
 from monitor.errors import ConfigError
 
 _M = TypeVar("_M", bound=BaseModel)
@@ -249,8 +250,17 @@ class PinkSheetSource(_SourceBase):
     """The World Bank Pink Sheet monthly workbook (xlsx) or its CSV form."""
 
     kind: Literal["pinksheet"]
-    columns: dict[str, str]
+    columns: dict[str, str] = Field(min_length=1)
     discover: DiscoverSpec | None = None
+
+    @field_validator("columns")
+    @classmethod
+    def _one_code_per_mineral(cls, columns: dict[str, str]) -> dict[str, str]:
+        minerals = list(columns.values())
+        twice = sorted({m for m in minerals if minerals.count(m) > 1})
+        if twice:
+            raise ValueError(f"more than one column maps to: {', '.join(twice)}")
+        return columns
 
     def minerals_referenced(self) -> Iterator[tuple[str, str]]:
         for code, mineral in self.columns.items():
@@ -275,6 +285,8 @@ class TableSource(_SourceBase):
     def _one_mineral(self) -> TableSource:
         if (self.mineral is None) == (self.mineral_field is None):
             raise ValueError("give exactly one of mineral or mineral_field")
+        if self.records_path and self.format != "json":
+            raise ValueError("records_path applies to format: json only")
         return self
 
     def minerals_referenced(self) -> Iterator[tuple[str, str]]:
@@ -356,13 +368,18 @@ class RiskModelSpec(StrictModel):
 
 
 class DetectorSpec(BaseModel):
-    """A detector kind and its parameters; parameters are checked against the detector."""
+    """A detector kind and its parameters, checked by building the detector once."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
     kind: str
 
     def params(self) -> dict[str, Any]:
         return dict(self.model_extra or {})
+
+    @model_validator(mode="after")
+    def _buildable(self) -> DetectorSpec:
+        build_detector(self.kind, self.params())  # ValueError names the kind or parameter
+        return self
 
 
 class Rule(StrictModel):

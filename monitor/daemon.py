@@ -75,9 +75,14 @@ def seed_bundled_data(store: Store, config: Config, now: datetime) -> bool:
     minerals = [(m.id, m.usgs) for m in config.minerals.minerals]
     with store.transaction():
         store.save_observations(bundled.load_bundled_observations(minerals), fetched_at=now)
-        store.save_observations(bundled.load_bundled_pinksheet(bundled.PINKSHEET_COLUMNS),
-                                fetched_at=now)
-        store.save_wgi([bundled.wgi_row(e) for e in bundled.load_bundled_wgi()])
+        known = set(config.mineral_ids)
+        columns = {code: m for code, m in bundled.PINKSHEET_COLUMNS.items() if m in known}
+        store.save_observations(bundled.load_bundled_pinksheet(columns), fetched_at=now)
+        store.save_wgi([
+            {"code": e.code, "year": e.year, "indicator": e.indicator, "country": e.country,
+             "estimate": e.estimate, "published_at": bundled.wgi_published_at(e.year).isoformat()}
+            for e in bundled.load_bundled_wgi()
+        ])
         store.set_meta(BUNDLED_KEY, fingerprint)
     log.info("loaded bundled data %s", fingerprint[:12])
     return True

@@ -190,11 +190,29 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """Group writes atomically; translate SQLite failures (disk full, read-only)."""
+        """Group writes atomically; translate SQLite failures (disk full, read-only).
+
+        The outermost transaction is ``BEGIN IMMEDIATE``: it takes the write lock up front, so
+        concurrent jobs wait on the busy timeout instead of failing when a read would have to
+        be upgraded to a write. Nested transactions become savepoints.
+        """
+        conn = self.db.conn
         try:
-            with self.db.atomic():
+            if conn.in_transaction:
+                with self.db.atomic():
+                    yield
+                return
+            conn.execute("BEGIN IMMEDIATE")
+            try:
                 yield
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
         except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise StoreError(f"database write failed: {exc}") from exc
 
     # ------------------------------------------------------------------ observations

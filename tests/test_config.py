@@ -230,3 +230,20 @@ def test_config_dir_resolution_order(tmp_path: Path) -> None:
     assert resolve_config_dir(None, {"XDG_CONFIG_HOME": str(tmp_path)}) == default_config_dir()
     (tmp_path / "critmon").mkdir()
     assert resolve_config_dir(None, {"XDG_CONFIG_HOME": str(tmp_path)}) == tmp_path / "critmon"
+
+
+def test_unknown_detector_kind_is_a_config_error_with_its_key_path(config_dir: Path) -> None:
+    edit(config_dir, "rules.yaml", "detector: {kind: threshold, thresholds: [50, 75]",
+         "detector: {kind: thresold, thresholds: [50, 75]")
+    with pytest.raises(ConfigError) as info:
+        load_config(config_dir, environ={})
+    assert info.value.key == "rules.0.detector"
+    assert "unknown detector kind 'thresold'" in str(info.value)
+    assert info.value.line == line_of(config_dir, "rules.yaml", "kind: thresold")
+
+
+def test_unknown_detector_parameter_is_a_config_error(config_dir: Path) -> None:
+    edit(config_dir, "rules.yaml", "thresholds: [50, 75], direction: above",
+         "thresholds: [50, 75], direktion: above")
+    with pytest.raises(ConfigError, match=r"rules\.0\.detector: .*direktion"):
+        load_config(config_dir, environ={})

@@ -53,7 +53,7 @@ def daemon(tmp_path: Path, httpserver: HTTPServer) -> Iterator[dict]:
     url = httpserver.url_for("/cobalt.csv")
     (config / "sources.yaml").write_text(SOURCES.format(url=url, interval="1h"), "utf-8")
     proxy = f"http://127.0.0.1:{closed_port()}"  # nothing may leave the machine
-    env = {**os.environ, "HTTP_PROXY": proxy, "HTTPS_PROXY": proxy, "NO_PROXY": "127.0.0.1"}
+    env = {**os.environ, "HTTP_PROXY": proxy, "HTTPS_PROXY": proxy, "NO_PROXY": "127.0.0.1,localhost"}
     log_path = tmp_path / "daemon.log"
     with log_path.open("w") as log:
         process = subprocess.Popen(

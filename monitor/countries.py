@@ -1,0 +1,228 @@
+"""Country names as USGS prints them, mapped to World Bank WGI economy codes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+__all__ = ["NOT_COUNTRIES", "NO_WGI", "USGS_TO_WGI", "is_country", "normalise_name", "wgi_code"]
+
+#: USGS country name -> WGI economy code. Explicit on purpose: the two naming schemes differ
+#: ("Burma"/MMR, "Congo (Kinshasa)"/ZAR, "Korea, Republic of"/KOR, "Turkey"/TUR) and WGI keeps
+#: some legacy codes (ZAR DR Congo, ROM Romania, KSV Kosovo, TMP Timor-Leste, ADO Andorra).
+#: Covers every name in the MCS 2026 world production tables, plus other spellings USGS uses.
+USGS_TO_WGI: Mapping[str, str] = MappingProxyType({
+    "Afghanistan": "AFG",
+    "Albania": "ALB",
+    "Algeria": "DZA",
+    "Andorra": "ADO",
+    "Angola": "AGO",
+    "Argentina": "ARG",
+    "Armenia": "ARM",
+    "Australia": "AUS",
+    "Austria": "AUT",
+    "Azerbaijan": "AZE",
+    "Bahrain": "BHR",
+    "Bangladesh": "BGD",
+    "Belarus": "BLR",
+    "Belgium": "BEL",
+    "Benin": "BEN",
+    "Bhutan": "BTN",
+    "Bolivia": "BOL",
+    "Bosnia and Herzegovina": "BIH",
+    "Botswana": "BWA",
+    "Brazil": "BRA",
+    "Bulgaria": "BGR",
+    "Burkina Faso": "BFA",
+    "Burma": "MMR",
+    "Myanmar": "MMR",
+    "Burundi": "BDI",
+    "Cambodia": "KHM",
+    "Cameroon": "CMR",
+    "Canada": "CAN",
+    "Central African Republic": "CAF",
+    "Chile": "CHL",
+    "China": "CHN",
+    "Colombia": "COL",
+    "Congo (Brazzaville)": "COG",
+    "Congo (Kinshasa)": "ZAR",
+    "Costa Rica": "CRI",
+    "Côte d'Ivoire": "CIV",
+    "Croatia": "HRV",
+    "Cuba": "CUB",
+    "Cyprus": "CYP",
+    "Czechia": "CZE",
+    "Czech Republic": "CZE",
+    "Denmark": "DNK",
+    "Dominican Republic": "DOM",
+    "Ecuador": "ECU",
+    "Egypt": "EGY",
+    "El Salvador": "SLV",
+    "Eritrea": "ERI",
+    "Estonia": "EST",
+    "Eswatini": "SWZ",
+    "Ethiopia": "ETH",
+    "Fiji": "FJI",
+    "Finland": "FIN",
+    "France": "FRA",
+    "French Guiana": "GUF",
+    "Gabon": "GAB",
+    "Georgia": "GEO",
+    "Germany": "DEU",
+    "Ghana": "GHA",
+    "Greece": "GRC",
+    "Greenland": "GRL",
+    "Guatemala": "GTM",
+    "Guinea": "GIN",
+    "Guyana": "GUY",
+    "Honduras": "HND",
+    "Hong Kong": "HKG",
+    "Hungary": "HUN",
+    "Iceland": "ISL",
+    "India": "IND",
+    "Indonesia": "IDN",
+    "Iran": "IRN",
+    "Iraq": "IRQ",
+    "Ireland": "IRL",
+    "Israel": "ISR",
+    "Italy": "ITA",
+    "Jamaica": "JAM",
+    "Japan": "JPN",
+    "Jordan": "JOR",
+    "Kazakhstan": "KAZ",
+    "Kenya": "KEN",
+    "Korea, North": "PRK",
+    "Korea, Republic of": "KOR",
+    "Republic of Korea": "KOR",
+    "Kosovo": "KSV",
+    "Kuwait": "KWT",
+    "Kyrgyzstan": "KGZ",
+    "Laos": "LAO",
+    "Latvia": "LVA",
+    "Lebanon": "LBN",
+    "Lesotho": "LSO",
+    "Liberia": "LBR",
+    "Libya": "LBY",
+    "Lithuania": "LTU",
+    "Luxembourg": "LUX",
+    "Macau": "MAC",
+    "Madagascar": "MDG",
+    "Malawi": "MWI",
+    "Malaysia": "MYS",
+    "Mali": "MLI",
+    "Mauritania": "MRT",
+    "Mexico": "MEX",
+    "Moldova": "MDA",
+    "Mongolia": "MNG",
+    "Montenegro": "MNE",
+    "Morocco": "MAR",
+    # USGS reports phosphate for "Morocco and Western Sahara" together; Morocco governs it.
+    "Morocco and Western Sahara": "MAR",
+    "Mozambique": "MOZ",
+    "Namibia": "NAM",
+    "Nepal": "NPL",
+    "Netherlands": "NLD",
+    "New Zealand": "NZL",
+    "Nicaragua": "NIC",
+    "Niger": "NER",
+    "Nigeria": "NGA",
+    "North Macedonia": "MKD",
+    "Macedonia": "MKD",
+    "Norway": "NOR",
+    "Oman": "OMN",
+    "Pakistan": "PAK",
+    "Panama": "PAN",
+    "Papua New Guinea": "PNG",
+    "Paraguay": "PRY",
+    "Peru": "PER",
+    "Philippines": "PHL",
+    "Poland": "POL",
+    "Portugal": "PRT",
+    "Puerto Rico": "PRI",
+    "Qatar": "QAT",
+    "Romania": "ROM",
+    "Russia": "RUS",
+    "Rwanda": "RWA",
+    "Saudi Arabia": "SAU",
+    "Senegal": "SEN",
+    "Serbia": "SRB",
+    "Sierra Leone": "SLE",
+    "Singapore": "SGP",
+    "Slovakia": "SVK",
+    "Slovenia": "SVN",
+    "Solomon Islands": "SLB",
+    "South Africa": "ZAF",
+    "South Sudan": "SSD",
+    "Spain": "ESP",
+    "Sri Lanka": "LKA",
+    "Sudan": "SDN",
+    "Suriname": "SUR",
+    "Sweden": "SWE",
+    "Switzerland": "CHE",
+    "Syria": "SYR",
+    "Taiwan": "TWN",
+    "Tajikistan": "TJK",
+    "Tanzania": "TZA",
+    "Thailand": "THA",
+    "Timor-Leste": "TMP",
+    "Togo": "TGO",
+    "Trinidad and Tobago": "TTO",
+    "Tunisia": "TUN",
+    "Turkey": "TUR",
+    "Türkiye": "TUR",
+    "Turkmenistan": "TKM",
+    "Uganda": "UGA",
+    "Ukraine": "UKR",
+    "United Arab Emirates": "ARE",
+    "United Kingdom": "GBR",
+    "United States": "USA",
+    "Uruguay": "URY",
+    "Uzbekistan": "UZB",
+    "Venezuela": "VEN",
+    "Vietnam": "VNM",
+    "Yemen": "YEM",
+    "Zambia": "ZMB",
+    "Zimbabwe": "ZWE",
+})
+
+#: Territories USGS lists as producers that WGI does not score: ``wgi_code`` returns None.
+NO_WGI: frozenset[str] = frozenset({
+    "New Caledonia",  # French territory; nickel and cobalt producer
+    "Western Sahara",
+    "French Polynesia",
+    "Faroe Islands",
+    "Gibraltar",
+})
+
+#: Row labels in USGS country columns that are aggregates, not countries.
+NOT_COUNTRIES: frozenset[str] = frozenset({
+    "Other countries",
+    "Other",
+    "Others",
+    "World total",
+    "World total (rounded)",
+    "World total (may be rounded)",
+    "World",
+    "Total",
+    "European Union",
+    "Europe",
+})
+
+_NOT_COUNTRY_PREFIXES = ("world total", "other countries")
+
+
+def normalise_name(name: str) -> str:
+    """Trim, collapse whitespace (incl. no-break spaces) and straighten curly apostrophes."""
+    text = name.replace("\u00a0", " ").replace("\u2019", "'").replace("\u2018", "'")
+    return " ".join(text.split())
+
+
+def is_country(name: str) -> bool:
+    """False for aggregate rows ("Other countries", "World total (rounded)", ...), else True."""
+    text = normalise_name(name)
+    return text not in NOT_COUNTRIES and not text.lower().startswith(_NOT_COUNTRY_PREFIXES)
+
+
+def wgi_code(usgs_country: str) -> str | None:
+    """The WGI economy code for a USGS country name; None for aggregates, NO_WGI and unknowns."""
+    return USGS_TO_WGI.get(normalise_name(usgs_country))
