@@ -43,11 +43,11 @@ class MineralStatus:
 
 
 def latest_price(observations: Iterable[Observation]) -> Observation | None:
-    """The freshest price: latest period first, then the finer frequency (monthly over annual)."""
+    """The freshest price of the finest series: a monthly series beats an annual average."""
     prices = [o for o in observations if o.measure == Measure.PRICE and o.value is not None]
     if not prices:
         return None
-    return max(prices, key=lambda o: (_period_end(o), _FREQUENCY_RANK[o.frequency], o.source))
+    return max(prices, key=lambda o: (_FREQUENCY_RANK[o.frequency], _period_end(o), o.source))
 
 
 def latest_nir(observations: Iterable[Observation]) -> Observation | None:
