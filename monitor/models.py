@@ -61,3 +61,35 @@ class FetchResult:
     last_modified: str | None = None
     content_type: str | None = None
     elapsed_s: float = 0.0
+
+
+class SignalState(StrEnum):
+    """Whether a detector could judge a series at all."""
+
+    OK = "ok"
+    INSUFFICIENT_HISTORY = "insufficient_history"
+    NO_DATA = "no_data"
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """What evaluating one rule for one mineral said, at one evaluation time.
+
+    ``firing`` with a ``level`` (e.g. ``"high"``, ``"critical"``) when the detector fires;
+    ``state`` says when it could not judge (never a silent pass). ``labels`` identify the alert
+    instance (``alertname``, ``mineral``, ``indicator``, ...); ``annotations`` carry text only
+    (summary, the risk breakdown, source links) and never change the fingerprint.
+    """
+
+    rule: str
+    mineral: str
+    indicator: str
+    firing: bool
+    level: str | None = None
+    value: float | None = None
+    threshold: float | None = None
+    as_of: date | None = None
+    state: SignalState = SignalState.OK
+    reason: str = ""
+    labels: tuple[tuple[str, str], ...] = ()
+    annotations: tuple[tuple[str, str], ...] = ()

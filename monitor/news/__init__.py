@@ -1,0 +1,1 @@
+"""Policy news: parsing feeds, tagging minerals and countries, classifying events."""
