@@ -699,11 +699,29 @@ def _check_rule_minerals(config: Config, known: set[str]) -> None:
                 loc: list[Any] = ["rules", index, "minerals", position]
                 raise ConfigError(_unknown_mineral(mineral, known), file=path,
                                   key=".".join(map(str, loc)), line=_line_of(node, loc))
-    for mineral in config.rules.overrides:
+    rules = {rule.name: rule for rule in config.rules.rules}
+    for mineral, per_rule in config.rules.overrides.items():
         if mineral not in known:
             loc = ["overrides", mineral]
             raise ConfigError(_unknown_mineral(mineral, known), file=path,
                               key=".".join(loc), line=_line_of(node, loc))
+        for rule_name, override in per_rule.items():
+            loc = ["overrides", mineral, rule_name]
+            problem = _override_problem(rules.get(rule_name), rule_name, override)
+            if problem:
+                raise ConfigError(problem, file=path, key=".".join(loc), line=_line_of(node, loc))
+
+
+def _override_problem(rule: Rule | None, rule_name: str, override: dict[str, Any]) -> str | None:
+    """Why a per-mineral override cannot apply, or None when it builds a valid detector."""
+    if rule is None:
+        return f"no rule named {rule_name!r} to override"
+    params = {k: v for k, v in override.items() if k not in ("enabled", "levels")}
+    try:
+        build_detector(rule.detector.kind, {**rule.detector.params(), **params})
+    except ValueError as exc:
+        return str(exc)
+    return None
 
 
 def _unknown_mineral(mineral: str, known: set[str]) -> str:

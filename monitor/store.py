@@ -90,6 +90,31 @@ def m005_views(db: Database) -> None:
     """)
 
 
+@migrations()
+def m006_evaluations(db: Database) -> None:
+    # Append-only histories: a row is added when a value changes, so the history of a score or
+    # an indicator is a query, not a recomputation.
+    db["indicator_values"].create(
+        {"id": int, "mineral": str, "indicator": str, "evaluated_at": str, "as_of": str,
+         "value": float, "unit": str, "period": str, "published_at": str, "source": str,
+         "qualifier": str, "reason": str, "detail": str},
+        pk="id", not_null={"mineral", "indicator", "evaluated_at"},
+    )
+    db["indicator_values"].create_index(["mineral", "indicator", "as_of"])
+    db["risk_scores"].create(
+        {"id": int, "mineral": str, "evaluated_at": str, "as_of": str, "score": float,
+         "level": str, "confidence": float, "method": str, "factors": str, "missing": str},
+        pk="id", not_null={"mineral", "evaluated_at", "as_of"},
+    )
+    db["risk_scores"].create_index(["mineral", "as_of"])
+    db["signals"].create(
+        {"rule": str, "mineral": str, "indicator": str, "evaluated_at": str, "as_of": str,
+         "state": str, "firing": int, "level": str, "value": float, "threshold": float,
+         "reason": str},
+        pk=("rule", "mineral"),
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class SourceState:
     """Health and conditional-GET state of one source, as stored."""
@@ -312,6 +337,49 @@ class Store:
     def last_config_files(self) -> dict[str, str] | None:
         rows = list(self.db.query("SELECT files FROM config_versions ORDER BY id DESC LIMIT 1"))
         return json.loads(rows[0]["files"]) if rows else None
+
+    # ------------------------------------------------------------------ evaluations
+
+    def save_evaluation(self, *, evaluated_at: datetime, indicators: Iterable[dict[str, Any]],
+                        scores: Iterable[dict[str, Any]], signals: Iterable[dict[str, Any]]
+                        ) -> tuple[int, int]:
+        """Append changed indicator values and scores; replace the current signals.
+
+        Returns how many indicator rows and score rows were appended.
+        """
+        stamp = evaluated_at.isoformat()
+        with self.transaction():
+            appended = sum(self._append_if_changed(
+                "indicator_values", ("mineral", "indicator"),
+                ("value", "qualifier", "period", "reason"), {**row, "evaluated_at": stamp})
+                for row in indicators)
+            scored = sum(self._append_if_changed(
+                "risk_scores", ("mineral",), ("score", "level", "method", "as_of"),
+                {**row, "evaluated_at": stamp}) for row in scores)
+            self.db["signals"].upsert_all(
+                [{**row, "evaluated_at": stamp} for row in signals], pk=("rule", "mineral"))
+        return appended, scored
+
+    def _append_if_changed(self, table: str, keys: tuple[str, ...], compared: tuple[str, ...],
+                           row: dict[str, Any]) -> int:
+        where = " AND ".join(f"{k} = ?" for k in keys)
+        last = list(self.db.query(
+            f"SELECT {', '.join(compared)} FROM {table} WHERE {where} ORDER BY id DESC LIMIT 1",
+            [row[k] for k in keys]))
+        if last and all(last[0][c] == row.get(c) for c in compared):
+            return 0
+        self.db[table].insert(row)
+        return 1
+
+    def risk_history(self, mineral: str, *, until: str | None = None) -> list[dict[str, Any]]:
+        sql, params = "SELECT * FROM risk_scores WHERE mineral = ?", [mineral]
+        if until:
+            sql += " AND as_of <= ?"
+            params.append(until)
+        return list(self.db.query(sql + " ORDER BY id", params))
+
+    def current_signals(self) -> list[dict[str, Any]]:
+        return list(self.db.query("SELECT * FROM signals ORDER BY mineral, rule"))
 
     # ------------------------------------------------------------------ governance, meta
 
