@@ -247,3 +247,19 @@ def test_unknown_detector_parameter_is_a_config_error(config_dir: Path) -> None:
          "thresholds: [50, 75], direktion: above")
     with pytest.raises(ConfigError, match=r"rules\.0\.detector: .*direktion"):
         load_config(config_dir, environ={})
+
+
+def test_override_of_an_unknown_rule_is_named(config_dir: Path) -> None:
+    edit(config_dir, "rules.yaml", "overrides: {}", "overrides:\n  gallium:\n    price_jmp: {}")
+    with pytest.raises(ConfigError, match=r"overrides\.gallium\.price_jmp: no rule named"):
+        load_config(config_dir, environ={})
+
+
+def test_override_with_a_bad_parameter_is_named(config_dir: Path) -> None:
+    edit(config_dir, "rules.yaml", "overrides: {}",
+         "overrides:\n  gallium:\n    price_jump_3m: {thresholdz: [0.2]}")
+    with pytest.raises(ConfigError) as info:
+        load_config(config_dir, environ={})
+    assert info.value.key == "overrides.gallium.price_jump_3m"
+    assert "thresholdz" in str(info.value)
+    assert info.value.line == line_of(config_dir, "rules.yaml", "price_jump_3m: {thresholdz")
