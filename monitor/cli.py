@@ -22,6 +22,7 @@ from monitor.config import (
 )
 from monitor.daemon import Daemon, Runtime, poll_all, prepare, run_once
 from monitor.errors import ConfigError, MonitorError, StoreError
+from monitor.evaluate import effective_rules
 from monitor.formatting import FORMATS, render
 from monitor.sources.http import HttpFetcher
 from monitor.status import build_status
@@ -188,6 +189,40 @@ def sources_list(obj: Context, fmt: str) -> None:
         })
     click.echo(render(rows, ["source", "kind", "enabled", "interval", "status",
                              "last_success_at", "failures", "next_poll_at", "last_error"], fmt))
+
+
+# ---------------------------------------------------------------------- rules
+
+
+@cli.group()
+def rules() -> None:
+    """Inspect detector rules."""
+
+
+@rules.command("show")
+@click.option("--mineral", "minerals", multiple=True, help="Only these minerals (repeatable).")
+@format_option
+@click.pass_obj
+def rules_show(obj: Context, minerals: tuple[str, ...], fmt: str) -> None:
+    """Print the effective rules per mineral, after per-mineral overrides."""
+    config = obj.load_config()
+    unknown = sorted(set(minerals) - set(config.mineral_ids))
+    if unknown:
+        raise click.BadParameter(f"unknown mineral(s): {', '.join(unknown)}",
+                                 param_hint="--mineral")
+    targets = list(minerals) or list(config.mineral_ids)
+    overrides = config.rules.overrides
+    rows = [{
+        "mineral": rule.mineral, "rule": rule.rule.name, "indicator": rule.rule.indicator,
+        "detector": rule.rule.detector.kind,
+        "params": ", ".join(f"{k}={v}" for k, v in sorted(rule.params.items())),
+        "levels": ",".join(rule.levels), "for": format_duration(rule.rule.hold),
+        "keep_firing_for": format_duration(rule.rule.keep_firing_for),
+        "enabled": rule.enabled,
+        "overridden": rule.rule.name in overrides.get(rule.mineral, {}),
+    } for rule in effective_rules(config.rules, targets)]
+    click.echo(render(rows, ["mineral", "rule", "indicator", "detector", "params", "levels",
+                             "for", "keep_firing_for", "enabled", "overridden"], fmt))
 
 
 # ---------------------------------------------------------------------- config

@@ -61,6 +61,8 @@ def parse_duration(value: object) -> timedelta:
 def format_duration(delta: timedelta) -> str:
     """Render a timedelta the way config files write it (``"4h"``, ``"90s"``)."""
     seconds = delta.total_seconds()
+    if seconds == 0:
+        return "0s"
     for unit in ("w", "d", "h", "m", "s"):
         size = _DURATION_UNITS[unit]
         if seconds >= size and seconds % size == 0:

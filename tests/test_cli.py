@@ -164,3 +164,28 @@ def test_status_without_a_database_says_what_to_do(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["--state-dir", str(tmp_path), "status"])
     assert result.exit_code == 1
     assert "run `critmon once`" in result.stderr
+
+
+def test_rules_show_prints_effective_rules_with_overrides(tmp_path: Path) -> None:
+    (tmp_path / "rules.yaml").write_text((default_config_dir() / "rules.yaml").read_text(
+        encoding="utf-8").replace("overrides: {}", """overrides:
+  gallium:
+    price_jump_3m: {thresholds: [0.2, 0.4]}
+  nickel:
+    price_stale: {enabled: false}"""), encoding="utf-8")
+    code, out, _ = invoke("--config", str(tmp_path), "rules", "show", "--mineral", "gallium",
+                          "--mineral", "nickel", "--format", "json")
+    assert code == 0
+    rows = {(r["mineral"], r["rule"]): r for r in json.loads(out)}
+    assert rows[("gallium", "price_jump_3m")]["params"].startswith(
+        "direction=above, thresholds=[0.2, 0.4]")
+    assert rows[("gallium", "price_jump_3m")]["overridden"] is True
+    assert rows[("nickel", "price_jump_3m")]["params"].endswith("thresholds=[0.3, 0.6]")
+    assert rows[("nickel", "price_stale")]["enabled"] is False
+    assert {m for m, _ in rows} == {"gallium", "nickel"}
+
+
+def test_rules_show_rejects_an_unknown_mineral() -> None:
+    result = CliRunner().invoke(cli, ["rules", "show", "--mineral", "unobtainium"])
+    assert result.exit_code == 2
+    assert "unknown mineral(s): unobtainium" in result.stderr
