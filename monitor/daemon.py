@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,15 +27,18 @@ from apscheduler.triggers.interval import IntervalTrigger
 from monitor import bundled
 from monitor.clock import Clock, SystemClock
 from monitor.config import Config, Source, load_config
-from monitor.errors import ConfigError
+from monitor.errors import ConfigError, MonitorError
 from monitor.polling import Fetcher, PollOutcome, is_due, poll_source
 from monitor.sources.http import HttpFetcher
 from monitor.status import build_status
 from monitor.store import DB_NAME, Store, ensure_state_dir
+from monitor.systemd import reloading_message, sd_notify, watchdog_interval_s
 
 log = logging.getLogger(__name__)
 
 STOP_TIMEOUT_S = 30.0
+HEARTBEAT_EVERY_S = 5.0
+HEARTBEAT_SAVE_EVERY_S = 30.0
 EVALUATE_EVERY = timedelta(minutes=15)
 BUNDLED_KEY = "bundled_fingerprint"
 
@@ -156,6 +160,8 @@ class Daemon:
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
         )
         self.scheduler.add_listener(self._on_job_event, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
+        self._last_heartbeat = time.monotonic()
+        self._last_heartbeat_saved = float("-inf")
 
     # -- jobs
 
@@ -192,6 +198,8 @@ class Daemon:
                 args=[source.id], id=f"poll:{source.id}", name=f"poll {source.id}",
                 next_run_time=self.clock.now(), replace_existing=True,
             )
+        self.scheduler.add_job(self._heartbeat, IntervalTrigger(seconds=HEARTBEAT_EVERY_S),
+                               id="heartbeat", name="heartbeat", replace_existing=True)
         self.scheduler.add_job(
             self._evaluate_job, IntervalTrigger(seconds=EVALUATE_EVERY.total_seconds()),
             id="evaluate", name="evaluate", replace_existing=True,
@@ -216,24 +224,67 @@ class Daemon:
         return True
 
     def run(self, stop_signals: Sequence[int] = (signal.SIGINT, signal.SIGTERM)) -> int:
-        """Run until SIGINT/SIGTERM; SIGHUP reloads. Returns the exit code."""
+        """Run until SIGINT/SIGTERM; SIGHUP reloads. Returns the exit code.
+
+        The main thread waits for signals with a timeout, and on each timeout pings systemd's
+        watchdog, but only while the scheduler's heartbeat job keeps running: a live main
+        thread alone does not prove the daemon works.
+        """
         handled = {*stop_signals, signal.SIGHUP}
         signal.pthread_sigmask(signal.SIG_BLOCK, handled)  # worker threads inherit the mask
         self.schedule_jobs()
         self.scheduler.start()
+        self._heartbeat()
+        watchdog_s = watchdog_interval_s()
+        tick = min(watchdog_s or HEARTBEAT_EVERY_S, HEARTBEAT_EVERY_S)
+        sd_notify(f"READY=1\nSTATUS={self.status_line()}")
         log.info("critmon running: %d sources, state in %s",
                  len(self.runtime.enabled_sources()), self.runtime.state_dir)
         try:
             while True:
-                received = signal.sigwait(handled)
-                if received == signal.SIGHUP:
-                    self.reload()
+                info = signal.sigtimedwait(handled, tick)
+                if info is None:
+                    self._on_tick(watchdog_s)
                     continue
-                log.info("received %s, stopping", signal.Signals(received).name)
+                if info.si_signo == signal.SIGHUP:
+                    sd_notify(reloading_message())
+                    self.reload()
+                    sd_notify(f"READY=1\nSTATUS={self.status_line()}")
+                    continue
+                log.info("received %s, stopping", signal.Signals(info.si_signo).name)
                 break
         finally:
+            sd_notify("STOPPING=1")
             self.stop()
         return 0
+
+    def _heartbeat(self) -> None:
+        """A scheduler job: proves jobs still run; records it in the store now and then."""
+        now = time.monotonic()
+        self._last_heartbeat = now
+        if now - self._last_heartbeat_saved >= HEARTBEAT_SAVE_EVERY_S:
+            self._last_heartbeat_saved = now
+            with self.runtime.open_store() as store:
+                store.set_meta("heartbeat_at", self.clock.now().isoformat())
+
+    def _on_tick(self, watchdog_s: float | None) -> None:
+        age = time.monotonic() - self._last_heartbeat
+        if watchdog_s is not None and age < max(3 * HEARTBEAT_EVERY_S, watchdog_s):
+            sd_notify(f"WATCHDOG=1\nSTATUS={self.status_line()}")
+        elif watchdog_s is not None:
+            log.error("scheduler heartbeat is %.0fs old; not pinging the watchdog", age)
+
+    def status_line(self) -> str:
+        """One line for systemctl status: sources up/down and the last cycle."""
+        try:
+            with self.runtime.open_store() as store:
+                states = store.source_states()
+                last = store.get_meta("last_cycle_at") or "never"
+        except MonitorError as exc:
+            return f"store unavailable: {exc}"
+        failing = sum(1 for s in states if s.status == "failing")
+        return (f"{len(states) - failing} sources ok, {failing} failing; "
+                f"last cycle {last[:19]}")
 
     def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
         """Stop the scheduler, letting running jobs finish, but never wait longer than timeout."""

@@ -104,3 +104,33 @@ def test_daemon_with_a_bad_config_exits_78_and_says_why(tmp_path: Path) -> None:
         timeout=60)
     assert result.returncode == 78
     assert "rules.yaml" in result.stderr and "risk.weights" in result.stderr
+
+
+def test_daemon_speaks_the_systemd_notify_protocol(tmp_path: Path, httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/cobalt.csv").respond_with_data(FRED_CSV)
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "sources.yaml").write_text(
+        SOURCES.format(url=httpserver.url_for("/cobalt.csv"), interval="1h"), "utf-8")
+    notify_path = str(tmp_path / "notify")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as server:
+        server.bind(notify_path)
+        server.settimeout(20)
+        env = {**os.environ, "NOTIFY_SOCKET": notify_path, "WATCHDOG_USEC": "2000000"}
+        process = subprocess.Popen(
+            [sys.executable, "-m", "monitor", "--config", str(config), "--state-dir",
+             str(tmp_path / "state"), "run"], stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, env=env)
+        try:
+            messages = [server.recv(4096).decode() for _ in range(3)]
+            assert messages[0].startswith("READY=1\nSTATUS=")
+            assert all(m.startswith("WATCHDOG=1\nSTATUS=") for m in messages[1:])
+            assert "sources ok" in messages[1]
+            process.send_signal(signal.SIGTERM)
+            while (message := server.recv(4096).decode()).startswith("WATCHDOG"):
+                pass
+            assert message == "STOPPING=1"
+            assert process.wait(timeout=15) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
