@@ -24,6 +24,7 @@ from monitor.daemon import Daemon, Runtime, poll_all, prepare, run_once
 from monitor.errors import ConfigError, MonitorError, StoreError
 from monitor.evaluate import effective_rules
 from monitor.formatting import FORMATS, render
+from monitor.health import check_health
 from monitor.sources.http import HttpFetcher
 from monitor.status import build_status
 from monitor.store import DB_NAME, Store, state_dir_path
@@ -281,6 +282,55 @@ def config_history(obj: Context, fmt: str) -> None:
     for row in rows:
         row["digest"] = row["digest"][:12]
     click.echo(render(rows, ["id", "loaded_at", "origin", "digest", "summary"], fmt))
+
+
+# ---------------------------------------------------------------------- health, db
+
+
+@cli.command()
+@format_option
+@click.pass_obj
+def health(obj: Context, fmt: str) -> None:
+    """Exit 0 when the daemon is healthy, 1 otherwise, with the reason for each check."""
+    path = obj.state_dir / DB_NAME
+    if not path.exists():
+        click.echo(f"unhealthy: no database at {path}", err=True)
+        sys.exit(1)
+    with Store.open(path) as store:
+        checks = check_health(
+            now=SystemClock().now(), heartbeat_at=store.get_meta("heartbeat_at"),
+            last_cycle_at=store.get_meta("last_cycle_at"), sources=store.source_states(),
+            db_error=store.check_writable())
+    rows = [{"check": c.name, "status": "ok" if c.ok else "FAIL", "detail": c.detail}
+            for c in checks]
+    click.echo(render(rows, ["check", "status", "detail"], fmt))
+    sys.exit(0 if all(c.ok for c in checks) else 1)
+
+
+@cli.group()
+def db() -> None:
+    """Back up and maintain the state database."""
+
+
+@db.command("backup")
+@click.argument("target", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_obj
+def db_backup(obj: Context, target: Path) -> None:
+    """Copy the database to TARGET with SQLite's online backup (safe while the daemon runs)."""
+    with obj.open_store() as store:
+        store.backup(target)
+    click.echo(f"backed up to {target} ({target.stat().st_size:,} bytes)")
+
+
+@db.command("vacuum")
+@click.pass_obj
+def db_vacuum(obj: Context) -> None:
+    """Checkpoint the WAL and rebuild the database file to reclaim space."""
+    path = obj.state_dir / DB_NAME
+    before = path.stat().st_size if path.exists() else 0
+    with obj.open_store() as store:
+        store.vacuum()
+    click.echo(f"vacuumed {path}: {before:,} -> {path.stat().st_size:,} bytes")
 
 
 def main() -> None:

@@ -108,7 +108,7 @@ def poll_source(source: Source, fetcher: Fetcher, store: Store, now: datetime, *
         previous, kind=source.kind, url=redact_url(source.url), status="ok",
         last_attempt_at=now.isoformat(), last_success_at=now.isoformat(),
         last_change_at=now.isoformat() if changed else previous.last_change_at,
-        consecutive_failures=0, next_poll_at=next_at.isoformat(),
+        consecutive_failures=0, failing_since=None, next_poll_at=next_at.isoformat(),
         etag=(result.etag or previous.etag) if result.not_modified else result.etag,
         last_modified=((result.last_modified or previous.last_modified)
                        if result.not_modified else result.last_modified),
@@ -158,6 +158,7 @@ def _record_failure(source: Source, store: Store, previous: SourceState, now: da
         previous, kind=source.kind, url=redact_url(source.url), status="failing",
         last_attempt_at=now.isoformat(), last_error=reason, last_error_at=now.isoformat(),
         consecutive_failures=failures, next_poll_at=(now + delay).isoformat(),
+        failing_since=previous.failing_since if previous.status == "failing" else now.isoformat(),
         last_http_status=getattr(exc, "status", None), last_latency_s=round(latency, 3),
         last_rows=0, polls=previous.polls + 1, failures=previous.failures + 1,
     )

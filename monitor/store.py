@@ -115,6 +115,11 @@ def m006_evaluations(db: Database) -> None:
     )
 
 
+@migrations()
+def m007_source_failing_since(db: Database) -> None:
+    db["source_state"].add_column("failing_since", str)
+
+
 @dataclass(frozen=True, slots=True)
 class SourceState:
     """Health and conditional-GET state of one source, as stored."""
@@ -137,6 +142,7 @@ class SourceState:
     last_rows: int | None = None
     polls: int = 0
     failures: int = 0
+    failing_since: str | None = None
 
 
 def state_dir_path(explicit: str | os.PathLike[str] | None,
@@ -393,6 +399,38 @@ class Store:
             sql += " WHERE published_at <= ?"
             params.append(known_at.isoformat())
         return list(self.db.query(sql + " ORDER BY code, year, indicator", params))
+
+    def check_writable(self) -> str | None:
+        """Try a real write; return why it failed, or None when the database takes writes."""
+        try:
+            self.set_meta("health_probe_at", datetime.now().isoformat())
+        except StoreError as exc:
+            return str(exc)
+        return None
+
+    def backup(self, target: str | os.PathLike[str]) -> None:
+        """Copy the live database with SQLite's online backup API (safe while it is written)."""
+        try:
+            with sqlite3.connect(str(target)) as destination:
+                self.db.conn.backup(destination)
+            Path(target).chmod(0o600)
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(f"backup to {target} failed: {exc}") from exc
+
+    def vacuum(self) -> None:
+        try:
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self.db.vacuum()
+        except sqlite3.Error as exc:
+            raise StoreError(f"vacuum failed: {exc}") from exc
+
+    def optimize(self) -> None:
+        """Periodic housekeeping: refresh query-planner statistics, checkpoint the WAL."""
+        try:
+            self.db.execute("PRAGMA optimize")
+            self.db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error as exc:
+            raise StoreError(f"optimize failed: {exc}") from exc
 
     def get_meta(self, key: str) -> str | None:
         rows = list(self.db.query("SELECT value FROM meta WHERE key = ?", [key]))
