@@ -26,7 +26,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor import bundled
 from monitor.clock import Clock, SystemClock
-from monitor.config import Config, Source, load_config
+from monitor.config import CONFIG_FILES, Config, Source, load_config
 from monitor.errors import ConfigError, MonitorError
 from monitor.polling import Fetcher, PollOutcome, is_due, poll_source
 from monitor.sources.http import HttpFetcher
@@ -162,6 +162,7 @@ class Daemon:
         self.scheduler.add_listener(self._on_job_event, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
         self._last_heartbeat = time.monotonic()
         self._last_heartbeat_saved = float("-inf")
+        self._config_stamp = config_files_stamp(runtime.config_dir)
 
     # -- jobs
 
@@ -268,11 +269,21 @@ class Daemon:
                 store.set_meta("heartbeat_at", self.clock.now().isoformat())
 
     def _on_tick(self, watchdog_s: float | None) -> None:
+        if self._config_changed():
+            log.info("config files changed on disk; reloading")
+            self.reload()
         age = time.monotonic() - self._last_heartbeat
         if watchdog_s is not None and age < max(3 * HEARTBEAT_EVERY_S, watchdog_s):
             sd_notify(f"WATCHDOG=1\nSTATUS={self.status_line()}")
         elif watchdog_s is not None:
             log.error("scheduler heartbeat is %.0fs old; not pinging the watchdog", age)
+
+    def _config_changed(self) -> bool:
+        """Whether a file of the config directory changed since the config was last loaded."""
+        stamp = config_files_stamp(self.runtime.config_dir)
+        changed = stamp != self._config_stamp
+        self._config_stamp = stamp
+        return changed
 
     def status_line(self) -> str:
         """One line for systemctl status: sources up/down and the last cycle."""
@@ -306,6 +317,20 @@ class Daemon:
         close = getattr(self.fetcher, "close", None)
         if callable(close):
             close()
+
+
+def config_files_stamp(config_dir: Path | None) -> tuple[tuple[str, int, int], ...]:
+    """Name, mtime and size of each config file: a cheap change detector polled each tick."""
+    if config_dir is None:
+        return ()
+    stamp = []
+    for name in CONFIG_FILES:
+        try:
+            info = (config_dir / name).stat()
+        except OSError:
+            continue
+        stamp.append((name, info.st_mtime_ns, info.st_size))
+    return tuple(stamp)
 
 
 def _wake_interval(interval: timedelta) -> timedelta:

@@ -89,6 +89,11 @@ def test_daemon_polls_reloads_keeps_old_config_on_error_and_stops(daemon: dict) 
     with Store.open(state / DB_NAME, migrate=False) as store:
         assert [row["origin"] for row in store.config_versions()] == ["reload", "start"]
 
+    (daemon["config"] / "sources.yaml").write_text(
+        SOURCES.format(url=daemon["url"], interval="3h"), "utf-8")  # no signal: a file edit
+    assert wait_for(lambda: "config files changed on disk; reloading" in log.read_text())
+    assert wait_for(lambda: log.read_text().count("config reloaded") == 2), log.read_text()
+
     started = time.monotonic()
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=15) == 0
