@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import sys
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import click
 
 from monitor import __version__
+from monitor.assess import assess_and_detect, signal_row
+from monitor.cli_alerts import ALERT_COMMANDS
+from monitor.cli_news import news as news_command
 from monitor.clock import SystemClock
 from monitor.config import (
     CONFIG_FILES,
@@ -26,12 +31,14 @@ from monitor.evaluate import effective_rules
 from monitor.formatting import FORMATS, render
 from monitor.health import check_health
 from monitor.sources.http import HttpFetcher
-from monitor.status import build_status
+from monitor.status import STATUS_COLUMNS, explain_rows, status_rows
 from monitor.store import DB_NAME, Store, state_dir_path
 
 EX_CONFIG = 78  # sysexits: configuration error; systemd RestartPreventExitStatus=78
 EX_CANTCREAT = 73
 
+as_of_option = click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]),
+                             help="Use only the data that was public on this date.")
 format_option = click.option("--format", "fmt", type=click.Choice(FORMATS), default="table",
                              show_default=True, help="Output format.")
 
@@ -121,18 +128,72 @@ def once(obj: Context) -> None:
 
 @cli.command()
 @format_option
-@click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]),
-              help="Use only the data that was public on this date.")
+@as_of_option
 @click.pass_obj
 def status(obj: Context, fmt: str, as_of: Any) -> None:
-    """Show the latest values critmon holds for every mineral."""
+    """Every mineral's indicators, supply-risk score and firing signals, riskiest first."""
     config = obj.load_config()
     with obj.open_store() as store:
-        rows = build_status(store, config, as_of=as_of.date() if as_of else None)
-    columns = ["mineral", "lists", "price", "price_unit", "price_period", "price_source",
-               "net_import_reliance", "nir_qualifier", "nir_year", "world_production",
-               "production_unit", "production_year"]
-    click.echo(render([r.as_dict() for r in rows], columns, fmt))
+        assessments, signals = assess_and_detect(store, config, as_of=_date(as_of),
+                                                 now=SystemClock().now())
+    click.echo(render(status_rows(assessments, signals), STATUS_COLUMNS, fmt))
+
+
+@cli.command()
+@click.argument("mineral")
+@format_option
+@as_of_option
+@click.pass_obj
+def explain(obj: Context, mineral: str, fmt: str, as_of: Any) -> None:
+    """Break one mineral's score down: factors, weights, contributions, inputs, what is missing."""
+    config = obj.load_config()
+    if mineral not in config.mineral_ids:
+        raise click.BadParameter(f"unknown mineral {mineral!r}", param_hint="MINERAL")
+    with obj.open_store() as store:
+        assessments, signals = assess_and_detect(store, config, as_of=_date(as_of),
+                                                 now=SystemClock().now())
+    found = next(a for a in assessments if a.mineral == mineral)
+    factors, indicators = explain_rows(found)
+    mine = [s for s in signals if s.mineral == mineral]
+    if fmt == "json":
+        risk = found.risk
+        click.echo(json.dumps({
+            "mineral": mineral, "as_of": risk.as_of.isoformat(), "score": risk.score,
+            "score_range": [risk.score_low, risk.score_high], "level": risk.level,
+            "confidence": risk.confidence, "method": risk.method, "factors": factors,
+            "indicators": indicators, "missing": list(risk.missing),
+            "signals": [signal_row(s) for s in mine],
+        }, ensure_ascii=False, indent=2, default=str))
+        return
+    if fmt == "csv":
+        click.echo(render(indicators, list(indicators[0]), "csv"))
+        return
+    click.echo(_explain_header(found))
+    click.echo(render(factors, ["factor", "value", "weight", "contribution", "inputs", "note"],
+                      "table"))
+    click.echo("")
+    click.echo(render(indicators, ["indicator", "value", "unit", "qualifier", "source",
+                                   "period", "published", "missing"], "table"))
+    if found.risk.missing:
+        click.echo("\nmissing:\n" + "\n".join(f"  - {m}" for m in found.risk.missing))
+    for signal in mine:
+        state = f"FIRING {signal.level}" if signal.firing else str(signal.state)
+        click.echo(f"signal {signal.rule}: {state}: {signal.reason}")
+
+
+def _explain_header(a: Any) -> str:
+    risk = a.risk
+    if risk.score is None:
+        head = f"{a.mineral}: supply risk unknown"
+    else:
+        head = (f"{a.mineral}: supply risk {risk.score:.1f} ({risk.level}), range "
+                f"{risk.score_low:.1f}-{risk.score_high:.1f}")
+    return (f"{head}; confidence {risk.confidence:.0%}; as of {risk.as_of}; "
+            f"method {risk.method}\n")
+
+
+def _date(as_of: Any) -> date:
+    return as_of.date() if as_of else SystemClock().now().date()
 
 
 # ---------------------------------------------------------------------- sources
@@ -331,6 +392,11 @@ def db_vacuum(obj: Context) -> None:
     with obj.open_store() as store:
         store.vacuum()
     click.echo(f"vacuumed {path}: {before:,} -> {path.stat().st_size:,} bytes")
+
+
+for _command in ALERT_COMMANDS:  # alerts, ack, silence, history, notify (monitor/cli_alerts.py)
+    cli.add_command(_command)
+cli.add_command(news_command)  # news [list], news classify, news eval, news cv (cli_news.py)
 
 
 def main() -> None:

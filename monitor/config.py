@@ -12,7 +12,7 @@ import hashlib
 import importlib.resources
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -32,6 +32,7 @@ from pydantic import (
 
 from detectors import build_detector
 from monitor.errors import ConfigError
+from monitor.news.kinds import DEFAULT_ALERT_KINDS, DEFAULT_KIND_WEIGHTS, NEWS_KINDS
 
 _M = TypeVar("_M", bound=BaseModel)
 
@@ -296,7 +297,89 @@ class TableSource(_SourceBase):
             yield "mineral", self.mineral
 
 
-Source = Annotated[FredSource | PinkSheetSource | TableSource, Field(discriminator="kind")]
+class _NewsSourceBase(_SourceBase):
+    """A policy-news source: items are parsed, tagged, classified and kept in ``news_items``.
+
+    ``lang`` is the language of the items (the tagger uses the matching name lists);
+    ``minerals`` is a hint used when an item names no mineral itself (a search feed for one
+    mineral); ``country`` is the acting country when an item names none (MOFCOM: China).
+    """
+
+    lang: Literal["en", "zh"] = "en"
+    minerals: tuple[str, ...] = ()
+    country: str | None = None
+    max_bytes: ByteSize = 5_000_000
+
+    def minerals_referenced(self) -> Iterator[tuple[str, str]]:
+        for index, mineral in enumerate(self.minerals):
+            yield f"minerals.{index}", mineral
+
+
+class RssSource(_NewsSourceBase):
+    """An RSS 2.0, Atom or RDF (RSS 1.0) feed, parsed with feedparser."""
+
+    kind: Literal["rss"]
+
+
+class FederalRegisterSource(_NewsSourceBase):
+    """A Federal Register documents API search (``/api/v1/documents.json?conditions...``)."""
+
+    kind: Literal["federal_register"]
+
+
+class HtmlListSource(_NewsSourceBase):
+    """A plain HTML listing page (MOFCOM announcements): items found by selector or regex.
+
+    ``selector`` names the element holding one item (``li``, ``ul.list li``, ``div#news a``:
+    tags, ``.class`` and ``#id`` with descendant steps); within it the first link whose
+    absolute URL matches ``link_pattern`` gives URL and title, and ``date_pattern`` the date.
+    ``regex`` instead runs over the page with named groups ``url``, ``title`` and optional
+    ``date``.
+    """
+
+    kind: Literal["html_list"]
+    selector: str | None = None
+    regex: str | None = None
+    link_pattern: str | None = None
+    date_pattern: str | None = None
+
+    @field_validator("regex", "link_pattern", "date_pattern")
+    @classmethod
+    def _compiles(cls, pattern: str | None) -> str | None:
+        if pattern is not None:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"bad regular expression: {exc}") from None
+        return pattern
+
+    @field_validator("selector")
+    @classmethod
+    def _simple_selector(cls, selector: str | None) -> str | None:
+        step = r"[A-Za-z][A-Za-z0-9]*|(?:[A-Za-z][A-Za-z0-9]*)?(?:[.#][A-Za-z0-9_-]+)+"
+        if selector is not None and not re.fullmatch(rf"\s*(?:{step})(?:\s+(?:{step}))*\s*",
+                                                      selector):
+            raise ValueError(f"unsupported selector {selector!r}: use tag, .class, #id, "
+                             "tag.class and descendant steps separated by spaces")
+        return selector
+
+    @model_validator(mode="after")
+    def _one_way(self) -> HtmlListSource:
+        if (self.selector is None) == (self.regex is None):
+            raise ValueError("give exactly one of selector or regex")
+        if self.regex is not None and not {"url", "title"} <= set(
+                re.compile(self.regex).groupindex):
+            raise ValueError("regex needs named groups (?P<url>...) and (?P<title>...)")
+        return self
+
+
+NewsSource = RssSource | FederalRegisterSource | HtmlListSource
+
+Source = Annotated[
+    FredSource | PinkSheetSource | TableSource | RssSource | FederalRegisterSource
+    | HtmlListSource,
+    Field(discriminator="kind"),
+]
 
 
 class SourcesFile(StrictModel):
@@ -399,9 +482,53 @@ class Rule(StrictModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+class NewsSettings(StrictModel):
+    """Policy news: the ``policy_pressure`` indicator, ``policy_event`` alerts and dedup.
+
+    ``kind_weights`` is merged over the defaults, so a file may change one weight only.
+    """
+
+    half_life: Duration = timedelta(days=60)
+    event_window: Duration = timedelta(days=7)
+    unknown_share: float = Field(default=0.1, ge=0, le=1)
+    kind_weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_KIND_WEIGHTS))
+    alert_kinds: tuple[str, ...] = DEFAULT_ALERT_KINDS
+    min_confidence: float = Field(default=0.5, ge=0, le=1)
+    alert_max_age: Duration = timedelta(days=7)
+    critical_share: float = Field(default=0.5, ge=0, le=1)
+    watch: Literal["all"] | tuple[str, ...] = "all"
+    dedup_window: Duration = timedelta(days=3)
+    title_similarity: float = Field(default=0.6, gt=0, le=1)
+
+    @field_validator("kind_weights", mode="before")
+    @classmethod
+    def _merge_weights(cls, weights: object) -> object:
+        return {**DEFAULT_KIND_WEIGHTS, **weights} if isinstance(weights, dict) else weights
+
+    @field_validator("kind_weights")
+    @classmethod
+    def _known_weight_kinds(cls, weights: dict[str, float]) -> dict[str, float]:
+        _check_kinds(weights)
+        return weights
+
+    @field_validator("alert_kinds")
+    @classmethod
+    def _known_alert_kinds(cls, kinds: tuple[str, ...]) -> tuple[str, ...]:
+        _check_kinds(kinds)
+        return kinds
+
+
+def _check_kinds(kinds: Iterable[str]) -> None:
+    unknown = sorted(set(kinds) - set(NEWS_KINDS))
+    if unknown:
+        raise ValueError(f"unknown news kind(s) {', '.join(unknown)}; "
+                         f"known: {', '.join(NEWS_KINDS)}")
+
+
 class RulesFile(StrictModel):
     version: Literal[1] = 1
     risk: RiskModelSpec = RiskModelSpec()
+    news: NewsSettings = NewsSettings()
     rules: tuple[Rule, ...] = ()
     overrides: dict[str, dict[str, dict[str, Any]]] = Field(default_factory=dict)
 
@@ -424,6 +551,14 @@ class SlackReceiver(StrictModel):
     token: SecretRef | None = None
     webhook_url: SecretRef | None = None
     api_url: str | None = None
+    timeout: Duration = timedelta(seconds=10)
+
+    @field_validator("api_url")
+    @classmethod
+    def _http_api_url(cls, url: str | None) -> str | None:
+        if url is not None and not re.match(r"^https?://", url):
+            raise ValueError(f"api_url must start with http:// or https://, got {url!r}")
+        return url
 
     @model_validator(mode="after")
     def _one_mode(self) -> SlackReceiver:
@@ -454,18 +589,71 @@ ReceiverKind = Annotated[
 ]
 
 
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def digest_crontab(schedule: str) -> str:
+    """Turn ``hourly``, ``daily 08:00``, ``weekdays 08:00``, ``weekly mon 08:00`` or a
+    five-field cron expression into a cron expression."""
+    words = schedule.strip().lower().split()
+    clock = re.fullmatch(r"(\d{1,2}):(\d{2})", words[-1]) if words else None
+    at = f"{int(clock.group(2))} {int(clock.group(1))}" if clock else ""
+    if words == ["hourly"]:
+        return "0 * * * *"
+    if len(words) == 2 and clock and words[0] in ("daily", "weekdays"):
+        return f"{at} * * " + ("*" if words[0] == "daily" else "mon-fri")
+    if len(words) == 3 and clock and words[0] == "weekly" and words[1][:3] in _WEEKDAYS:
+        return f"{at} * * {words[1][:3]}"
+    if len(words) == 5:
+        return " ".join(words)
+    raise ValueError(f"bad digest schedule {schedule!r}: use hourly, daily HH:MM, "
+                     "weekdays HH:MM, weekly DAY HH:MM or a cron expression")
+
+
+class DigestSpec(StrictModel):
+    """A scheduled summary (what is firing, what changed since the last one) for a receiver."""
+
+    schedule: str
+    timezone: str = "UTC"
+    immediate: bool = True  # false: this receiver gets only digests, no immediate messages
+    send_empty: bool = False
+
+    @model_validator(mode="after")
+    def _valid_schedule(self) -> DigestSpec:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            zone = ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone {self.timezone!r}") from None
+        crontab = digest_crontab(self.schedule)
+        try:
+            CronTrigger.from_crontab(crontab, timezone=zone)
+        except ValueError as exc:
+            raise ValueError(f"bad digest schedule {self.schedule!r}: {exc}") from None
+        return self
+
+    @property
+    def crontab(self) -> str:
+        return digest_crontab(self.schedule)
+
+
 class Receiver(StrictModel):
     name: Identifier
     send_resolved: bool = True
+    digest: DigestSpec | None = None
     config: ReceiverKind
 
     @model_validator(mode="before")
     @classmethod
     def _flatten(cls, data: object) -> object:
-        """Accept ``{name, send_resolved, kind, ...kind options}`` as written in YAML."""
+        """Accept ``{name, send_resolved, digest, kind, ...kind options}`` as written in YAML."""
+        outer_keys = ("name", "send_resolved", "digest")
         if isinstance(data, dict) and "config" not in data:
-            outer = {k: data[k] for k in ("name", "send_resolved") if k in data}
-            inner = {k: v for k, v in data.items() if k not in ("name", "send_resolved")}
+            outer = {k: data[k] for k in outer_keys if k in data}
+            inner = {k: v for k, v in data.items() if k not in outer_keys}
             return {**outer, "config": inner}
         return data
 
@@ -485,10 +673,15 @@ class Route(StrictModel):
     @field_validator("matchers")
     @classmethod
     def _matcher_syntax(cls, matchers: tuple[str, ...]) -> tuple[str, ...]:
-        for matcher in matchers:
-            if not re.match(r"^\s*[A-Za-z_][A-Za-z0-9_]*\s*(=~|!~|!=|=)\s*\S.*$", matcher):
-                raise ValueError(f"bad matcher {matcher!r}: use label=value, !=, =~ or !~")
-        return matchers
+        return _valid_matchers(matchers)
+
+
+def _valid_matchers(matchers: tuple[str, ...]) -> tuple[str, ...]:
+    from monitor.routing import parse_matcher  # routing is pure and imports no config
+
+    for matcher in matchers:
+        parse_matcher(matcher)  # ValueError names the matcher
+    return matchers
 
 
 class InhibitRule(StrictModel):
@@ -496,12 +689,27 @@ class InhibitRule(StrictModel):
     target_matchers: tuple[str, ...]
     equal: tuple[str, ...] = ()
 
+    @field_validator("source_matchers", "target_matchers")
+    @classmethod
+    def _matcher_syntax(cls, matchers: tuple[str, ...]) -> tuple[str, ...]:
+        return _valid_matchers(matchers)
+
+
+class DeliverySettings(StrictModel):
+    """Retries: exponential backoff with jitter from ``initial_backoff`` up to ``max_backoff``
+    (a Slack ``Retry-After`` wins when longer); give up after ``give_up_after``."""
+
+    initial_backoff: Duration = timedelta(seconds=10)
+    max_backoff: Duration = timedelta(minutes=30)
+    give_up_after: Duration = timedelta(days=2)
+
 
 class AlertingFile(StrictModel):
     version: Literal[1] = 1
     receivers: tuple[Receiver, ...]
     route: Route
     inhibit_rules: tuple[InhibitRule, ...] = ()
+    delivery: DeliverySettings = DeliverySettings()
 
     @model_validator(mode="after")
     def _receivers_known(self) -> AlertingFile:
@@ -650,7 +858,8 @@ def _config_error(exc: ValidationError, path: str, node: yaml.Node | None) -> Co
 
 def _is_union_tag(part: object) -> bool:
     return isinstance(part, str) and (part in {"fred_csv", "pinksheet", "table", "console",
-                                               "file", "slack", "email", "config"}
+                                               "file", "slack", "email", "config", "rss",
+                                               "federal_register", "html_list"}
                                       or part.startswith("function-"))
 
 

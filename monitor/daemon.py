@@ -25,12 +25,16 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor import bundled
+from monitor.assess import assess_and_detect, indicator_rows, score_row, signal_row
 from monitor.clock import Clock, SystemClock
 from monitor.config import CONFIG_FILES, Config, Source, load_config
 from monitor.errors import ConfigError, MonitorError
+from monitor.evaluate import DetectorCache
+from monitor.models import Signal
+from monitor.notifiers.base import Notifier
+from monitor.pipeline import DeliveryReport, build_notifiers, deliver_pending, enqueue_signals
 from monitor.polling import Fetcher, PollOutcome, is_due, poll_source
 from monitor.sources.http import HttpFetcher
-from monitor.status import build_status
 from monitor.store import DB_NAME, Store, ensure_state_dir
 from monitor.systemd import reloading_message, sd_notify, watchdog_interval_s
 
@@ -40,6 +44,7 @@ STOP_TIMEOUT_S = 30.0
 HEARTBEAT_EVERY_S = 5.0
 HEARTBEAT_SAVE_EVERY_S = 30.0
 EVALUATE_EVERY = timedelta(minutes=15)
+DELIVER_EVERY = timedelta(seconds=5)
 BUNDLED_KEY = "bundled_fingerprint"
 
 
@@ -121,21 +126,42 @@ def poll_all(runtime: Runtime, fetcher: Fetcher, clock: Clock, *,
     return [o for o in outcomes if o is not None]
 
 
-def evaluate(runtime: Runtime, clock: Clock) -> int:
-    """Recompute the per-mineral picture from stored data; return the minerals with data."""
+def evaluate(runtime: Runtime, clock: Clock, cache: DetectorCache | None = None
+             ) -> list[Signal]:
+    """Assess every mineral, run the detector rules, store the results and enqueue alerts."""
     now = clock.now()
+    as_of = now.date()
+    config = runtime.config
     with runtime.open_store() as store:
-        rows = build_status(store, runtime.config, as_of=now.date())
-        with_data = sum(1 for row in rows if row.has_data)
+        assessments, signals = assess_and_detect(store, config, as_of=as_of, now=now,
+                                                 cache=cache)
+        store.save_evaluation(
+            evaluated_at=now,
+            indicators=[row for a in assessments for row in indicator_rows(a, as_of)],
+            scores=[score_row(a, as_of) for a in assessments],
+            signals=[signal_row(s) for s in signals])
         store.set_meta("last_evaluation_at", now.isoformat())
-        store.set_meta("last_evaluation_minerals_with_data", str(with_data))
-    return with_data
+        if signals:
+            enqueue_signals(store, config, signals, now)
+    firing = sum(1 for s in signals if s.firing)
+    log.debug("evaluated %d minerals: %d signals, %d firing", len(assessments), len(signals),
+              firing)
+    return signals
+
+
+def deliver_once(runtime: Runtime, clock: Clock,
+                 notifiers: dict[str, Notifier] | None = None) -> DeliveryReport:
+    """Deliver what is due now; ``group_wait`` counts as elapsed (the run ends right after)."""
+    notifiers = notifiers or build_notifiers(runtime.config, runtime.state_dir)
+    with runtime.open_store() as store:
+        return deliver_pending(store, runtime.config, notifiers, clock.now(), flush=True)
 
 
 def run_once(runtime: Runtime, fetcher: Fetcher, clock: Clock) -> list[PollOutcome]:
     """One full cycle: poll every source once, evaluate, return what each poll did."""
     outcomes = poll_all(runtime, fetcher, clock)
     evaluate(runtime, clock)
+    deliver_once(runtime, clock)
     with runtime.open_store() as store:
         store.set_meta("last_cycle_at", clock.now().isoformat())
     return outcomes
@@ -163,6 +189,9 @@ class Daemon:
         self._last_heartbeat = time.monotonic()
         self._last_heartbeat_saved = float("-inf")
         self._config_stamp = config_files_stamp(runtime.config_dir)
+        self._detector_cache = DetectorCache()
+        # Swapped as one pair on reload, so a job never sees a config without its notifiers.
+        self._alerting = (runtime.config, build_notifiers(runtime.config, runtime.state_dir))
 
     # -- jobs
 
@@ -177,9 +206,14 @@ class Daemon:
                 poll_source(source, self.fetcher, store, now)
 
     def _evaluate_job(self) -> None:
-        evaluate(self.runtime, self.clock)
+        evaluate(self.runtime, self.clock, self._detector_cache)
         with self.runtime.open_store() as store:
             store.set_meta("last_cycle_at", self.clock.now().isoformat())
+
+    def _deliver_job(self) -> None:
+        config, notifiers = self._alerting
+        with self.runtime.open_store() as store:
+            deliver_pending(store, config, notifiers, self.clock.now())
 
     def _on_job_event(self, event: JobExecutionEvent) -> None:
         if event.exception is not None:
@@ -206,6 +240,10 @@ class Daemon:
             id="evaluate", name="evaluate", replace_existing=True,
             next_run_time=self.clock.now() + timedelta(seconds=20),
         )
+        self.scheduler.add_job(
+            self._deliver_job, IntervalTrigger(seconds=DELIVER_EVERY.total_seconds()),
+            id="deliver", name="deliver", replace_existing=True,
+        )
 
     # -- lifecycle
 
@@ -216,8 +254,10 @@ class Daemon:
         except ConfigError as exc:
             log.error("config reload failed, keeping the running config: %s", exc)
             return False
+        notifiers = build_notifiers(config, self.runtime.state_dir)
         with self._lock:
             self.runtime = Runtime(config, self.runtime.config_dir, self.runtime.state_dir)
+            self._alerting = (config, notifiers)
             with self.runtime.open_store() as store:
                 record_config(store, config, self.clock.now(), origin="reload")
             self.schedule_jobs()

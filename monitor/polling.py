@@ -20,6 +20,7 @@ from typing import Protocol
 from monitor.config import FredSource, PinkSheetSource, Source, TableSource
 from monitor.errors import MonitorError, SourceError, SourceUnavailableError, StoreError
 from monitor.models import FetchResult, Observation
+from monitor.news.ingest import NEWS_SOURCE_TYPES, NewsPipeline, ingest_news
 from monitor.sources.http import discover_link, redact_url
 from monitor.sources.prices import TableSpec, parse_fred_csv, parse_pinksheet, parse_table
 from monitor.store import SourceState, Store
@@ -86,14 +87,25 @@ def is_due(state: SourceState, now: datetime) -> bool:
 
 
 def poll_source(source: Source, fetcher: Fetcher, store: Store, now: datetime, *,
-                rng: Callable[[], float] = random.random) -> PollOutcome:
-    """Poll one source once and record the result; never raises for a source's own failure."""
+                rng: Callable[[], float] = random.random,
+                news: NewsPipeline | None = None) -> PollOutcome:
+    """Poll one source once and record the result; never raises for a source's own failure.
+
+    News sources (rss, federal_register, html_list) go through ``ingest_news`` with ``news``
+    (the daemon's pipeline for its config; derived from the store when None).
+    """
     previous = store.source_state(source.id)
     started = time.monotonic()
     try:
         result = _fetch(source, fetcher, previous)
-        observations = [] if result.not_modified else parse_payload(source, result.body)
-        changed = store.save_observations(observations, fetched_at=now) if observations else 0
+        if isinstance(source, NEWS_SOURCE_TYPES):
+            ingested = None if result.not_modified else ingest_news(source, result, store, now,
+                                                                     news)
+            rows, changed = (ingested.parsed, ingested.new) if ingested else (0, 0)
+        else:
+            observations = [] if result.not_modified else parse_payload(source, result.body)
+            changed = store.save_observations(observations, fetched_at=now) if observations else 0
+            rows = len(observations)
     except StoreError:
         raise  # the store itself is broken: the job wrapper reports it, the source is not at fault
     except MonitorError as exc:
@@ -113,7 +125,7 @@ def poll_source(source: Source, fetcher: Fetcher, store: Store, now: datetime, *
         last_modified=((result.last_modified or previous.last_modified)
                        if result.not_modified else result.last_modified),
         last_http_status=result.status, last_latency_s=round(latency, 3),
-        last_rows=len(observations), polls=previous.polls + 1,
+        last_rows=rows, polls=previous.polls + 1,
     )
     store.save_source_state(state)
     recovered = previous.status == "failing"
@@ -121,7 +133,7 @@ def poll_source(source: Source, fetcher: Fetcher, store: Store, now: datetime, *
         log.info("source %s is up again after %d failures", source.id,
                  previous.consecutive_failures)
     return PollOutcome(source.id, ok=True, not_modified=result.not_modified,
-                       rows=len(observations), changed=changed, latency_s=latency,
+                       rows=rows, changed=changed, latency_s=latency,
                        status_changed=recovered or previous.status == "never")
 
 

@@ -1,116 +1,99 @@
-"""The per-mineral picture: the latest value of each measure critmon holds, as of a date."""
+"""What ``critmon status`` and ``critmon explain`` show, built from assessments (pure)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass
-from datetime import date
+import math
+from collections.abc import Sequence
 from typing import Any
 
-from monitor.config import Config
-from monitor.models import Frequency, Measure, Observation
-from monitor.store import Store
+from monitor.assess import Assessment
+from monitor.indicators import IndicatorValue
+from monitor.models import Signal
 
-_FREQUENCY_RANK = {Frequency.DAILY: 3, Frequency.MONTHLY: 2, Frequency.ANNUAL: 1}
-
-
-@dataclass(frozen=True, slots=True)
-class MineralStatus:
-    """Latest known values for one mineral; ``None`` where critmon has no data."""
-
-    mineral: str
-    name: str
-    lists: str
-    price: float | None = None
-    price_unit: str = ""
-    price_period: str = ""
-    price_source: str = ""
-    net_import_reliance: float | None = None
-    nir_qualifier: str = ""
-    nir_year: int | None = None
-    nir_source: str = ""
-    world_production: float | None = None
-    production_unit: str = ""
-    production_year: int | None = None
-
-    @property
-    def has_data(self) -> bool:
-        return any(v is not None for v in (self.price, self.net_import_reliance,
-                                           self.world_production))
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+STATUS_COLUMNS = (
+    "mineral", "score", "level", "confidence", "nir", "hhi", "gw_hhi", "top_producer",
+    "top_share", "china_share", "price", "price_unit", "price_period", "chg_3m_pct",
+    "chg_12m_pct", "volatility", "policy_pressure", "signals",
+)
 
 
-def latest_price(observations: Iterable[Observation]) -> Observation | None:
-    """The freshest price of the finest series: a monthly series beats an annual average."""
-    prices = [o for o in observations if o.measure == Measure.PRICE and o.value is not None]
-    if not prices:
+def status_rows(assessments: Sequence[Assessment], signals: Sequence[Signal] = ()
+                ) -> list[dict[str, Any]]:
+    """One row per mineral, riskiest first; unknown scores last."""
+    firing: dict[str, list[str]] = {}
+    for signal in signals:
+        if signal.firing:
+            firing.setdefault(signal.mineral, []).append(f"{signal.rule}:{signal.level}")
+    rows = [_row(a, firing.get(a.mineral, [])) for a in assessments]
+    return sorted(rows, key=lambda r: (r["score"] is None, -(r["score"] or 0), r["mineral"]))
+
+
+def _row(a: Assessment, firing: list[str]) -> dict[str, Any]:
+    v = a.indicators
+    top = v.get("top_producer")
+    price = v.get("price")
+    return {
+        "mineral": a.mineral,
+        "score": _round(a.risk.score, 1), "level": a.risk.level,
+        "confidence": _round(a.risk.confidence, 2),
+        "nir": format_nir(v.get("net_import_reliance")),
+        "hhi": _round(_value(v, "production_hhi"), 0),
+        "gw_hhi": _round(_value(v, "governance_weighted_hhi"), 3),
+        "top_producer": dict(top.detail).get("country") if top and top.value is not None
+        else None,
+        "top_share": _round(_value(v, "top_producer_share"), 3),
+        "china_share": _round(_value(v, "china_share"), 3),
+        "price": _round(_value(v, "price"), 4), "price_unit": price.unit if price else "",
+        "price_period": price.as_of.isoformat() if price and price.as_of else None,
+        "chg_3m_pct": _pct(_value(v, "price_change_3m")),
+        "chg_12m_pct": _pct(_value(v, "price_change_12m")),
+        "volatility": _round(_value(v, "price_volatility"), 3),
+        "policy_pressure": _round(_value(v, "policy_pressure"), 3),
+        "signals": " ".join(firing),
+    }
+
+
+def format_nir(value: IndicatorValue | None) -> str | None:
+    """Net import reliance as USGS writes it: ``100``, ``>50``, ``E`` (net exporter), ``W``."""
+    if value is None:
         return None
-    return max(prices, key=lambda o: (_FREQUENCY_RANK[o.frequency], _period_end(o), o.source))
-
-
-def latest_nir(observations: Iterable[Observation]) -> Observation | None:
-    """The latest net import reliance; for one year, the most recently published edition."""
-    rows = [o for o in observations if o.measure == Measure.NET_IMPORT_RELIANCE
-            and (o.value is not None or o.qualifier)]
-    if not rows:
+    if value.qualifier in ("E", "W", "NA", "XX"):
+        return value.qualifier
+    if value.value is None:
         return None
-    return max(rows, key=lambda o: (o.period, o.published_at or date.min))
+    prefix = value.qualifier if value.qualifier in (">", "<") else ""
+    shown = value.value * 2 if prefix == "<" else value.value  # "<x" is stored as x/2
+    return f"{prefix}{shown:g}"
 
 
-def latest_world_production(observations: Iterable[Observation]) -> Observation | None:
-    """The latest "World total" production row (any stage)."""
-    rows = [o for o in observations if o.measure == Measure.PRODUCTION
-            and o.country == "World total" and o.value is not None]
-    if not rows:
+def explain_rows(a: Assessment) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The score's factors and every indicator behind them, with source and dates."""
+    factors = [{
+        "factor": f.name, "value": _round(f.value, 3), "weight": f.weight,
+        "contribution": _round(f.contribution * 100, 1), "inputs": ", ".join(f.inputs),
+        "note": f.note,
+    } for f in a.risk.factors]
+    indicators = [{
+        "indicator": name, "value": _round(iv.value, 4), "unit": iv.unit,
+        "qualifier": iv.qualifier, "source": iv.source,
+        "period": iv.as_of.isoformat() if iv.as_of else None,
+        "published": iv.published_at.isoformat() if iv.published_at else None,
+        "missing": iv.reason if iv.value is None else "",
+    } for name, iv in a.indicators.items()]
+    return factors, indicators
+
+
+def _value(values: dict[str, IndicatorValue], name: str) -> float | None:
+    found = values.get(name)
+    return found.value if found else None
+
+
+def _round(value: float | None, digits: int) -> float | None:
+    if value is None or not math.isfinite(value):
         return None
-    return max(rows, key=lambda o: (o.period, o.stage == "mine"))
+    return round(value, digits)
 
 
-def summarize(mineral_id: str, name: str, lists: str,
-              observations: list[Observation]) -> MineralStatus:
-    """Build one mineral's status from its observations (pure)."""
-    price, nir, production = (latest_price(observations), latest_nir(observations),
-                              latest_world_production(observations))
-    return MineralStatus(
-        mineral=mineral_id, name=name, lists=lists,
-        price=price.value if price else None, price_unit=price.unit if price else "",
-        price_period=_period_label(price) if price else "",
-        price_source=price.source if price else "",
-        net_import_reliance=nir.value if nir else None,
-        nir_qualifier=nir.qualifier if nir else "", nir_year=nir.period.year if nir else None,
-        nir_source=nir.source if nir else "",
-        world_production=production.value if production else None,
-        production_unit=production.unit if production else "",
-        production_year=production.period.year if production else None,
-    )
-
-
-def build_status(store: Store, config: Config, *, as_of: date | None = None
-                 ) -> list[MineralStatus]:
-    """Status of every configured mineral with only the data public at ``as_of``."""
-    by_mineral: dict[str, list[Observation]] = {}
-    for observation in store.observations(known_at=as_of):
-        by_mineral.setdefault(observation.mineral, []).append(observation)
-    return [
-        summarize(m.id, m.name, ",".join(str(y) for y in m.lists), by_mineral.get(m.id, []))
-        for m in config.minerals.minerals
-    ]
-
-
-def _period_end(o: Observation) -> date:
-    if o.frequency == Frequency.ANNUAL:
-        return date(o.period.year, 12, 31)
-    if o.frequency == Frequency.MONTHLY:
-        nxt = date(o.period.year + (o.period.month == 12), o.period.month % 12 + 1, 1)
-        return date.fromordinal(nxt.toordinal() - 1)
-    return o.period
-
-
-def _period_label(o: Observation) -> str:
-    if o.frequency == Frequency.ANNUAL:
-        return str(o.period.year)
-    if o.frequency == Frequency.MONTHLY:
-        return o.period.strftime("%Y-%m")
-    return o.period.isoformat()
+def _pct(log_change: float | None) -> float | None:
+    """A log change shown as a percentage change."""
+    return None if log_change is None else round(100 * math.expm1(log_change), 1)

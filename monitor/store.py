@@ -377,6 +377,19 @@ class Store:
         self.db[table].insert(row)
         return 1
 
+    def risk_series(self, mineral: str) -> list[tuple[date, float]]:
+        """The last stored score of each evaluated date, oldest first (for detectors)."""
+        rows = self.db.query(
+            "SELECT as_of, score FROM risk_scores WHERE id IN (SELECT MAX(id) FROM risk_scores"
+            " WHERE mineral = ? AND score IS NOT NULL GROUP BY as_of) ORDER BY as_of", [mineral])
+        return [(date.fromisoformat(row["as_of"]), row["score"]) for row in rows]
+
+    def latest_levels(self) -> dict[str, str]:
+        """Each mineral's last stored risk level (for hysteresis across evaluations)."""
+        return {row["mineral"]: row["level"] for row in self.db.query(
+            "SELECT mineral, level FROM risk_scores WHERE id IN "
+            "(SELECT MAX(id) FROM risk_scores GROUP BY mineral)")}
+
     def risk_history(self, mineral: str, *, until: str | None = None) -> list[dict[str, Any]]:
         sql, params = "SELECT * FROM risk_scores WHERE mineral = ?", [mineral]
         if until:

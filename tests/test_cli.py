@@ -125,9 +125,9 @@ def test_status_lists_every_mineral_in_each_format(tmp_path: Path, local_config:
     assert table.splitlines()[0].startswith("mineral")
     _, as_json, _ = invoke(*base, "--format", "json")
     rows = {row["mineral"]: row for row in json.loads(as_json)}
-    assert rows["cobalt"]["price"] == 48200 and rows["cobalt"]["price_period"] == "2025-11"
-    assert rows["gallium"]["net_import_reliance"] == 100
-    assert rows["nickel"]["price_source"] == "worldbank_pinksheet"
+    assert rows["cobalt"]["price"] == 48200 and rows["cobalt"]["price_period"] == "2025-11-01"
+    assert rows["gallium"]["nir"] == "100"
+    assert rows["gallium"]["score"] > rows["copper"]["score"]
     _, as_csv, _ = invoke(*base, "--format", "csv")
     assert len(list(csv.DictReader(io.StringIO(as_csv)))) == len(rows)
 
@@ -138,8 +138,39 @@ def test_status_as_of_uses_only_what_was_public_then(tmp_path: Path, local_confi
     _, out, _ = invoke("--config", str(local_config), "--state-dir", str(state), "status",
                        "--as-of", "2022-04-15", "--format", "json")
     rows = {row["mineral"]: row for row in json.loads(out)}
-    assert rows["nickel"]["price_period"] == "2022-03"
-    assert rows["cobalt"]["price_source"] != "local_cobalt"
+    assert rows["nickel"]["price_period"] == "2022-03-01"
+    assert rows["nickel"]["chg_3m_pct"] > 60  # the LME nickel squeeze of March 2022
+    assert "price_jump_3m:critical" in rows["nickel"]["signals"]
+
+
+def test_explain_breaks_a_score_down(tmp_path: Path, local_config: Path) -> None:
+    state = tmp_path / "state"
+    invoke("--config", str(local_config), "--state-dir", str(state), "once")
+    code, out, _ = invoke("--config", str(local_config), "--state-dir", str(state), "explain",
+                          "gallium", "--format", "json")
+    assert code == 0
+    report = json.loads(out)
+    assert [f["factor"] for f in report["factors"]] == ["structural", "market", "policy"]
+    assert report["method"].startswith("risk-v1")
+    nir = next(i for i in report["indicators"] if i["indicator"] == "net_import_reliance")
+    assert nir["value"] == 100 and nir["source"].startswith("usgs_mcs")
+    code, table, _ = invoke("--config", str(local_config), "--state-dir", str(state), "explain",
+                            "germanium")
+    assert "missing:" in table and "confidence" in table
+
+
+def test_once_stores_indicator_history_scores_and_signals(
+        tmp_path: Path, local_config: Path) -> None:
+    state = tmp_path / "state"
+    invoke("--config", str(local_config), "--state-dir", str(state), "once")
+    invoke("--config", str(local_config), "--state-dir", str(state), "once")
+    with Store.open(state / DB_NAME) as store:
+        scores = store.risk_history("gallium")
+        assert len(scores) == 1  # an unchanged score is stored once
+        assert scores[0]["method"].startswith("risk-v1")
+        signals = {(s["rule"], s["mineral"]): s for s in store.current_signals()}
+        assert signals[("supply_risk_level", "gallium")]["firing"] == 1
+        assert store.db.execute("SELECT COUNT(*) FROM indicator_values").fetchone()[0] > 500
 
 
 def test_sources_check_reports_each_source(tmp_path: Path, local_config: Path) -> None:
@@ -180,7 +211,7 @@ def test_rules_show_prints_effective_rules_with_overrides(tmp_path: Path) -> Non
     assert rows[("gallium", "price_jump_3m")]["params"].startswith(
         "direction=above, thresholds=[0.2, 0.4]")
     assert rows[("gallium", "price_jump_3m")]["overridden"] is True
-    assert rows[("nickel", "price_jump_3m")]["params"].endswith("thresholds=[0.3, 0.6]")
+    assert rows[("nickel", "price_jump_3m")]["params"].endswith("thresholds=[0.262, 0.47]")
     assert rows[("nickel", "price_stale")]["enabled"] is False
     assert {m for m, _ in rows} == {"gallium", "nickel"}
 

@@ -7,9 +7,11 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from monitor.config import RulesFile
+from monitor.assess import assess, detector_series
+from monitor.bundled import PINKSHEET_COLUMNS, load_bundled_pinksheet
+from monitor.config import RulesFile, load_config
 from monitor.evaluate import DetectorCache, build_matrix, effective_rules, evaluate_rules
-from monitor.models import SignalState
+from monitor.models import Signal, SignalState
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 AS_OF = NOW.date()
@@ -152,3 +154,33 @@ def test_fitted_detectors_are_reused_until_data_params_or_age_change() -> None:
     changed = effective_rules(rules_file([rule], {"tin": {"z": {"threshold": 5.0}}}), ["tin"])
     evaluate_rules(changed, series, as_of=AS_OF, now=NOW + timedelta(days=2), cache=cache)
     assert cache.fits == 4
+
+
+# --- the bundled Pink Sheet nickel series, through the same path the daemon uses -------------
+
+def _nickel_signal(as_of: date) -> Signal:
+    config = load_config(environ={})
+    nickel = [o for o in load_bundled_pinksheet({"NICKEL": PINKSHEET_COLUMNS["NICKEL"]})
+              if o.published_at is not None and o.published_at <= as_of]
+    [assessment] = [a for a in assess(config, {"nickel": nickel}, [], as_of=as_of)
+                    if a.mineral == "nickel"]
+    rules = [r for r in effective_rules(config.rules, ["nickel"])
+             if r.rule.name == "price_jump_3m"]
+    series = {"nickel": detector_series(assessment, as_of=as_of)}
+    [signal] = evaluate_rules(rules, series, as_of=as_of, now=NOW)
+    return signal
+
+
+def test_nickel_march_2022_lme_squeeze_fires_critical() -> None:
+    signal = _nickel_signal(date(2022, 4, 5))  # March's average is public on 4 April
+    assert signal.firing and signal.level == "critical"
+    assert signal.as_of == date(2022, 3, 1)
+    assert signal.value == pytest.approx(math.log(33924.2 / 20013.9), abs=0.02)
+
+
+@pytest.mark.parametrize("month", range(1, 13))
+def test_nickel_in_calm_2013_never_fires(month: int) -> None:
+    # 2013: an oversupplied market drifting down before Indonesia's January 2014 ore export
+    # ban; no 3-month move beyond 16% all year.
+    signal = _nickel_signal(date(2013, month, 5))
+    assert not signal.firing

@@ -1,54 +1,83 @@
-"""The per-mineral status: which value counts as "latest"."""
+"""status and explain: what an analyst reads, built from assessments of the bundled data."""
 
 from __future__ import annotations
 
 from datetime import date
 
-from monitor.models import Frequency, Measure, Observation
-from monitor.status import latest_nir, latest_price, latest_world_production, summarize
+import pytest
+
+from monitor.assess import Assessment, assess
+from monitor.bundled import (
+    PINKSHEET_COLUMNS,
+    load_bundled_observations,
+    load_bundled_pinksheet,
+    load_bundled_wgi,
+)
+from monitor.config import load_config
+from monitor.indicators import IndicatorValue
+from monitor.models import Observation, Signal
+from monitor.status import STATUS_COLUMNS, explain_rows, format_nir, status_rows
+
+AS_OF = date(2026, 3, 1)
 
 
-def obs(measure: Measure, period: date, value: float | None, *, frequency: Frequency =
-        Frequency.ANNUAL, source: str = "s", country: str = "", qualifier: str = "",
-        published_at: date | None = None, stage: str = "") -> Observation:
-    return Observation(source=source, series="x", mineral="m", measure=measure, period=period,
-                       frequency=frequency, value=value, unit="u", country=country,
-                       qualifier=qualifier, published_at=published_at, stage=stage)
+@pytest.fixture(scope="module")
+def assessments() -> list[Assessment]:
+    config = load_config(environ={})
+    observations: list[Observation] = [
+        *load_bundled_observations([(m.id, m.usgs) for m in config.minerals.minerals]),
+        *load_bundled_pinksheet(PINKSHEET_COLUMNS),
+    ]
+    by_mineral: dict[str, list[Observation]] = {}
+    for o in observations:
+        if o.published_at is None or o.published_at <= AS_OF:
+            by_mineral.setdefault(o.mineral, []).append(o)
+    wgi = [e for e in load_bundled_wgi() if e.year <= 2024]
+    return assess(config, by_mineral, wgi, as_of=AS_OF)
 
 
-def test_a_monthly_price_beats_a_later_annual_average() -> None:
-    monthly = obs(Measure.PRICE, date(2025, 11, 1), 48_200, frequency=Frequency.MONTHLY)
-    annual = obs(Measure.PRICE, date(2025, 1, 1), 15.0)
-    assert latest_price([annual, monthly]) == monthly
+def test_status_has_every_mineral_sorted_riskiest_first(assessments: list[Assessment]) -> None:
+    rows = status_rows(assessments)
+    assert len(rows) == len(assessments)
+    scores = [r["score"] for r in rows if r["score"] is not None]
+    assert scores == sorted(scores, reverse=True)
+    assert all(r["score"] is None for r in rows[len(scores):])
+    assert set(rows[0]) == set(STATUS_COLUMNS)
 
 
-def test_latest_price_skips_missing_values() -> None:
-    good = obs(Measure.PRICE, date(2025, 10, 1), 1.0, frequency=Frequency.MONTHLY)
-    missing = obs(Measure.PRICE, date(2025, 11, 1), None, frequency=Frequency.MONTHLY)
-    assert latest_price([good, missing]) == good
+def test_status_row_for_gallium_reads_like_the_usgs_tables(
+        assessments: list[Assessment]) -> None:
+    row = next(r for r in status_rows(assessments) if r["mineral"] == "gallium")
+    assert row["nir"] == "100"
+    assert row["top_producer"] == "China" and row["china_share"] > 0.95
+    assert row["level"] in ("high", "critical")
 
 
-def test_latest_nir_prefers_the_newest_edition_for_the_same_year() -> None:
-    old = obs(Measure.NET_IMPORT_RELIANCE, date(2024, 1, 1), 50, qualifier=">",
-              published_at=date(2025, 1, 31))
-    new = obs(Measure.NET_IMPORT_RELIANCE, date(2024, 1, 1), 75, qualifier=">",
-              published_at=date(2026, 2, 6))
-    assert latest_nir([new, old]) == new
+def test_firing_signals_are_listed_on_their_mineral(assessments: list[Assessment]) -> None:
+    signals = [Signal(rule="price_jump_3m", mineral="nickel", indicator="price_change_3m",
+                      firing=True, level="critical"),
+               Signal(rule="price_stale", mineral="nickel", indicator="price_age_days",
+                      firing=False)]
+    row = next(r for r in status_rows(assessments, signals) if r["mineral"] == "nickel")
+    assert row["signals"] == "price_jump_3m:critical"
 
 
-def test_withheld_nir_is_reported_with_its_code_not_as_zero() -> None:
-    withheld = obs(Measure.NET_IMPORT_RELIANCE, date(2025, 1, 1), None, qualifier="W")
-    status = summarize("m", "M", "2025", [withheld])
-    assert status.net_import_reliance is None and status.nir_qualifier == "W"
+@pytest.mark.parametrize(
+    ("value", "qualifier", "shown"),
+    [(100.0, "", "100"), (50.0, ">", ">50"), (12.5, "<", "<25"), (0.0, "E", "E"),
+     (None, "W", "W"), (None, "", None)],
+)
+def test_nir_is_shown_as_usgs_publishes_it(value: float | None, qualifier: str,
+                                           shown: str | None) -> None:
+    iv = IndicatorValue("m", "net_import_reliance", value, qualifier=qualifier)
+    assert format_nir(iv) == shown
 
 
-def test_world_production_reads_the_world_total_row_only() -> None:
-    china = obs(Measure.PRODUCTION, date(2025, 1, 1), 270_000, country="China", stage="mine")
-    world = obs(Measure.PRODUCTION, date(2025, 1, 1), 390_000, country="World total",
-                stage="mine")
-    assert latest_world_production([china, world]) == world
-
-
-def test_a_mineral_without_observations_has_no_data() -> None:
-    status = summarize("thulium", "Thulium", "2022,2025", [])
-    assert not status.has_data and status.price is None
+def test_explain_lists_factors_and_the_missing_with_reasons(
+        assessments: list[Assessment]) -> None:
+    germanium = next(a for a in assessments if a.mineral == "germanium")
+    factors, indicators = explain_rows(germanium)
+    assert [f["factor"] for f in factors] == ["structural", "market", "policy"]
+    hhi = next(i for i in indicators if i["indicator"] == "production_hhi")
+    assert hhi["value"] is None and "production" in hhi["missing"]
+    assert germanium.risk.confidence < 1

@@ -1,0 +1,170 @@
+"""Recognising the same story twice: URL canonicalisation and title similarity in a time window.
+
+The same Reuters story reaches critmon through several feeds (the publisher's own, two Google
+News searches, an aggregator) under different URLs and slightly different headlines. An item is
+a duplicate of an earlier one when their canonical URLs are equal, or when their headlines are
+near-identical (Jaccard similarity of normalised word stems, or of character bigrams for
+Chinese, at or above a threshold) and they were published within the window of each other.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import urllib.parse
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+_TRACKING_PARAMS = re.compile(
+    r"^(utm_.*|fbclid|gclid|dclid|msclkid|mc_cid|mc_eid|ocid|cmpid|cmp|ref|ref_src|src|smid|"
+    r"taid|mod|rss|feed|feedtype|from|spm|share|oc|guccounter|guce_.*|_ga|ito|ns_.*|"
+    r"outputtype|amp|at_medium|at_campaign|sr_share|xtor|tpcc|scode)$",
+    re.IGNORECASE,
+)
+_HOST_PREFIXES = ("www.", "m.", "amp.", "mobile.")
+_INDEX_PAGES = re.compile(r"/(index|default)\.(html?|shtml|php|aspx?)$", re.IGNORECASE)
+_FR_DOC = re.compile(r"^/(?:documents/\d{4}/\d{2}/\d{2}|d|api/v1/documents)/"
+                     r"([0-9]{4}-[0-9]{4,6}|[CER][0-9]-[0-9]{4}-[0-9]+)(?:[/.]|$)")
+_PUBLISHER_SUFFIX = re.compile(r"\s+[-|\u2013\u2014]\s+[^-|\u2013\u2014]{1,40}$")
+_WORD = re.compile(r"[a-z0-9]+")
+_CJK_RUN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
+_STOPWORDS = frozenset({
+    "a", "an", "the", "of", "to", "in", "on", "for", "and", "or", "by", "with", "at", "from",
+    "as", "is", "are", "be", "will", "its", "it", "this", "that", "after", "over", "amid",
+    "into", "new", "says", "said", "report",
+})
+
+
+def canonical_url(url: str) -> str:
+    """A normal form of ``url`` for equality: scheme, host, path and query tidied.
+
+    http and https are equal, ``www.``/``m.`` prefixes and default ports go, tracking
+    parameters (utm_*, fbclid, Google News' oc, ...) go, the rest are sorted; the fragment,
+    a trailing slash, ``/amp`` and ``index.html`` go. Federal Register document pages, short
+    links and API URLs all become ``federalregister.gov/d/<document number>``.
+    """
+    if not url:
+        return ""
+    try:
+        parts = urllib.parse.urlsplit(url.strip())
+        host = (parts.hostname or "").lower().rstrip(".")
+        port = parts.port
+    except ValueError:
+        return url.strip()
+    for prefix in _HOST_PREFIXES:
+        if host.startswith(prefix):
+            host = host[len(prefix):]
+            break
+    if port and port not in (80, 443):
+        host = f"{host}:{port}"
+    path = parts.path or "/"
+    if host == "federalregister.gov" and (doc := _FR_DOC.match(path)):
+        return f"federalregister.gov/d/{doc.group(1)}"
+    path = _INDEX_PAGES.sub("/", path)
+    path = re.sub(r"/amp/?$", "/", path)
+    path = path.rstrip("/") or "/"
+    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+    kept = sorted((k, v) for k, v in query if not _TRACKING_PARAMS.match(k))
+    canonical = f"{host}{path}"
+    if kept:
+        canonical += "?" + urllib.parse.urlencode(kept)
+    return canonical
+
+
+def normalise_title(title: str) -> str:
+    """Lower-case, NFKC, no publisher suffix (" - Reuters"), no punctuation, single spaces."""
+    text = unicodedata.normalize("NFKC", title).lower().strip()
+    text = _PUBLISHER_SUFFIX.sub("", text)
+    text = re.sub(r"[^\w\u3400-\u9fff]+", " ", text)
+    return " ".join(text.split())
+
+
+def title_tokens(title: str) -> frozenset[str]:
+    """Word stems (English) and character bigrams (Chinese) of a normalised title."""
+    text = normalise_title(title)
+    tokens = {_stem(w) for w in _WORD.findall(text) if w not in _STOPWORDS}
+    for run in _CJK_RUN.findall(text):
+        tokens.update(run[i:i + 2] for i in range(max(1, len(run) - 1)))
+    return frozenset(tokens)
+
+
+def _stem(word: str) -> str:
+    """A crude stem: enough to make "curbs"/"curb" and "exports"/"exported" meet."""
+    for suffix in ("ing", "ed", "es", "s"):
+        if len(word) > len(suffix) + 3 and word.endswith(suffix):
+            word = word[: -len(suffix)]
+            break
+    return word[:7]
+
+
+def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
+    """|a ∩ b| / |a union b|; 0 for two empty sets."""
+    if not a or not b:
+        return 0.0
+    shared = len(a & b)
+    return shared / (len(a) + len(b) - shared)
+
+
+@dataclass(slots=True)
+class _Entry:
+    id: str
+    at: datetime
+    tokens: frozenset[str]
+
+
+@dataclass
+class DedupIndex:
+    """Items seen so far (this poll and recent ones from the store), searchable for duplicates.
+
+    Probing uses only the rarest ``floor((1 - threshold) * n) + 1`` tokens of a title: a title
+    with Jaccard similarity at or above ``threshold`` must share at least one of them, so the
+    search is exact while skipping the long postings of words like "china" or "export".
+    """
+
+    window: timedelta = timedelta(days=3)
+    threshold: float = 0.6
+    _by_url: dict[str, str] = field(default_factory=dict)
+    _by_title: dict[str, list[_Entry]] = field(default_factory=lambda: defaultdict(list))
+    _postings: dict[str, list[_Entry]] = field(default_factory=lambda: defaultdict(list))
+
+    def find(self, canonical: str, title: str, at: datetime) -> str | None:
+        """The id of an earlier item this one duplicates, or None."""
+        if canonical and canonical in self._by_url:
+            return self._by_url[canonical]
+        key = normalise_title(title)
+        if not key:
+            return None
+        for entry in self._by_title.get(key, ()):
+            if abs(entry.at - at) <= self.window:
+                return entry.id
+        return self._similar(title_tokens(title), at)
+
+    def add(self, item_id: str, canonical: str, title: str, at: datetime) -> None:
+        """Remember an original item (duplicates point at it and are not added)."""
+        if canonical:
+            self._by_url.setdefault(canonical, item_id)
+        key = normalise_title(title)
+        if not key:
+            return
+        entry = _Entry(item_id, at, title_tokens(title))
+        self._by_title[key].append(entry)
+        for token in entry.tokens:
+            self._postings[token].append(entry)
+
+    def _similar(self, tokens: frozenset[str], at: datetime) -> str | None:
+        if len(tokens) < 3:  # "Gallium" alone is not evidence of the same story
+            return None
+        probes = sorted(tokens, key=lambda t: len(self._postings.get(t, ())))
+        probes = probes[: int((1 - self.threshold) * len(tokens)) + 1]
+        best_id, best = None, self.threshold
+        seen: set[str] = set()
+        for token in probes:
+            for entry in self._postings.get(token, ()):
+                if entry.id in seen or abs(entry.at - at) > self.window:
+                    continue
+                seen.add(entry.id)
+                score = jaccard(tokens, entry.tokens)
+                if score >= best:
+                    best_id, best = entry.id, score
+        return best_id

@@ -1,0 +1,208 @@
+"""Scoring the tagger and the classifier against labelled items (``news eval``, CV report)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.model_selection import StratifiedKFold
+
+from monitor.news.classify import (
+    RISK_THRESHOLD,
+    LabelledItem,
+    NewsClassifier,
+    build_pipeline,
+    build_text,
+)
+from monitor.news.items import Classification
+from monitor.news.kinds import NEWS_KINDS, RESTRICTING_KINDS
+from monitor.news.tagging import Tagger, Tags
+
+TOP_KINDS_IN_CONFUSION = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Scores:
+    """Precision, recall and F1 of one class (or of a micro-average)."""
+
+    precision: float
+    recall: float
+    f1: float
+    support: int
+    predicted: int
+
+    @classmethod
+    def from_counts(cls, tp: int, fp: int, fn: int) -> Scores:
+        precision = tp / (tp + fp) if tp + fp else 0.0
+        recall = tp / (tp + fn) if tp + fn else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        return cls(round(precision, 3), round(recall, 3), round(f1, 3), tp + fn, tp + fp)
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {"precision": self.precision, "recall": self.recall, "f1": self.f1,
+                "support": self.support, "predicted": self.predicted}
+
+
+def score_binary(gold: Sequence[bool], predicted: Sequence[bool]) -> Scores:
+    """Scores of the positive class."""
+    tp = sum(1 for g, p in zip(gold, predicted, strict=True) if g and p)
+    fp = sum(1 for g, p in zip(gold, predicted, strict=True) if p and not g)
+    fn = sum(1 for g, p in zip(gold, predicted, strict=True) if g and not p)
+    return Scores.from_counts(tp, fp, fn)
+
+
+def score_kinds(gold: Sequence[str], predicted: Sequence[str]) -> dict[str, Scores]:
+    """Per-kind scores, for every kind that is in the gold labels or was predicted."""
+    present = set(gold) | set(predicted)
+    ordered = [k for k in NEWS_KINDS if k in present] + sorted(present - set(NEWS_KINDS))
+    return {kind: score_binary([g == kind for g in gold], [p == kind for p in predicted])
+            for kind in ordered}
+
+
+def score_sets(gold: Sequence[frozenset[str]], predicted: Sequence[frozenset[str]]) -> Scores:
+    """Micro-averaged scores of set-valued labels (minerals per item)."""
+    tp = sum(len(g & p) for g, p in zip(gold, predicted, strict=True))
+    fp = sum(len(p - g) for g, p in zip(gold, predicted, strict=True))
+    fn = sum(len(g - p) for g, p in zip(gold, predicted, strict=True))
+    return Scores.from_counts(tp, fp, fn)
+
+
+def confusion(gold: Sequence[str], predicted: Sequence[str],
+              top: int = TOP_KINDS_IN_CONFUSION) -> dict[str, Any]:
+    """Confusion matrix of the ``top`` most frequent gold kinds; the rest pooled as "other"."""
+    labels = [k for k, _ in Counter(gold).most_common(top)]
+    pooled = [*labels, "other"] if len(set(gold) | set(predicted)) > len(labels) else labels
+
+    def bucket(kind: str) -> int:
+        return labels.index(kind) if kind in labels else len(labels)
+
+    matrix = np.zeros((len(pooled), len(pooled)), dtype=int)
+    for g, p in zip(gold, predicted, strict=True):
+        matrix[bucket(g), bucket(p)] += 1
+    return {"labels": pooled, "matrix": matrix.tolist()}
+
+
+def mineral_key(name: str, names: Mapping[str, str]) -> str:
+    """Normalise a mineral name ("Rare earths", "rare_earths", "aluminium") to one key."""
+    text = " ".join(name.lower().replace("_", " ").replace("-", " ").split())
+    return names.get(text, text)
+
+
+def build_mineral_names(minerals: Sequence[Any]) -> dict[str, str]:
+    """Lower-case id, name and aliases -> the id written with spaces ("rare earths")."""
+    names: dict[str, str] = {}
+    for mineral in minerals:
+        key = mineral.id.replace("_", " ")
+        for term in (mineral.id, mineral.name, *mineral.aliases):
+            names.setdefault(" ".join(term.lower().replace("_", " ").replace("-", " ").split()),
+                             key)
+    return names
+
+
+def build_report(items: Sequence[LabelledItem], results: Sequence[Classification],
+                 tags: Sequence[Tags] | None, *, mineral_names: Mapping[str, str],
+                 canonical_country: Callable[[str], str | None] | None = None) -> dict[str, Any]:
+    """The evaluation report as a plain dict (JSON-ready)."""
+    gold_kinds = [i.kind for i in items]
+    kinds = [r.kind for r in results]
+    report: dict[str, Any] = {
+        "items": len(items),
+        "is_supply_risk_event": score_binary([i.is_supply_risk_event for i in items],
+                                             [r.is_supply_risk_event for r in results]).as_dict(),
+        "kind_accuracy": round(sum(1 for g, p in zip(gold_kinds, kinds, strict=True) if g == p)
+                               / len(items), 3) if items else 0.0,
+        "kinds": {k: s.as_dict() for k, s in score_kinds(gold_kinds, kinds).items()},
+        "confusion": confusion(gold_kinds, kinds),
+    }
+    if tags is not None:
+        gold_sets = [frozenset(mineral_key(m, mineral_names) for m in i.minerals) for i in items]
+        found = [frozenset(m.replace("_", " ") for m in t.minerals) for t in tags]
+        report["minerals"] = score_sets(gold_sets, found).as_dict()
+        report["country_accuracy"] = _country_accuracy(items, tags, canonical_country)
+    return report
+
+
+def _country_accuracy(items: Sequence[LabelledItem], tags: Sequence[Tags],
+                      canonical: Callable[[str], str | None] | None) -> float | None:
+    pairs = [(i.country, t.country) for i, t in zip(items, tags, strict=True) if i.country]
+    if not pairs:
+        return None
+    normalise = canonical or (lambda name: name)
+    hits = sum(1 for gold, found in pairs if found and normalise(gold) == found)
+    return round(hits / len(pairs), 3)
+
+
+def evaluate(items: Sequence[LabelledItem], classifier: NewsClassifier,
+             tagger: Tagger | None, *, mineral_names: Mapping[str, str]) -> dict[str, Any]:
+    """Score the fitted classifier (and the tagger) on labelled items."""
+    results = classifier.classify_many([(i.title, i.summary) for i in items])
+    tags = [tagger.tag(i.title, i.summary) for i in items] if tagger else None
+    canonical = tagger.countries.canonical if tagger else None
+    return build_report(items, results, tags, mineral_names=mineral_names,
+                        canonical_country=canonical)
+
+
+def cross_validate(items: Sequence[LabelledItem], *, folds: int = 5, seed: int = 0,
+                   tagger: Tagger | None = None,
+                   mineral_names: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Stratified k-fold cross-validation of both models on ``items`` (deterministic)."""
+    docs = np.array([build_text(i.title, i.summary) for i in items], dtype=object)
+    kinds = np.array([i.kind for i in items])
+    risks = np.array([i.is_supply_risk_event for i in items])
+    predicted_kind = np.empty(len(items), dtype=object)
+    risk_proba = np.zeros(len(items))
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    for train, test in splitter.split(docs, kinds):
+        kind_model = clone(build_pipeline()).fit(list(docs[train]), kinds[train])
+        risk_model = clone(build_pipeline()).fit(list(docs[train]), risks[train])
+        predicted_kind[test] = kind_model.predict(list(docs[test]))
+        column = list(risk_model.classes_).index(True)
+        risk_proba[test] = risk_model.predict_proba(list(docs[test]))[:, column]
+    results = [Classification(kind=str(k), confidence=0.0, risk_confidence=float(p),
+                              is_supply_risk_event=p >= RISK_THRESHOLD and k in RESTRICTING_KINDS)
+               for k, p in zip(predicted_kind, risk_proba, strict=True)]
+    tags = [tagger.tag(i.title, i.summary) for i in items] if tagger else None
+    report = build_report(items, results, tags, mineral_names=mineral_names or {},
+                          canonical_country=tagger.countries.canonical if tagger else None)
+    report["folds"] = folds
+    report["by_language"] = {
+        lang: score_binary([i.is_supply_risk_event for i, _ in pairs],
+                           [r.is_supply_risk_event for _, r in pairs]).as_dict()
+        for lang in sorted({i.lang for i in items})
+        if (pairs := [(i, r) for i, r in zip(items, results, strict=True) if i.lang == lang])
+    }
+    return report
+
+
+def render_report(report: Mapping[str, Any]) -> str:
+    """The report as aligned plain-text tables."""
+    lines = [f"items: {report['items']}"]
+    risk = report["is_supply_risk_event"]
+    lines.append(f"is_supply_risk_event: precision {risk['precision']:.3f}  recall "
+                 f"{risk['recall']:.3f}  F1 {risk['f1']:.3f}  (support {risk['support']})")
+    if "minerals" in report:
+        m = report["minerals"]
+        lines.append(f"mineral tagging (micro): precision {m['precision']:.3f}  recall "
+                     f"{m['recall']:.3f}  F1 {m['f1']:.3f}  (gold tags {m['support']})")
+    if report.get("country_accuracy") is not None:
+        lines.append(f"acting country accuracy: {report['country_accuracy']:.3f}")
+    lines.append(f"kind accuracy: {report['kind_accuracy']:.3f}")
+    lines.append("")
+    width = max([len(k) for k in report["kinds"]] + [4])
+    lines.append(f"{'kind'.ljust(width)}  precision  recall     F1  support")
+    for kind, s in report["kinds"].items():
+        lines.append(f"{kind.ljust(width)}  {s['precision']:9.3f}  {s['recall']:6.3f}  "
+                     f"{s['f1']:5.3f}  {s['support']:7d}")
+    lines.append("")
+    lines.append("confusion (rows: labelled kind, columns: predicted kind)")
+    labels = report["confusion"]["labels"]
+    short = [label[:10] for label in labels]
+    cell = max(len(s) for s in short) + 1
+    lines.append(" " * (width + 1) + "".join(s.rjust(cell) for s in short))
+    for label, row in zip(labels, report["confusion"]["matrix"], strict=True):
+        lines.append(label.ljust(width + 1) + "".join(str(v).rjust(cell) for v in row))
+    return "\n".join(lines)

@@ -1,0 +1,191 @@
+"""The news path of a poll: parse the payload, drop known items, tag, classify, dedup, save.
+
+``polling.poll_source`` calls :func:`ingest_news` for news sources. The pipeline's parts that
+depend on configuration (the minerals for the tagger, the news settings, where to cache the
+classifier) are held by a :class:`NewsPipeline`, built once per config by the daemon
+(``NewsPipeline.from_config``) or, when a caller passes none, derived from the store: the config
+the daemon last recorded there and the directory of the database file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import yaml
+
+from monitor.config import (
+    Config,
+    FederalRegisterSource,
+    HtmlListSource,
+    Mineral,
+    MineralsFile,
+    NewsSettings,
+    NewsSource,
+    RssSource,
+    default_config_dir,
+)
+from monitor.models import FetchResult
+from monitor.news.classify import NewsClassifier, load_classifier
+from monitor.news.dedup import DedupIndex, canonical_url
+from monitor.news.items import NewsItem, NewsRecord, ParsedFeed
+from monitor.news.parse import HtmlListSpec, parse_federal_register, parse_feed, parse_html_list
+from monitor.news.tagging import Tagger
+from monitor.newsstore import NewsStore
+from monitor.store import Store
+
+log = logging.getLogger(__name__)
+
+NEWS_SOURCE_TYPES = (RssSource, FederalRegisterSource, HtmlListSource)
+
+
+@dataclass
+class NewsPipeline:
+    """What ingesting news needs besides the payload: tagger, settings, classifier."""
+
+    tagger: Tagger
+    settings: NewsSettings = field(default_factory=NewsSettings)
+    cache_dir: Path | None = None
+    _classifier: NewsClassifier | None = None
+
+    @classmethod
+    def from_config(cls, config: Config, state_dir: Path | None) -> NewsPipeline:
+        """The pipeline for a loaded config; the classifier is cached in ``state_dir``."""
+        return cls(Tagger(config.minerals.minerals), config.rules.news, state_dir)
+
+    @property
+    def classifier(self) -> NewsClassifier:
+        """The classifier, loaded or fitted at first use."""
+        if self._classifier is None:
+            self._classifier = load_classifier(self.cache_dir)
+        return self._classifier
+
+
+def parse_news_payload(source: NewsSource, result: FetchResult) -> ParsedFeed:
+    """Parse a fetched body with the parser for the source's kind."""
+    if isinstance(source, FederalRegisterSource):
+        return parse_federal_register(result.body, source=source.id, lang=source.lang)
+    if isinstance(source, HtmlListSource):
+        spec = HtmlListSpec(selector=source.selector, regex=source.regex,
+                            link_pattern=source.link_pattern, date_pattern=source.date_pattern)
+        return parse_html_list(result.body, source=source.id, spec=spec, base_url=result.url,
+                               lang=source.lang, content_type=result.content_type)
+    return parse_feed(result.body, source=source.id, lang=source.lang, base_url=result.url,
+                      content_type=result.content_type or "application/xml")
+
+
+@dataclass(frozen=True, slots=True)
+class IngestOutcome:
+    """What ingesting one payload did."""
+
+    parsed: int
+    new: int
+    duplicates: int
+    skipped: tuple[str, ...] = ()
+    warning: str | None = None
+
+
+def build_records(items: Sequence[NewsItem], *, source: NewsSource, pipeline: NewsPipeline,
+                  fetched_at: datetime, dedup: DedupIndex) -> list[NewsRecord]:
+    """Tag, classify and dedup new items (pure apart from the classifier's first load)."""
+    results = pipeline.classifier.classify_many([(i.title, i.summary) for i in items])
+    records = []
+    for item, result in zip(items, results, strict=True):
+        tags = pipeline.tagger.tag(item.title, item.summary)
+        minerals = tags.minerals or tuple(source.minerals)
+        canonical = canonical_url(item.url)
+        at = min(item.published_at or fetched_at, fetched_at)
+        duplicate = dedup.find(canonical, item.title, at)
+        if duplicate is None:
+            dedup.add(item.id, canonical, item.title, at)
+        records.append(NewsRecord(
+            item=item, canonical_url=canonical, fetched_at=fetched_at, classification=result,
+            minerals=minerals, inferred_minerals=pipeline.tagger.groups_of(minerals),
+            country=source.country or tags.country, dedup_of=duplicate))
+    return records
+
+
+def ingest_news(source: NewsSource, result: FetchResult, store: Store, now: datetime,
+                pipeline: NewsPipeline | None = None) -> IngestOutcome:
+    """Parse, tag, classify, dedup and save the items of one fetched payload."""
+    parsed = parse_news_payload(source, result)
+    pipeline = pipeline or pipeline_for_store(store)
+    news = NewsStore(store)
+    known = news.known_ids(i.id for i in parsed.items)
+    fresh = [i for i in parsed.items if i.id not in known]
+    skipped = tuple(f"entry {s.position}: {s.reason}" for s in parsed.skipped)
+    if skipped:
+        log.warning("source %s: skipped %d entr%s: %s", source.id, len(skipped),
+                    "y" if len(skipped) == 1 else "ies", "; ".join(skipped[:3]))
+    if not fresh:
+        return IngestOutcome(len(parsed.items), 0, 0, skipped, parsed.warning)
+    dedup = _dedup_index(news, fresh, now, pipeline.settings)
+    records = build_records(fresh, source=source, pipeline=pipeline, fetched_at=now, dedup=dedup)
+    new = news.save(records)
+    duplicates = sum(1 for r in records if r.dedup_of)
+    return IngestOutcome(len(parsed.items), new, duplicates, skipped, parsed.warning)
+
+
+def _dedup_index(news: NewsStore, fresh: Sequence[NewsItem], now: datetime,
+                 settings: NewsSettings) -> DedupIndex:
+    """An index of stored originals near the new items in time, and of their URLs."""
+    index = DedupIndex(window=settings.dedup_window, threshold=settings.title_similarity)
+    earliest = min(min(i.published_at or now, now) for i in fresh)
+    for item_id, canonical, title, at in news.recent_originals(earliest - settings.dedup_window):
+        index.add(item_id, canonical, title, at)
+    # A URL already stored is the same story however far apart in time.
+    for canonical, item_id in news.url_owners(canonical_url(i.url) for i in fresh).items():
+        index.add(item_id, canonical, "", earliest)
+    return index
+
+
+# --------------------------------------------------------------------------- default pipeline
+
+_PIPELINES: dict[tuple[str, str], NewsPipeline] = {}
+_PIPELINES_LOCK = threading.Lock()
+
+
+def pipeline_for_store(store: Store) -> NewsPipeline:
+    """The pipeline for a store when the caller has none: the recorded config, the DB's dir."""
+    files = store.last_config_files() or {}
+    minerals_text = files.get("minerals.yaml") or _default_text("minerals.yaml")
+    rules_text = files.get("rules.yaml") or ""
+    cache_dir = database_dir(store)
+    key = (hashlib.sha256((minerals_text + "\0" + rules_text).encode()).hexdigest(),
+           str(cache_dir or ""))
+    with _PIPELINES_LOCK:
+        if key not in _PIPELINES:
+            _PIPELINES[key] = NewsPipeline(Tagger(_minerals(minerals_text)),
+                                           _news_settings(rules_text), cache_dir)
+        return _PIPELINES[key]
+
+
+def database_dir(store: Store) -> Path | None:
+    """The directory of the store's database file; None for an in-memory database."""
+    for _, name, path in store.db.execute("PRAGMA database_list").fetchall():
+        if name == "main" and path:
+            return Path(path).parent
+    return None
+
+
+def _default_text(name: str) -> str:
+    return (default_config_dir() / name).read_text(encoding="utf-8")
+
+
+def _minerals(text: str) -> tuple[Mineral, ...]:
+    return MineralsFile.model_validate(yaml.safe_load(text)).minerals
+
+
+def _news_settings(rules_text: str) -> NewsSettings:
+    data = yaml.safe_load(rules_text) if rules_text else None
+    block = data.get("news") if isinstance(data, dict) else None
+    try:
+        return NewsSettings.model_validate(block or {})
+    except ValueError as exc:  # the daemon validated this config; be safe all the same
+        log.warning("invalid news settings in the recorded rules.yaml (%s); using defaults", exc)
+        return NewsSettings()

@@ -1,0 +1,473 @@
+"""Parsing news payloads (feeds, Federal Register JSON, HTML listing pages) into NewsItems.
+
+Every parser is pure and takes the bytes the fetcher returned, already capped in size. Text
+leaves here as plain text (HTML stripped, entities decoded, whitespace collapsed) and bounded:
+an entry whose title is absurdly long is skipped with a reason, a long summary is cut, and at
+most ``MAX_ENTRIES`` entries are read from one payload. A payload that is not what the source
+kind expects (an HTML page from a feed URL, JSON that does not parse, a feed with no entries
+that is also broken) raises ``SourceFormatError`` so the source is marked failing.
+"""
+
+from __future__ import annotations
+
+import calendar
+import html
+import io
+import json
+import re
+import unicodedata
+import urllib.parse
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from html.parser import HTMLParser
+from typing import Any
+
+import feedparser
+
+from monitor.errors import SourceFormatError
+from monitor.news.items import NewsItem, ParsedFeed, SkippedEntry, detect_lang, item_id
+
+MAX_ENTRIES = 500
+MAX_TITLE_CHARS = 1_000
+MAX_SUMMARY_CHARS = 2_000
+#: Raw HTML beyond this is not even looked at (a summary is cut to MAX_SUMMARY_CHARS anyway).
+MAX_RAW_CHARS = 100_000
+
+_FEED_MARKERS = re.compile(rb"<(rss|feed|rdf:RDF|channel)[\s>]", re.IGNORECASE)
+_HTML_MARKERS = re.compile(rb"<(!doctype\s+html|html|head|body)[\s>]", re.IGNORECASE)
+_HTML_TITLE = re.compile(rb"<title[^>]*>(.{0,200}?)</title>", re.IGNORECASE | re.DOTALL)
+_ENTITY = re.compile(r"&(#\d+|#x[0-9a-fA-F]+|[A-Za-z]{2,8});")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_META_CHARSET = re.compile(rb"<meta[^>]+charset=[\"']?\s*([A-Za-z0-9_-]+)", re.IGNORECASE)
+_BLOCK_TAGS = frozenset({"p", "br", "div", "li", "tr", "td", "th", "h1", "h2", "h3", "h4",
+                         "h5", "h6", "ul", "ol", "table", "section", "article", "blockquote"})
+_SKIP_TAGS = frozenset({"script", "style", "noscript", "template"})
+_VOID_TAGS = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link",
+                        "meta", "source", "track", "wbr"})
+
+DEFAULT_DATE_PATTERN = (r"(?P<year>(?:19|20)\d\d)\s*[-/.年]\s*(?P<month>\d{1,2})\s*[-/.月]\s*"
+                        r"(?P<day>\d{1,2})")
+
+
+# --------------------------------------------------------------------------- text
+
+
+class _TextExtractor(HTMLParser):
+    """Collects the text of an HTML fragment, a space at block boundaries, no script/style."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skipping = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _SKIP_TAGS:
+            self._skipping += 1
+        elif tag in _BLOCK_TAGS:
+            self.parts.append(" ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _SKIP_TAGS and self._skipping:
+            self._skipping -= 1
+        elif tag in _BLOCK_TAGS:
+            self.parts.append(" ")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skipping:
+            self.parts.append(data)
+
+
+def html_to_text(fragment: str, *, limit: int | None = None) -> str:
+    """Plain text of an HTML fragment: tags dropped, entities decoded, whitespace collapsed.
+
+    Entities are decoded a second time when some survive the first pass: Federal Register RSS
+    descriptions are double-escaped (``&amp;#39;``).
+    """
+    fragment = fragment[:MAX_RAW_CHARS]
+    if "<" in fragment or "&" in fragment:
+        extractor = _TextExtractor()
+        extractor.feed(fragment)
+        extractor.close()
+        text = "".join(extractor.parts)
+        if _ENTITY.search(text):
+            text = html.unescape(text)
+    else:
+        text = fragment
+    text = _CONTROL.sub("", unicodedata.normalize("NFC", text))
+    text = " ".join(text.split())
+    return text[:limit].rstrip() if limit is not None else text
+
+
+def _http_url(url: str | None, base: str = "") -> str:
+    """An absolute http(s) URL, or "" for a missing, relative-without-base or other-scheme one."""
+    if not url:
+        return ""
+    absolute = urllib.parse.urljoin(base, url.strip()) if base else url.strip()
+    return absolute if re.match(r"^https?://", absolute, re.IGNORECASE) else ""
+
+
+# --------------------------------------------------------------------------- guards
+
+
+def check_not_html(body: bytes, *, source: str, what: str) -> None:
+    """Raise SourceFormatError when ``body`` is an HTML page, not a feed or JSON.
+
+    Catches publishers' interstitials (the Federal Register's "Request Access" page) and error
+    pages served with status 200.
+    """
+    head = body[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
+    if _FEED_MARKERS.search(head) or not _HTML_MARKERS.search(head[:1024]):
+        return
+    match = _HTML_TITLE.search(body[:16384])
+    title = html_to_text(match.group(1).decode("utf-8", "replace"), limit=120) if match else ""
+    said = f" (page title {title!r})" if title else ""
+    raise SourceFormatError(f"{source}: got an HTML page, not {what}{said}", source=source)
+
+
+class _Entries:
+    """Turns raw entries into NewsItems, keeping skip reasons and the entry cap."""
+
+    def __init__(self, source: str, default_lang: str) -> None:
+        self.source = source
+        self.default_lang = default_lang
+        self.items: list[NewsItem] = []
+        self.skipped: list[SkippedEntry] = []
+        self._ids: set[str] = set()
+        self._overflow = False
+
+    def add(self, position: int, *, key: str, url: str, title_html: str, summary_html: str,
+            published_at: datetime | None) -> None:
+        if len(self.items) >= MAX_ENTRIES:
+            if not self._overflow:
+                self._overflow = True
+                self.skipped.append(SkippedEntry(position, f"more than {MAX_ENTRIES} entries: "
+                                                           "the rest are ignored"))
+            return
+        if len(title_html) > MAX_TITLE_CHARS * 8:
+            self.skipped.append(SkippedEntry(position, f"title of {len(title_html)} characters "
+                                                       f"(limit {MAX_TITLE_CHARS})"))
+            return
+        title = html_to_text(title_html)
+        if len(title) > MAX_TITLE_CHARS:
+            self.skipped.append(SkippedEntry(position, f"title of {len(title)} characters "
+                                                       f"(limit {MAX_TITLE_CHARS})"))
+            return
+        if not title and not url:
+            self.skipped.append(SkippedEntry(position, "entry has neither title nor link"))
+            return
+        summary = html_to_text(summary_html, limit=MAX_SUMMARY_CHARS)
+        if summary == title:
+            summary = ""
+        new_id = item_id(self.source, key[:4096])
+        if new_id in self._ids:
+            self.skipped.append(SkippedEntry(position, "same id as an earlier entry"))
+            return
+        self._ids.add(new_id)
+        self.items.append(NewsItem(
+            id=new_id, source=self.source, url=url, title=title or url, summary=summary,
+            published_at=published_at, lang=detect_lang(title or summary, self.default_lang)))
+
+    def result(self, warning: str | None = None) -> ParsedFeed:
+        return ParsedFeed(tuple(self.items), tuple(self.skipped), warning)
+
+
+# --------------------------------------------------------------------------- feeds
+
+
+def parse_feed(body: bytes, *, source: str, lang: str = "en", base_url: str = "",
+               content_type: str | None = None) -> ParsedFeed:
+    """Parse RSS 2.0, Atom or RDF bytes with feedparser.
+
+    ``base_url`` (the final URL of the fetch) resolves relative links; ``content_type`` lets
+    feedparser honour the charset the server declared. A bozo feed that still has entries is
+    accepted with a warning; one without entries raises SourceFormatError.
+    """
+    check_not_html(body, source=source, what="a feed")
+    headers = {"content-location": base_url} if base_url else {}
+    if content_type:
+        headers["content-type"] = content_type
+    parsed = feedparser.parse(io.BytesIO(body), response_headers=headers)
+    problem = _bozo_reason(parsed)
+    if not parsed.entries:
+        if problem or not parsed.get("version"):
+            raise SourceFormatError(f"{source}: not a usable feed: {problem or 'no feed found'}",
+                                    source=source)
+        return ParsedFeed(())
+    entries = _Entries(source, lang)
+    for position, entry in enumerate(parsed.entries):
+        url = _http_url(entry.get("link") or _alternate_link(entry), base_url)
+        title = entry.get("title") or ""
+        published = _struct_to_datetime(entry.get("published_parsed")
+                                        or entry.get("updated_parsed"))
+        entries.add(position, key=entry.get("id") or url or _fallback_key(entry),
+                    url=url, title_html=_strip_publisher(title, entry),
+                    summary_html=entry.get("summary") or "", published_at=published)
+    return entries.result(problem)
+
+
+def _bozo_reason(parsed: Any) -> str | None:
+    if not parsed.get("bozo"):
+        return None
+    exc = parsed.get("bozo_exception")
+    return f"{type(exc).__name__}: {exc}"[:300] if exc is not None else "malformed feed"
+
+
+def _alternate_link(entry: Mapping[str, Any]) -> str:
+    for link in entry.get("links") or ():
+        if link.get("rel", "alternate") == "alternate" and link.get("href"):
+            return str(link["href"])
+    return ""
+
+
+def _fallback_key(entry: Mapping[str, Any]) -> str:
+    """The key of an entry without guid or link: its title and date (stable across polls)."""
+    return f"{entry.get('title') or ''}|{entry.get('published') or entry.get('updated') or ''}"
+
+
+def _strip_publisher(title: str, entry: Mapping[str, Any]) -> str:
+    """Drop the " - Reuters" suffix Google News appends when the entry names its source."""
+    publisher = (entry.get("source") or {}).get("title")
+    suffix = f" - {publisher}" if publisher else ""
+    return title[: -len(suffix)] if suffix and title.endswith(suffix) else title
+
+
+def _struct_to_datetime(value: Any) -> datetime | None:
+    """feedparser's parsed dates are UTC ``time.struct_time``s."""
+    if not value:
+        return None
+    try:
+        return datetime.fromtimestamp(calendar.timegm(value), tz=UTC)
+    except (OverflowError, ValueError, TypeError, OSError):
+        return None
+
+
+# --------------------------------------------------------------------------- Federal Register
+
+
+def parse_federal_register(body: bytes, *, source: str, lang: str = "en") -> ParsedFeed:
+    """Parse a Federal Register ``documents.json`` search result.
+
+    Shape: ``{"count", "results": [{"document_number", "title", "abstract",
+    "publication_date", "html_url", "type", "agencies": [{"name"}...]}]}``.
+    """
+    check_not_html(body, source=source, what="Federal Register JSON")
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise SourceFormatError(f"{source}: not JSON (truncated?): {exc}", source=source) from exc
+    results = data.get("results", []) if isinstance(data, dict) else None
+    if not isinstance(results, list) or (not results and not _empty_search(data)):
+        raise SourceFormatError(f"{source}: no 'results' list in the Federal Register answer",
+                                source=source)
+    entries = _Entries(source, lang)
+    for position, doc in enumerate(results):
+        if not isinstance(doc, dict):
+            entries.skipped.append(SkippedEntry(position, "result is not an object"))
+            continue
+        url = _http_url(_text(doc.get("html_url")))
+        number = _text(doc.get("document_number"))
+        entries.add(position, key=number or url or _text(doc.get("title")), url=url,
+                    title_html=html.escape(_text(doc.get("title"))),
+                    summary_html=html.escape(_text(doc.get("abstract"))),
+                    published_at=_iso_date(_text(doc.get("publication_date"))))
+    return entries.result()
+
+
+def _empty_search(data: dict[str, Any]) -> bool:
+    return data.get("count") == 0 or "results" in data
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _iso_date(value: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value[:10]).replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+# --------------------------------------------------------------------------- HTML listing pages
+
+
+@dataclass(frozen=True, slots=True)
+class HtmlListSpec:
+    """How to find items on a listing page (see ``HtmlListSource`` in the config)."""
+
+    selector: str | None = None
+    regex: str | None = None
+    link_pattern: str | None = None
+    date_pattern: str | None = None
+
+
+def parse_html_list(body: bytes, *, source: str, spec: HtmlListSpec, base_url: str,
+                    lang: str = "zh", content_type: str | None = None) -> ParsedFeed:
+    """Extract (link, title, date) items from a plain HTML listing page such as MOFCOM's."""
+    page = decode_html(body, content_type)
+    date_re = re.compile(spec.date_pattern or DEFAULT_DATE_PATTERN)
+    link_re = re.compile(spec.link_pattern) if spec.link_pattern else None
+    raw = (_regex_items(page, spec.regex, base_url) if spec.regex
+           else _selector_items(page, spec.selector or "li", base_url))
+    entries = _Entries(source, lang)
+    position = -1
+    for position, (url, title, date_text) in enumerate(raw):
+        if not url or (link_re and not link_re.search(url)):
+            continue
+        entries.add(position, key=url, url=url, title_html=title, summary_html="",
+                    published_at=_find_date(date_re, date_text))
+        if position > MAX_ENTRIES * 20:  # a page of thousands of unrelated links
+            break
+    if not entries.items and not entries.skipped:
+        raise SourceFormatError(f"{source}: no items found on the page (checked {position + 1} "
+                                "candidates); has its layout changed?", source=source)
+    return entries.result()
+
+
+def decode_html(body: bytes, content_type: str | None = None) -> str:
+    """Decode a page: header charset, then ``<meta charset>``, then UTF-8, then GB18030."""
+    declared = None
+    if content_type and "charset=" in content_type.lower():
+        declared = content_type.lower().split("charset=")[-1].split(";")[0].strip(" \"'")
+    if not declared:
+        match = _META_CHARSET.search(body[:4096])
+        declared = match.group(1).decode("ascii").lower() if match else None
+    if declared in ("gb2312", "gbk", "x-gbk", "gb_2312-80"):
+        declared = "gb18030"  # a superset; pages labelled GB2312 often use GBK characters
+    for encoding in filter(None, (declared, "utf-8")):
+        try:
+            return body.decode(encoding)
+        except (UnicodeDecodeError, LookupError):
+            continue
+    return body.decode("gb18030", errors="replace")
+
+
+def _find_date(date_re: re.Pattern[str], text: str) -> datetime | None:
+    match = date_re.search(text)
+    if not match:
+        return None
+    groups = match.groupdict()
+    try:
+        year, month, day = ((int(groups["year"]), int(groups["month"]), int(groups["day"]))
+                            if {"year", "month", "day"} <= groups.keys()
+                            else tuple(int(g) for g in match.groups()[:3]))
+        return datetime(year, month, day, tzinfo=UTC)
+    except (ValueError, TypeError):
+        return None
+
+
+def _regex_items(page: str, pattern: str, base_url: str) -> Iterator[tuple[str, str, str]]:
+    for match in re.finditer(pattern, page, re.DOTALL):
+        groups = match.groupdict()
+        yield (_http_url(html.unescape(groups.get("url") or ""), base_url),
+               groups.get("title") or "", groups.get("date") or match.group(0))
+
+
+@dataclass(frozen=True, slots=True)
+class _Step:
+    tag: str | None
+    classes: frozenset[str]
+    id: str | None
+
+    def matches(self, tag: str, classes: frozenset[str], element_id: str | None) -> bool:
+        return ((self.tag is None or self.tag == tag) and self.classes <= classes
+                and (self.id is None or self.id == element_id))
+
+
+def parse_selector(selector: str) -> tuple[_Step, ...]:
+    """Parse ``"ul.list li"``-style selectors: tag, ``.class``, ``#id``, descendant steps."""
+    steps = []
+    for token in selector.split():
+        tag_match = re.match(r"^[A-Za-z][A-Za-z0-9]*", token)
+        tag = tag_match.group(0).lower() if tag_match else None
+        classes = frozenset(re.findall(r"\.([A-Za-z0-9_-]+)", token))
+        ids = re.findall(r"#([A-Za-z0-9_-]+)", token)
+        steps.append(_Step(tag, classes, ids[0] if ids else None))
+    return tuple(steps)
+
+
+class _SelectorCollector(HTMLParser):
+    """Collects, for every element matching a selector, its first link, link text and text."""
+
+    def __init__(self, steps: tuple[_Step, ...]) -> None:
+        super().__init__(convert_charrefs=True)
+        self.steps = steps
+        self.stack: list[tuple[str, frozenset[str], str | None]] = []
+        self.items: list[dict[str, Any]] = []
+        self._open: list[tuple[int, dict[str, Any]]] = []  # (stack depth, item being built)
+        self._in_link: dict[str, Any] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = {k: v or "" for k, v in attrs}
+        if tag in _VOID_TAGS:
+            return
+        if tag == "li":  # an <li> closes an open sibling <li> (HTML's optional end tags)
+            self._close_open_sibling("li", stop_at=("ul", "ol"))
+        classes = frozenset(values.get("class", "").split())
+        self.stack.append((tag, classes, values.get("id") or None))
+        if self._selected():
+            item: dict[str, Any] = {"links": [], "text": []}
+            self._open.append((len(self.stack), item))
+            self.items.append(item)
+        if tag == "a" and self._open and values.get("href"):
+            link = {"href": values["href"], "title": values.get("title", ""), "text": []}
+            self._open[-1][1]["links"].append(link)
+            self._in_link = link
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "a":
+            self._in_link = None
+        for depth in range(len(self.stack) - 1, -1, -1):
+            if self.stack[depth][0] == tag:
+                self._pop_to(depth)
+                return
+
+    def handle_data(self, data: str) -> None:
+        if self._open:
+            self._open[-1][1]["text"].append(data)
+        if self._in_link is not None:
+            self._in_link["text"].append(data)
+
+    def _close_open_sibling(self, tag: str, stop_at: tuple[str, ...]) -> None:
+        for depth in range(len(self.stack) - 1, -1, -1):
+            name = self.stack[depth][0]
+            if name in stop_at:
+                return
+            if name == tag:
+                self._pop_to(depth)
+                return
+
+    def _pop_to(self, depth: int) -> None:
+        del self.stack[depth:]
+        while self._open and self._open[-1][0] > depth:
+            self._open.pop()
+
+    def _selected(self) -> bool:
+        """Does the element on top of the stack match the selector (descendant semantics)?"""
+        if not self.steps[-1].matches(*self.stack[-1]):
+            return False
+        remaining = list(self.steps[:-1])
+        for element in reversed(self.stack[:-1]):
+            if remaining and remaining[-1].matches(*element):
+                remaining.pop()
+        return not remaining
+
+
+def _selector_items(page: str, selector: str, base_url: str) -> Iterable[tuple[str, str, str]]:
+    collector = _SelectorCollector(parse_selector(selector))
+    collector.feed(page[:5_000_000])
+    collector.close()
+    base = _base_href(page) or base_url
+    for item in collector.items[: MAX_ENTRIES * 20]:
+        for link in item["links"]:
+            url = _http_url(html.unescape(link["href"]), base)
+            title = link["title"].strip() or "".join(link["text"])
+            if url and title.strip():
+                yield url, html.escape(title), " ".join(item["text"])
+                break
+
+
+def _base_href(page: str) -> str:
+    match = re.search(r"<base\s[^>]*href=[\"']([^\"']+)", page[:20000], re.IGNORECASE)
+    return match.group(1) if match else ""

@@ -1,0 +1,459 @@
+"""Tagging news text with the minerals it is about and the country acting in it.
+
+Minerals come from ``minerals.yaml`` (names and aliases, English and Chinese). A bare word with
+other meanings (tin, lead, nickel, cobalt, gallium, copper, silver, chrome...) counts only in
+commodity context, and never inside a phrase known to mean something else ("tin can", "cobalt
+blue", "Gallium3D", "Silicon Valley", 银行, 无锡). The acting country is the first country named
+as a subject: a mention after "on", "from", "against" (对, 从, 向) is the target, not the actor.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from monitor.countries import USGS_TO_WGI
+
+# ----------------------------------------------------------------------------- mineral words
+
+#: English words that are also common words, names or products: they need commodity context.
+AMBIGUOUS_WORDS: frozenset[str] = frozenset({
+    "tin", "lead", "nickel", "cobalt", "gallium", "copper", "silver", "platinum", "palladium",
+    "iridium", "silicon", "chromium", "chrome", "titanium", "magnesium", "arsenic", "cesium",
+    "caesium", "zinc", "graphite", "beryl",
+})
+
+#: Short acronyms among the aliases that mean other things far more often (APT hackers, ITO
+#: the Japanese surname, SOP...): matched case-sensitively and only in commodity context.
+WEAK_ACRONYMS: frozenset[str] = frozenset({
+    "APT", "ITO", "EMM", "NPI", "MOP", "SOP", "PGE", "PGEs", "PGM", "PGMs", "REO", "PCI coal",
+})
+
+#: Phrases that use a mineral word in another sense; an occurrence inside one is ignored.
+NEGATIVE_PHRASES: Mapping[str, tuple[str, ...]] = {
+    "tin": (r"tin[- ]cans?", r"tin ?foil", (r"tin (roof|roofs|hat|hats|man|whistle|soldiers?|"
+            r"ear|pot|star)"), r"rin tin tin", r"tin tin", r"tin pan alley", r"tintin"),
+    "lead": (r"lead and copper rule", (r"lead (pipes?|paint|poisoning|exposure|service lines?|"
+             r"contamination|levels in|in (drinking )?water|-based paint)"), r"blood lead",
+             r"lead-free"),
+    "copper": (r"lead and copper rule", r"copper[- ](colou?red|haired|hair|tone|toned)",
+               r"copper mountain resort", r"copper (pipes?|tubing) in homes"),
+    "nickel": (r"nickel[- ]and[- ]dim\w*", r"nickel (coins?|pieces?)", r"(the )?nickel boys",
+               r"nickel creek", r"nickelodeon"),
+    "cobalt": (r"cobalt[- ]blue", r"cobalt strike", r"(chevy|chevrolet) cobalt",
+               r"cobalt robotics", r"cobalt (ai|labs|software)"),
+    "gallium": (r"gallium ?os", r"gallium ?3d", (r"gallium (drivers?|nine|hud|state trackers?|"
+                r"graphics)"), r"mesa('s)? gallium"),
+    "silver": ((r"silver (medals?|medall?ists?|linings?|screen|bullets?|spring|lake|anniversary|"
+               r"jubilee|surfer|economy|alert|fox|line|spoon|tongued?|haired|hair|screens?)"),
+               r"silver-(haired|tongued)", r"long john silver", r"silverware"),
+    "platinum": ((r"platinum (records?|albums?|certified|certification|status|cards?|members?|"
+                 r"membership|jubilee|blonde|edition|tier|sponsors?|equity|partners?)"),
+                 r"(went|goes|go|gone|triple|double|multi)[- ]platinum"),
+    "silicon": ((r"silicon (valley|slopes|beach|roundabout|alley|labs?|laboratories|motion|box|"
+                r"photonics|wafers? for|design)"), r"(apple|custom|own) silicon"),
+    "chromium": (r"chromium[- ](based|browser|os|engine|edge|project)",
+                 r"(google|open[- ]source) chromium", r"chromium (web )?browser"),
+    "chrome": (r"(google|in|on|via|using|for) chrome", (r"chrome (browser|os|extensions?|web store|"
+               r"users?|update|tabs?|version|flags|devtools|cast)"), r"chrome-plated",
+               r"chrome (wheels?|trim|finish|bumpers?)"),
+    "titanium": ((r"titanium (cards?|frame|design|finish|case|casing|edition|black|white|grey|"
+                 r"gray|blue|natural)"), r"(iphone|apple watch)[^.]{0,40}titanium"),
+    "magnesium": ((r"magnesium (supplements?|deficiency|glycinate|citrate|levels|intake|"
+                  r"spray|oil|threonate|for sleep)"),),
+    "arsenic": ((r"arsenic (poisoning|in (rice|water|drinking water|groundwater|wells)|levels|"
+                r"exposure|contamination)"), r"arsenic and old lace"),
+    "palladium": (r"london palladium", r"the palladium (theatre|theater|hotel|stage|ballroom)",
+                  r"palladium (books|boots|theatre|theater|hotel)"),
+    "phosphate": (r"(lithium )?iron phosphate", r"phosphate (binders?|buffers?)"),
+    "iridium": ((r"iridium (communications|satellites?|network|next|go|certus|phones?|"
+                r"constellation)"), r"nasdaq: irdm"),
+    "cesium": (r"cesium ?js", r"cesium (ion|clocks?|atomic clocks?|astro)", r"cesium-based clock"),
+    "zinc": (r"zinc (supplements?|lozenges?|oxide sunscreen|deficiency|for colds?)",),
+    "graphite": (r"graphite (pencils?|dashboards?|metrics|web|financial|connect|grey|gray)",),
+    "tungsten": (r"tungsten (automation|network|e-invoicing)",),
+    "rhodium": (r"rhodium group",),
+    "beryl": (r"(hurricane|storm|tropical storm) beryl", (r"beryl (made landfall|strengthen\w*|"
+              r"hit|hits|weaken\w*|slams|batter\w*)")),
+    "boron": (r"boron (neutron capture|nitride nanotubes?)",),
+    "APT": (r"APT ?\d+", r"APT (group|actors?|hackers?|campaigns?|attacks?)",),
+}
+
+#: Words next to a mineral word that show it means the material ("lead smelter").
+_LOCAL_AFTER = (r"ores?|concentrates?|prices?|smelters?|smelting|refiner(y|ies)|mines?|mining|"
+                r"miners?|output|production|ingots?|metal|markets?|futures|stocks|inventor(y|ies)|"
+                r"supply|supplies|demand|premiums?|exports?|imports?|producers?|-acid|acid|"
+                r"batter(y|ies)|alloys?|deposits?|content|tonnage|cathodes?|sulfate|sulphate|"
+                r"hydroxide|scrap|shipments?|reserves|projects?|shortage|sector|industry|"
+                r"powder|products|chemicals?|tariffs?|quotas?|controls?|use|usage|consumption|"
+                r"intensity|wire|wiring|cables?|loadings?|cargo\w*|royalt(y|ies)")
+_LOCAL_BEFORE = (r"refined|primary|secondary|lme|shfe|comex|spot|physical|battery|scrap|"
+                 r"recycled|raw|critical|processed|metallic|high-purity|mined|global|world|"
+                 r"chinese|china's|indonesian|congolese|russian|exported|imported|unwrought|"
+                 r"pure|certain")
+_METAL_WORD = (r"zinc|copper|silver|nickel|tin|lead|gold|cobalt|lithium|aluminium|aluminum|"
+               r"tungsten|antimony|gallium|germanium|molybdenum|iron ore|manganese|graphite|"
+               r"platinum|palladium|rare earths?")
+_LOCAL_CONTEXT = re.compile(
+    rf"(?:\b(?:{_LOCAL_BEFORE})[- ]+@@\b|@@(?:\s+|-)(?:{_LOCAL_AFTER})\b|"
+    rf"\b(?:{_METAL_WORD})(?:,| and|-|/| &) @@\b|@@(?:,| and|-|/| &) (?:{_METAL_WORD})\b)"
+)
+#: Words anywhere in the text that show it is about commodities.
+_COMMODITY_CONTEXT = re.compile(
+    r"\b(exports?|imports?|mines?|mining|miners?|smelters?|smelting|metals?|minerals?|ores?|"
+    r"prices?|tonnes?|tons|supply|supplies|lme|shfe|refiner(y|ies)|production|output|"
+    r"commodit(y|ies)|critical|batter(y|ies)|tariffs?|quotas?|stockpiles?|sanctions?|producers?|"
+    r"deposits?|concentrates?|shortages?|licen[cs]es?|curbs?|ban|bans|banned|duty|duties|"
+    r"anti-?dumping|countervailing|unwrought|alloys?|royalt(y|ies)|demand|consumption|"
+    r"trucks?|convoys?|cargo\w*|shipments?|shipping|freight)\b",
+    re.IGNORECASE,
+)
+#: Words that show an ambiguous word is used in another sense when no local context says so.
+_OTHER_SENSE = re.compile(
+    r"\b(penny|pennies|cents?|coins?|the mint|us mint|five-cent|browser|malware|hackers?|cyber"
+    r"\w*|espionage|olympics?|medal\w*|graphics drivers?|linux|open[- ]source|song|album|"
+    r"supplements?|vitamins?|hurricane|storm)\b",
+    re.IGNORECASE,
+)
+
+#: Chinese compounds that contain a mineral character but mean something else.
+ZH_FALSE_COMPOUNDS: tuple[str, ...] = (
+    "银行", "银监", "银保监", "银河", "银幕", "收银", "银川", "银联", "银发", "银牌", "银色",
+    "银杏", "银耳", "水银", "银屑", "银狐", "银座", "银泰", "金银花", "银票", "银弹", "银针",
+    "无锡", "锡林", "锡伯", "锡山", "锡箔", "锡纸", "铅笔", "铅华", "铅字", "铅球", "硅谷",
+    "硅胶", "硅藻", "铜牌", "青铜", "铜仁", "铜川", "铜锣", "铜像", "古铜", "铜钱", "铜墙铁壁",
+    "钛媒体", "白金汉", "石墨烯", "钴蓝", "镁光", "铱星", "镍币", "铯原子钟", "铂金会员",
+    "白金会员", "白金卡", "铂金卡", "钨丝灯", "高丽亚铅", "亚铅",
+)
+
+_ASCII_ALNUM = re.compile(r"[A-Za-z0-9]")
+
+
+@dataclass(frozen=True, slots=True)
+class Tags:
+    """What one text is about: mineral ids (sorted) and the acting country (USGS name)."""
+
+    minerals: tuple[str, ...]
+    country: str | None
+
+
+class MineralLike(Protocol):
+    """The parts of ``config.Mineral`` the tagger reads."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def name_zh(self) -> str: ...
+    @property
+    def aliases(self) -> tuple[str, ...]: ...
+    @property
+    def aliases_zh(self) -> tuple[str, ...]: ...
+
+
+def _alternation(terms: Iterable[str]) -> str:
+    return "|".join(re.escape(t) for t in sorted(set(terms), key=len, reverse=True))
+
+
+class MineralMatcher:
+    """Finds minerals in English and Chinese text, with the context rules above."""
+
+    def __init__(self, minerals: Sequence[MineralLike]) -> None:
+        folded: dict[str, str] = {}
+        exact: dict[str, str] = {}
+        chinese: dict[str, str] = {}
+        for mineral in minerals:
+            for term in _with_singulars((mineral.name, *mineral.aliases)):
+                if _is_acronym(term):
+                    exact[term] = mineral.id
+                else:
+                    folded.setdefault(term.lower(), mineral.id)
+            for term in (mineral.name_zh, *mineral.aliases_zh):
+                chinese.setdefault(term, mineral.id)
+        self._folded = folded
+        self._exact = exact
+        self._chinese = chinese
+        self._folded_re = re.compile(rf"\b({_alternation(folded)})(s|es)?\b", re.IGNORECASE)
+        self._exact_re = re.compile(rf"\b({_alternation(exact)})\b") if exact else None
+        self._chinese_re = re.compile(_alternation(chinese)) if chinese else None
+        self._zh_false_re = re.compile(_alternation(ZH_FALSE_COMPOUNDS))
+        self._negatives = {word: re.compile("|".join(patterns), re.IGNORECASE if word.islower()
+                                            else 0)
+                           for word, patterns in NEGATIVE_PHRASES.items()}
+        self._local = {word: re.compile(_LOCAL_CONTEXT.pattern.replace("@@", re.escape(word)),
+                                        re.IGNORECASE)
+                       for word in (*AMBIGUOUS_WORDS, *(a.lower() for a in WEAK_ACRONYMS))}
+
+    def find(self, text: str) -> tuple[str, ...]:
+        """Sorted ids of the minerals ``text`` is about."""
+        text = unicodedata.normalize("NFKC", text)
+        found: set[str] = set()
+        if _ASCII_ALNUM.search(text):
+            found.update(self._english(text))
+        if self._chinese_re is not None and not text.isascii():
+            masked = self._zh_false_re.sub(lambda m: "\u3000" * len(m.group(0)), text)
+            found.update(self._chinese[m.group(0)] for m in self._chinese_re.finditer(masked))
+        return tuple(sorted(found))
+
+    def _english(self, text: str) -> set[str]:
+        found: set[str] = set()
+        for match in self._folded_re.finditer(text):
+            word = match.group(1).lower()
+            mineral = self._folded[word]
+            if mineral in found:
+                continue
+            if word in AMBIGUOUS_WORDS:
+                if match.group(2) or not self._ambiguous_ok(word, match, text):
+                    continue
+            elif self._in_other_sense(word, match, text):
+                continue
+            found.add(mineral)
+        if self._exact_re is not None:
+            for match in self._exact_re.finditer(text):
+                term = match.group(1)
+                if term in WEAK_ACRONYMS and not self._ambiguous_ok(term, match, text):
+                    continue
+                found.add(self._exact[term])
+        return found
+
+    def _in_other_sense(self, word: str, match: re.Match[str], text: str) -> bool:
+        """Is this occurrence inside a phrase that means something else ("Rhodium Group")?"""
+        negative = self._negatives.get(word)
+        return negative is not None and any(n.start() <= match.start() < n.end()
+                                            for n in negative.finditer(text))
+
+    def _ambiguous_ok(self, word: str, match: re.Match[str], text: str) -> bool:
+        """Does this occurrence of an ambiguous word mean the material?"""
+        if self._in_other_sense(word, match, text):
+            return False
+        if match.group(0).isupper() and not text.isupper() and word.islower():
+            return False  # "TIN" (tax id) or "LEAD" as a heading, not the metal
+        local = self._local.get(word.lower())
+        window = text[max(0, match.start() - 40): match.end() + 40]
+        if local is not None and local.search(window):
+            return True
+        if word == "lead":  # "lead to", "take the lead": only local context will do
+            return False
+        return bool(_COMMODITY_CONTEXT.search(text)) and not _OTHER_SENSE.search(text)
+
+
+def _with_singulars(terms: Iterable[str]) -> list[str]:
+    """Terms plus the singular of plural phrases ("platinum group metals" -> "... metal")."""
+    extra = [t[:-1] for t in terms if " " in t and t.endswith("s") and not t.endswith("ss")]
+    return [*terms, *extra]
+
+
+def _is_acronym(term: str) -> bool:
+    """Acronyms and formulae (GaN, NdFeB, V2O5, APT) are matched case-sensitively."""
+    return term in WEAK_ACRONYMS or sum(1 for c in term if c.isupper()) >= 2 or any(
+        c.isdigit() for c in term)
+
+
+# ----------------------------------------------------------------------------- countries
+
+_EN_COUNTRY_ALIASES: Mapping[str, tuple[str, ...]] = {
+    "China": ("China", "Chinese", "Beijing", "PRC", "People's Republic of China", "MOFCOM",
+              "Xi Jinping", "General Administration of Customs", "China's Ministry of Commerce"),
+    "United States": ("United States", "U.S.", "US", "USA", "America", "American", "Americans",
+                      "Washington", "White House", "Biden", "Trump", "Commerce Department",
+                      "Department of Commerce", "Bureau of Industry and Security", "BIS",
+                      "USTR", "OFAC", "Pentagon", "Treasury Department", "Congress"),
+    "Congo (Kinshasa)": ("Democratic Republic of Congo", "Democratic Republic of the Congo", "DRC",
+                         "DR Congo", "Congo", "Congolese", "Kinshasa"),
+    "Congo (Brazzaville)": ("Republic of Congo", "Congo-Brazzaville", "Brazzaville"),
+    "Indonesia": ("Indonesian", "Jakarta"),
+    "Russia": ("Russian", "Moscow", "Kremlin"),
+    "Australia": ("Australian", "Canberra"),
+    "Chile": ("Chilean",),
+    "Peru": ("Peruvian",),
+    "Japan": ("Japanese", "Tokyo"),
+    "Korea, Republic of": ("South Korea", "South Korean", "Korea", "Seoul"),
+    "Korea, North": ("North Korea", "North Korean", "Pyongyang"),
+    "Burma": ("Myanmar", "Burmese"),
+    "Canada": ("Canadian", "Ottawa"),
+    "Mexico": ("Mexican",),
+    "Brazil": ("Brazilian",),
+    "Argentina": ("Argentine", "Argentinian"),
+    "Bolivia": ("Bolivian",),
+    "Zimbabwe": ("Zimbabwean", "Harare"),
+    "Zambia": ("Zambian", "Lusaka"),
+    "South Africa": ("South African", "Pretoria"),
+    "Philippines": ("Philippine", "Filipino", "Manila"),
+    "Vietnam": ("Vietnamese", "Hanoi", "Viet Nam"),
+    "India": ("Indian", "New Delhi"),
+    "Turkey": ("Turkish", "Türkiye", "Ankara"),
+    "Ukraine": ("Ukrainian", "Kyiv"),
+    "Germany": ("German", "Berlin"),
+    "France": ("French",),
+    "United Kingdom": ("UK", "U.K.", "Britain", "British"),
+    "Malaysia": ("Malaysian",),
+    "Kazakhstan": ("Kazakh",),
+    "Mongolia": ("Mongolian",),
+    "Guinea": ("Guinean", "Conakry"),
+    "Gabon": ("Gabonese",),
+    "Mali": ("Malian",),
+    "Niger": ("Nigerien", "Niamey"),
+    "Saudi Arabia": ("Saudi",),
+    "Iran": ("Iranian",),
+    "Panama": ("Panamanian",),
+    "Taiwan": ("Taiwanese", "Taipei"),
+    "Thailand": ("Thai",),
+    "Morocco": ("Moroccan",),
+    "Norway": ("Norwegian",),
+    "Rwanda": ("Rwandan",),
+    "Madagascar": ("Malagasy",),
+    "Namibia": ("Namibian",),
+    "Tanzania": ("Tanzanian",),
+    "Ghana": ("Ghanaian",),
+    "European Union": ("European Union", "EU", "European Commission", "Brussels"),
+}
+#: Places, firms and mines that name the country where an event happens ("Escondida strike").
+_EN_PLACES: Mapping[str, tuple[str, ...]] = {
+    "China": ("Yunnan", "Sichuan", "Jiangxi", "Hunan", "Xinjiang", "Shaanxi", "Yulin",
+              "Inner Mongolia", "Baotou", "Ganzhou", "Guangxi", "Guizhou", "Qinghai", "Yichun",
+              "Heilongjiang", "Shanghai", "Shandong", "Henan", "Fujian"),
+    "Chile": ("Escondida", "Codelco", "Atacama", "Antofagasta", "El Teniente", "Chuquicamata"),
+    "Peru": ("Las Bambas", "Antamina"),
+    "Indonesia": ("Grasberg", "Sulawesi", "Morowali", "Weda Bay", "Halmahera"),
+    "Panama": ("Cobre Panama",),
+    "Congo (Kinshasa)": ("Kolwezi", "Katanga", "Lualaba", "Gecamines", "ARECOMS", "Kivu",
+                         "Kasumbalesa"),
+    "Australia": ("Western Australia", "Port Hedland", "Pilbara", "Queensland"),
+    "South Africa": ("Transnet", "Eskom", "Durban", "Bushveld"),
+    "Russia": ("Nornickel", "Norilsk", "Rusal"),
+    "Canada": ("Sudbury", "Quebec", "Ontario"),
+    "Burma": ("Kachin",),
+}
+_ZH_PLACES: Mapping[str, tuple[str, ...]] = {
+    "China": ("云南", "四川", "江西", "湖南", "新疆", "陕西", "榆林", "内蒙古", "包头",
+              "赣州", "广西", "贵州", "青海", "宜春", "黑龙江", "上海", "山东", "河南",
+              "福建", "国家物资储备局", "国家粮食和物资储备局", "国储", "自然资源部",
+              "生态环境部", "环保督察", "国内", "外交部"),
+    "Chile": ("埃斯孔迪达", "智利国家铜业", "阿塔卡马"),
+    "Peru": ("邦巴斯",),
+    "Indonesia": ("格拉斯伯格", "苏拉威西", "莫罗瓦利"),
+    "Congo (Kinshasa)": ("科卢韦齐", "加丹加", "卢阿拉巴", "卡孙巴莱萨"),
+    "Australia": ("西澳", "黑德兰港"),
+    "South Africa": ("德班",),
+    "Canada": ("萨德伯里",),
+    "Burma": ("克钦",),
+}
+_EN_NOT_COUNTRIES = re.compile(
+    r"\b(latin|south|north|central) americ\w*|london metal exchange|indian ocean|"
+    r"washington state|new guinea|guinea-bissau|equatorial guinea|french polynesia|"
+    r"turkey (sandwich|dinner)|\bus (dollars?|\$)", re.IGNORECASE)
+_ZH_COUNTRY_ALIASES: Mapping[str, tuple[str, ...]] = {
+    "China": ("中国", "我国", "中方", "商务部", "海关总署", "国务院", "北京", "工信部",
+              "国家发改委", "中华人民共和国"),
+    "United States": ("美国", "美方", "白宫", "美国商务部", "美商务部", "拜登", "特朗普",
+                      "美国政府", "华盛顿", "美国财政部", "美国贸易代表"),
+    "Indonesia": ("印尼", "印度尼西亚"),
+    "Congo (Kinshasa)": ("刚果(金)", "刚果金", "民主刚果", "刚果民主共和国", "刚果"),
+    "Australia": ("澳大利亚", "澳洲"),
+    "Chile": ("智利",), "Peru": ("秘鲁",), "Japan": ("日本",),
+    "Korea, Republic of": ("韩国",), "Burma": ("缅甸",), "Russia": ("俄罗斯", "俄方"),
+    "European Union": ("欧盟", "欧洲委员会"), "Canada": ("加拿大",), "Mexico": ("墨西哥",),
+    "Brazil": ("巴西",), "Argentina": ("阿根廷",), "Bolivia": ("玻利维亚",),
+    "Zimbabwe": ("津巴布韦",), "Zambia": ("赞比亚",), "South Africa": ("南非",),
+    "Guinea": ("几内亚",), "Philippines": ("菲律宾",), "Vietnam": ("越南",), "India": ("印度",),
+    "Kazakhstan": ("哈萨克斯坦",), "Tajikistan": ("塔吉克斯坦",), "Turkey": ("土耳其",),
+    "Gabon": ("加蓬",), "Mali": ("马里",), "Niger": ("尼日尔",), "Namibia": ("纳米比亚",),
+    "Mozambique": ("莫桑比克",), "Madagascar": ("马达加斯加",), "Malaysia": ("马来西亚",),
+    "Thailand": ("泰国",), "Laos": ("老挝",), "Ukraine": ("乌克兰",), "Germany": ("德国",),
+    "France": ("法国",), "United Kingdom": ("英国",), "Saudi Arabia": ("沙特",),
+    "Iran": ("伊朗",), "Morocco": ("摩洛哥",), "Norway": ("挪威",), "Panama": ("巴拿马",),
+    "Mongolia": ("蒙古",), "Rwanda": ("卢旺达",), "Kyrgyzstan": ("吉尔吉斯斯坦",),
+}
+_EN_TARGET_BEFORE = re.compile(
+    r"\b(on|from|to|against|with|into|toward|towards|for|over|targeting|versus|vs\.?|"
+    r"including|than|of)\s+(the\s+)?$", re.IGNORECASE)
+_ZH_TARGET_BEFORE = ("对", "向", "从", "自", "与", "和", "同", "针对", "来自", "对于", "赴")
+_CASE_SENSITIVE_COUNTRY = frozenset({"US", "PRC", "DRC", "UK", "EU", "BIS", "USTR", "OFAC",
+                                     "MOFCOM", "USA", "ARECOMS"})
+
+
+class CountryFinder:
+    """Finds the acting country of a headline (and, failing that, of its summary)."""
+
+    def __init__(self) -> None:
+        folded: dict[str, str] = {}
+        exact: dict[str, str] = {}
+        for country in USGS_TO_WGI:
+            if "," not in country and "(" not in country:
+                folded.setdefault(country.lower(), country)
+        for country, aliases in (*_EN_COUNTRY_ALIASES.items(), *_EN_PLACES.items()):
+            for alias in aliases:
+                if alias in _CASE_SENSITIVE_COUNTRY:
+                    exact[alias] = country
+                else:
+                    folded[alias.lower()] = country
+        self._folded = folded
+        self._exact = exact
+        self._folded_re = re.compile(rf"(?<![\w.])({_alternation(folded)})(?:'s)?(?![\w])",
+                                     re.IGNORECASE)
+        self._exact_re = re.compile(rf"(?<![\w.])({_alternation(exact)})(?![\w])")
+        self._zh = {alias: country
+                    for country, aliases in (*_ZH_COUNTRY_ALIASES.items(), *_ZH_PLACES.items())
+                    for alias in aliases}
+        self._known = frozenset({*USGS_TO_WGI, *_EN_COUNTRY_ALIASES})
+        self._zh_re = re.compile(_alternation(self._zh))
+
+    def find(self, title: str, summary: str = "") -> str | None:
+        """The acting country: the first one named as a subject in the title, then summary."""
+        for text in (title, summary):
+            mentions = self.mentions(text)
+            for _, country, is_target in mentions:
+                if not is_target:
+                    return country
+        return None
+
+    def canonical(self, name: str) -> str | None:
+        """The USGS name of a country name or alias ("US", "DRC", "中国"); None if unknown."""
+        text = unicodedata.normalize("NFKC", name).strip()
+        if text in self._known:
+            return text
+        return self._exact.get(text) or self._folded.get(text.lower()) or self._zh.get(text)
+
+    def mentions(self, text: str) -> list[tuple[int, str, bool]]:
+        """(position, country, named as a target) for every country mention, in order."""
+        text = unicodedata.normalize("NFKC", text)
+        masked = _EN_NOT_COUNTRIES.sub(lambda m: " " * len(m.group(0)), text)
+        found: list[tuple[int, str, bool]] = []
+        for match in self._folded_re.finditer(masked):
+            country = self._folded[match.group(1).lower()]
+            found.append((match.start(), country, _is_target_en(masked, match.start())))
+        for match in self._exact_re.finditer(masked):
+            found.append((match.start(), self._exact[match.group(1)],
+                          _is_target_en(masked, match.start())))
+        if not masked.isascii():
+            for match in self._zh_re.finditer(masked):
+                before = masked[max(0, match.start() - 2): match.start()]
+                found.append((match.start(), self._zh[match.group(0)],
+                              before.endswith(_ZH_TARGET_BEFORE)))
+        return sorted(found)
+
+
+def _is_target_en(text: str, start: int) -> bool:
+    return bool(_EN_TARGET_BEFORE.search(text[max(0, start - 25): start]))
+
+
+class Tagger:
+    """Minerals and acting country of a news item."""
+
+    def __init__(self, minerals: Sequence[MineralLike]) -> None:
+        self.minerals = MineralMatcher(minerals)
+        self.countries = CountryFinder()
+        self._groups = {m.id: getattr(m, "group", None) for m in minerals}
+
+    def tag(self, title: str, summary: str = "") -> Tags:
+        """Tag one item: minerals in title or summary; the acting country."""
+        text = f"{title}\n{summary}" if summary else title
+        return Tags(self.minerals.find(text), self.countries.find(title, summary))
+
+    def groups_of(self, minerals: Iterable[str]) -> tuple[str, ...]:
+        """The groups (rare_earths, platinum_group_metals) the given members belong to."""
+        return tuple(sorted({g for m in minerals if (g := self._groups.get(m))} - set(minerals)))

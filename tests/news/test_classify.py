@@ -1,0 +1,228 @@
+"""The event classifier: behaviour on held-out headlines, determinism, caching, reports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from monitor.news import classify
+from monitor.news.classify import (
+    LabelledItem,
+    LabelsError,
+    NewsClassifier,
+    fit_classifier,
+    load_classifier,
+    load_corpus,
+    model_key,
+    parse_labels,
+)
+from monitor.news.evaluation import cross_validate, render_report
+from monitor.news.kinds import NEWS_KINDS, RESTRICTING_KINDS
+
+# Written for these tests; none is in the shipped corpus (checked below). Easing, threats and
+# resumptions are the confusable negatives: they use the same words as the restrictions.
+HELD_OUT = [
+    # (title, acceptable kinds, is_supply_risk_event)
+    ("Beijing orders licences for exports of lithium battery cathode technology",
+     {"export_control", "export_ban"}, True),
+    ("Vietnam to require export permits for rare earth concentrates from March",
+     {"export_control", "export_quota", "export_ban"}, True),
+    ("Kazakhstan halts tungsten concentrate exports to protect local processors",
+     {"export_ban"}, True),
+    ("Malaysia bans export of raw rare earth ores", {"export_ban"}, True),
+    ("Indonesia scraps plan to ban copper concentrate exports", {"export_ban"}, False),
+    ("China lifts export licence requirement for some graphite grades",
+     {"export_control", "export_ban"}, False),
+    ("Congo allows cobalt exports to resume under new quota system",
+     {"export_ban", "export_quota"}, False),
+    ("Canada imposes 25% surtax on Chinese steel and aluminium", {"tariff"}, True),
+    ("US cuts tariffs on Japanese cars and parts under trade deal", {"tariff"}, False),
+    ("Washington weighs tariffs on imported polysilicon, no decision yet", {"tariff"}, False),
+    ("Treasury sanctions Chinese firms supplying Russian military", {"sanction"}, True),
+    ("EU lifts sanctions on Syrian central bank", {"sanction"}, False),
+    ("Japan bans imports of Russian nickel matte", {"import_ban"}, True),
+    ("Flooding halts operations at Zambian copper mine", {"mine_disruption"}, True),
+    ("Workers strike at Chilean lithium operation, halting output", {"mine_disruption"}, True),
+    ("Peru copper mine resumes output after protest ends", {"mine_disruption"}, False),
+    ("Power outage forces shutdown of Norwegian aluminium smelter", {"smelter_disruption"},
+     True),
+    ("Cyclone shuts iron ore loading at Western Australian ports", {"logistics_disruption"},
+     True),
+    ("China's state reserve to auction aluminium to cool prices", {"stockpile_release"}, False),
+    ("Bolivia nationalises lithium extraction, ending private contracts",
+     {"resource_nationalism"}, True),
+    ("Rio Tinto agrees $6.7 billion takeover of Arcadium Lithium", {"investment_or_deal"}, False),
+    ("Tin prices surge to two-year high on tight supply", {"price_move"}, False),
+    ("Cobalt slumps to lowest since 2016 as supply floods market", {"price_move"}, False),
+    ("Solid-state battery breakthrough could cut graphite use", {"demand_or_tech"}, False),
+    ("Mining company names new chief financial officer", {"general_industry"}, False),
+    ("商务部公告：对部分锂电池正极材料技术实施出口管制", {"export_control", "export_ban"}, True),  # noqa: RUF001 (Chinese punctuation)
+    ("越南对稀土精矿出口实施许可管理", {"export_control", "export_quota", "export_ban"}, True),
+    ("商务部：恢复部分石墨物项出口许可审批", {"export_control"}, False),  # noqa: RUF001 (Chinese punctuation)
+    ("赞比亚铜矿洪水 生产暂停", {"mine_disruption"}, True),
+    ("挪威铝厂停电 电解槽停产", {"smelter_disruption"}, True),
+    ("钴价跌至2016年以来最低", {"price_move"}, False),
+    ("力拓以67亿美元收购Arcadium锂业", {"investment_or_deal"}, False),
+    ("美国取消对日本汽车加征的部分关税", {"tariff"}, False),
+]
+
+#: Clear-cut cases every model version must get right, kind and risk both.
+MUST_GET_RIGHT = [case for case in HELD_OUT if case[0] in {
+    "Malaysia bans export of raw rare earth ores",
+    "Indonesia scraps plan to ban copper concentrate exports",
+    "China lifts export licence requirement for some graphite grades",
+    "Canada imposes 25% surtax on Chinese steel and aluminium",
+    "US cuts tariffs on Japanese cars and parts under trade deal",
+    "Washington weighs tariffs on imported polysilicon, no decision yet",
+    "EU lifts sanctions on Syrian central bank",
+    "Flooding halts operations at Zambian copper mine",
+    "Peru copper mine resumes output after protest ends",
+    "Tin prices surge to two-year high on tight supply",
+    "商务部：恢复部分石墨物项出口许可审批",  # noqa: RUF001 (Chinese punctuation)
+    "美国取消对日本汽车加征的部分关税",
+}]
+
+
+def test_held_out_items_are_not_in_the_corpus() -> None:
+    titles = {item.title for item in load_corpus()}
+    assert not titles & {title for title, _, _ in HELD_OUT}
+    assert len(MUST_GET_RIGHT) == 12
+
+
+@pytest.mark.parametrize(("title", "kinds", "risk"), MUST_GET_RIGHT,
+                         ids=[c[0][:40] for c in MUST_GET_RIGHT])
+def test_classifier_on_clear_cut_held_out_items(classifier: NewsClassifier, title: str,
+                                                kinds: set[str], risk: bool) -> None:
+    result = classifier.classify(title)
+    assert result.kind in kinds
+    assert result.is_supply_risk_event is risk
+
+
+def test_classifier_accuracy_on_all_held_out_items(classifier: NewsClassifier) -> None:
+    results = classifier.classify_many([(title, "") for title, _, _ in HELD_OUT])
+    kind_hits = sum(r.kind in kinds for r, (_, kinds, _) in zip(results, HELD_OUT, strict=True))
+    risk_hits = sum(r.is_supply_risk_event is risk
+                    for r, (_, _, risk) in zip(results, HELD_OUT, strict=True))
+    assert kind_hits / len(HELD_OUT) >= 0.85
+    assert risk_hits / len(HELD_OUT) >= 0.85
+
+
+def test_easing_is_never_a_supply_risk_event(classifier: NewsClassifier) -> None:
+    easing = [title for title, _, risk in HELD_OUT if not risk and any(
+        w in title for w in ("lifts", "scraps", "resume", "cuts tariffs", "恢复", "取消"))]
+    assert len(easing) >= 5
+    assert not any(r.is_supply_risk_event for r in classifier.classify_many(
+        [(t, "") for t in easing]))
+
+
+def test_only_restricting_kinds_are_supply_risk_events(classifier: NewsClassifier) -> None:
+    texts = [(title, "") for title, _, _ in HELD_OUT] + [(i.title, i.summary)
+                                                         for i in load_corpus()[:200]]
+    for result in classifier.classify_many(texts):
+        assert result.kind in NEWS_KINDS
+        if result.is_supply_risk_event:
+            assert result.kind in RESTRICTING_KINDS
+        assert 0.0 <= result.confidence <= 1.0 and 0.0 <= result.risk_confidence <= 1.0
+
+
+def test_summary_is_read(classifier: NewsClassifier) -> None:
+    bare = classifier.classify("Ministry announcement No. 12")
+    informed = classifier.classify("Ministry announcement No. 12",
+                                   "Exports of antimony will require licences from 15 September.")
+    assert informed.kind == "export_control"
+    assert informed.risk_confidence > bare.risk_confidence
+
+
+def test_classify_many_of_nothing(classifier: NewsClassifier) -> None:
+    assert classifier.classify_many([]) == []
+
+
+def test_fitting_is_deterministic() -> None:
+    items = load_corpus()[::6]
+    texts = [(i.title, i.summary) for i in load_corpus()[1::7]]
+    first = fit_classifier(items).classify_many(texts)
+    second = fit_classifier(items).classify_many(texts)
+    assert first == second
+
+
+def test_model_is_cached_in_the_state_dir_under_the_corpus_key(
+        classifier: NewsClassifier, classifier_cache: Path) -> None:
+    files = list(classifier_cache.glob("news-classifier-*.joblib"))
+    assert [f.name for f in files] == [f"news-classifier-{classifier.key[:24]}.joblib"]
+    assert classifier.key == model_key(classify.corpus_bytes())
+    classify._LOADED.clear()  # a new process: loads the file instead of fitting
+    reloaded = load_classifier(classifier_cache)
+    assert reloaded is not classifier and reloaded.key == classifier.key
+    title = "China bans antimony exports"
+    assert reloaded.classify(title) == classifier.classify(title)
+
+
+def test_a_changed_corpus_refits_and_replaces_the_cache(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    small = "\n".join(line for n, line in enumerate(
+        classify.corpus_bytes().decode().splitlines()) if n % 8 == 0)
+    monkeypatch.setattr(classify, "corpus_bytes", lambda: small.encode())
+    (tmp_path / "news-classifier-stale.joblib").write_bytes(b"old")
+    fitted = load_classifier(tmp_path)
+    assert fitted.key == model_key(small.encode())
+    assert [f.name for f in tmp_path.glob("news-classifier-*.joblib")] == [
+        f"news-classifier-{fitted.key[:24]}.joblib"]
+
+
+def test_a_torn_cache_file_is_refitted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                       caplog: pytest.LogCaptureFixture) -> None:
+    small = "\n".join(classify.corpus_bytes().decode().splitlines()[::10])
+    monkeypatch.setattr(classify, "corpus_bytes", lambda: small.encode())
+    key = model_key(small.encode())
+    (tmp_path / f"news-classifier-{key[:24]}.joblib").write_bytes(b"not a pickle")
+    assert load_classifier(tmp_path).key == key
+    assert "ignoring unreadable classifier cache" in caplog.text
+
+
+# ----------------------------------------------------------------------------- labels, reports
+
+
+def test_corpus_is_several_hundred_items_in_two_languages_and_every_kind() -> None:
+    corpus = load_corpus()
+    assert len(corpus) >= 400
+    assert {i.lang for i in corpus} == {"en", "zh"}
+    assert {i.kind for i in corpus} == set(NEWS_KINDS)
+    assert sum(i.lang == "zh" for i in corpus) >= 150
+    assert not any(i.is_supply_risk_event and i.kind not in RESTRICTING_KINDS for i in corpus)
+    assert len({i.id for i in corpus}) == len(corpus)
+
+
+def test_parse_labels_accepts_the_eval_format() -> None:
+    items = parse_labels(
+        '{"id": "a", "date": "2024-01-01", "title": "T", "summary": "S", "url": "u",'
+        ' "lang": "en", "minerals": ["Rare earths"], "kind": "export_ban",'
+        ' "is_supply_risk_event": true, "country": "China"}\n\n# comment\n'
+        '{"title": "U", "kind": "price_move", "is_supply_risk_event": false,'
+        ' "minerals": "copper;zinc"}\n')
+    assert items == [
+        LabelledItem("a", "T", "S", "export_ban", True, ("rare earths",), "China", "en",
+                     "2024-01-01", "u"),
+        LabelledItem("", "U", "", "price_move", False, ("copper", "zinc"), None)]
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    pytest.param("{not json", "labels:1", id="bad-json"),
+    pytest.param('{"title": "x", "kind": "tariff"}', "missing field", id="missing-field"),
+    pytest.param('{"title": "x", "kind": "tariff", "is_supply_risk_event": "yes"}',
+                 "true or false", id="risk-not-bool"),
+    pytest.param("[1]", "JSON object", id="not-an-object"),
+])
+def test_parse_labels_errors_name_the_line(text: str, message: str) -> None:
+    with pytest.raises(LabelsError, match=message):
+        parse_labels(text)
+
+
+def test_cross_validation_report_on_a_small_sample() -> None:
+    corpus = load_corpus()
+    sample = [i for i in corpus if i.kind in {"tariff", "price_move", "mine_disruption"}][:45]
+    report = cross_validate(sample, folds=3)
+    assert report["items"] == 45 and report["folds"] == 3
+    assert set(report["kinds"]) <= {"tariff", "price_move", "mine_disruption"}
+    assert 0.0 <= report["is_supply_risk_event"]["f1"] <= 1.0
+    assert "kind accuracy" in render_report(report)

@@ -1,0 +1,350 @@
+"""Parsing feeds, Federal Register JSON and HTML listing pages into plain-text news items."""
+
+from __future__ import annotations
+
+import json
+import time
+import tracemalloc
+from datetime import UTC, datetime
+
+import pytest
+
+from monitor.errors import SourceFormatError
+from monitor.news import parse
+from monitor.news.parse import (
+    MAX_ENTRIES,
+    HtmlListSpec,
+    decode_html,
+    html_to_text,
+    parse_federal_register,
+    parse_feed,
+    parse_html_list,
+)
+
+from .conftest import fixture_bytes
+
+FR_BASE = "https://www.federalregister.gov/api/v1/documents.rss"
+
+
+def rss(*items: str, encoding: str = "UTF-8") -> bytes:
+    body = "".join(items)
+    return (f'<?xml version="1.0" encoding="{encoding}"?><rss version="2.0"><channel>'
+            f"<title>t</title><link>https://example.org/</link>{body}</channel></rss>"
+            ).encode(encoding.lower())
+
+
+def item(title: str, link: str = "", guid: str = "", date: str = "") -> str:
+    parts = [f"<title>{title}</title>"]
+    if link:
+        parts.append(f"<link>{link}</link>")
+    if guid:
+        parts.append(f"<guid>{guid}</guid>")
+    if date:
+        parts.append(f"<pubDate>{date}</pubDate>")
+    return "<item>" + "".join(parts) + "</item>"
+
+
+# ----------------------------------------------------------------------------- text
+
+
+@pytest.mark.parametrize(("fragment", "expected"), [
+    pytest.param("<p>New <b>quota</b></p>", "New quota", id="tags-dropped"),
+    pytest.param("AT&amp;T", "AT&T", id="entity-decoded"),
+    pytest.param("The President&amp;#39;s order", "The President's order", id="double-escaped"),
+    pytest.param("a<script>alert(1)</script>b", "ab", id="script-dropped"),
+    pytest.param("one<br>two<p>three</p>", "one two three", id="block-tags-space"),
+    pytest.param("  many \n\t spaces ", "many spaces", id="whitespace-collapsed"),
+    pytest.param("x\x00y\x07z", "xyz", id="control-chars-dropped"),
+    pytest.param("1 &lt; 2", "1 < 2", id="angle-bracket-kept-as-text"),
+    pytest.param("商务部&nbsp;公告", "商务部 公告", id="chinese-with-nbsp"),
+])
+def test_html_to_text(fragment: str, expected: str) -> None:
+    assert html_to_text(fragment) == expected
+
+
+def test_html_to_text_limits_length() -> None:
+    assert html_to_text("word " * 1000, limit=20) == "word word word word"
+
+
+# ----------------------------------------------------------------------------- feeds
+
+
+def test_rss2_items_are_plain_text_with_resolved_links_and_utc_dates() -> None:
+    parsed = parse_feed(fixture_bytes("rss2_en.xml"), source="fr_rss", base_url=FR_BASE,
+                        content_type="application/rss+xml; charset=utf-8")
+    assert [i.title[:30] for i in parsed.items] == [
+        "Adjusting Imports of Copper In", "Notice of Request for Public C",
+        "Certain Aluminum Foil From the"]
+    first, second, third = parsed.items
+    assert first.summary.startswith("The President's proclamation imposes a 50% tariff")
+    assert first.published_at == datetime(2025, 8, 5, 4, 0, tzinfo=UTC)
+    assert second.url == ("https://www.federalregister.gov/documents/2025/04/25/2025-07273/"
+                          "notice-of-request-for-public-comments")
+    assert third.url.endswith("/2025-03999/certain-aluminum-foil")
+    assert all(i.lang == "en" and i.source == "fr_rss" for i in parsed.items)
+    assert parsed.warning is None and parsed.skipped == ()
+
+
+def test_item_ids_are_stable_across_parses_and_come_from_guid_then_link() -> None:
+    body = fixture_bytes("rss2_en.xml")
+    once = parse_feed(body, source="s", base_url=FR_BASE)
+    again = parse_feed(body, source="s", base_url=FR_BASE)
+    assert [i.id for i in once.items] == [i.id for i in again.items]
+    assert len({i.id for i in once.items}) == 3
+    assert all(i.id.startswith("s:") and len(i.id) == 18 for i in once.items)
+    assert parse_feed(body, source="other", base_url=FR_BASE).items[0].id != once.items[0].id
+
+
+def test_entry_without_guid_or_link_gets_an_id_from_title_and_date() -> None:
+    body = rss(item("Gallium curbs", date="Mon, 03 Jul 2023 13:25:00 GMT"),
+               item("Gallium curbs", date="Tue, 04 Jul 2023 13:25:00 GMT"))
+    first = parse_feed(body, source="s")
+    second = parse_feed(body, source="s")
+    assert len(first.items) == 2
+    assert first.items[0].id != first.items[1].id
+    assert [i.id for i in first.items] == [i.id for i in second.items]
+    assert first.items[0].url == ""
+
+
+def test_atom_titles_lose_html_and_summaries_lose_scripts() -> None:
+    parsed = parse_feed(fixture_bytes("atom_en.xml"), source="atom")
+    ban, prices = parsed.items
+    assert ban.title == ("China bans exports of gallium, germanium & antimony to the "
+                         "United States")
+    assert "script" not in ban.summary and "alert(1)" not in ban.summary
+    assert ban.url.startswith("https://news.example.org/2024/12/03/china-bans-gallium-germanium")
+    assert ban.published_at == datetime(2024, 12, 3, 9, 15, tzinfo=UTC)
+    assert prices.title == "Copper prices hit two-year high on supply worries"
+
+
+def test_rdf_feed_items_and_dates() -> None:
+    parsed = parse_feed(fixture_bytes("rdf_en.rdf"), source="rdf")
+    assert [i.title for i in parsed.items] == [
+        "Congo suspends cobalt exports for four months",
+        "Packaging group to close tin can plant in Ohio"]
+    assert parsed.items[0].published_at == datetime(2025, 2, 22, 16, 0, tzinfo=UTC)
+    assert parsed.items[0].url == "https://metals.example.net/news/drc-cobalt"
+
+
+def test_gbk_feed_decodes_to_chinese_and_is_tagged_zh() -> None:
+    body = fixture_bytes("rss2_zh_gbk.xml")
+    with pytest.raises(UnicodeDecodeError):
+        body.decode("utf-8")
+    parsed = parse_feed(body, source="mofcom_rss", lang="en")
+    assert parsed.items[0].title == (
+        "商务部 海关总署公告2024年第33号 关于对锑等物项实施出口管制的公告")
+    assert parsed.items[0].summary.startswith("自2024年9月15日起")
+    assert parsed.items[0].lang == "zh"
+    assert parsed.items[0].published_at == datetime(2024, 8, 15, 0, 0, tzinfo=UTC)
+
+
+def test_gb2312_declared_feed_with_wrong_header_charset_still_decodes() -> None:
+    body = rss(item("稀土出口管制", link="https://example.cn/1"), encoding="GB2312")
+    parsed = parse_feed(body, source="s", content_type="application/rss+xml; charset=utf-8")
+    assert parsed.items[0].title == "稀土出口管制"
+
+
+def test_utf8_atom_in_chinese() -> None:
+    parsed = parse_feed(fixture_bytes("atom_zh.xml"), source="cn")
+    assert [i.title for i in parsed.items] == [
+        "刚果（金）暂停钴出口四个月", "碳酸锂价格跌破8万元/吨"]  # noqa: RUF001 (Chinese punctuation)
+    assert {i.lang for i in parsed.items} == {"zh"}
+
+
+def test_google_news_publisher_suffix_is_dropped() -> None:
+    parsed = parse_feed(fixture_bytes("google_news_en.xml"), source="gnews")
+    assert parsed.items[0].title == ("China to restrict exports of chipmaking metals gallium "
+                                     "and germanium")
+    assert parsed.items[2].title == "Mesa 23.2 brings Gallium driver fixes"
+
+
+# ----------------------------------------------------------------------------- bad feeds
+
+
+def test_html_page_instead_of_a_feed_is_a_format_error_naming_the_page() -> None:
+    with pytest.raises(SourceFormatError, match=r"HTML page.*Request Access"):
+        parse_feed(fixture_bytes("fr_request_access.html"), source="fr",
+                   content_type="text/html")
+
+
+def test_truncated_feed_with_entries_is_kept_with_a_warning() -> None:
+    parsed = parse_feed(fixture_bytes("truncated.xml"), source="s")
+    assert parsed.items[0].title == "Adjusting Imports of Copper Into the United States"
+    assert parsed.warning is not None and "SAXParseException" in parsed.warning
+
+
+def test_truncated_feed_without_entries_is_a_format_error() -> None:
+    with pytest.raises(SourceFormatError, match="not a usable feed"):
+        parse_feed(b'<?xml version="1.0"?><rss version="2.0"><channel><title>x', source="s")
+
+
+def test_json_from_a_feed_url_is_a_format_error() -> None:
+    with pytest.raises(SourceFormatError):
+        parse_feed(b'{"results": []}', source="s", content_type="application/json")
+
+
+def test_valid_feed_with_no_entries_is_empty_not_an_error() -> None:
+    assert parse_feed(rss(), source="s").items == ()
+
+
+BILLION_LAUGHS = b"""<?xml version="1.0"?>
+<!DOCTYPE rss [
+ <!ENTITY lol "lol">
+ <!ENTITY lol1 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+ <!ENTITY lol2 "&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;">
+ <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
+ <!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">
+ <!ENTITY lol5 "&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;">
+ <!ENTITY lol6 "&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;">
+ <!ENTITY lol7 "&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;">
+ <!ENTITY lol8 "&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;">
+ <!ENTITY lol9 "&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;">
+]>
+<rss version="2.0"><channel><title>t</title>
+<item><title>&lol9;</title><link>https://example.org/1</link></item>
+<item><title>Antimony export controls</title><link>https://example.org/2</link></item>
+</channel></rss>"""
+
+
+def test_billion_laughs_is_not_expanded_and_stays_small_and_fast() -> None:
+    tracemalloc.start()
+    started = time.perf_counter()
+    try:
+        parsed = parse_feed(BILLION_LAUGHS, source="s")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert time.perf_counter() - started < 2.0
+    assert peak < 20_000_000  # a full expansion would be ~3 GB
+    assert all(len(i.title) < 100 for i in parsed.items)
+    assert parsed.items[-1].title == "Antimony export controls"
+
+
+def test_one_megabyte_title_is_skipped_with_a_reason_and_others_kept() -> None:
+    body = rss(item("A" * 1_000_000, link="https://example.org/huge"),
+               item("Gallium export controls", link="https://example.org/ok"))
+    started = time.perf_counter()
+    parsed = parse_feed(body, source="s")
+    assert time.perf_counter() - started < 2.0
+    assert [i.title for i in parsed.items] == ["Gallium export controls"]
+    assert len(parsed.skipped) == 1
+    assert parsed.skipped[0].position == 0
+    assert "title of 1000000 characters" in parsed.skipped[0].reason
+
+
+def test_long_summary_is_cut(monkeypatch: pytest.MonkeyPatch) -> None:
+    body = rss(f"<item><title>t</title><description>{'word ' * 5000}</description></item>")
+    summary = parse_feed(body, source="s").items[0].summary
+    assert len(summary) <= parse.MAX_SUMMARY_CHARS
+
+
+def test_entries_beyond_the_cap_are_ignored_with_one_reason(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(parse, "MAX_ENTRIES", 3)
+    body = rss(*(item(f"Story {n}", link=f"https://example.org/{n}") for n in range(6)))
+    parsed = parse_feed(body, source="s")
+    assert len(parsed.items) == 3
+    assert [s.reason for s in parsed.skipped] == ["more than 3 entries: the rest are ignored"]
+    assert MAX_ENTRIES == 500
+
+
+def test_javascript_links_are_dropped() -> None:
+    body = rss(item("Story", link="javascript:alert(1)"))
+    assert parse_feed(body, source="s").items[0].url == ""
+
+
+# ----------------------------------------------------------------------------- Federal Register
+
+
+def test_federal_register_json_items() -> None:
+    parsed = parse_federal_register(fixture_bytes("federal_register.json"), source="fr")
+    assert [i.title[:32] for i in parsed.items] == [
+        "Adjusting Imports of Processed C", "Final 2025 List of Critical Mine",
+        "Airworthiness Directives; The Bo"]
+    proclamation, listing, _ = parsed.items
+    assert proclamation.summary == ""  # the abstract is null
+    assert proclamation.published_at == datetime(2026, 1, 20, tzinfo=UTC)
+    assert proclamation.url.startswith("https://www.federalregister.gov/documents/2026/01/20/")
+    assert "gallium, germanium and antimony" in listing.summary
+    again = parse_federal_register(fixture_bytes("federal_register.json"), source="fr")
+    assert [i.id for i in again.items] == [i.id for i in parsed.items]
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    pytest.param(b'{"count": 3, "results": [{"title": "x"', "not JSON", id="truncated"),
+    pytest.param(b'{"errors": ["bad"]}', "no 'results' list", id="no-results"),
+    pytest.param(b"[1, 2]", "no 'results' list", id="not-an-object"),
+    pytest.param(fixture_bytes("fr_request_access.html"), "Request Access", id="interstitial"),
+])
+def test_federal_register_bad_payloads(body: bytes, message: str) -> None:
+    with pytest.raises(SourceFormatError, match=message):
+        parse_federal_register(body, source="fr")
+
+
+def test_federal_register_empty_search_is_empty() -> None:
+    parsed = parse_federal_register(json.dumps({"count": 0, "results": []}).encode(), source="fr")
+    assert parsed.items == ()
+
+
+def test_federal_register_skips_non_object_results() -> None:
+    body = json.dumps({"results": [1, {"title": "Rare earth magnets", "document_number": "X"}]})
+    parsed = parse_federal_register(body.encode(), source="fr")
+    assert [i.title for i in parsed.items] == ["Rare earth magnets"]
+    assert parsed.skipped[0].reason == "result is not an object"
+
+
+# ----------------------------------------------------------------------------- HTML lists
+
+MOFCOM = "https://www.mofcom.gov.cn/zwgk/zcfb/index.html"
+
+
+def test_html_list_by_selector_reads_a_gbk_mofcom_page() -> None:
+    spec = HtmlListSpec(selector="ul.txtList li", link_pattern="/zwgk/zcfb/")
+    parsed = parse_html_list(fixture_bytes("mofcom_list.html"), source="mofcom", spec=spec,
+                             base_url=MOFCOM, content_type="text/html")
+    titles = [i.title for i in parsed.items]
+    # from the title attribute: the link text is cut with "..."
+    assert titles[0] == "商务部公告2025年第61号 关于对境外相关稀土物项实施出口管制的决定"
+    assert titles[2] == "商务部 海关总署公告2023年第23号 关于对镓、锗相关物项实施出口管制的公告"
+    assert len(titles) == 4 and "首页" not in titles
+    assert parsed.items[0].url == ("https://www.mofcom.gov.cn/zwgk/zcfb/art/2025/"
+                                   "art_949f47563b834dad95b0010f375a892c.html")
+    assert [i.published_at.date().isoformat() for i in parsed.items if i.published_at] == [
+        "2025-10-09", "2025-02-04", "2023-07-03", "2025-01-15"]
+    assert {i.lang for i in parsed.items} == {"zh"}
+
+
+def test_html_list_link_pattern_filters_navigation() -> None:
+    spec = HtmlListSpec(selector="li")
+    everything = parse_html_list(fixture_bytes("mofcom_list.html"), source="m", spec=spec,
+                                 base_url=MOFCOM)
+    assert "首页" in [i.title for i in everything.items]
+    spec = HtmlListSpec(selector="li", link_pattern=r"/zcfb/")
+    filtered = parse_html_list(fixture_bytes("mofcom_list.html"), source="m", spec=spec,
+                               base_url=MOFCOM)
+    assert "首页" not in [i.title for i in filtered.items]
+
+
+def test_html_list_by_regex() -> None:
+    spec = HtmlListSpec(regex=r'<a href="(?P<url>[^"]+)"[^>]*>(?P<title>[^<]+)</a>'
+                              r"<span>(?P<date>[^<]+)</span>", link_pattern="zcfb")
+    parsed = parse_html_list(fixture_bytes("mofcom_list.html"), source="m", spec=spec,
+                             base_url=MOFCOM)
+    assert len(parsed.items) == 4
+    assert parsed.items[0].title.startswith("商务部公告2025年第61号")
+
+
+def test_html_list_without_matches_says_the_layout_may_have_changed() -> None:
+    with pytest.raises(SourceFormatError, match="layout changed"):
+        parse_html_list(b"<html><body><p>maintenance</p></body></html>", source="m",
+                        spec=HtmlListSpec(selector="ul.txtList li"), base_url=MOFCOM)
+
+
+@pytest.mark.parametrize(("body", "content_type", "expected"), [
+    pytest.param("<meta charset='gbk'>稀土".encode("gbk"), None, "稀土", id="meta-charset"),
+    pytest.param("稀土".encode("gbk"), "text/html; charset=GB2312", "稀土", id="header-gb2312"),
+    pytest.param("稀土".encode(), None, "稀土", id="utf8-default"),
+    pytest.param("稀土".encode("gb18030"), None, "稀土", id="undeclared-gb-fallback"),
+])
+def test_decode_html(body: bytes, content_type: str | None, expected: str) -> None:
+    assert expected in decode_html(body, content_type)

@@ -1,0 +1,163 @@
+"""Tagging minerals (with context rules for words with other meanings) and acting countries."""
+
+from __future__ import annotations
+
+import pytest
+
+from monitor.news.tagging import Tagger
+
+MUST_TAG = [
+    # (text, mineral) - the word means the material here
+    ("Indonesia weighs tin export curbs as smelters struggle", "tin"),
+    ("Tin prices hit record on Myanmar supply worries", "tin"),
+    ("Lead prices climb as Chinese smelters cut output", "lead"),
+    ("Zinc and lead miners in Peru face protests", "lead"),
+    ("Refined lead stocks fall on the LME", "lead"),
+    ("Indonesia nickel ore export ban takes effect", "nickel"),
+    ("Nickel slides as Indonesian supply swells", "nickel"),
+    ("DRC suspends cobalt exports for four months", "cobalt"),
+    ("China restricts exports of gallium and germanium", "gallium"),
+    ("China restricts exports of gallium and germanium", "germanium"),
+    ("Gallium prices climb in Rotterdam as stocks dwindle", "gallium"),
+    ("Copper hits two-year high on supply worries", "copper"),
+    ("Silver prices hit 12-year high", "silver"),
+    ("Platinum deficit to widen as mine output falls", "platinum"),
+    ("China's silicon metal exports fall", "silicon"),
+    ("South Africa ferrochrome smelters shut", "chromium"),
+    ("Titanium sponge imports from Japan rise", "titanium"),
+    ("Power curbs force Chinese magnesium smelters to shut", "magnesium"),
+    ("Graphite anode makers face new export permits", "graphite"),
+    ("Unwrought Palladium From Russia: Initiation of Countervailing Duty", "palladium"),
+    ("Certain Tungsten Shot From China: Antidumping Duty Orders", "tungsten"),
+    ("APT prices rise as China cuts tungsten quotas", "tungsten"),
+    ("Rare earth magnets exports plunge", "rare_earths"),
+    ("China adds rare-earth processing technology to export ban", "rare_earths"),
+    ("NdPr oxide prices drop to two-year low", "rare_earths"),
+    ("Hybrid car sales support platinum group metal demand", "platinum_group_metals"),
+    ("GaN chargers drive demand growth", "gallium"),
+    ("Zimbabwe bans raw lithium ore exports", "lithium"),
+    ("Antimony trioxide shortage hits flame retardant makers", "antimony"),
+    ("Aluminium prices fall as Chinese demand weakens", "aluminum"),
+    ("Guinea bauxite exports halted", "aluminum"),
+    ("商务部 海关总署公告 关于对镓、锗相关物项实施出口管制的公告", "gallium"),
+    ("商务部 海关总署公告 关于对镓、锗相关物项实施出口管制的公告", "germanium"),
+    ("刚果（金）暂停钴出口四个月", "cobalt"),  # noqa: RUF001 (Chinese punctuation)
+    ("我国对锑相关物项实施出口管制", "antimony"),
+    ("稀土出口管制升级", "rare_earths"),
+    ("云南限电 工业硅产量大幅下降", "silicon"),
+    ("锡价创新高 缅甸佤邦锡矿停产", "tin"),
+    ("白银价格创12年新高", "silver"),
+    ("铅精矿加工费下降", "lead"),
+    ("美国对中国石墨负极材料征收反倾销税", "graphite"),
+]
+
+MUST_NOT_TAG = [
+    # (text, mineral) - the word means something else here
+    ("Campbell's to close tin can plant in Ohio", "tin"),
+    ("Tin foil hats and other conspiracy theories", "tin"),
+    ("TIN numbers: what taxpayers need to know", "tin"),
+    ("Higher interest rates could lead to a slowdown in housing", "lead"),
+    ("China's export curbs could lead to shortages of gallium", "lead"),
+    ("Exports lead the recovery, officials say", "lead"),
+    ("Democrats take the lead in Senate race", "lead"),
+    ("EPA proposes rule to replace lead pipes within 10 years", "lead"),
+    ("Lead and Copper Rule Improvements published", "copper"),
+    ("US Mint asks Congress to cut the cost of the nickel and penny", "nickel"),
+    ("Why every nickel coin costs 14 cents to make", "nickel"),
+    ("Don't nickel-and-dime your customers", "nickel"),
+    ("Cobalt blue makes a comeback in interior design", "cobalt"),
+    ("Hackers abuse Cobalt Strike beacons in new campaign", "cobalt"),
+    ("Mesa 24.0 brings Gallium driver improvements for AMD GPUs", "gallium"),
+    ("GalliumOS users should move to a maintained distribution", "gallium"),
+    ("Copper-colored hair trend sweeps social media", "copper"),
+    ("Swimmer wins silver medal in 200m freestyle", "silver"),
+    ("Every cloud has a silver lining", "silver"),
+    ("Singer's album goes triple platinum", "platinum"),
+    ("Silicon Valley startups raise record funding", "silicon"),
+    ("Apple silicon Macs get faster", "silicon"),
+    ("Google Chrome update fixes security flaw", "chromium"),
+    ("Chromium-based browsers get new privacy features", "chromium"),
+    ("Apple unveils iPhone with titanium design", "titanium"),
+    ("Magnesium supplements may help sleep, study finds", "magnesium"),
+    ("Arsenic in rice: what parents should know", "arsenic"),
+    ("Iridium Communications launches new satellite service", "iridium"),
+    ("Rhodium Group says China's economy slowed", "rhodium"),
+    ("Tungsten Automation launches new invoicing product", "tungsten"),
+    ("Hurricane Beryl makes landfall in Texas", "beryllium"),
+    ("Chinese hackers APT41 target Asian governments", "tungsten"),
+    ("Graphite pencils sales rise in back-to-school season", "graphite"),
+    ("LFP batteries use iron phosphate cathodes", "phosphate"),
+    ("无锡银行发布2023年年报", "tin"),
+    ("无锡银行发布2023年年报", "silver"),
+    ("硅谷初创企业融资额创新高", "silicon"),
+    ("中国选手摘得200米自由泳银牌", "silver"),
+    ("铅笔厂商推出环保新品", "lead"),
+    ("钛媒体发布年度科技榜单", "titanium"),
+    ("铜锣湾商铺租金下降", "copper"),
+    ("石墨烯研究取得新进展", "graphite"),
+    ("银川至西安高铁开通运营", "silver"),
+    ("高丽亚铅温山冶炼厂恢复满负荷生产", "lead"),
+]
+
+
+@pytest.mark.parametrize(("text", "mineral"), MUST_TAG)
+def test_tagger_finds_the_mineral(tagger: Tagger, text: str, mineral: str) -> None:
+    assert mineral in tagger.tag(text).minerals
+
+
+@pytest.mark.parametrize(("text", "mineral"), MUST_NOT_TAG)
+def test_tagger_ignores_other_meanings(tagger: Tagger, text: str, mineral: str) -> None:
+    assert mineral not in tagger.tag(text).minerals
+
+
+def test_summary_counts_too(tagger: Tagger) -> None:
+    tags = tagger.tag("Beijing tightens exports", "Licences will be needed for antimony ingots.")
+    assert tags.minerals == ("antimony",)
+
+
+def test_groups_of_members(tagger: Tagger) -> None:
+    assert tagger.groups_of(["dysprosium", "terbium"]) == ("rare_earths",)
+    assert tagger.groups_of(["rare_earths", "dysprosium"]) == ()
+    assert tagger.groups_of(["copper"]) == ()
+
+
+@pytest.mark.parametrize(("title", "country"), [
+    ("China bans exports of gallium to the United States", "China"),
+    ("US adds Chinese firms to Entity List", "United States"),
+    ("Beijing hits back at Washington with antimony ban", "China"),
+    ("China retaliates against US with graphite curbs", "China"),
+    ("Tariffs on Chinese graphite anodes take effect", None),
+    ("Indonesia's nickel ore export ban takes effect", "Indonesia"),
+    ("DRC suspends cobalt exports", "Congo (Kinshasa)"),
+    ("Democratic Republic of the Congo extends cobalt ban", "Congo (Kinshasa)"),
+    ("Myanmar rebels halt rare earth shipments to China", "Burma"),
+    ("South Korea to increase strategic metal reserves", "Korea, Republic of"),
+    ("Fire halts production at Japanese zinc smelter", "Japan"),
+    ("Strike halts Escondida copper mine", "Chile"),
+    ("Yunnan power rationing cuts silicon output", "China"),
+    ("LME copper rises as London Metal Exchange stocks fall", None),
+    ("EU bans Russian aluminium imports", "European Union"),
+    ("Latin American lithium producers meet in Santiago", None),
+    ("美国对中国石墨负极材料征收反倾销税", "United States"),
+    ("中方宣布禁止镓锗锑对美出口", "China"),
+    ("商务部公告2024年第46号 关于加强相关两用物项对美国出口管制的公告", "China"),
+    ("刚果（金）暂停钴出口四个月", "Congo (Kinshasa)"),  # noqa: RUF001 (Chinese punctuation)
+    ("印尼将于2023年6月起禁止铝土矿出口", "Indonesia"),
+    ("江西暴雨致多座钨矿停产", "China"),
+])
+def test_acting_country(tagger: Tagger, title: str, country: str | None) -> None:
+    assert tagger.tag(title).country == country
+
+
+def test_country_from_summary_when_title_names_none(tagger: Tagger) -> None:
+    tags = tagger.tag("Licences required for antimony exports",
+                      "China's commerce ministry said the rules apply from 15 September.")
+    assert tags.country == "China"
+
+
+@pytest.mark.parametrize(("name", "canonical"), [
+    ("US", "United States"), ("China", "China"), ("DRC", "Congo (Kinshasa)"),
+    ("Congo (Kinshasa)", "Congo (Kinshasa)"), ("中国", "China"), ("Atlantis", None),
+])
+def test_canonical_country(tagger: Tagger, name: str, canonical: str | None) -> None:
+    assert tagger.countries.canonical(name) == canonical
