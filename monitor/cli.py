@@ -30,6 +30,7 @@ from monitor.errors import ConfigError, MonitorError, StoreError
 from monitor.evaluate import effective_rules
 from monitor.formatting import FORMATS, render
 from monitor.health import check_health
+from monitor.metrics import start_metrics_server
 from monitor.sources.http import HttpFetcher
 from monitor.status import STATUS_COLUMNS, explain_rows, status_rows
 from monitor.store import DB_NAME, Store, state_dir_path
@@ -98,11 +99,19 @@ def cli(ctx: click.Context, config_dir: str | None, state_dir: str | None, log_l
 
 
 @cli.command()
+@click.option("--metrics", "metrics_address", envvar="CRITMON_METRICS", metavar="[HOST:]PORT",
+              help="Serve /metrics and /healthz here (a bare port binds to 127.0.0.1).")
 @click.pass_obj
-def run(obj: Context) -> None:
+def run(obj: Context, metrics_address: str | None) -> None:
     """Run the daemon in the foreground until SIGINT/SIGTERM (SIGHUP reloads the config)."""
-    daemon = Daemon(obj.runtime())
-    sys.exit(daemon.run())
+    runtime = obj.runtime()
+    server = start_metrics_server(runtime.db_path, metrics_address) if metrics_address else None
+    try:
+        code = Daemon(runtime).run()
+    finally:
+        if server is not None:
+            server.shutdown()
+    sys.exit(code)
 
 
 @cli.command()

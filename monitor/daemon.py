@@ -129,6 +129,7 @@ def poll_all(runtime: Runtime, fetcher: Fetcher, clock: Clock, *,
 def evaluate(runtime: Runtime, clock: Clock, cache: DetectorCache | None = None
              ) -> list[Signal]:
     """Assess every mineral, run the detector rules, store the results and enqueue alerts."""
+    started = time.monotonic()
     now = clock.now()
     as_of = now.date()
     config = runtime.config
@@ -141,6 +142,7 @@ def evaluate(runtime: Runtime, clock: Clock, cache: DetectorCache | None = None
             scores=[score_row(a, as_of) for a in assessments],
             signals=[signal_row(s) for s in signals])
         store.set_meta("last_evaluation_at", now.isoformat())
+        store.set_meta("last_evaluation_duration_s", f"{time.monotonic() - started:.3f}")
         if signals:
             enqueue_signals(store, config, signals, now)
     firing = sum(1 for s in signals if s.firing)
