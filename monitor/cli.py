@@ -111,6 +111,7 @@ def run(obj: Context, metrics_address: str | None) -> None:
     finally:
         if server is not None:
             server.shutdown()
+            server.server_close()
     sys.exit(code)
 
 

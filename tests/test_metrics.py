@@ -29,6 +29,7 @@ def server_url(tmp_path: Path) -> Iterator[str]:
     host, port = server.server_address[:2]
     yield f"http://{host}:{port}"
     server.shutdown()
+    server.server_close()
 
 
 def test_metrics_report_source_polls_failures_and_health(server_url: str) -> None:
