@@ -471,6 +471,15 @@ class AlertStore:
             params.append(iso(since))
         return self._rows(sql + " ORDER BY id DESC", params)
 
+    def has_delivery_work(self) -> bool:
+        """Anything a deliver pass could act on (read-only: lets an idle pass skip the lock)."""
+        rows = self._rows("""
+            SELECT EXISTS (SELECT 1 FROM outbox WHERE status = 'pending')
+                OR EXISTS (SELECT 1 FROM alert_state WHERE state = 'firing')
+                OR EXISTS (SELECT 1 FROM deliveries WHERE status IN ('sending', 'retry'))
+              AS busy""")
+        return bool(rows[0]["busy"])
+
     def stuck_deliveries(self, now: datetime, grace: timedelta = timedelta(minutes=5)) -> int:
         """Deliveries whose retry or lease ended more than ``grace`` ago without a new attempt
         (the deliver job is not running), for ``critmon health``."""

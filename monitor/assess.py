@@ -24,6 +24,7 @@ from monitor.indicators import (
     volatility_series,
 )
 from monitor.models import Observation, Signal
+from monitor.news.pressure import policy_pressure_for
 from monitor.risk import MarketContext, RiskScore, compute_market_context, score_mineral
 from monitor.sources.wgi import WgiEstimate
 from monitor.store import Store
@@ -75,7 +76,10 @@ def load_assessments(store: Store, config: Config, *, as_of: date,
     wgi = [WgiEstimate(code=row["code"], country=row["country"], year=row["year"],
                        indicator=row["indicator"], estimate=row["estimate"])
            for row in store.wgi(known_at=as_of)]
-    return assess(config, by_mineral, wgi, as_of=as_of, previous_levels=previous_levels)
+    pressure = {m: policy_pressure_for(store, m, as_of, config.rules.news)
+                for m in config.mineral_ids}
+    return assess(config, by_mineral, wgi, as_of=as_of, previous_levels=previous_levels,
+                  policy_pressure=pressure)
 
 
 def assess_and_detect(store: Store, config: Config, *, as_of: date, now: datetime,

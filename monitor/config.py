@@ -300,9 +300,10 @@ class TableSource(_SourceBase):
 class _NewsSourceBase(_SourceBase):
     """A policy-news source: items are parsed, tagged, classified and kept in ``news_items``.
 
-    ``lang`` is the language of the items (the tagger uses the matching name lists);
+    ``lang`` is the default language of the items (each item's own script decides);
     ``minerals`` is a hint used when an item names no mineral itself (a search feed for one
-    mineral); ``country`` is the acting country when an item names none (MOFCOM: China).
+    mineral); ``country``, when set, is the acting country of every item from the source
+    (the Federal Register: United States; MOFCOM: China).
     """
 
     lang: Literal["en", "zh"] = "en"

@@ -25,12 +25,18 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor import bundled
-from monitor.assess import assess_and_detect, indicator_rows, score_row, signal_row
+from monitor.assess import (
+    assess_and_detect,
+    indicator_rows,
+    score_row,
+    signal_row,
+)
 from monitor.clock import Clock, SystemClock
 from monitor.config import CONFIG_FILES, Config, Source, load_config
 from monitor.errors import ConfigError, MonitorError
 from monitor.evaluate import DetectorCache
 from monitor.models import Signal
+from monitor.news.events import policy_event_signals
 from monitor.notifiers.base import Notifier
 from monitor.pipeline import DeliveryReport, build_notifiers, deliver_pending, enqueue_signals
 from monitor.polling import Fetcher, PollOutcome, is_due, poll_source
@@ -142,9 +148,12 @@ def evaluate(runtime: Runtime, clock: Clock, cache: DetectorCache | None = None
             scores=[score_row(a, as_of) for a in assessments],
             signals=[signal_row(s) for s in signals])
         store.set_meta("last_evaluation_at", now.isoformat())
+        # The news watermark moves in the same transaction as the alerts it produces.
+        with store.transaction():
+            signals = [*signals, *policy_event_signals(store, config, now)]
+            if signals:
+                enqueue_signals(store, config, signals, now)
         store.set_meta("last_evaluation_duration_s", f"{time.monotonic() - started:.3f}")
-        if signals:
-            enqueue_signals(store, config, signals, now)
     firing = sum(1 for s in signals if s.firing)
     log.debug("evaluated %d minerals: %d signals, %d firing", len(assessments), len(signals),
               firing)

@@ -319,6 +319,9 @@ def deliver_pending(store: Store, config: Config, notifiers: Mapping[str, Notifi
     """
     alerts = AlertStore(store)
     report = DeliveryReport()
+    digests = any(r.digest is not None for r in config.alerting.receivers)
+    if not digests and not alerts.has_delivery_work():
+        return report  # the usual idle tick: no write lock taken
     with alerts.transaction():
         _schedule_digests(alerts, config, now)
         plan = _load_plan(alerts, config, now, flush)

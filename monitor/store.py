@@ -205,8 +205,12 @@ class Store:
         return store
 
     def migrate(self) -> None:
+        """Apply every pending migration: the core set, then news and alerts."""
+        from monitor.newsstore import apply_news_migrations  # they import Store: no cycle
+
         try:
             migrations.apply(self.db)
+            apply_news_migrations(self.db)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot migrate database: {exc}") from exc
 

@@ -1,0 +1,67 @@
+"""Policy news end to end: a local feed announces an export control; the score moves and a
+policy-event alert is raised, once."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+
+from click.testing import CliRunner
+from pytest_httpserver import HTTPServer
+
+from monitor.cli import cli
+from monitor.store import DB_NAME, Store
+
+
+def feed(published: datetime) -> str:
+    stamp = format_datetime(published)
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0"><channel><title>Trade wire</title><link>https://example.org/</link>
+<item><title>China imposes export ban on antimony shipments to the United States</title>
+<link>https://example.org/news/antimony-ban</link><guid>antimony-ban-1</guid>
+<description>MOFCOM said exports of antimony, gallium and germanium to the US are prohibited
+with immediate effect.</description><pubDate>{stamp}</pubDate></item>
+<item><title>Copper demand from data centres keeps rising, analysts say</title>
+<link>https://example.org/news/copper-demand</link><guid>copper-1</guid>
+<description>A market commentary.</description><pubDate>{stamp}</pubDate></item>
+</channel></rss>"""
+
+
+def run(*args: str) -> str:
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    return result.stdout
+
+
+def test_an_export_ban_in_the_news_moves_the_score_and_alerts_once(
+        tmp_path: Path, httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/feed.xml").respond_with_data(
+        feed(datetime.now(UTC) - timedelta(hours=2)), content_type="application/rss+xml")
+    config, state = tmp_path / "config", tmp_path / "state"
+    config.mkdir()
+    (config / "sources.yaml").write_text(f"""
+version: 1
+sources:
+  - id: wire
+    kind: rss
+    url: {httpserver.url_for("/feed.xml")}
+""", encoding="utf-8")
+    base = ["--config", str(config), "--state-dir", str(state)]
+    run(*base, "once")
+    rows = {r["mineral"]: r for r in json.loads(run(*base, "status", "--format", "json"))}
+    assert rows["antimony"]["policy_pressure"] > 0
+    assert rows["copper"]["policy_pressure"] == 0
+
+    with Store.open(state / DB_NAME) as store:
+        policy = list(store.db.query(
+            "SELECT * FROM alert_state WHERE alertname = 'policy_event'"))
+        assert {row["mineral"] for row in policy} >= {"antimony"}
+        alerts_before = len(policy)
+    run(*base, "once")  # the same item again: no second alert
+    with Store.open(state / DB_NAME) as store:
+        assert len(list(store.db.query(
+            "SELECT * FROM alert_state WHERE alertname = 'policy_event'"))) == alerts_before
+    lines = (state / "alerts.jsonl").read_text(encoding="utf-8").splitlines()
+    assert any("antimony" in line and "policy_event" in line for line in lines)
