@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from monitor import __version__
+from monitor.alertstore import AlertStore
 from monitor.assess import assess_and_detect, signal_row
 from monitor.cli_alerts import ALERT_COMMANDS
 from monitor.cli_news import news as news_command
@@ -125,7 +126,7 @@ def once(obj: Context) -> None:
     """
     runtime = obj.runtime()
     with HttpFetcher() as fetcher:
-        outcomes = run_once(runtime, fetcher, SystemClock())
+        outcomes, report = run_once(runtime, fetcher, SystemClock())
     ok = sum(1 for o in outcomes if o.ok)
     for outcome in outcomes:
         if not outcome.ok:
@@ -134,6 +135,7 @@ def once(obj: Context) -> None:
         total = sum(store.count_observations().values())
     click.echo(f"polled {len(outcomes)} sources: {ok} ok, {len(outcomes) - ok} failing; "
                f"{total} observations in {runtime.db_path}")
+    click.echo(f"notifications: {report}")
 
 
 @cli.command()
@@ -371,7 +373,8 @@ def health(obj: Context, fmt: str) -> None:
         checks = check_health(
             now=SystemClock().now(), heartbeat_at=store.get_meta("heartbeat_at"),
             last_cycle_at=store.get_meta("last_cycle_at"), sources=store.source_states(),
-            db_error=store.check_writable())
+            db_error=store.check_writable(),
+            stuck_deliveries=AlertStore(store).stuck_deliveries(SystemClock().now()))
     rows = [{"check": c.name, "status": "ok" if c.ok else "FAIL", "detail": c.detail}
             for c in checks]
     click.echo(render(rows, ["check", "status", "detail"], fmt))
@@ -407,6 +410,11 @@ def db_vacuum(obj: Context) -> None:
 for _command in ALERT_COMMANDS:  # alerts, ack, silence, history, notify (monitor/cli_alerts.py)
     cli.add_command(_command)
 cli.add_command(news_command)  # news [list], news classify, news eval, news cv (cli_news.py)
+
+from monitor.cli_backtest import BACKTEST_COMMANDS
+
+for _command in BACKTEST_COMMANDS:  # backtest, demo, report (monitor/cli_backtest.py)
+    cli.add_command(_command)
 
 
 def main() -> None:

@@ -496,6 +496,8 @@ class NewsSettings(StrictModel):
     alert_kinds: tuple[str, ...] = DEFAULT_ALERT_KINDS
     min_confidence: float = Field(default=0.5, ge=0, le=1)
     alert_max_age: Duration = timedelta(days=7)
+    # A policy-event alert is one-shot: it stays firing this long after its item, then resolves.
+    alert_keep_firing: Duration = timedelta(days=7)
     critical_share: float = Field(default=0.5, ge=0, le=1)
     watch: Literal["all"] | tuple[str, ...] = "all"
     dedup_window: Duration = timedelta(days=3)

@@ -38,7 +38,13 @@ from monitor.evaluate import DetectorCache
 from monitor.models import Signal
 from monitor.news.events import policy_event_signals
 from monitor.notifiers.base import Notifier
-from monitor.pipeline import DeliveryReport, build_notifiers, deliver_pending, enqueue_signals
+from monitor.pipeline import (
+    DeliveryReport,
+    build_notifiers,
+    deliver_pending,
+    enqueue_signals,
+    evaluated_rule_names,
+)
 from monitor.polling import Fetcher, PollOutcome, is_due, poll_source
 from monitor.sources.http import HttpFetcher
 from monitor.store import DB_NAME, Store, ensure_state_dir
@@ -151,8 +157,8 @@ def evaluate(runtime: Runtime, clock: Clock, cache: DetectorCache | None = None
         # The news watermark moves in the same transaction as the alerts it produces.
         with store.transaction():
             signals = [*signals, *policy_event_signals(store, config, now)]
-            if signals:
-                enqueue_signals(store, config, signals, now)
+            enqueue_signals(store, config, signals, now,
+                            evaluated_rules=evaluated_rule_names(config))
         store.set_meta("last_evaluation_duration_s", f"{time.monotonic() - started:.3f}")
     firing = sum(1 for s in signals if s.firing)
     log.debug("evaluated %d minerals: %d signals, %d firing", len(assessments), len(signals),
@@ -168,14 +174,15 @@ def deliver_once(runtime: Runtime, clock: Clock,
         return deliver_pending(store, runtime.config, notifiers, clock.now(), flush=True)
 
 
-def run_once(runtime: Runtime, fetcher: Fetcher, clock: Clock) -> list[PollOutcome]:
-    """One full cycle: poll every source once, evaluate, return what each poll did."""
+def run_once(runtime: Runtime, fetcher: Fetcher, clock: Clock
+             ) -> tuple[list[PollOutcome], DeliveryReport]:
+    """One full cycle: poll every source once, evaluate, deliver; report what happened."""
     outcomes = poll_all(runtime, fetcher, clock)
     evaluate(runtime, clock)
-    deliver_once(runtime, clock)
+    report = deliver_once(runtime, clock)
     with runtime.open_store() as store:
         store.set_meta("last_cycle_at", clock.now().isoformat())
-    return outcomes
+    return outcomes, report
 
 
 # ---------------------------------------------------------------------- the daemon

@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from monitor.alertstore import AlertStore
 from monitor.health import check_health
 from monitor.store import Store
 
@@ -118,9 +119,11 @@ def make_handler(db_path: Path, registry: CollectorRegistry) -> type[BaseHTTPReq
 
 def _healthz(db_path: Path) -> tuple[int, bytes, str]:
     with Store.open(db_path, migrate=False) as store:
-        checks = check_health(now=datetime.now(UTC), heartbeat_at=store.get_meta("heartbeat_at"),
+        now = datetime.now(UTC)
+        checks = check_health(now=now, heartbeat_at=store.get_meta("heartbeat_at"),
                               last_cycle_at=store.get_meta("last_cycle_at"),
-                              sources=store.source_states(), db_error=store.check_writable())
+                              sources=store.source_states(), db_error=store.check_writable(),
+                              stuck_deliveries=AlertStore(store).stuck_deliveries(now))
     healthy = all(c.ok for c in checks)
     body = json.dumps({"healthy": healthy, "checks": [
         {"check": c.name, "ok": c.ok, "detail": c.detail} for c in checks]}).encode()

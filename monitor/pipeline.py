@@ -89,9 +89,20 @@ def _hook(stage: str) -> None:
 # =========================================================================== enqueue
 
 
+POLICY_EVENT_RULE = "policy_event"
+
+
 def rule_timings(config: Config) -> dict[str, Timing]:
-    return {rule.name: Timing(rule.hold, rule.keep_firing_for, tuple(rule.levels))
-            for rule in config.rules.rules}
+    timings = {rule.name: Timing(rule.hold, rule.keep_firing_for, tuple(rule.levels))
+               for rule in config.rules.rules}
+    timings[POLICY_EVENT_RULE] = Timing(timedelta(0), config.rules.news.alert_keep_firing,
+                                        ("high", "critical"))
+    return timings
+
+
+def evaluated_rule_names(config: Config) -> set[str]:
+    """Every rule one evaluation judges: an alert of these absent from a batch is not true."""
+    return {rule.name for rule in config.rules.rules} | {POLICY_EVENT_RULE}
 
 
 def enqueue_signals(store: Store, config: Config, signals: Sequence[Signal], now: datetime, *,
