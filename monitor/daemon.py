@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import threading
 import time
@@ -25,6 +26,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor import bundled
+from monitor.alertstore import AlertStore
 from monitor.assess import (
     assess_and_detect,
     indicator_rows,
@@ -38,6 +40,12 @@ from monitor.evaluate import DetectorCache
 from monitor.models import Signal
 from monitor.news.events import policy_event_signals
 from monitor.notifiers.base import Notifier
+from monitor.operations import (
+    CONFIG_RELOAD_FAILED,
+    OPERATIONAL_RULES,
+    DiskUsage,
+    operational_signals,
+)
 from monitor.pipeline import (
     DeliveryReport,
     build_notifiers,
@@ -58,6 +66,7 @@ HEARTBEAT_SAVE_EVERY_S = 30.0
 EVALUATE_EVERY = timedelta(minutes=15)
 DELIVER_EVERY = timedelta(seconds=5)
 BUNDLED_KEY = "bundled_fingerprint"
+RELOAD_ERROR_KEY = "config_reload_error"
 
 
 @dataclass(frozen=True)
@@ -156,14 +165,28 @@ def evaluate(runtime: Runtime, clock: Clock, cache: DetectorCache | None = None
         store.set_meta("last_evaluation_at", now.isoformat())
         # The news watermark moves in the same transaction as the alerts it produces.
         with store.transaction():
-            signals = [*signals, *policy_event_signals(store, config, now)]
+            signals = [*signals, *policy_event_signals(store, config, now),
+                       *gather_operational_signals(runtime, store, now)]
             enqueue_signals(store, config, signals, now,
-                            evaluated_rules=evaluated_rule_names(config))
+                            evaluated_rules=evaluated_rule_names(config) | OPERATIONAL_RULES)
         store.set_meta("last_evaluation_duration_s", f"{time.monotonic() - started:.3f}")
     firing = sum(1 for s in signals if s.firing)
     log.debug("evaluated %d minerals: %d signals, %d firing", len(assessments), len(signals),
               firing)
     return signals
+
+
+def gather_operational_signals(runtime: Runtime, store: Store, now: datetime) -> list[Signal]:
+    """Collect the facts about critmon itself and turn them into operational signals."""
+    try:
+        usage = shutil.disk_usage(runtime.state_dir)
+        disk: DiskUsage | None = DiskUsage(free=usage.free, total=usage.total)
+    except OSError:
+        disk = None
+    failed = AlertStore(store).failed_deliveries(since=now - timedelta(hours=24))
+    return operational_signals(
+        sources=runtime.enabled_sources(), states=store.source_states(), now=now, disk=disk,
+        failed_deliveries=len(failed), reload_error=store.get_meta(RELOAD_ERROR_KEY) or None)
 
 
 def deliver_once(runtime: Runtime, clock: Clock,
@@ -271,6 +294,7 @@ class Daemon:
             config = self._load(self.runtime.config_dir)
         except ConfigError as exc:
             log.error("config reload failed, keeping the running config: %s", exc)
+            self._report_reload(str(exc))
             return False
         notifiers = build_notifiers(config, self.runtime.state_dir)
         with self._lock:
@@ -280,7 +304,21 @@ class Daemon:
                 record_config(store, config, self.clock.now(), origin="reload")
             self.schedule_jobs()
         log.info("config reloaded (%s)", config.digest[:12])
+        self._report_reload(None)
         return True
+
+    def _report_reload(self, error: str | None) -> None:
+        """Raise (or clear) the config-reload alert at once, not at the next evaluation."""
+        now = self.clock.now()
+        config = self.runtime.config
+        with self.runtime.open_store() as store, store.transaction():
+            if (store.get_meta(RELOAD_ERROR_KEY) or None) == error:
+                return
+            store.set_meta(RELOAD_ERROR_KEY, error or "")
+            signal = operational_signals(sources=(), states=(), now=now, disk=None,
+                                         failed_deliveries=0, reload_error=error)
+            enqueue_signals(store, config, signal, now,
+                            evaluated_rules={CONFIG_RELOAD_FAILED})
 
     def run(self, stop_signals: Sequence[int] = (signal.SIGINT, signal.SIGTERM)) -> int:
         """Run until SIGINT/SIGTERM; SIGHUP reloads. Returns the exit code.
