@@ -82,7 +82,8 @@ class Runtime:
         return self.state_dir / DB_NAME
 
     def open_store(self) -> Store:
-        return Store.open(self.db_path)
+        """A connection for the calling thread; migrations ran once, in :func:`prepare`."""
+        return Store.open(self.db_path, migrate=False)
 
     def enabled_sources(self) -> list[Source]:
         return [s for s in self.config.sources.sources if s.enabled]
@@ -91,7 +92,7 @@ class Runtime:
 def prepare(config: Config, config_dir: Path | None, state_dir: Path, now: datetime) -> Runtime:
     """Create the state dir and database, load bundled data once, record the config."""
     runtime = Runtime(config, config_dir, ensure_state_dir(state_dir))
-    with runtime.open_store() as store:
+    with Store.open(runtime.db_path) as store:  # creates and migrates the database
         seed_bundled_data(store, config, now)
         record_config(store, config, now, origin="start")
     return runtime

@@ -206,11 +206,13 @@ class Store:
 
     def migrate(self) -> None:
         """Apply every pending migration: the core set, then news and alerts."""
-        from monitor.newsstore import apply_news_migrations  # they import Store: no cycle
+        from monitor.alertstore import apply_alert_migrations  # they import Store: no cycle
+        from monitor.newsstore import apply_news_migrations
 
         try:
             migrations.apply(self.db)
             apply_news_migrations(self.db)
+            apply_alert_migrations(self.db)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot migrate database: {exc}") from exc
 
