@@ -383,9 +383,17 @@ Source = Annotated[
 ]
 
 
+class RetentionSpec(StrictModel):
+    """How long raw data is kept; ``null`` keeps it forever. Alert history is always kept."""
+
+    news_items: Duration | None = timedelta(days=730)
+    observations: Duration | None = None
+
+
 class SourcesFile(StrictModel):
     version: Literal[1] = 1
     defaults: dict[str, Any] = Field(default_factory=dict)
+    retention: RetentionSpec = RetentionSpec()
     sources: tuple[Source, ...] = ()
 
     @model_validator(mode="before")

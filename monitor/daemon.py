@@ -39,6 +39,7 @@ from monitor.errors import ConfigError, MonitorError
 from monitor.evaluate import DetectorCache
 from monitor.models import Signal
 from monitor.news.events import policy_event_signals
+from monitor.newsstore import NewsStore
 from monitor.notifiers.base import Notifier
 from monitor.operations import (
     CONFIG_RELOAD_FAILED,
@@ -190,6 +191,24 @@ def gather_operational_signals(runtime: Runtime, store: Store, now: datetime) ->
         failed_deliveries=len(failed), reload_error=store.get_meta(RELOAD_ERROR_KEY) or None)
 
 
+def housekeeping(runtime: Runtime, clock: Clock) -> dict[str, int]:
+    """Daily: apply retention, refresh planner statistics, checkpoint the WAL."""
+    now = clock.now()
+    retention = runtime.config.sources.retention
+    pruned = {"news_items": 0, "observations": 0}
+    with runtime.open_store() as store:
+        if retention.news_items is not None:
+            pruned["news_items"] = NewsStore(store).prune(now - retention.news_items)
+        if retention.observations is not None:
+            pruned["observations"] = store.prune_observations((now - retention.observations).date())
+        store.optimize()
+        store.set_meta("last_housekeeping_at", now.isoformat())
+    if any(pruned.values()):
+        log.info("housekeeping: pruned %(news_items)d news items, %(observations)d observations",
+                 pruned)
+    return pruned
+
+
 def deliver_once(runtime: Runtime, clock: Clock,
                  notifiers: dict[str, Notifier] | None = None) -> DeliveryReport:
     """Deliver what is due now; ``group_wait`` counts as elapsed (the run ends right after)."""
@@ -282,6 +301,10 @@ class Daemon:
             id="evaluate", name="evaluate", replace_existing=True,
             next_run_time=self.clock.now() + timedelta(seconds=20),
         )
+        self.scheduler.add_job(
+            housekeeping, IntervalTrigger(hours=24, jitter=600), args=[self.runtime, self.clock],
+            id="housekeeping", name="housekeeping", replace_existing=True,
+            next_run_time=self.clock.now() + timedelta(minutes=10))
         self.scheduler.add_job(
             self._deliver_job, IntervalTrigger(seconds=DELIVER_EVERY.total_seconds()),
             id="deliver", name="deliver", replace_existing=True,

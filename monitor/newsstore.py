@@ -94,6 +94,15 @@ class NewsStore:
 
     # ------------------------------------------------------------------ reading
 
+    def prune(self, fetched_before: datetime) -> int:
+        """Delete items (and their tags) first fetched before the cut-off; return how many."""
+        cutoff = fetched_before.isoformat()
+        with self.store.transaction():
+            self.db.execute("DELETE FROM news_tags WHERE item_id IN "
+                            "(SELECT id FROM news_items WHERE fetched_at < ?)", [cutoff])
+            return self.db.execute("DELETE FROM news_items WHERE fetched_at < ?",
+                                   [cutoff]).rowcount
+
     def known_ids(self, ids: Iterable[str]) -> set[str]:
         """Which of ``ids`` are already stored."""
         found: set[str] = set()

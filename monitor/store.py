@@ -300,6 +300,12 @@ class Store:
         sql += " ORDER BY mineral, measure, source, series, period, country"
         return [_observation_from_row(row) for row in self.db.query(sql, params)]
 
+    def prune_observations(self, period_before: date) -> int:
+        """Delete observations of periods before the cut-off; return how many."""
+        with self.transaction():
+            return self.db.execute("DELETE FROM observations WHERE period < ?",
+                                   [period_before.isoformat()]).rowcount
+
     def count_observations(self) -> dict[str, int]:
         return {row["source"]: row["n"] for row in self.db.query(
             "SELECT source, COUNT(*) AS n FROM observations GROUP BY source ORDER BY source")}
