@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import sqlite3
+import tempfile
 import time
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,13 @@ from monitor.config import Config
 from monitor.errors import MonitorError
 from monitor.evaluate import effective_rules
 from monitor.formatting import render
+from monitor.pipeline import (
+    build_notifiers,
+    deliver_pending,
+    enqueue_signals,
+    evaluated_rule_names,
+)
+from monitor.store import DB_NAME, Store
 
 DATE = click.DateTime(formats=["%Y-%m-%d"])
 EVENT_COLUMNS = ["id", "kind", "minerals", "date_announced", "detected", "first_alert_date",
@@ -210,14 +218,13 @@ def backtest(obj: Any, start: datetime, end: datetime, config_dir: str | None,
 @click.option("--pause", default=0.0, show_default=True, type=float,
               help="Seconds to wait between simulated dates (0: as fast as possible).")
 @click.option("--deliver", is_flag=True,
-              help="Not yet supported: alerts go to the console only (see docs/backtest.md).")
+              help="Also send the replayed alerts to the receivers of alerting.yaml (Slack, "
+                   "email, ...), through the real delivery pipeline.")
 @click.pass_obj
 def demo(obj: Any, start: datetime, end: datetime, pause: float, deliver: bool) -> None:
     """Replay a recent stretch of bundled history, alerts to the console, then the summary."""
-    if deliver:
-        raise click.UsageError("--deliver is not implemented yet; the demo prints to the "
-                               "console only")
     config = obj.load_config()
+    outbox = _DemoOutbox(config, obj.state_dir) if deliver else None
     events = _events(None, config)
     click.echo(f"critmon demo: replaying {start.date()}..{end.date()} from the bundled data "
                f"(no network)\n")
@@ -228,13 +235,41 @@ def demo(obj: Any, start: datetime, end: datetime, pause: float, deliver: bool) 
         for t in out.transitions:
             if t.kind in (EventKind.FIRED, EventKind.ESCALATED, EventKind.RESOLVED):
                 click.echo(demo_line(out.as_of, t))
+        if outbox is not None:
+            outbox.deliver(out)
         if pause:
             time.sleep(pause)
 
-    result, scored = run_backtest(config, bundled_data(config), events, start=start.date(),
-                                  end=end.date(), on_date=show)
+    try:
+        result, scored = run_backtest(config, bundled_data(config), events, start=start.date(),
+                                      end=end.date(), on_date=show)
+    finally:
+        if outbox is not None:
+            outbox.close()
     click.echo("")
     _echo_table(scored, result)
+
+
+class _DemoOutbox:
+    """Send replayed alerts through the real pipeline, from a throwaway store."""
+
+    def __init__(self, config: Any, state_dir: Path) -> None:
+        self.config = config
+        self.notifiers = build_notifiers(config, state_dir)
+        self._dir = tempfile.TemporaryDirectory(prefix="critmon-demo-")
+        self.store = Store.open(Path(self._dir.name) / DB_NAME)
+
+    def deliver(self, out: DateResult) -> None:
+        now = datetime.combine(out.as_of, datetime.min.time(), UTC)
+        enqueue_signals(self.store, self.config, out.signals, now,
+                        evaluated_rules=evaluated_rule_names(self.config))
+        report = deliver_pending(self.store, self.config, self.notifiers, now, flush=True)
+        if report.failed or report.retrying:
+            click.echo(f"{out.as_of}  delivery: {report}", err=True)
+
+    def close(self) -> None:
+        self.store.close()
+        self._dir.cleanup()
 
 
 def demo_line(as_of: date, t: Any) -> str:

@@ -39,6 +39,7 @@ from monitor.evaluate import DetectorCache
 from monitor.models import Frequency, Signal
 from monitor.pipeline import enqueue_signals, evaluated_rule_names
 from monitor.store import Store
+from tests.slack_standin import SlackStandIn
 
 D = date.fromisoformat
 
@@ -351,3 +352,26 @@ def test_cli_backtest_table_and_bad_mineral(tmp_path: Path) -> None:
     assert "recall" in out.stdout and "EV017" in out.stdout
     bad = runner.invoke(cli, ["--state-dir", str(tmp_path), "backtest", "--mineral", "kryptonite"])
     assert bad.exit_code != 0 and "kryptonite" in bad.output
+
+
+def test_demo_deliver_sends_replayed_alerts_through_the_real_pipeline(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with SlackStandIn() as slack:
+        monkeypatch.setenv("CRITMON_DEMO_WEBHOOK", slack.webhook_url)
+        (tmp_path / "alerting.yaml").write_text("""
+version: 1
+receivers:
+  - name: team
+    kind: slack
+    webhook_url: ${CRITMON_DEMO_WEBHOOK}
+route:
+  receiver: team
+  group_by: [mineral]
+  group_wait: 0s
+""", encoding="utf-8")
+        result = CliRunner().invoke(cli, [
+            "--config", str(tmp_path), "--state-dir", str(tmp_path / "state"), "demo",
+            "--from", "2022-02-01", "--to", "2022-05-31", "--deliver"])
+        assert result.exit_code == 0, result.output
+        texts = [r.text for r in slack.wait_for(1)]
+    assert any("nickel" in text for text in texts)
