@@ -168,6 +168,18 @@ def level_rank(level: str | None, ladder: Iterable[str] = ()) -> int:
     return ladder.index(level) if level in ladder else 0
 
 
+def one_signal_per_alert(signals: Iterable[Signal]) -> dict[str, Signal]:
+    """If a batch holds two signals for one alert, the firing / more severe one wins."""
+    chosen: dict[str, Signal] = {}
+    for signal in signals:
+        fp = fingerprint(signal_labels(signal))
+        old = chosen.get(fp)
+        if old is None or (signal.firing, level_rank(signal.level)) > (
+                old.firing, level_rank(old.level)):
+            chosen[fp] = signal
+    return chosen
+
+
 def new_alert(signal: Signal) -> AlertState:
     """An inactive alert for a signal never seen before."""
     labels = signal_labels(signal)

@@ -36,9 +36,8 @@ from monitor.alerts import (
     Timing,
     Transition,
     absent_signal,
-    fingerprint,
     level_rank,
-    signal_labels,
+    one_signal_per_alert,
     step,
 )
 from monitor.assess import Assessment, annotate_signals, assess, detector_series
@@ -613,21 +612,6 @@ def _shares(observations: Mapping[str, Sequence[Observation]], mineral: str, as_
 
 def _store_order(o: Observation) -> tuple[str, str, str, date, str]:
     return (str(o.measure), o.source, o.series, o.period, o.country)
-
-
-def one_signal_per_alert(signals: Iterable[Signal]) -> dict[str, Signal]:
-    """If a batch holds two signals for one alert, the firing / more severe one wins.
-
-    The rule of ``pipeline._one_signal_per_alert``, restated here so the replay needs no store.
-    """
-    chosen: dict[str, Signal] = {}
-    for signal in signals:
-        fp = fingerprint(signal_labels(signal))
-        old = chosen.get(fp)
-        if old is None or (signal.firing, level_rank(signal.level)) > (
-                old.firing, level_rank(old.level)):
-            chosen[fp] = signal
-    return chosen
 
 
 def replay(config: Config, data: ReplayData, start: date, end: date, *,

@@ -44,9 +44,8 @@ from monitor.alerts import (
     Timing,
     Transition,
     absent_signal,
-    fingerprint,
     level_rank,
-    signal_labels,
+    one_signal_per_alert,
     step,
 )
 from monitor.alertstore import AlertStore, DeliveryItem, DeliveryRow, LogEntry, OutboxRow, iso
@@ -117,7 +116,7 @@ def enqueue_signals(store: Store, config: Config, signals: Sequence[Signal], now
     alerts = AlertStore(store)
     tree = build_route_tree(config.alerting.route)
     timings = rule_timings(config)
-    chosen = _one_signal_per_alert(signals)
+    chosen = one_signal_per_alert(signals)
     evaluated = set(evaluated_rules) if evaluated_rules is not None \
         else {s.rule for s in signals}
     transitions: list[Transition] = []
@@ -136,18 +135,6 @@ def enqueue_signals(store: Store, config: Config, signals: Sequence[Signal], now
         _log_transition(transition)
     _hook("enqueued")
     return transitions
-
-
-def _one_signal_per_alert(signals: Iterable[Signal]) -> dict[str, Signal]:
-    """If a batch holds two signals for one alert, the firing / more severe one wins."""
-    chosen: dict[str, Signal] = {}
-    for signal in signals:
-        fp = fingerprint(signal_labels(signal))
-        old = chosen.get(fp)
-        if old is None or (signal.firing, level_rank(signal.level)) > (
-                old.firing, level_rank(old.level)):
-            chosen[fp] = signal
-    return chosen
 
 
 def _apply(alerts: AlertStore, tree: RouteNode, prev: AlertState | None, signal: Signal,

@@ -61,11 +61,8 @@ def parse_payload(source: Source, body: bytes) -> list[Observation]:
     if isinstance(source, PinkSheetSource):
         return parse_pinksheet(body, source=source.id, columns=source.columns)
     if isinstance(source, TableSource):
-        spec = TableSpec(format=source.format, date_field=source.date_field,
-                         value_field=source.value_field, mineral=source.mineral,
-                         mineral_field=source.mineral_field, unit=source.unit,
-                         date_format=source.date_format, records_path=source.records_path,
-                         series=source.series)
+        spec_fields = {f.name for f in dataclasses.fields(TableSpec)}
+        spec = TableSpec(**source.model_dump(include=spec_fields))
         return parse_table(body, source=source.id, spec=spec)
     raise TypeError(f"no parser for source kind {type(source).__name__}")
 

@@ -231,3 +231,18 @@ def test_file_urls_are_polled_too(tmp_path: Path, store: Store, fetcher: HttpFet
     source = fred_source(path.as_uri())
     assert poll_source(source, fetcher, store, T0).rows == 4
     assert poll_source(source, fetcher, store, T0 + timedelta(hours=8)).not_modified
+
+
+def test_a_generic_json_table_source_is_parsed_by_its_mapping(
+        httpserver: HTTPServer, store: Store, fetcher: HttpFetcher) -> None:
+    httpserver.expect_request("/cobalt.json").respond_with_json(
+        {"data": {"rows": [{"day": "2025-10-01", "usd": 33100}, {"day": "2025-11-01",
+                                                                   "usd": 48200}]}})
+    source = SourcesFile.model_validate({"sources": [{
+        "id": "vendor_cobalt", "kind": "table", "format": "json",
+        "url": httpserver.url_for("/cobalt.json"), "records_path": "data.rows",
+        "date_field": "day", "value_field": "usd", "mineral": "cobalt", "unit": "USD/t"}]}
+    ).sources[0]
+    outcome = poll_source(source, fetcher, store, T0)
+    assert outcome.ok and outcome.rows == 2
+    assert [o.value for o in store.observations(mineral="cobalt")] == [33100, 48200]
