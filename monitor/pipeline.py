@@ -306,6 +306,7 @@ class _Plan:
     inhibit: list[InhibitRule]
     firing: list[FiringAlert]
     flush: bool
+    receiver_hold: dict[str, datetime]
 
 
 def deliver_pending(store: Store, config: Config, notifiers: Mapping[str, Notifier],
@@ -338,12 +339,36 @@ def _load_plan(alerts: AlertStore, config: Config, now: datetime, flush: bool) -
     states = alerts.load_states()
     firing = [FiringAlert(a.fingerprint, a.all_labels) for a in states.values()
               if a.state == State.FIRING]
+    in_flight = alerts.in_flight()
     return _Plan(config=config, now=now, tree=build_route_tree(config.alerting.route),
                  receivers={r.name: r for r in config.alerting.receivers}, alerts=states,
-                 log=alerts.notify_log(), in_flight=alerts.in_flight(),
+                 log=alerts.notify_log(), in_flight=in_flight,
                  silences=alerts.silences(include_expired=False, now=now), acks=alerts.acks(),
                  inhibit=[InhibitRule.from_config(r) for r in config.alerting.inhibit_rules],
-                 firing=firing, flush=flush)
+                 firing=firing, flush=flush, receiver_hold=receiver_holds(in_flight, now))
+
+
+def receiver_holds(in_flight: Mapping[tuple[str, str], DeliveryRow], now: datetime
+                   ) -> dict[str, datetime]:
+    """Receivers backing off, and until when: the latest retry time of their deliveries.
+
+    While a receiver is unavailable or rate limited (a 429's Retry-After), none of its groups
+    is sent, not even new ones; when the hold ends, everything queued goes out oldest first,
+    so messages arrive in the order they fired.
+    """
+    holds: dict[str, datetime] = {}
+    for (receiver, _), flight in in_flight.items():
+        at = flight.next_attempt_at
+        if flight.status == "retry" and at is not None and at > now:
+            holds[receiver] = max(at, holds.get(receiver, at))
+    return holds
+
+
+def _held(plan: _Plan, receiver: str, report: DeliveryReport) -> bool:
+    if plan.receiver_hold.get(receiver, plan.now) > plan.now:
+        report.waiting += 1
+        return True
+    return False
 
 
 def _claim_all(alerts: AlertStore, plan: _Plan, report: DeliveryReport) -> list[_Claim]:
@@ -408,6 +433,8 @@ def _claim_group(alerts: AlertStore, plan: _Plan, group: _Group, report: Deliver
     flight = plan.in_flight.get((group.receiver, group.key))
     if flight is not None and not _flight_due(flight, plan.now):
         report.waiting += 1
+        return None
+    if _held(plan, group.receiver, report):
         return None
     assert group.match is not None
     decisions, context = _decide(alerts, plan, group, receiver, report)
@@ -590,6 +617,8 @@ def _claim_digest(alerts: AlertStore, plan: _Plan, group: _Group, report: Delive
     if flight is not None and not _flight_due(flight, plan.now):
         report.waiting += 1
         return None
+    if _held(plan, group.receiver, report):
+        return None
     row = group.outbox[0]
     window = (flight.payload if flight is not None and flight.payload else row.payload) or {}
     digest = _digest(alerts, plan, group.receiver,
@@ -637,9 +666,9 @@ def _digest(alerts: AlertStore, plan: _Plan, receiver: str, since: datetime | No
 
 def send_all(claims: Sequence[_Claim], notifiers: Mapping[str, Notifier]
              ) -> list[tuple[_Claim, _Outcome]]:
-    """Send every claim; each receiver in its own thread, its messages in order."""
+    """Send every claim; each receiver in its own thread, its messages oldest first."""
     by_receiver: dict[str, list[_Claim]] = defaultdict(list)
-    for claim in claims:
+    for claim in sorted(claims, key=lambda c: (c.created_at, c.delivery_id)):
         by_receiver[claim.receiver].append(claim)
     if len(by_receiver) <= 1:
         return [pair for name, batch in by_receiver.items()
@@ -654,18 +683,21 @@ def send_all(claims: Sequence[_Claim], notifiers: Mapping[str, Notifier]
 def _send_receiver(notifier: Notifier | None, claims: Sequence[_Claim]
                    ) -> list[tuple[_Claim, _Outcome]]:
     results: list[tuple[_Claim, _Outcome]] = []
-    rate_limited: float | None = None
+    unavailable: _Outcome | None = None
     for claim in claims:
         if notifier is None:
             results.append((claim, _Outcome("permanent", error="no notifier for receiver")))
             continue
-        if rate_limited is not None:  # the receiver said 429: do not hammer it this pass
-            results.append((claim, _Outcome("transient", error="not attempted: rate limited",
-                                            retry_after_s=rate_limited)))
+        if unavailable is not None:
+            # The receiver failed transiently (or said 429): later messages wait with it, so
+            # nothing overtakes the message that failed and the receiver is not hammered.
+            results.append((claim, _Outcome("transient", error="not attempted: receiver "
+                                            f"unavailable ({unavailable.error})",
+                                            retry_after_s=unavailable.retry_after_s)))
             continue
         results.append((claim, send_one(notifier, claim.notification)))
-        if results[-1][1].retry_after_s is not None:
-            rate_limited = results[-1][1].retry_after_s
+        if results[-1][1].status == "transient":
+            unavailable = results[-1][1]
     return results
 
 

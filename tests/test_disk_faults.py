@@ -1,0 +1,133 @@
+"""Disk full and a read-only database, with real ``critmon once`` processes.
+
+- Disk full: the child runs under ``RLIMIT_FSIZE`` (no file may grow past the limit; Python
+  ignores SIGXFSZ, so a write fails with EFBIG and SQLite reports "database or disk is full").
+- Read-only: the child opens the database through a ``mode=ro`` URI (the tests run as root, for
+  whom ``chmod 0400`` does not stop writes); as another user ``chmod 0400`` is used as well.
+
+Each time critmon must say what is wrong, exit non-zero, leave the store intact
+(``PRAGMA integrity_check``), and work again once the cause is gone.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from monitor.store import DB_NAME
+from tests.test_faults import FeedServer, csv_route, integrity, query, write_config
+
+CSV = "observation_date,PRICE\n2025-09-01,400\n2025-10-01,410\n2025-11-01,415\n"
+#: Twenty years of daily prices: enough new rows to make the store grow by megabytes.
+LONG_CSV = "observation_date,PRICE\n" + "".join(
+    f"{2000 + d // 365}-{1 + d // 31 % 12:02d}-{1 + d % 28:02d},{400 + d % 97}\n"
+    for d in range(20 * 365))
+EX_CANTCREAT = 73
+# SQLite reports EFBIG as SQLITE_FULL or, for some writes (WAL, checkpoint), SQLITE_IOERR.
+DISK_FULL = ("database or disk is full", "disk I/O error")
+
+
+def says_disk_full(stderr: str) -> bool:
+    return any(text in stderr for text in DISK_FULL) and "Traceback" not in stderr
+
+# Runs the real CLI with every connection of monitor.store opened read-only.
+READ_ONLY_CLI = """
+import sqlite3, sys
+from monitor import store
+from monitor.cli import main
+
+connect = sqlite3.connect
+store.sqlite3 = type(sys)("sqlite3_ro")
+store.sqlite3.__dict__.update(sqlite3.__dict__)
+store.sqlite3.connect = lambda path, **kw: connect(f"file:{path}?mode=ro", uri=True, **kw)
+main()
+"""
+
+
+@pytest.fixture
+def critmon(tmp_path: Path) -> Iterator[Callable[..., subprocess.CompletedProcess[str]]]:
+    """``critmon --config ... --state-dir ... ARGS`` as a child process."""
+    served = {"csv": CSV}
+    with FeedServer({"/gallium.csv": csv_route(lambda: served["csv"])}) as feeds:
+        config = write_config(tmp_path / "config", slack_url="http://127.0.0.1:9/api/",
+                              sources=[("local_gallium", feeds.url("/gallium.csv"), "gallium")])
+        env = {**os.environ, "CRITMON_FAULTS_SLACK_TOKEN": "xoxb-unused",
+               "HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9",
+               "NO_PROXY": "127.0.0.1,localhost"}
+
+        def run(*args: str, fsize: int | None = None, read_only: bool = False,
+                csv: str = CSV) -> subprocess.CompletedProcess[str]:
+            served["csv"] = csv
+            head = ["-c", READ_ONLY_CLI] if read_only else ["-m", "monitor"]
+            limit = (lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))) \
+                if fsize else None
+            return subprocess.run(
+                [sys.executable, *head, "--config", str(config), "--state-dir",
+                 str(tmp_path / "state"), *args], env=env, capture_output=True, text=True,
+                timeout=120, check=False, preexec_fn=limit)
+
+        yield run
+
+
+def db_of(tmp_path: Path) -> Path:
+    return tmp_path / "state" / DB_NAME
+
+
+def test_a_full_disk_on_first_start_is_reported_and_a_later_run_recovers(
+        critmon: Callable[..., subprocess.CompletedProcess[str]], tmp_path: Path) -> None:
+    full = critmon("once", fsize=256 * 1024)  # the bundled data alone need more
+    assert full.returncode == EX_CANTCREAT, full.stderr
+    assert says_disk_full(full.stderr), full.stderr
+    assert integrity(db_of(tmp_path)) == "ok"
+
+    again = critmon("once")
+    assert again.returncode == 0, again.stderr
+    assert "polled 1 sources: 1 ok" in again.stdout
+    assert integrity(db_of(tmp_path)) == "ok"
+
+
+def test_a_disk_that_fills_up_later_fails_loudly_without_corrupting_the_store(
+        critmon: Callable[..., subprocess.CompletedProcess[str]], tmp_path: Path) -> None:
+    assert critmon("once").returncode == 0
+    db = db_of(tmp_path)
+    rows_before = query(db, "SELECT count(*) FROM observations")
+    size = db.stat().st_size
+
+    full = critmon("once", fsize=size // 4, csv=LONG_CSV)  # the new rows do not fit
+    assert full.returncode != 0
+    assert says_disk_full(full.stderr), full.stderr
+    assert integrity(db) == "ok"
+    assert query(db, "SELECT count(*) FROM observations") == rows_before
+
+    again = critmon("once", csv=LONG_CSV)
+    assert again.returncode == 0, again.stderr
+    assert integrity(db) == "ok"
+    assert query(db, "SELECT count(*) FROM observations") > rows_before
+
+
+def test_a_read_only_database_is_named_as_the_problem_and_left_intact(
+        critmon: Callable[..., subprocess.CompletedProcess[str]], tmp_path: Path) -> None:
+    assert critmon("once").returncode == 0
+    db = db_of(tmp_path)
+    before = query(db, "SELECT count(*), max(fetched_at) FROM observations")
+
+    ro = critmon("once", read_only=True, csv=LONG_CSV)
+    assert ro.returncode == 1
+    assert ro.stderr == "critmon: database write failed: attempt to write a readonly database\n"
+    assert integrity(db) == "ok"
+    assert query(db, "SELECT count(*), max(fetched_at) FROM observations") == before
+
+    if os.geteuid() != 0:  # root ignores file modes
+        db.chmod(0o400)
+        try:
+            denied = critmon("once", csv=LONG_CSV)
+            assert denied.returncode != 0 and "readonly database" in denied.stderr
+        finally:
+            db.chmod(0o600)
+    assert critmon("once").returncode == 0 and integrity(db) == "ok"
