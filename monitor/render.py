@@ -10,6 +10,7 @@ section text 3,000, 50 blocks per message): a long group is summarised, never dr
 from __future__ import annotations
 
 import html
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -135,9 +136,12 @@ def header_safe(text: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"[\x00-\x1f\x7f]", " ", text)).strip()
 
 
-def format_value(value: float | None) -> str:
+def format_value(value: float | None, indicator: str = "") -> str:
+    """A value as a reader wants it; price changes (log changes) as a percentage."""
     if value is None:
         return "n/a"
+    if indicator.startswith("price_change") and "," not in indicator and abs(value) < 20:
+        return f"{100 * math.expm1(value):+.0f}%"
     if abs(value) >= 1000:
         return f"{value:,.0f}"
     return f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}"
@@ -163,9 +167,9 @@ def headline(alert: AlertView) -> str:
     if alert.value is None:
         return f"{alert.mineral} {alert.alertname.replace('_', ' ')}"
     was = ""
-    if alert.was_value is not None and format_value(alert.was_value) != format_value(alert.value):
-        was = f" (was {format_value(alert.was_value)})"
-    return f"{what} {format_value(alert.value)}{was}"
+    if alert.was_value is not None and format_value(alert.was_value, alert.indicator) != format_value(alert.value, alert.indicator):
+        was = f" (was {format_value(alert.was_value, alert.indicator)})"
+    return f"{what} {format_value(alert.value, alert.indicator)}{was}"
 
 
 def title(notification: Notification) -> str:
@@ -237,12 +241,12 @@ def _annotation(alert: AlertView, *keys: str) -> str | None:
 
 
 def _measure_line(alert: AlertView) -> str:
-    parts = [f"{indicator_phrase(alert.indicator)}: {format_value(alert.value)}"]
+    parts = [f"{indicator_phrase(alert.indicator)}: {format_value(alert.value, alert.indicator)}"]
     extra = []
     if alert.threshold is not None:
-        extra.append(f"threshold {format_value(alert.threshold)}")
+        extra.append(f"threshold {format_value(alert.threshold, alert.indicator)}")
     if alert.was_value is not None:
-        extra.append(f"was {format_value(alert.was_value)}")
+        extra.append(f"was {format_value(alert.was_value, alert.indicator)}")
     if extra:
         parts.append(f"({', '.join(extra)})")
     return " ".join(parts)
@@ -352,7 +356,7 @@ def _alert_mrkdwn(alert: AlertView) -> str:
 def _compact_line(alert: AlertView) -> str:
     level = (alert.level or "alert").upper() if alert.status == "firing" else "RESOLVED"
     return escape_mrkdwn(f"• {level} {alert.mineral} {alert.alertname}: "
-                         f"{format_value(alert.value)} ({_status_text(alert)})")
+                         f"{format_value(alert.value, alert.indicator)} ({_status_text(alert)})")
 
 
 def _packed_sections(heading: str, lines: Sequence[str], budget: int
@@ -474,7 +478,7 @@ def _digest_text(digest: Digest) -> list[str]:
 
 def _plain_compact(alert: AlertView) -> str:
     return (f"{(alert.level or 'alert').upper()} {alert.mineral} {alert.alertname}: "
-            f"{format_value(alert.value)}")
+            f"{format_value(alert.value, alert.indicator)}")
 
 
 def _email_html(notification: Notification) -> str:

@@ -161,12 +161,12 @@ def test_a_price_spike_alerts_once_repeats_never_early_and_resolves_once(setup: 
     setup.once()
     (message,) = setup.slack.wait_for(1)
     assert message.body["channel"] == "#critical-minerals"
-    assert "[HIGH] gallium price change 3m 0.405" in message.body["text"]
-    for shown in ("price change 3m: 0.405 (threshold 0.262)", "Risk breakdown:",
+    assert "[HIGH] gallium price change 3m +50%" in message.body["text"]
+    for shown in ("price change 3m: +50% (threshold +30%)", "Risk breakdown:",
                   "local_gallium (data to 2025-11-01)", "as of 2025-11-01"):
         assert shown in message.text
     (mail,) = setup.smtp.wait_for(1)
-    assert mail.message["Subject"] == "[critmon][HIGH] gallium price change 3m 0.405"
+    assert mail.message["Subject"] == "[critmon][HIGH] gallium price change 3m +50%"
     assert sorted(mail.rcpt_tos) == ["analyst@example.org", "desk@example.org"]
 
     for _ in range(3):  # still spiking, polled and evaluated again within repeat_interval

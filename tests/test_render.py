@@ -20,6 +20,7 @@ from monitor.render import (
     console_line,
     email_content,
     escape_mrkdwn,
+    format_value,
     header_safe,
     slack_message,
     subject,
@@ -202,3 +203,9 @@ def test_source_names_without_urls_are_shown_as_text() -> None:
     assert "sources: usgs_mcs2026 (data to 2025-12-31); wgi (data to 2023-12-31)" in text
     assert "name: Gallium" not in text
     assert "Source: https://pubs.usgs.gov/mcs/2026" in text
+
+
+def test_price_changes_read_as_percentages_not_log_values() -> None:
+    assert format_value(0.2776, "price_change_3m") == "+32%"
+    assert format_value(-0.105, "price_change_12m") == "-10%"
+    assert format_value(0.2776, "supply_risk") == "0.278"
