@@ -214,7 +214,7 @@ class Store:
             apply_news_migrations(self.db)
             apply_alert_migrations(self.db)
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot migrate database: {exc}") from exc
+            raise StoreError(f"cannot migrate database: {exc}{io_error_hint(exc)}") from exc
 
     def close(self) -> None:
         self.db.close()
@@ -250,7 +250,7 @@ class Store:
         except sqlite3.Error as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            raise StoreError(f"database write failed: {exc}") from exc
+            raise StoreError(f"database write failed: {exc}{io_error_hint(exc)}") from exc
 
     # ------------------------------------------------------------------ observations
 
@@ -464,6 +464,14 @@ class Store:
     def set_meta(self, key: str, value: str) -> None:
         with self.transaction():
             self.db["meta"].upsert({"key": key, "value": value}, pk="key")
+
+
+def io_error_hint(exc: sqlite3.Error) -> str:
+    """SQLite reports a full disk or a file-size limit (EFBIG) as a plain I/O error."""
+    text = str(exc).lower()
+    if "disk i/o error" in text or "database or disk is full" in text:
+        return " (is the disk full, or a file size limit reached?)"
+    return ""
 
 
 def _observation_row(o: Observation, fetched_at: str, fetched_on: date) -> dict[str, Any]:

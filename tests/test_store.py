@@ -13,7 +13,14 @@ from sqlite_utils import Database
 
 from monitor.errors import StoreError
 from monitor.models import Frequency, Measure, Observation
-from monitor.store import DB_NAME, SourceState, Store, ensure_state_dir, state_dir_path
+from monitor.store import (
+    DB_NAME,
+    SourceState,
+    Store,
+    ensure_state_dir,
+    io_error_hint,
+    state_dir_path,
+)
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -132,3 +139,8 @@ def test_state_dir_resolution_order() -> None:
     assert state_dir_path(None, {"STATE_DIRECTORY": "/var/lib/critmon"}) == Path(
         "/var/lib/critmon")
     assert state_dir_path(None, {"XDG_STATE_HOME": "/s"}) == Path("/s/critmon")
+
+
+def test_an_io_error_names_the_likely_cause() -> None:
+    assert "disk full" in io_error_hint(sqlite3.OperationalError("disk I/O error"))
+    assert io_error_hint(sqlite3.OperationalError("attempt to write a readonly database")) == ""
