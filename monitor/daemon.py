@@ -133,20 +133,24 @@ def record_config(store: Store, config: Config, now: datetime, *, origin: str) -
 def poll_all(runtime: Runtime, fetcher: Fetcher, clock: Clock, *,
              only_due: bool = False, workers: int = 4) -> list[PollOutcome]:
     """Poll every enabled source (in parallel, each job with its own store connection)."""
-
-    def poll(source: Source) -> PollOutcome | None:
-        with runtime.open_store() as store:
-            now = clock.now()
-            if only_due and not is_due(store.source_state(source.id), now):
-                return None
-            return poll_source(source, fetcher, store, now)
-
     sources = runtime.enabled_sources()
     if not sources:
         return []
     with ThreadPoolExecutor(max_workers=min(workers, len(sources))) as pool:
-        outcomes = list(pool.map(poll, sources))
+        outcomes = list(pool.map(
+            lambda source: poll_one(runtime, source, fetcher, clock, only_due=only_due),
+            sources))
     return [o for o in outcomes if o is not None]
+
+
+def poll_one(runtime: Runtime, source: Source, fetcher: Fetcher, clock: Clock, *,
+             only_due: bool) -> PollOutcome | None:
+    """Poll one source on its own connection; with ``only_due``, only when its time has come."""
+    with runtime.open_store() as store:
+        now = clock.now()
+        if only_due and not is_due(store.source_state(source.id), now):
+            return None
+        return poll_source(source, fetcher, store, now)
 
 
 def evaluate(runtime: Runtime, clock: Clock, cache: DetectorCache | None = None
@@ -259,12 +263,8 @@ class Daemon:
     def _poll_job(self, source_id: str) -> None:
         runtime = self.runtime  # one consistent snapshot per tick
         source = next((s for s in runtime.enabled_sources() if s.id == source_id), None)
-        if source is None:
-            return
-        with runtime.open_store() as store:
-            now = self.clock.now()
-            if is_due(store.source_state(source_id), now):
-                poll_source(source, self.fetcher, store, now)
+        if source is not None:
+            poll_one(runtime, source, self.fetcher, self.clock, only_due=True)
 
     def _evaluate_job(self) -> None:
         evaluate(self.runtime, self.clock, self._detector_cache)

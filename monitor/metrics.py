@@ -36,19 +36,8 @@ class StoreCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         with Store.open(self.db_path, migrate=False) as store:
             yield from _source_metrics(store)
-            yield from _count_metric(store, "critmon_observations", "Observations stored.",
-                                     "SELECT source, COUNT(*) FROM observations GROUP BY 1",
-                                     ["source"])
-            yield from _count_metric(store, "critmon_signals_firing",
-                                     "Detector signals currently firing, by rule.",
-                                     "SELECT rule, SUM(firing) FROM signals GROUP BY 1", ["rule"])
-            yield from _count_metric(store, "critmon_alerts", "Alert instances by state.",
-                                     "SELECT state, COUNT(*) FROM alert_state GROUP BY 1",
-                                     ["state"])
-            yield from _count_metric(store, "critmon_deliveries",
-                                     "Notifications by receiver and result.",
-                                     "SELECT receiver, status, COUNT(*) FROM deliveries "
-                                     "GROUP BY 1, 2", ["receiver", "status"])
+            for name, documentation, table, labels, value in _COUNTS:
+                yield _count_metric(store, name, documentation, table, labels, value)
             yield from _meta_metrics(store)
 
 
@@ -68,14 +57,25 @@ def _source_metrics(store: Store) -> Iterator[Metric]:
     yield from (polls, failures, up, latency)
 
 
-def _count_metric(store: Store, name: str, documentation: str, sql: str,
-                  labels: list[str]) -> Iterator[Metric]:
-    metric = GaugeMetricFamily(name, documentation, labels=labels)
-    table = sql.split(" FROM ")[1].split()[0]
-    if table in store.db.table_names():
-        for row in store.db.execute(sql).fetchall():
-            metric.add_metric([str(v) for v in row[:-1]], float(row[-1] or 0))
-    yield metric
+# (metric, help, table, label columns, value expression): one GROUP BY query each.
+_COUNTS = (
+    ("critmon_observations", "Observations stored.", "observations", ("source",), "COUNT(*)"),
+    ("critmon_signals_firing", "Detector signals currently firing, by rule.", "signals",
+     ("rule",), "SUM(firing)"),
+    ("critmon_alerts", "Alert instances by state.", "alert_state", ("state",), "COUNT(*)"),
+    ("critmon_deliveries", "Notifications by receiver and result.", "deliveries",
+     ("receiver", "status"), "COUNT(*)"),
+)
+
+
+def _count_metric(store: Store, name: str, documentation: str, table: str,
+                  labels: tuple[str, ...], value: str) -> Metric:
+    metric = GaugeMetricFamily(name, documentation, labels=list(labels))
+    columns = ", ".join(labels)
+    sql = f"SELECT {columns}, {value} FROM {table} GROUP BY {columns}"
+    for row in store.db.execute(sql).fetchall():
+        metric.add_metric([str(v) for v in row[:-1]], float(row[-1] or 0))
+    return metric
 
 
 def _meta_metrics(store: Store) -> Iterator[Metric]:

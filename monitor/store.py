@@ -402,12 +402,10 @@ class Store:
             "SELECT mineral, level FROM risk_scores WHERE id IN "
             "(SELECT MAX(id) FROM risk_scores GROUP BY mineral)")}
 
-    def risk_history(self, mineral: str, *, until: str | None = None) -> list[dict[str, Any]]:
-        sql, params = "SELECT * FROM risk_scores WHERE mineral = ?", [mineral]
-        if until:
-            sql += " AND as_of <= ?"
-            params.append(until)
-        return list(self.db.query(sql + " ORDER BY id", params))
+    def risk_history(self, mineral: str) -> list[dict[str, Any]]:
+        """Every stored score of one mineral, oldest first (a row per change)."""
+        return list(self.db.query("SELECT * FROM risk_scores WHERE mineral = ? ORDER BY id",
+                                  [mineral]))
 
     def current_signals(self) -> list[dict[str, Any]]:
         return list(self.db.query("SELECT * FROM signals ORDER BY mineral, rule"))
