@@ -16,8 +16,8 @@ import json
 import time
 from datetime import date
 
-from monitor.backtest import bundled_data, bundled_events_text, parse_events, run_backtest
-from monitor.config import default_config_dir, load_config
+from monitor.backtest.replay import bundled_data, bundled_events_text, parse_events, run_backtest
+from monitor.config.load import default_config_dir, load_config
 
 
 def main() -> None:

@@ -33,10 +33,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pydantic import SecretStr
 
-from monitor.config import AlertingFile, Config, load_config
-from monitor.models import Signal
-from monitor.pipeline import build_notifiers, deliver_pending, enqueue_signals
-from monitor.store import Store
+from monitor.alerting.pipeline import build_notifiers, deliver_pending, enqueue_signals
+from monitor.config.load import AlertingFile, Config, load_config
+from monitor.core.models import Signal
+from monitor.store.database import Store
 from tests.slack_standin import SlackStandIn, SmtpSink
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

@@ -12,15 +12,15 @@ import time
 from collections import defaultdict
 from datetime import UTC, date, datetime
 
-from monitor.assess import assess, detector_series
-from monitor.bundled import (
+from monitor.config.load import RulesFile, load_config
+from monitor.risk.assess import assess, detector_series
+from monitor.rules.evaluate import DetectorCache, effective_rules, evaluate_rules
+from monitor.sources.bundled import (
     PINKSHEET_COLUMNS,
     load_bundled_observations,
     load_bundled_pinksheet,
     load_bundled_wgi,
 )
-from monitor.config import RulesFile, load_config
-from monitor.evaluate import DetectorCache, effective_rules, evaluate_rules
 
 AS_OF = date(2025, 12, 10)
 NOW = datetime(2025, 12, 10, tzinfo=UTC)

@@ -24,14 +24,14 @@ from xml.sax.saxutils import escape
 
 import feedparser
 
-from monitor.config import SourcesFile, load_config
-from monitor.models import FetchResult
+from monitor.config.load import SourcesFile, load_config
+from monitor.core.models import FetchResult
 from monitor.news.classify import load_classifier
 from monitor.news.dedup import DedupIndex, canonical_url
 from monitor.news.ingest import NewsPipeline, ingest_news
 from monitor.news.parse import parse_feed
 from monitor.news.tagging import Tagger
-from monitor.store import Store
+from monitor.store.database import Store
 
 TARGET_MS_PER_ITEM = 1.0
 NOW = datetime(2025, 6, 1, tzinfo=UTC)

@@ -24,15 +24,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import date
 
-from monitor.bundled import (
-    PINKSHEET_COLUMNS,
-    load_bundled_observations,
-    load_bundled_pinksheet,
-    load_bundled_wgi,
-    wgi_published_at,
-)
-from monitor.config import Config, RiskModelSpec, load_config
-from monitor.indicators import (
+from monitor.config.load import Config, RiskModelSpec, load_config
+from monitor.core.models import Observation
+from monitor.risk.indicators import (
     GovernanceTable,
     build_governance,
     compute_all_indicators,
@@ -41,8 +35,14 @@ from monitor.indicators import (
     price_history,
     volatility_series,
 )
-from monitor.models import Observation
-from monitor.risk import RiskScore, compute_market_context, score_mineral
+from monitor.risk.score import RiskScore, compute_market_context, score_mineral
+from monitor.sources.bundled import (
+    PINKSHEET_COLUMNS,
+    load_bundled_observations,
+    load_bundled_pinksheet,
+    load_bundled_wgi,
+    wgi_published_at,
+)
 from monitor.sources.wgi import WgiEstimate
 
 FULL_TARGET_S = 1.0

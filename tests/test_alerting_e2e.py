@@ -23,15 +23,15 @@ import pytest
 from click.testing import CliRunner
 from pytest_httpserver import HTTPServer
 
-from monitor import daemon
-from monitor.cli import cli
-from monitor.clock import FixedClock
-from monitor.config import Config, load_config
-from monitor.daemon import Daemon, Runtime, prepare, run_once
-from monitor.models import Signal
-from monitor.pipeline import LEASE
+from monitor.alerting.pipeline import LEASE
+from monitor.cli.main import cli
+from monitor.config.load import Config, load_config
+from monitor.core.clock import FixedClock
+from monitor.core.models import Signal
+from monitor.ops import daemon
+from monitor.ops.daemon import Daemon, Runtime, prepare, run_once
 from monitor.sources.http import HttpFetcher
-from monitor.store import DB_NAME, Store
+from monitor.store.database import DB_NAME, Store
 from tests.slack_standin import SlackStandIn, SmtpSink
 
 # The daemon runs on a FixedClock; the CLI (a separate "process") on the wall clock. T0 lies
@@ -296,11 +296,11 @@ import os, signal, sys
 from datetime import datetime
 from pathlib import Path
 
-from monitor import pipeline
-from monitor.config import load_config
-from monitor.models import Signal
-from monitor.pipeline import build_notifiers, deliver_pending, enqueue_signals
-from monitor.store import Store
+from monitor.alerting import pipeline
+from monitor.config.load import load_config
+from monitor.core.models import Signal
+from monitor.alerting.pipeline import build_notifiers, deliver_pending, enqueue_signals
+from monitor.store.database import Store
 
 config_dir, state_dir, stage, level, now = sys.argv[1:6]
 now = datetime.fromisoformat(now)
@@ -363,7 +363,7 @@ def test_sigkill_between_enqueue_and_send_then_restart_delivers_exactly_once(
 @pytest.fixture
 def state(tmp_path: Path) -> Iterator[Path]:
     """A state directory with gallium firing critical, tin resolved and cobalt pending."""
-    from monitor.pipeline import enqueue_signals
+    from monitor.alerting.pipeline import enqueue_signals
 
     state_dir = tmp_path / "state"
     state_dir.mkdir()

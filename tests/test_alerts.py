@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from monitor.alerts import (
+from monitor.alerting.state import (
     AlertState,
     EventKind,
     State,
@@ -19,7 +19,7 @@ from monitor.alerts import (
     signal_labels,
     step,
 )
-from monitor.models import Signal, SignalState
+from monitor.core.models import Signal, SignalState
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 MIN = timedelta(minutes=1)

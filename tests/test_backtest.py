@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from monitor.alerts import EventKind, Timing, step
-from monitor.assess import assess_and_detect, indicator_rows, score_row, signal_row
-from monitor.backtest import (
+from monitor.alerting.pipeline import enqueue_signals, evaluated_rule_names
+from monitor.alerting.state import EventKind, Timing, step
+from monitor.backtest.replay import (
     Event,
     NewsEvent,
     Onset,
@@ -32,13 +32,13 @@ from monitor.backtest import (
     resolve_minerals,
     score,
 )
-from monitor.cli import cli
-from monitor.config import default_config_dir, load_config
-from monitor.daemon import seed_bundled_data
-from monitor.evaluate import DetectorCache
-from monitor.models import Frequency, Signal
-from monitor.pipeline import enqueue_signals, evaluated_rule_names
-from monitor.store import Store
+from monitor.cli.main import cli
+from monitor.config.load import default_config_dir, load_config
+from monitor.core.models import Frequency, Signal
+from monitor.ops.daemon import seed_bundled_data
+from monitor.risk.assess import assess_and_detect, indicator_rows, score_row, signal_row
+from monitor.rules.evaluate import DetectorCache
+from monitor.store.database import Store
 from tests.slack_standin import SlackStandIn
 
 D = date.fromisoformat

@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from monitor import bundled
-from monitor.bundled import (
+from monitor.core.errors import SourceFormatError
+from monitor.core.models import Frequency, Measure, Observation
+from monitor.sources import bundled
+from monitor.sources.bundled import (
     DATA_FILES,
     bundled_fingerprint,
     load_bundled_observations,
@@ -25,8 +27,6 @@ from monitor.bundled import (
     read_bundled,
     wgi_published_at,
 )
-from monitor.errors import SourceFormatError
-from monitor.models import Frequency, Measure, Observation
 from monitor.sources.wgi import WgiEstimate, parse_wgi
 
 REPO = Path(__file__).resolve().parents[1]

@@ -12,9 +12,9 @@ import pytest
 from click.testing import CliRunner
 from pytest_httpserver import HTTPServer
 
-from monitor.cli import EX_CONFIG, cli
-from monitor.config import CONFIG_FILES, default_config_dir
-from monitor.store import DB_NAME, Store
+from monitor.cli.main import EX_CONFIG, cli
+from monitor.config.load import CONFIG_FILES, default_config_dir
+from monitor.store.database import DB_NAME, Store
 
 FRED_CSV = "observation_date,PCOBAUSDM\n2025-09-01,33000\n2025-10-01,35100\n2025-11-01,48200\n"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config import (
+from monitor.config.load import (
     CONFIG_FILES,
     default_config_dir,
     format_duration,
@@ -16,7 +16,7 @@ from monitor.config import (
     parse_size,
     resolve_config_dir,
 )
-from monitor.errors import ConfigError
+from monitor.core.errors import ConfigError
 
 SLACK_RECEIVER = """
 version: 1

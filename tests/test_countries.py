@@ -7,8 +7,8 @@ import io
 
 import pytest
 
-from monitor.bundled import MCS_LONG_FILE, load_bundled_wgi, read_bundled
-from monitor.countries import NO_WGI, NOT_COUNTRIES, USGS_TO_WGI, is_country, wgi_code
+from monitor.core.countries import NO_WGI, NOT_COUNTRIES, USGS_TO_WGI, is_country, wgi_code
+from monitor.sources.bundled import MCS_LONG_FILE, load_bundled_wgi, read_bundled
 from monitor.sources.usgs import decode_text
 
 

@@ -16,22 +16,22 @@ from pathlib import Path
 
 import pytest
 
-from monitor.bundled import (
+from monitor.config.load import load_config
+from monitor.core.models import Observation
+from monitor.risk.indicators import (
+    IndicatorValue,
+    build_governance,
+    compute_all_indicators,
+    production_tables,
+)
+from monitor.risk.score import eu_bottleneck, eu_hhi_wgi, eu_supply_risk, usgs_supply_risk
+from monitor.sources.bundled import (
     PINKSHEET_COLUMNS,
     load_bundled_observations,
     load_bundled_pinksheet,
     load_bundled_wgi,
     wgi_published_at,
 )
-from monitor.config import load_config
-from monitor.indicators import (
-    IndicatorValue,
-    build_governance,
-    compute_all_indicators,
-    production_tables,
-)
-from monitor.models import Observation
-from monitor.risk import eu_bottleneck, eu_hhi_wgi, eu_supply_risk, usgs_supply_risk
 
 AS_OF = date(2026, 3, 1)
 FIXTURES = Path(__file__).parent / "fixtures" / "eu_crm2023"

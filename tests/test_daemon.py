@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from pytest_httpserver import HTTPServer
 
-from monitor.store import DB_NAME, Store
+from monitor.store.database import DB_NAME, Store
 
 FRED_CSV = "observation_date,PCOBAUSDM\n2025-10-01,35100\n2025-11-01,48200\n"
 SOURCES = """

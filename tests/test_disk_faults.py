@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.store import DB_NAME
+from monitor.store.database import DB_NAME
 from tests.test_faults import FeedServer, csv_route, integrity, query, write_config
 
 CSV = "observation_date,PRICE\n2025-09-01,400\n2025-10-01,410\n2025-11-01,415\n"
@@ -36,11 +36,11 @@ DISK_FULL = ("database or disk is full", "disk I/O error")
 def says_disk_full(stderr: str) -> bool:
     return any(text in stderr for text in DISK_FULL) and "Traceback" not in stderr
 
-# Runs the real CLI with every connection of monitor.store opened read-only.
+# Runs the real CLI with every connection of monitor.store.database opened read-only.
 READ_ONLY_CLI = """
 import sqlite3, sys
-from monitor import store
-from monitor.cli import main
+from monitor.store import database as store
+from monitor.cli.main import main
 
 connect = sqlite3.connect
 store.sqlite3 = type(sys)("sqlite3_ro")

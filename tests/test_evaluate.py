@@ -7,11 +7,11 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from monitor.assess import assess, detector_series
-from monitor.bundled import PINKSHEET_COLUMNS, load_bundled_pinksheet
-from monitor.config import RulesFile, load_config
-from monitor.evaluate import DetectorCache, build_matrix, effective_rules, evaluate_rules
-from monitor.models import Signal, SignalState
+from monitor.config.load import RulesFile, load_config
+from monitor.core.models import Signal, SignalState
+from monitor.risk.assess import assess, detector_series
+from monitor.rules.evaluate import DetectorCache, build_matrix, effective_rules, evaluate_rules
+from monitor.sources.bundled import PINKSHEET_COLUMNS, load_bundled_pinksheet
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 AS_OF = NOW.date()

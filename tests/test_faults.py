@@ -37,13 +37,13 @@ from typing import Any, Self
 
 import pytest
 
-from monitor import daemon
-from monitor.clock import FixedClock
-from monitor.config import load_config
-from monitor.models import Signal
-from monitor.pipeline import build_notifiers, deliver_pending, enqueue_signals
+from monitor.alerting.pipeline import build_notifiers, deliver_pending, enqueue_signals
+from monitor.config.load import load_config
+from monitor.core.clock import FixedClock
+from monitor.core.models import Signal
+from monitor.ops import daemon
 from monitor.sources.http import HttpFetcher
-from monitor.store import DB_NAME, Store
+from monitor.store.database import DB_NAME, Store
 from tests.slack_standin import SlackStandIn, SmtpSink
 
 T0 = datetime(2031, 3, 3, 9, 0, tzinfo=UTC)
@@ -247,9 +247,11 @@ import os, signal, sys, time
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from monitor import daemon, pipeline
-from monitor.config import load_config
-from monitor.notifiers import slack
+from monitor.ops import daemon
+
+from monitor.alerting import pipeline
+from monitor.config.load import load_config
+from monitor.alerting.notifiers import slack
 from monitor.sources.http import HttpFetcher
 
 config_dir, state_dir, t0, base, speed, mode = sys.argv[1:7]

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from monitor.cli import cli
-from monitor.health import check_health
-from monitor.store import DB_NAME, SourceState, Store
+from monitor.cli.main import cli
+from monitor.ops.health import check_health
+from monitor.store.database import DB_NAME, SourceState, Store
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 

@@ -6,10 +6,10 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from monitor.clock import FixedClock
-from monitor.config import RetentionSpec, load_config
-from monitor.daemon import housekeeping, prepare
-from monitor.models import Frequency, Measure, Observation
+from monitor.config.load import RetentionSpec, load_config
+from monitor.core.clock import FixedClock
+from monitor.core.models import Frequency, Measure, Observation
+from monitor.ops.daemon import housekeeping, prepare
 
 NOW = datetime(2026, 11, 23, tzinfo=UTC)
 

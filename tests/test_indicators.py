@@ -8,7 +8,8 @@ from datetime import date
 
 import pytest
 
-from monitor.indicators import (
+from monitor.core.models import Frequency, Measure, Observation
+from monitor.risk.indicators import (
     INDICATORS,
     build_governance,
     compute_all_indicators,
@@ -21,7 +22,6 @@ from monitor.indicators import (
     volatility_series,
     window_returns,
 )
-from monitor.models import Frequency, Measure, Observation
 from monitor.sources.wgi import WGI_INDICATORS, WgiEstimate
 
 AS_OF = date(2026, 3, 1)

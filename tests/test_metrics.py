@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from monitor.metrics import parse_address, start_metrics_server
-from monitor.store import DB_NAME, SourceState, Store
+from monitor.ops.metrics import parse_address, start_metrics_server
+from monitor.store.database import DB_NAME, SourceState, Store
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from monitor.bundled import MCS_LONG_FILE, read_bundled
+from monitor.sources.bundled import MCS_LONG_FILE, read_bundled
 from monitor.sources.usgs import build_commodity_map, build_nir_figure_map, decode_text
 
 MINERALS_YAML = Path(__file__).resolve().parents[1] / "config" / "minerals.yaml"

@@ -11,8 +11,8 @@ from pathlib import Path
 from click.testing import CliRunner
 from pytest_httpserver import HTTPServer
 
-from monitor.cli import cli
-from monitor.store import DB_NAME, Store
+from monitor.cli.main import cli
+from monitor.store.database import DB_NAME, Store
 
 
 def feed(published: datetime) -> str:

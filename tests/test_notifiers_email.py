@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from monitor.config import EmailReceiver
-from monitor.errors import PermanentDeliveryError, TransientDeliveryError
-from monitor.notifiers.email import EmailNotifier, message_id
-from monitor.render import AlertView, Notification, Reason
+from monitor.alerting.notifiers.email import EmailNotifier, message_id
+from monitor.alerting.render import AlertView, Notification, Reason
+from monitor.config.load import EmailReceiver
+from monitor.core.errors import PermanentDeliveryError, TransientDeliveryError
 from tests.slack_standin import SmtpSink, free_port, make_certificate, server_context
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)

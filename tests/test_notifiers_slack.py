@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from monitor.config import SlackReceiver
-from monitor.errors import PermanentDeliveryError, TransientDeliveryError
-from monitor.notifiers.slack import SlackNotifier
-from monitor.render import AlertView, Notification, Reason
+from monitor.alerting.notifiers.slack import SlackNotifier
+from monitor.alerting.render import AlertView, Notification, Reason
+from monitor.config.load import SlackReceiver
+from monitor.core.errors import PermanentDeliveryError, TransientDeliveryError
 from tests.slack_standin import SlackStandIn, free_port
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from monitor.alertstore import AlertStore
-from monitor.config import SourcesFile, load_config
-from monitor.daemon import Daemon, prepare
-from monitor.errors import ConfigError
-from monitor.operations import (
+from monitor.alerting.store import AlertStore
+from monitor.config.load import SourcesFile, load_config
+from monitor.core.errors import ConfigError
+from monitor.ops.daemon import Daemon, prepare
+from monitor.ops.self_alerts import (
     CONFIG_RELOAD_FAILED,
     DISK_SPACE_LOW,
     SOURCE_DOWN,
@@ -17,7 +17,7 @@ from monitor.operations import (
     DiskUsage,
     operational_signals,
 )
-from monitor.store import SourceState
+from monitor.store.database import SourceState
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 SOURCES = SourcesFile.model_validate({"sources": [

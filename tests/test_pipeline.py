@@ -14,14 +14,9 @@ from typing import Any
 import pytest
 import yaml
 
-from monitor import pipeline
-from monitor.alerts import State
-from monitor.alertstore import AlertStore
-from monitor.config import AlertingFile, Config, Rule, load_config
-from monitor.errors import PermanentDeliveryError, StoreError, TransientDeliveryError
-from monitor.models import Signal, SignalState
-from monitor.notifiers.base import SendResult
-from monitor.pipeline import (
+from monitor.alerting import pipeline
+from monitor.alerting.notifiers.base import SendResult
+from monitor.alerting.pipeline import (
     LEASE,
     DeliveryReport,
     deliver_pending,
@@ -29,8 +24,13 @@ from monitor.pipeline import (
     needs_notification,
     next_slots,
 )
-from monitor.render import Notification, Reason
-from monitor.store import Store
+from monitor.alerting.render import Notification, Reason
+from monitor.alerting.state import State
+from monitor.alerting.store import AlertStore
+from monitor.config.load import AlertingFile, Config, Rule, load_config
+from monitor.core.errors import PermanentDeliveryError, StoreError, TransientDeliveryError
+from monitor.core.models import Signal, SignalState
+from monitor.store.database import Store
 
 T0 = datetime(2026, 3, 2, 7, 0, tzinfo=UTC)
 SEC, MIN, HOUR = timedelta(seconds=1), timedelta(minutes=1), timedelta(hours=1)
@@ -571,8 +571,8 @@ def test_digest_schedules_honour_the_timezone() -> None:
 )
 def test_needs_notification(state: str, log: tuple[str, str, str] | None,
                             send_resolved: bool, age: int, expected: Reason | None) -> None:
-    from monitor.alerts import AlertState
-    from monitor.alertstore import LogEntry
+    from monitor.alerting.state import AlertState
+    from monitor.alerting.store import LogEntry
 
     alert = AlertState(fingerprint="f", alertname="a", mineral="m", indicator="i", labels=(),
                        state=State(state), level="high", fired_at=T0)
@@ -601,11 +601,11 @@ def _no_hook() -> Iterator[None]:
 
 
 def test_log_lines_one_per_state_change(world: World, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="monitor.pipeline")
+    caplog.set_level(logging.INFO, logger="monitor.alerting.pipeline")
     world.evaluate(risk())
     world.at(MIN).evaluate(risk())
     world.at(2 * MIN).evaluate(risk("critical", 81.0))
-    lines = [r.getMessage() for r in caplog.records if r.name == "monitor.pipeline"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "monitor.alerting.pipeline"]
     assert lines == ["alert fired: supply_risk_level gallium high (value 62.0, threshold 50.0)",
                      "alert escalated: supply_risk_level gallium high -> critical"]
 
@@ -637,7 +637,7 @@ def test_follow_ups_carry_the_first_messages_reference_for_threading(world: Worl
 )
 def test_bad_digest_settings_are_config_errors_naming_the_receiver(
         tmp_path: Path, digest: str, problem: str) -> None:
-    from monitor.errors import ConfigError
+    from monitor.core.errors import ConfigError
 
     (tmp_path / "alerting.yaml").write_text(
         "version: 1\nreceivers:\n  - name: mail\n    kind: console\n"

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from monitor.alerts import State
-from monitor.alertstore import AlertStore
-from monitor.config import load_config
-from monitor.models import Signal
-from monitor.pipeline import enqueue_signals, evaluated_rule_names
-from monitor.store import Store
+from monitor.alerting.pipeline import enqueue_signals, evaluated_rule_names
+from monitor.alerting.state import State
+from monitor.alerting.store import AlertStore
+from monitor.config.load import load_config
+from monitor.core.models import Signal
+from monitor.store.database import Store
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 

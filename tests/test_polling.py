@@ -13,10 +13,10 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from monitor.config import FredSource, SourcesFile
-from monitor.polling import compute_backoff, is_due, poll_source
+from monitor.config.load import FredSource, SourcesFile
 from monitor.sources.http import HttpFetcher
-from monitor.store import DB_NAME, Store
+from monitor.sources.polling import compute_backoff, is_due, poll_source
+from monitor.store.database import DB_NAME, Store
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 FRED_CSV = (
@@ -202,14 +202,14 @@ def test_state_changes_are_logged_once_not_per_poll(
         caplog: pytest.LogCaptureFixture) -> None:
     httpserver.expect_request("/fred.csv").respond_with_data("down", status=500)
     source = fred_source(httpserver.url_for("/fred.csv"))
-    caplog.set_level(logging.INFO, logger="monitor.polling")
+    caplog.set_level(logging.INFO, logger="monitor.sources.polling")
     for minute in range(3):
         poll_source(source, fetcher, store, T0 + timedelta(minutes=minute))
     httpserver.clear()
     serve_csv_with_etag(httpserver, FRED_CSV)
     poll_source(source, fetcher, store, T0 + timedelta(hours=1))
     poll_source(source, fetcher, store, T0 + timedelta(hours=9))
-    messages = [r.getMessage() for r in caplog.records if r.name == "monitor.polling"]
+    messages = [r.getMessage() for r in caplog.records if r.name == "monitor.sources.polling"]
     assert len([m for m in messages if "is down" in m]) == 1
     assert len([m for m in messages if "is up again after 3 failures" in m]) == 1
     assert len(messages) == 2

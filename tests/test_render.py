@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from monitor.render import (
+from monitor.alerting.render import (
     HEADER_MAX,
     MAX_BLOCKS,
     SECTION_MAX,

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from monitor.backtest import Event, bundled_data, episodes, run_backtest
-from monitor.cli import cli
-from monitor.cli_backtest import chart_specs
-from monitor.config import default_config_dir, load_config
-from monitor.report import render_report
+from monitor.backtest.replay import Event, bundled_data, episodes, run_backtest
+from monitor.backtest.report import render_report
+from monitor.cli.backtest import chart_specs
+from monitor.cli.main import cli
+from monitor.config.load import default_config_dir, load_config
 
 MINERALS = ["nickel", "copper", "gallium"]
 VOID = {"meta", "br", "img", "hr", "input", "link", "col", "area", "base", "source", "wbr"}

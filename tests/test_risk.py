@@ -9,21 +9,14 @@ from datetime import date
 
 import pytest
 
-from monitor.bundled import (
-    PINKSHEET_COLUMNS,
-    load_bundled_observations,
-    load_bundled_pinksheet,
-    load_bundled_wgi,
-    wgi_published_at,
-)
-from monitor.config import RiskLevel, RiskModelSpec, RiskWeights, load_config
-from monitor.indicators import (
+from monitor.config.load import RiskLevel, RiskModelSpec, RiskWeights, load_config
+from monitor.risk.indicators import (
     IndicatorValue,
     build_governance,
     compute_all_indicators,
     price_history,
 )
-from monitor.risk import (
+from monitor.risk.score import (
     MARKET_PARAMS,
     MIN_CONFIDENCE,
     MarketContext,
@@ -36,6 +29,13 @@ from monitor.risk import (
     method_version,
     score_mineral,
     usgs_supply_risk,
+)
+from monitor.sources.bundled import (
+    PINKSHEET_COLUMNS,
+    load_bundled_observations,
+    load_bundled_pinksheet,
+    load_bundled_wgi,
+    wgi_published_at,
 )
 
 AS_OF = date(2026, 3, 1)

@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from monitor.config import AlertingFile, Route, default_config_dir
-from monitor.routing import (
+from monitor.alerting.routing import (
     GROUP_INTERVAL,
     GROUP_WAIT,
     REPEAT_INTERVAL,
@@ -19,6 +18,7 @@ from monitor.routing import (
     parse_matcher,
     receivers_for,
 )
+from monitor.config.load import AlertingFile, Route, default_config_dir
 
 GALLIUM_CRITICAL = {"alertname": "supply_risk_level", "mineral": "gallium",
                     "indicator": "supply_risk", "severity": "critical"}

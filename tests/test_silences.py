@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from monitor.routing import parse_matchers
-from monitor.silences import (
+from monitor.alerting.routing import parse_matchers
+from monitor.alerting.silences import (
     Ack,
     FiringAlert,
     InhibitRule,

@@ -6,17 +6,17 @@ from datetime import date
 
 import pytest
 
-from monitor.assess import Assessment, assess
-from monitor.bundled import (
+from monitor.config.load import load_config
+from monitor.core.models import Observation, Signal
+from monitor.risk.assess import Assessment, assess
+from monitor.risk.indicators import IndicatorValue
+from monitor.risk.status import STATUS_COLUMNS, explain_rows, format_nir, status_rows
+from monitor.sources.bundled import (
     PINKSHEET_COLUMNS,
     load_bundled_observations,
     load_bundled_pinksheet,
     load_bundled_wgi,
 )
-from monitor.config import load_config
-from monitor.indicators import IndicatorValue
-from monitor.models import Observation, Signal
-from monitor.status import STATUS_COLUMNS, explain_rows, format_nir, status_rows
 
 AS_OF = date(2026, 3, 1)
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from sqlite_utils import Database
 
-from monitor.errors import StoreError
-from monitor.models import Frequency, Measure, Observation
-from monitor.store import (
+from monitor.core.errors import StoreError
+from monitor.core.models import Frequency, Measure, Observation
+from monitor.store.database import (
     DB_NAME,
     SourceState,
     Store,

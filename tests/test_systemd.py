@@ -6,7 +6,7 @@ import os
 import socket
 from pathlib import Path
 
-from monitor.systemd import sd_notify, watchdog_interval_s
+from monitor.ops.systemd import sd_notify, watchdog_interval_s
 
 
 def test_notify_is_a_no_op_outside_systemd() -> None:

@@ -2,7 +2,7 @@
 
 import math
 
-from monitor.untrusted import (
+from monitor.core.untrusted import (
     bounded_seconds,
     clean_text,
     describe_shape,

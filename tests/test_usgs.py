@@ -8,9 +8,9 @@ from datetime import date
 
 import pytest
 
-from monitor.bundled import read_bundled
-from monitor.errors import SourceFormatError
-from monitor.models import Frequency, Measure, Observation
+from monitor.core.errors import SourceFormatError
+from monitor.core.models import Frequency, Measure, Observation
+from monitor.sources.bundled import read_bundled
 from monitor.sources.usgs import (
     MCS_COMMODITIES_COLUMNS,
     build_commodity_map,

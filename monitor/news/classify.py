@@ -37,8 +37,8 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
 
+from monitor.core.news_kinds import NEWS_KINDS, RESTRICTING_KINDS
 from monitor.news.items import Classification
-from monitor.news.kinds import NEWS_KINDS, RESTRICTING_KINDS
 
 log = logging.getLogger(__name__)
 

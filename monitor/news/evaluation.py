@@ -11,6 +11,7 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold
 
+from monitor.core.news_kinds import NEWS_KINDS, RESTRICTING_KINDS
 from monitor.news.classify import (
     RISK_THRESHOLD,
     LabelledItem,
@@ -19,7 +20,6 @@ from monitor.news.classify import (
     build_text,
 )
 from monitor.news.items import Classification
-from monitor.news.kinds import NEWS_KINDS, RESTRICTING_KINDS
 from monitor.news.tagging import Tagger, Tags
 
 TOP_KINDS_IN_CONFUSION = 8

@@ -15,11 +15,11 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from monitor.config import Config, NewsSettings
-from monitor.models import Signal
+from monitor.config.load import Config, NewsSettings
+from monitor.core.models import Signal
 from monitor.news.pressure import load_production_shares
-from monitor.newsstore import NewsStore
-from monitor.store import Store
+from monitor.news.store import NewsStore
+from monitor.store.database import Store
 
 RULE = "policy_event"
 WATERMARK_KEY = "news_events_evaluated_at"

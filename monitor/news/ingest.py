@@ -19,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from monitor.config import (
+from monitor.config.load import (
     Config,
     FederalRegisterSource,
     HtmlListSource,
@@ -30,14 +30,14 @@ from monitor.config import (
     RssSource,
     default_config_dir,
 )
-from monitor.models import FetchResult
+from monitor.core.models import FetchResult
 from monitor.news.classify import NewsClassifier, load_classifier
 from monitor.news.dedup import DedupIndex, canonical_url
 from monitor.news.items import NewsItem, NewsRecord, ParsedFeed
 from monitor.news.parse import HtmlListSpec, parse_federal_register, parse_feed, parse_html_list
+from monitor.news.store import NewsStore
 from monitor.news.tagging import Tagger
-from monitor.newsstore import NewsStore
-from monitor.store import Store
+from monitor.store.database import Store
 
 log = logging.getLogger(__name__)
 

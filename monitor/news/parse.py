@@ -25,7 +25,7 @@ from typing import Any
 
 import feedparser
 
-from monitor.errors import SourceFormatError
+from monitor.core.errors import SourceFormatError
 from monitor.news.items import NewsItem, ParsedFeed, SkippedEntry, detect_lang, item_id
 
 MAX_ENTRIES = 500

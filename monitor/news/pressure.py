@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from monitor.config import NewsSettings
-from monitor.countries import is_country, normalise_name
-from monitor.models import Measure
-from monitor.newsstore import NewsStore
-from monitor.store import Store
+from monitor.config.load import NewsSettings
+from monitor.core.countries import is_country, normalise_name
+from monitor.core.models import Measure
+from monitor.news.store import NewsStore
+from monitor.store.database import Store
 
 WORLD_TOTAL_PREFIX = "world total"
 

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from monitor.countries import USGS_TO_WGI
+from monitor.core.countries import USGS_TO_WGI
 
 # ----------------------------------------------------------------------------- mineral words
 

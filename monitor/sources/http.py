@@ -41,8 +41,8 @@ from typing import Any, Self
 import httpx
 
 from monitor import __version__
-from monitor.errors import SourceError, SourceFormatError, SourceUnavailableError
-from monitor.models import FetchResult
+from monitor.core.errors import SourceError, SourceFormatError, SourceUnavailableError
+from monitor.core.models import FetchResult
 
 DEFAULT_USER_AGENT = f"critmon/{__version__} (+https://github.com/critmon/critmon)"
 

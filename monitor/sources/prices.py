@@ -22,8 +22,8 @@ from typing import Any, Literal
 
 import openpyxl
 
-from monitor.errors import SourceFormatError
-from monitor.models import Frequency, Measure, Observation
+from monitor.core.errors import SourceFormatError
+from monitor.core.models import Frequency, Measure, Observation
 
 PINKSHEET_SHEET = "Monthly Prices"
 

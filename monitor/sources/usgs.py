@@ -36,8 +36,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from monitor.errors import SourceFormatError
-from monitor.models import Frequency, Measure, Observation
+from monitor.core.errors import SourceFormatError
+from monitor.core.models import Frequency, Measure, Observation
 
 __all__ = [
     "MCS_COMMODITIES_COLUMNS",

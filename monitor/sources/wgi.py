@@ -7,7 +7,7 @@ import io
 import math
 from dataclasses import dataclass
 
-from monitor.errors import SourceFormatError
+from monitor.core.errors import SourceFormatError
 
 __all__ = ["WGI_COLUMNS", "WGI_INDICATORS", "WgiEstimate", "parse_wgi"]
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config import Config, Mineral, NewsSettings, load_config
+from monitor.config.load import Config, Mineral, NewsSettings, load_config
 from monitor.news.classify import NewsClassifier, load_classifier
 from monitor.news.ingest import NewsPipeline
 from monitor.news.tagging import Tagger

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from monitor.core.news_kinds import NEWS_KINDS, RESTRICTING_KINDS
 from monitor.news import classify
 from monitor.news.classify import (
     LabelledItem,
@@ -18,7 +19,6 @@ from monitor.news.classify import (
     parse_labels,
 )
 from monitor.news.evaluation import cross_validate, render_report
-from monitor.news.kinds import NEWS_KINDS, RESTRICTING_KINDS
 
 # Written for these tests; none is in the shipped corpus (checked below). Easing, threats and
 # resumptions are the confusable negatives: they use the same words as the restrictions.

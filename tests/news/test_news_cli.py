@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from monitor.cli import cli
-from monitor.config import default_config_dir
+from monitor.cli.main import cli
+from monitor.config.load import default_config_dir
 from monitor.news import classify
 from monitor.news.classify import NewsClassifier, load_corpus
 from monitor.news.items import Classification, NewsItem, NewsRecord
-from monitor.newsstore import NewsStore
-from monitor.store import DB_NAME, Store
+from monitor.news.store import NewsStore
+from monitor.store.database import DB_NAME, Store
 
 NOW = datetime.now(UTC)  # the CLI's --since is relative to the wall clock
 
@@ -184,7 +184,7 @@ def test_news_eval_reports_the_bad_line(state_dir: Path, tmp_path: Path) -> None
 def test_news_cv_prints_cross_validated_scores(state_dir: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     sample = [i for i in load_corpus() if i.kind in {"tariff", "price_move"}][:40]
-    monkeypatch.setattr("monitor.cli_news.load_corpus", lambda: sample)
+    monkeypatch.setattr("monitor.cli.news.load_corpus", lambda: sample)
     code, out = invoke(state_dir, "news", "cv", "--folds", "2", "--format", "json")
     assert code == 0
     report = json.loads(out)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from monitor.config import (
+from monitor.config.load import (
     Config,
     FederalRegisterSource,
     HtmlListSource,
@@ -17,7 +17,7 @@ from monitor.config import (
     SourcesFile,
     load_config,
 )
-from monitor.errors import ConfigError
+from monitor.core.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -13,16 +13,16 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from monitor.config import Config, SourcesFile
-from monitor.models import Frequency, Measure, Observation
+from monitor.config.load import Config, SourcesFile
+from monitor.core.models import Frequency, Measure, Observation
 from monitor.news import classify
 from monitor.news.classify import NewsClassifier
 from monitor.news.events import WATERMARK_KEY, policy_event_signals
 from monitor.news.ingest import NewsPipeline, pipeline_for_store
-from monitor.newsstore import NewsStore
-from monitor.polling import poll_source
+from monitor.news.store import NewsStore
 from monitor.sources.http import HttpFetcher
-from monitor.store import DB_NAME, Store
+from monitor.sources.polling import poll_source
+from monitor.store.database import DB_NAME, Store
 
 from .conftest import fixture_bytes
 from .test_parse import BILLION_LAUGHS, item, rss

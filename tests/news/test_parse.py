@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from monitor.errors import SourceFormatError
+from monitor.core.errors import SourceFormatError
 from monitor.news import parse
 from monitor.news.parse import (
     MAX_ENTRIES,

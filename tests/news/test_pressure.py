@@ -7,8 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from monitor.config import NewsSettings
-from monitor.models import Frequency, Measure, Observation
+from monitor.config.load import NewsSettings
+from monitor.core.models import Frequency, Measure, Observation
 from monitor.news.items import Classification, NewsItem, NewsRecord
 from monitor.news.pressure import (
     PolicyEvent,
@@ -18,8 +18,8 @@ from monitor.news.pressure import (
     policy_pressure_for,
     pressure_contributions,
 )
-from monitor.newsstore import NewsStore
-from monitor.store import Store
+from monitor.news.store import NewsStore
+from monitor.store.database import Store
 
 AS_OF = datetime(2024, 9, 15, tzinfo=UTC)
 SETTINGS = NewsSettings(half_life=timedelta(days=60), event_window=timedelta(days=7),

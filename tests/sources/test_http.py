@@ -18,7 +18,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from monitor.errors import SourceError, SourceFormatError, SourceUnavailableError
+from monitor.core.errors import SourceError, SourceFormatError, SourceUnavailableError
 from monitor.sources.http import (
     DEFAULT_USER_AGENT,
     HttpFetcher,

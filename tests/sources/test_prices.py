@@ -10,8 +10,8 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from monitor.errors import SourceFormatError
-from monitor.models import Frequency, Measure, Observation
+from monitor.core.errors import SourceFormatError
+from monitor.core.models import Frequency, Measure, Observation
 from monitor.sources.prices import TableSpec, parse_fred_csv, parse_pinksheet, parse_table
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "prices"

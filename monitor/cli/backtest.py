@@ -1,0 +1,323 @@
+"""``critmon backtest``, ``critmon demo`` and ``critmon report`` (registered in monitor/cli.py)."""
+
+from __future__ import annotations
+
+import sqlite3
+import tempfile
+import time
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import click
+
+from monitor.alerting.pipeline import (
+    build_notifiers,
+    deliver_pending,
+    enqueue_signals,
+    evaluated_rule_names,
+)
+from monitor.alerting.state import DEFAULT_LADDER, EventKind
+from monitor.backtest.replay import (
+    DEFAULT_EXCLUDED_RULES,
+    DateResult,
+    Event,
+    PublicationLags,
+    ReplayData,
+    ReplayResult,
+    Score,
+    bundled_data,
+    bundled_events_text,
+    classify_news,
+    dumps,
+    episodes,
+    load_price_file,
+    parse_events,
+    read_news,
+    run_backtest,
+)
+from monitor.cli.formatting import render
+from monitor.config.load import Config
+from monitor.core.errors import MonitorError
+from monitor.rules.evaluate import effective_rules
+from monitor.store.database import DB_NAME, Store
+
+DATE = click.DateTime(formats=["%Y-%m-%d"])
+EVENT_COLUMNS = ["id", "kind", "minerals", "date_announced", "detected", "first_alert_date",
+                 "lead_days_announced", "lead_days_effective", "level", "rule", "factor"]
+DEMO_FROM, DEMO_TO = date(2021, 6, 1), date(2024, 8, 31)
+
+
+def _config(obj: Any, config_dir: str | None) -> Config:
+    if config_dir:
+        obj.config_dir_option = config_dir
+    return obj.load_config()
+
+
+def _events(path: Path | None, config: Config) -> list[Event]:
+    text = path.read_text(encoding="utf-8") if path else bundled_events_text()
+    events, warnings = parse_events(text, config.minerals.minerals)
+    for warning in warnings:
+        click.echo(f"events: {warning}", err=True)
+    return events
+
+
+def _data(config: Config, prices: Sequence[str], news: Sequence[Path], lags: PublicationLags,
+          cache_dir: Path | None) -> ReplayData:
+    data = bundled_data(config)
+    for spec in prices:
+        try:
+            rows, warnings = load_price_file(spec, config, lags)
+        except (OSError, ValueError) as exc:
+            raise click.BadParameter(str(exc), param_hint="--prices") from exc
+        for warning in warnings:
+            click.echo(f"prices: {warning}", err=True)
+        data.observations += rows
+    items = [item for path in news for item in read_news(path)]
+    if items:
+        data.news = classify_news(items, config, cache_dir)
+        risky = sum(1 for n in data.news if n.is_supply_risk_event and n.dedup_of is None)
+        click.echo(f"news: {len(items)} items, {risky} original supply-risk events", err=True)
+    return data
+
+
+def _minerals(config: Config, minerals: Sequence[str]) -> list[str] | None:
+    unknown = sorted(set(minerals) - set(config.mineral_ids))
+    if unknown:
+        raise click.BadParameter(f"unknown mineral(s): {', '.join(unknown)}",
+                                 param_hint="--mineral")
+    return list(minerals) or None
+
+
+def _cache_dir(obj: Any) -> Path | None:
+    state = Path(obj.state_dir)
+    return state if state.is_dir() else None
+
+
+def _echo_table(scored: Score, result: ReplayResult) -> None:
+    rows = [row | {"minerals": ";".join(row["minerals"]),
+                   "detected": _verdict(row)}
+            for row in (s.row() for s in scored.per_event)]
+    click.echo(render(rows, EVENT_COLUMNS, "table"))
+    click.echo("")
+    for key, value in scored.summary().items():
+        click.echo(f"{key:32} {value}")
+    click.echo(f"{'replay':32} {result.start}..{result.end}, {len(result.dates)} evaluations, "
+               f"{len(result.minerals)} minerals, {result.seconds:.1f} s")
+
+
+def _verdict(row: dict[str, Any]) -> str:
+    if not row["replayed"]:
+        return "n/a"
+    if row["scored"]:
+        return "yes" if row["detected"] else "no"
+    return "alerted" if row["detected"] else "easing"
+
+
+def _write_report(path: Path, config: Config, result: ReplayResult, scored: Score,
+                  events: Sequence[Event], minerals: Sequence[str] | None,
+                  since: date | None, store_history: Sequence[dict[str, Any]] = ()) -> None:
+    from monitor.backtest.report import render_report
+
+    eps = episodes(result.transitions)
+    chosen = list(minerals or default_report_minerals(result, eps))
+    text = render_report(result, chart_specs(config, chosen), events=events, episodes=eps,
+                         score=scored, since=since, store_history=store_history)
+    path.write_text(text, encoding="utf-8")
+    click.echo(f"report written to {path} ({len(chosen)} minerals, {len(text):,} bytes)",
+               err=True)
+
+
+def default_report_minerals(result: ReplayResult, eps: Sequence[Any]) -> list[str]:
+    """Minerals worth a chart when none were asked for: those with prices or alerts."""
+    alerted = {e.mineral for e in eps}
+    return [m for m in result.minerals
+            if m in alerted or (m in result.last_assessments and
+                                result.last_assessments[m].prices)]
+
+
+def chart_specs(config: Config, minerals: Sequence[str]) -> list[Any]:
+    """Level bands and price-jump thresholds per mineral, from the effective config."""
+    from monitor.backtest.report import ChartSpec
+
+    bands = tuple((level.name, float(level.min)) for level in config.rules.risk.levels)
+    specs = []
+    for mineral in minerals:
+        thresholds: tuple[float, ...] = ()
+        for rule in effective_rules(config.rules, [mineral]):
+            if rule.rule.indicator == "price_change_3m" and rule.enabled:
+                thresholds = tuple(float(t) for t in rule.params.get("thresholds", ()))
+        specs.append(ChartSpec(mineral, config.mineral(mineral).name, bands, thresholds))
+    return specs
+
+
+common = [
+    click.option("--config", "config_dir", metavar="DIR", help="Config directory."),
+    click.option("--prices", multiple=True, metavar="[MINERAL=]PATH",
+                 help="Extra prices: long CSV or Pink Sheet PATH; MINERAL=PATH for FRED."),
+    click.option("--news", "news", multiple=True, type=click.Path(exists=True, path_type=Path),
+                 help="News JSONL (date,title,summary,url,lang) or a directory of RSS/Atom."),
+    click.option("--events", "events_path", type=click.Path(exists=True, dir_okay=False,
+                                                            path_type=Path),
+                 help="Events CSV [default: the bundled events.csv]."),
+    click.option("--min-level", default="high", show_default=True,
+                 type=click.Choice(DEFAULT_LADDER), help="Lowest alert level that counts."),
+    click.option("--mineral", "minerals", multiple=True, help="Only these minerals."),
+    click.option("--exclude-rule", "excluded", multiple=True,
+                 default=DEFAULT_EXCLUDED_RULES, show_default=True,
+                 help="Rules whose alerts are not scored (operational ones)."),
+    click.option("--lag-monthly-days", default=4, show_default=True, type=int,
+                 help="--prices monthly value public this many days after its month ends."),
+    click.option("--lag-annual-days", default=0, show_default=True, type=int,
+                 help="--prices annual value public this many days after 31 Jan next year."),
+]
+
+
+def with_common(func: Any) -> Any:
+    for option in reversed(common):
+        func = option(func)
+    return func
+
+
+@click.command()
+@click.option("--from", "start", type=DATE, default="2010-01-01", show_default=True)
+@click.option("--to", "end", type=DATE, default="2024-08-31", show_default=True)
+@with_common
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True)
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the HTML report here.")
+@click.pass_obj
+def backtest(obj: Any, start: datetime, end: datetime, config_dir: str | None,
+             prices: tuple[str, ...], news: tuple[Path, ...], events_path: Path | None,
+             min_level: str, minerals: tuple[str, ...], excluded: tuple[str, ...],
+             lag_monthly_days: int, lag_annual_days: int, fmt: str,
+             report_path: Path | None) -> None:
+    """Replay history through the live pipeline and score the alerts against dated events."""
+    config = _config(obj, config_dir)
+    lags = PublicationLags(monthly=timedelta(days=lag_monthly_days),
+                           annual=timedelta(days=lag_annual_days))
+    data = _data(config, prices, news, lags, _cache_dir(obj))
+    events = _events(events_path, config)
+    result, scored = run_backtest(config, data, events, start=start.date(), end=end.date(),
+                                  minerals=_minerals(config, minerals), min_level=min_level,
+                                  excluded_rules=excluded)
+    if fmt == "json":
+        click.echo(dumps(scored, result))
+    else:
+        _echo_table(scored, result)
+    if report_path:
+        _write_report(report_path, config, result, scored, events, minerals or None,
+                      start.date())
+
+
+@click.command()
+@click.option("--from", "start", type=DATE, default=DEMO_FROM.isoformat(), show_default=True)
+@click.option("--to", "end", type=DATE, default=DEMO_TO.isoformat(), show_default=True)
+@click.option("--pause", default=0.0, show_default=True, type=float,
+              help="Seconds to wait between simulated dates (0: as fast as possible).")
+@click.option("--deliver", is_flag=True,
+              help="Also send the replayed alerts to the receivers of alerting.yaml (Slack, "
+                   "email, ...), through the real delivery pipeline.")
+@click.pass_obj
+def demo(obj: Any, start: datetime, end: datetime, pause: float, deliver: bool) -> None:
+    """Replay a recent stretch of bundled history, alerts to the console, then the summary."""
+    config = obj.load_config()
+    outbox = _DemoOutbox(config, obj.state_dir) if deliver else None
+    events = _events(None, config)
+    click.echo(f"critmon demo: replaying {start.date()}..{end.date()} from the bundled data "
+               f"(no network)\n")
+
+    def show(out: DateResult) -> None:
+        if out.as_of < start.date():
+            return
+        for t in out.transitions:
+            if t.kind in (EventKind.FIRED, EventKind.ESCALATED, EventKind.RESOLVED):
+                click.echo(demo_line(out.as_of, t))
+        if outbox is not None:
+            outbox.deliver(out)
+        if pause:
+            time.sleep(pause)
+
+    try:
+        result, scored = run_backtest(config, bundled_data(config), events, start=start.date(),
+                                      end=end.date(), on_date=show)
+    finally:
+        if outbox is not None:
+            outbox.close()
+    click.echo("")
+    _echo_table(scored, result)
+
+
+class _DemoOutbox:
+    """Send replayed alerts through the real pipeline, from a throwaway store."""
+
+    def __init__(self, config: Any, state_dir: Path) -> None:
+        self.config = config
+        self.notifiers = build_notifiers(config, state_dir)
+        self._dir = tempfile.TemporaryDirectory(prefix="critmon-demo-")
+        self.store = Store.open(Path(self._dir.name) / DB_NAME)
+
+    def deliver(self, out: DateResult) -> None:
+        now = datetime.combine(out.as_of, datetime.min.time(), UTC)
+        enqueue_signals(self.store, self.config, out.signals, now,
+                        evaluated_rules=evaluated_rule_names(self.config))
+        report = deliver_pending(self.store, self.config, self.notifiers, now, flush=True)
+        if report.failed or report.retrying:
+            click.echo(f"{out.as_of}  delivery: {report}", err=True)
+
+    def close(self) -> None:
+        self.store.close()
+        self._dir.cleanup()
+
+
+def demo_line(as_of: date, t: Any) -> str:
+    """One console line per alert transition."""
+    summary = dict(t.alert.annotations).get("summary", "")
+    kind = str(t.kind).upper()
+    colour = {"FIRED": "red", "ESCALATED": "magenta", "RESOLVED": "green"}.get(kind)
+    head = click.style(f"{kind:9}", fg=colour, bold=True)
+    return f"{as_of}  {head} {t.alert.alertname:18} {t.alert.mineral:14} " \
+           f"{t.level or '':8} {summary}"
+
+
+@click.command()
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--mineral", "minerals", multiple=True, help="Chart these minerals (repeatable).")
+@click.option("--since", type=DATE, default="2010-01-01", show_default=True,
+              help="First date shown.")
+@click.option("--to", "end", type=DATE, help="Last date replayed [default: today].")
+@click.option("--events", "events_path", type=click.Path(exists=True, dir_okay=False,
+                                                        path_type=Path))
+@click.pass_obj
+def report(obj: Any, out: Path, minerals: tuple[str, ...], since: datetime,
+           end: datetime | None, events_path: Path | None) -> None:
+    """Write one self-contained HTML report: charts per mineral, alert episodes and events."""
+    config = obj.load_config()
+    chosen = _minerals(config, minerals)
+    events = _events(events_path, config)
+    last = end.date() if end else date.today()
+    result, scored = run_backtest(config, bundled_data(config), events, start=since.date(),
+                                  end=last, minerals=chosen)
+    _write_report(out, config, result, scored, events, chosen, since.date(),
+                  _store_history(obj, since))
+
+
+def _store_history(obj: Any, since: datetime) -> list[dict[str, Any]]:
+    """The state database's alert history, if the daemon has one."""
+    from monitor.alerting.store import AlertStore
+    from monitor.store.database import DB_NAME, Store
+
+    path = Path(obj.state_dir) / DB_NAME
+    if not path.exists():
+        return []
+    try:
+        with Store.open(path) as store:
+            return AlertStore(store).history(since=since)
+    except (MonitorError, OSError, sqlite3.Error) as exc:  # keep the report anyway
+        click.echo(f"report: alert history unavailable: {exc}", err=True)
+        return []
+
+
+BACKTEST_COMMANDS = (backtest, demo, report)

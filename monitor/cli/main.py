@@ -1,0 +1,428 @@
+"""The ``critmon`` command line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import click
+
+from monitor import __version__
+from monitor.alerting.store import AlertStore
+from monitor.cli.alerts import ALERT_COMMANDS
+from monitor.cli.formatting import FORMATS, render
+from monitor.cli.news import news as news_command
+from monitor.config.load import (
+    CONFIG_FILES,
+    Config,
+    default_config_dir,
+    format_duration,
+    load_config,
+    resolve_config_dir,
+)
+from monitor.core.clock import SystemClock
+from monitor.core.errors import ConfigError, MonitorError, StoreError
+from monitor.ops.daemon import Daemon, Runtime, poll_all, prepare, run_once
+from monitor.ops.health import check_health
+from monitor.ops.metrics import start_metrics_server
+from monitor.risk.assess import assess_and_detect, signal_row
+from monitor.risk.status import STATUS_COLUMNS, explain_rows, status_rows
+from monitor.rules.evaluate import effective_rules
+from monitor.sources.http import HttpFetcher
+from monitor.store.database import DB_NAME, Store, state_dir_path
+
+EX_CONFIG = 78  # sysexits: configuration error; systemd RestartPreventExitStatus=78
+EX_CANTCREAT = 73
+
+as_of_option = click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]),
+                             help="Use only the data that was public on this date.")
+format_option = click.option("--format", "fmt", type=click.Choice(FORMATS), default="table",
+                             show_default=True, help="Output format.")
+
+
+class Context:
+    """Options shared by every command."""
+
+    def __init__(self, config_dir: str | None, state_dir: str | None) -> None:
+        self.config_dir_option = config_dir
+        self.state_dir = state_dir_path(state_dir)
+
+    @property
+    def config_dir(self) -> Path:
+        return resolve_config_dir(self.config_dir_option)
+
+    def load_config(self) -> Config:
+        try:
+            return load_config(self.config_dir)
+        except ConfigError as exc:
+            click.echo(f"critmon: config error: {exc}", err=True)
+            sys.exit(EX_CONFIG)
+
+    def runtime(self) -> Runtime:
+        config = self.load_config()
+        try:
+            return prepare(config, self.config_dir, self.state_dir, SystemClock().now())
+        except StoreError as exc:
+            click.echo(f"critmon: {exc}", err=True)
+            sys.exit(EX_CANTCREAT)
+
+    def open_store(self) -> Store:
+        path = self.state_dir / DB_NAME
+        if not path.exists():
+            raise click.ClickException(
+                f"no database at {path}: run `critmon once` or `critmon run` first")
+        return Store.open(path)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="critmon")
+@click.option("--config", "config_dir", envvar="CRITMON_CONFIG", metavar="DIR",
+              help="Config directory [env CRITMON_CONFIG; default ~/.config/critmon, "
+                   "else the shipped defaults].")
+@click.option("--state-dir", envvar="CRITMON_STATE_DIR", metavar="DIR",
+              help="State directory [env CRITMON_STATE_DIR, systemd STATE_DIRECTORY; default "
+                   "~/.local/state/critmon].")
+@click.option("--log-level", default="INFO", show_default=True,
+              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
+@click.pass_context
+def cli(ctx: click.Context, config_dir: str | None, state_dir: str | None, log_level: str) -> None:
+    """critmon: early warning for critical-mineral supply risk."""
+    logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    ctx.obj = Context(config_dir, state_dir)
+
+
+@cli.command()
+@click.option("--metrics", "metrics_address", envvar="CRITMON_METRICS", metavar="[HOST:]PORT",
+              help="Serve /metrics and /healthz here (a bare port binds to 127.0.0.1).")
+@click.pass_obj
+def run(obj: Context, metrics_address: str | None) -> None:
+    """Run the daemon in the foreground until SIGINT/SIGTERM (SIGHUP reloads the config)."""
+    runtime = obj.runtime()
+    server = start_metrics_server(runtime.db_path, metrics_address) if metrics_address else None
+    try:
+        code = Daemon(runtime).run()
+    finally:
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+    sys.exit(code)
+
+
+@cli.command()
+@click.pass_obj
+def once(obj: Context) -> None:
+    """Run one full cycle: poll every source once, evaluate, exit.
+
+    Exits non-zero only when critmon itself cannot run (bad config, unusable state dir); a
+    failing source is reported, not fatal.
+    """
+    runtime = obj.runtime()
+    with HttpFetcher() as fetcher:
+        outcomes, report = run_once(runtime, fetcher, SystemClock())
+    ok = sum(1 for o in outcomes if o.ok)
+    for outcome in outcomes:
+        if not outcome.ok:
+            click.echo(f"source {outcome.source} failing: {outcome.error}", err=True)
+    with runtime.open_store() as store:
+        total = sum(store.count_observations().values())
+    click.echo(f"polled {len(outcomes)} sources: {ok} ok, {len(outcomes) - ok} failing; "
+               f"{total} observations in {runtime.db_path}")
+    click.echo(f"notifications: {report}")
+
+
+@cli.command()
+@format_option
+@as_of_option
+@click.pass_obj
+def status(obj: Context, fmt: str, as_of: Any) -> None:
+    """Every mineral's indicators, supply-risk score and firing signals, riskiest first."""
+    config = obj.load_config()
+    with obj.open_store() as store:
+        assessments, signals = assess_and_detect(store, config, as_of=_date(as_of),
+                                                 now=SystemClock().now())
+    click.echo(render(status_rows(assessments, signals), STATUS_COLUMNS, fmt))
+
+
+@cli.command()
+@click.argument("mineral")
+@format_option
+@as_of_option
+@click.pass_obj
+def explain(obj: Context, mineral: str, fmt: str, as_of: Any) -> None:
+    """Break one mineral's score down: factors, weights, contributions, inputs, what is missing."""
+    config = obj.load_config()
+    if mineral not in config.mineral_ids:
+        raise click.BadParameter(f"unknown mineral {mineral!r}", param_hint="MINERAL")
+    with obj.open_store() as store:
+        assessments, signals = assess_and_detect(store, config, as_of=_date(as_of),
+                                                 now=SystemClock().now())
+    found = next(a for a in assessments if a.mineral == mineral)
+    factors, indicators = explain_rows(found)
+    mine = [s for s in signals if s.mineral == mineral]
+    if fmt == "json":
+        risk = found.risk
+        click.echo(json.dumps({
+            "mineral": mineral, "as_of": risk.as_of.isoformat(), "score": risk.score,
+            "score_range": [risk.score_low, risk.score_high], "level": risk.level,
+            "confidence": risk.confidence, "method": risk.method, "factors": factors,
+            "indicators": indicators, "missing": list(risk.missing),
+            "signals": [signal_row(s) for s in mine],
+        }, ensure_ascii=False, indent=2, default=str))
+        return
+    if fmt == "csv":
+        click.echo(render(indicators, list(indicators[0]), "csv"))
+        return
+    click.echo(_explain_header(found))
+    click.echo(render(factors, ["factor", "value", "weight", "contribution", "inputs", "note"],
+                      "table"))
+    click.echo("")
+    click.echo(render(indicators, ["indicator", "value", "unit", "qualifier", "source",
+                                   "period", "published", "missing"], "table"))
+    if found.risk.missing:
+        click.echo("\nmissing:\n" + "\n".join(f"  - {m}" for m in found.risk.missing))
+    for signal in mine:
+        state = f"FIRING {signal.level}" if signal.firing else str(signal.state)
+        click.echo(f"signal {signal.rule}: {state}: {signal.reason}")
+
+
+def _explain_header(a: Any) -> str:
+    risk = a.risk
+    if risk.score is None:
+        head = f"{a.mineral}: supply risk unknown"
+    else:
+        head = (f"{a.mineral}: supply risk {risk.score:.1f} ({risk.level}), range "
+                f"{risk.score_low:.1f}-{risk.score_high:.1f}")
+    return (f"{head}; confidence {risk.confidence:.0%}; as of {risk.as_of}; "
+            f"method {risk.method}\n")
+
+
+def _date(as_of: Any) -> date:
+    return as_of.date() if as_of else SystemClock().now().date()
+
+
+# ---------------------------------------------------------------------- sources
+
+
+@cli.group()
+def sources() -> None:
+    """Inspect the configured sources."""
+
+
+@sources.command("check")
+@format_option
+@click.pass_obj
+def sources_check(obj: Context, fmt: str) -> None:
+    """Poll each enabled source once now and report status, latency, rows and error."""
+    runtime = obj.runtime()
+    with HttpFetcher() as fetcher:
+        outcomes = {o.source: o for o in poll_all(runtime, fetcher, SystemClock())}
+    rows = []
+    for source in runtime.enabled_sources():
+        outcome = outcomes[source.id]
+        rows.append({
+            "source": source.id, "kind": source.kind,
+            "status": "not modified" if outcome.not_modified else ("ok" if outcome.ok
+                                                                   else "failing"),
+            "latency_s": round(outcome.latency_s, 2), "rows": outcome.rows,
+            "changed": outcome.changed, "error": outcome.error or "",
+        })
+    click.echo(render(rows, ["source", "kind", "status", "latency_s", "rows", "changed",
+                             "error"], fmt))
+
+
+@sources.command("list")
+@format_option
+@click.pass_obj
+def sources_list(obj: Context, fmt: str) -> None:
+    """List sources with their health as last recorded (does not poll)."""
+    config = obj.load_config()
+    states = {}
+    path = obj.state_dir / DB_NAME
+    if path.exists():
+        with Store.open(path) as store:
+            states = {s.source: s for s in store.source_states()}
+    rows = []
+    for source in config.sources.sources:
+        state = states.get(source.id)
+        rows.append({
+            "source": source.id, "kind": source.kind, "enabled": source.enabled,
+            "interval": format_duration(source.interval),
+            "status": state.status if state else "never",
+            "last_success_at": state.last_success_at if state else None,
+            "failures": state.consecutive_failures if state else 0,
+            "next_poll_at": state.next_poll_at if state else None,
+            "last_error": (state.last_error or "") if state else "",
+        })
+    click.echo(render(rows, ["source", "kind", "enabled", "interval", "status",
+                             "last_success_at", "failures", "next_poll_at", "last_error"], fmt))
+
+
+# ---------------------------------------------------------------------- rules
+
+
+@cli.group()
+def rules() -> None:
+    """Inspect detector rules."""
+
+
+@rules.command("show")
+@click.option("--mineral", "minerals", multiple=True, help="Only these minerals (repeatable).")
+@format_option
+@click.pass_obj
+def rules_show(obj: Context, minerals: tuple[str, ...], fmt: str) -> None:
+    """Print the effective rules per mineral, after per-mineral overrides."""
+    config = obj.load_config()
+    unknown = sorted(set(minerals) - set(config.mineral_ids))
+    if unknown:
+        raise click.BadParameter(f"unknown mineral(s): {', '.join(unknown)}",
+                                 param_hint="--mineral")
+    targets = list(minerals) or list(config.mineral_ids)
+    overrides = config.rules.overrides
+    rows = [{
+        "mineral": rule.mineral, "rule": rule.rule.name, "indicator": rule.rule.indicator,
+        "detector": rule.rule.detector.kind,
+        "params": ", ".join(f"{k}={v}" for k, v in sorted(rule.params.items())),
+        "levels": ",".join(rule.levels), "for": format_duration(rule.rule.hold),
+        "keep_firing_for": format_duration(rule.rule.keep_firing_for),
+        "enabled": rule.enabled,
+        "overridden": rule.rule.name in overrides.get(rule.mineral, {}),
+    } for rule in effective_rules(config.rules, targets)]
+    click.echo(render(rows, ["mineral", "rule", "indicator", "detector", "params", "levels",
+                             "for", "keep_firing_for", "enabled", "overridden"], fmt))
+
+
+# ---------------------------------------------------------------------- config
+
+
+@cli.group("config")
+def config_group() -> None:
+    """Check, write out and review configuration."""
+
+
+@config_group.command("check")
+@click.pass_obj
+def config_check(obj: Context) -> None:
+    """Validate the config directory; exit 0 if valid, 78 with file/key/line if not."""
+    config = obj.load_config()
+    for name in CONFIG_FILES:
+        click.echo(f"ok  {name:<14} {config.origins[name]}")
+    click.echo(f"valid: {len(config.minerals.minerals)} minerals, "
+               f"{len(config.sources.sources)} sources, {len(config.rules.rules)} rules, "
+               f"{len(config.alerting.receivers)} receivers (digest {config.digest[:12]})")
+
+
+@config_group.command("init")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Overwrite existing files.")
+def config_init(directory: Path, force: bool) -> None:
+    """Write the shipped default config files into DIRECTORY for editing."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in CONFIG_FILES:
+        target = directory / name
+        if target.exists() and not force:
+            click.echo(f"kept     {target} (exists; --force to overwrite)")
+            continue
+        shutil.copyfile(default_config_dir() / name, target)
+        click.echo(f"written  {target}")
+
+
+@config_group.command("show")
+@click.argument("name", required=False, type=click.Choice(CONFIG_FILES))
+@click.pass_obj
+def config_show(obj: Context, name: str | None) -> None:
+    """Print the effective config files (secrets appear only as references)."""
+    config = obj.load_config()
+    for file_name in [name] if name else CONFIG_FILES:
+        click.echo(f"# {config.origins[file_name]}")
+        click.echo(config.texts[file_name].rstrip("\n"))
+
+
+@config_group.command("history")
+@format_option
+@click.pass_obj
+def config_history(obj: Context, fmt: str) -> None:
+    """List every config the daemon has loaded (digest, time, summary)."""
+    with obj.open_store() as store:
+        rows = store.config_versions()
+    for row in rows:
+        row["digest"] = row["digest"][:12]
+    click.echo(render(rows, ["id", "loaded_at", "origin", "digest", "summary"], fmt))
+
+
+# ---------------------------------------------------------------------- health, db
+
+
+@cli.command()
+@format_option
+@click.pass_obj
+def health(obj: Context, fmt: str) -> None:
+    """Exit 0 when the daemon is healthy, 1 otherwise, with the reason for each check."""
+    path = obj.state_dir / DB_NAME
+    if not path.exists():
+        click.echo(f"unhealthy: no database at {path}", err=True)
+        sys.exit(1)
+    with Store.open(path) as store:
+        checks = check_health(
+            now=SystemClock().now(), heartbeat_at=store.get_meta("heartbeat_at"),
+            last_cycle_at=store.get_meta("last_cycle_at"), sources=store.source_states(),
+            db_error=store.check_writable(),
+            stuck_deliveries=AlertStore(store).stuck_deliveries(SystemClock().now()))
+    rows = [{"check": c.name, "status": "ok" if c.ok else "FAIL", "detail": c.detail}
+            for c in checks]
+    click.echo(render(rows, ["check", "status", "detail"], fmt))
+    sys.exit(0 if all(c.ok for c in checks) else 1)
+
+
+@cli.group()
+def db() -> None:
+    """Back up and maintain the state database."""
+
+
+@db.command("backup")
+@click.argument("target", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_obj
+def db_backup(obj: Context, target: Path) -> None:
+    """Copy the database to TARGET with SQLite's online backup (safe while the daemon runs)."""
+    with obj.open_store() as store:
+        store.backup(target)
+    click.echo(f"backed up to {target} ({target.stat().st_size:,} bytes)")
+
+
+@db.command("vacuum")
+@click.pass_obj
+def db_vacuum(obj: Context) -> None:
+    """Checkpoint the WAL and rebuild the database file to reclaim space."""
+    path = obj.state_dir / DB_NAME
+    before = path.stat().st_size if path.exists() else 0
+    with obj.open_store() as store:
+        store.vacuum()
+    click.echo(f"vacuumed {path}: {before:,} -> {path.stat().st_size:,} bytes")
+
+
+for _command in ALERT_COMMANDS:  # alerts, ack, silence, history, notify (monitor/cli_alerts.py)
+    cli.add_command(_command)
+cli.add_command(news_command)  # news [list], news classify, news eval, news cv (cli_news.py)
+
+from monitor.cli.backtest import BACKTEST_COMMANDS
+
+for _command in BACKTEST_COMMANDS:  # backtest, demo, report (monitor/cli_backtest.py)
+    cli.add_command(_command)
+
+
+def main() -> None:
+    """Entry point of the ``critmon`` console script."""
+    try:
+        cli.main(prog_name="critmon", standalone_mode=True)
+    except MonitorError as exc:  # anything that escaped a command: say it, no traceback
+        click.echo(f"critmon: {exc}", err=True)
+        sys.exit(1)
+
+

@@ -1,0 +1,201 @@
+"""Assess every mineral at a date: indicators, market context, risk score, detector series.
+
+:func:`assess` is pure (observations and WGI in, assessments out); :func:`load_assessments`
+reads what it needs from the store, keeping only data that was public at ``as_of``. The same
+code serves ``critmon status``, ``explain``, the daemon's evaluate job and the backtest.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+
+from monitor.config.load import Config
+from monitor.core.models import Observation, Signal
+from monitor.news.pressure import policy_pressure_for
+from monitor.risk.indicators import (
+    IndicatorValue,
+    build_governance,
+    compute_all_indicators,
+    price_change_series,
+    price_history,
+    volatility_series,
+)
+from monitor.risk.score import MarketContext, RiskScore, compute_market_context, score_mineral
+from monitor.rules.evaluate import DetectorCache, effective_rules, evaluate_rules
+from monitor.sources.wgi import WgiEstimate
+from monitor.store.database import Store
+
+Series = list[tuple[date, float]]
+PRICE_CHANGE_MONTHS = (1, 3, 12)
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """One mineral at one date: what critmon knows, how risky it looks, and why."""
+
+    mineral: str
+    name: str
+    lists: tuple[int, ...]
+    indicators: dict[str, IndicatorValue]
+    market: MarketContext | None
+    risk: RiskScore
+    prices: Series
+
+
+def assess(config: Config, observations: Mapping[str, Sequence[Observation]],
+           wgi: Sequence[WgiEstimate], *, as_of: date,
+           previous_levels: Mapping[str, str] | None = None,
+           policy_pressure: Mapping[str, float | None] | None = None) -> list[Assessment]:
+    """Assess every configured mineral from data known at ``as_of`` (pure)."""
+    minerals = config.minerals.minerals
+    values = compute_all_indicators(
+        [(m.id, m.group, m.members) for m in minerals], observations, build_governance(wgi),
+        as_of=as_of, policy_pressure=policy_pressure)
+    previous_levels = previous_levels or {}
+    assessments = []
+    for mineral in minerals:
+        prices = price_history(observations.get(mineral.id, ()))
+        market = compute_market_context(prices) if prices else None
+        risk = score_mineral(values[mineral.id], config.rules.risk, as_of=as_of, market=market,
+                             previous_level=previous_levels.get(mineral.id))
+        assessments.append(Assessment(mineral.id, mineral.name, mineral.lists,
+                                      values[mineral.id], market, risk, prices))
+    return assessments
+
+
+def load_assessments(store: Store, config: Config, *, as_of: date,
+                     previous_levels: Mapping[str, str] | None = None) -> list[Assessment]:
+    """Read observations and WGI public at ``as_of`` from the store and assess every mineral."""
+    by_mineral: dict[str, list[Observation]] = {}
+    for observation in store.observations(known_at=as_of):
+        by_mineral.setdefault(observation.mineral, []).append(observation)
+    wgi = [WgiEstimate(code=row["code"], country=row["country"], year=row["year"],
+                       indicator=row["indicator"], estimate=row["estimate"])
+           for row in store.wgi(known_at=as_of)]
+    pressure = {m: policy_pressure_for(store, m, as_of, config.rules.news)
+                for m in config.mineral_ids}
+    return assess(config, by_mineral, wgi, as_of=as_of, previous_levels=previous_levels,
+                  policy_pressure=pressure)
+
+
+def assess_and_detect(store: Store, config: Config, *, as_of: date, now: datetime,
+                      cache: DetectorCache | None = None
+                      ) -> tuple[list[Assessment], list[Signal]]:
+    """Assess every mineral at ``as_of`` and run the detector rules over the results."""
+    assessments = load_assessments(store, config, as_of=as_of,
+                                   previous_levels=store.latest_levels())
+    series = {a.mineral: detector_series(a, as_of=as_of,
+                                         risk_history=store.risk_series(a.mineral))
+              for a in assessments}
+    signals = evaluate_rules(effective_rules(config.rules, config.mineral_ids), series,
+                             as_of=as_of, now=now, cache=cache)
+    return assessments, annotate_signals(signals, {a.mineral: a for a in assessments})
+
+
+def detector_series(assessment: Assessment, *, as_of: date,
+                    risk_history: Series = ()) -> dict[str, Series]:
+    """The time series each indicator offers to detectors, oldest first.
+
+    Price indicators come with their whole history (log changes over 1/3/12 months, rolling
+    volatility); the supply-risk score with its stored history plus today's value; every other
+    indicator with its current value only.
+    """
+    series: dict[str, Series] = {}
+    prices = assessment.prices
+    if prices:
+        series["price"] = list(prices)
+        for months in PRICE_CHANGE_MONTHS:
+            series[f"price_change_{months}m"] = price_change_series(prices, months)
+        series["price_volatility"] = volatility_series(prices)
+    for name, value in assessment.indicators.items():
+        if name not in series and value.value is not None and math.isfinite(value.value):
+            series[name] = [(as_of, float(value.value))]
+    if _frequency(assessment) == "A":
+        # An annual average is naturally about a year old: staleness is watched only on
+        # series with a monthly (or finer) cadence, which a live source should keep fresh.
+        series.pop("price_age_days", None)
+    if assessment.risk.score is not None:
+        history = [(d, s) for d, s in risk_history if d < as_of]
+        series["supply_risk"] = [*history, (as_of, assessment.risk.score)]
+    return series
+
+
+def _frequency(assessment: Assessment) -> str | None:
+    price = assessment.indicators.get("price")
+    return dict(price.detail).get("frequency") if price else None
+
+
+def indicator_rows(assessment: Assessment, as_of: date) -> list[dict[str, object]]:
+    """Rows for the ``indicator_values`` table."""
+    return [{
+        "mineral": v.mineral or assessment.mineral, "indicator": name, "as_of": as_of.isoformat(),
+        "value": v.value, "unit": v.unit,
+        "period": v.as_of.isoformat() if v.as_of else None,
+        "published_at": v.published_at.isoformat() if v.published_at else None,
+        "source": v.source, "qualifier": v.qualifier, "reason": v.reason,
+        "detail": json.dumps(dict(v.detail), ensure_ascii=False),
+    } for name, v in assessment.indicators.items()]
+
+
+def score_row(assessment: Assessment, as_of: date) -> dict[str, object]:
+    """A row for the ``risk_scores`` table."""
+    risk = assessment.risk
+    return {
+        "mineral": assessment.mineral, "as_of": as_of.isoformat(), "score": risk.score,
+        "level": risk.level, "confidence": risk.confidence, "method": risk.method,
+        "factors": json.dumps([{"name": f.name, "value": f.value, "weight": f.weight,
+                                "contribution": f.contribution, "inputs": list(f.inputs),
+                                "note": f.note} for f in risk.factors], ensure_ascii=False),
+        "missing": json.dumps(list(risk.missing), ensure_ascii=False),
+    }
+
+
+def annotate_signals(signals: Sequence[Signal], assessments: Mapping[str, Assessment]
+                     ) -> list[Signal]:
+    """Add each mineral's risk breakdown and data sources to its signals, for the alert text."""
+    annotated = []
+    for signal in signals:
+        assessment = assessments.get(signal.mineral)
+        if assessment is None:
+            annotated.append(signal)
+            continue
+        extra = (("risk", describe_risk(assessment.risk)),
+                 ("sources", describe_sources(assessment)),
+                 ("name", assessment.name))
+        annotated.append(replace(signal, annotations=(*signal.annotations, *extra)))
+    return annotated
+
+
+def describe_risk(risk: RiskScore) -> str:
+    """One line: score, level, confidence and each factor's contribution."""
+    if risk.score is None:
+        return f"supply risk unknown (confidence {risk.confidence:.0%})"
+    parts = ", ".join(
+        f"{f.name} {f.value:.2f}x{f.weight:g}" if f.value is not None else f"{f.name} missing"
+        for f in risk.factors)
+    return (f"supply risk {risk.score:.0f} ({risk.level}, confidence {risk.confidence:.0%}): "
+            f"{parts}")
+
+
+def describe_sources(assessment: Assessment) -> str:
+    """The distinct sources behind the indicators, with their latest data period."""
+    latest: dict[str, date] = {}
+    for value in assessment.indicators.values():
+        if value.source and value.as_of:
+            latest[value.source] = max(latest.get(value.source, value.as_of), value.as_of)
+    return "; ".join(f"{source} (data to {when.isoformat()})"
+                     for source, when in sorted(latest.items()))
+
+
+def signal_row(signal: Signal) -> dict[str, object]:
+    """A row for the ``signals`` table (the current signal of each rule and mineral)."""
+    return {
+        "rule": signal.rule, "mineral": signal.mineral, "indicator": signal.indicator,
+        "as_of": signal.as_of.isoformat() if signal.as_of else None,
+        "state": str(signal.state), "firing": int(signal.firing), "level": signal.level,
+        "value": signal.value, "threshold": signal.threshold, "reason": signal.reason,
+    }

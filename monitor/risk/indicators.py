@@ -1,0 +1,721 @@
+"""Per-mineral indicators (DESIGN section 2), computed from observations known at a date.
+
+Pure: no I/O, no clock. The caller passes the observations already filtered to
+``published_at <= as_of`` and the WGI estimates known at ``as_of``. Unknown is never zero: a
+value that cannot be computed is ``None`` with a ``reason``. Rules (docs/risk-model.md):
+
+* **Net import reliance**: the latest year of the mineral's own commodity (series named after
+  it: ``graphite_natural:nir`` for graphite; precursors such as bauxite and alumina for
+  aluminum only when there is nothing else); of several such series (zinc ores and refined
+  zinc; rare earths and heavy rare earths) the most import-reliant is the headline, every
+  other series of that year is listed in ``detail``. Revisions: the latest publication wins.
+* **Concentration**: each world production table (series) separately; shares against the
+  "World total" of the same table and year (the sum of countries where that total is missing,
+  ``XX``, or smaller than the sum); the table reported is the most concentrated (highest HHI)
+  in the latest year all tables share. "Other countries" and "World total" are not countries.
+* **Governance**: g = clip((2.5 - mean of the six WGI estimates) / 5, 0, 1), latest year per
+  country; a producer without WGI gets the median g of the table's other producers (flagged).
+* **Prices**: one headline series (finest frequency, most recent, longest, then a benchmark
+  preference), one value per period, never forward-filled; log returns only between periods
+  exactly the window apart, so gaps and duplicate dates never produce a return.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+
+from monitor.core.countries import is_country, normalise_name, wgi_code
+from monitor.core.models import Frequency, Measure, Observation
+from monitor.sources.wgi import WgiEstimate
+
+__all__ = [
+    "CONCENTRATION_INDICATORS",
+    "DEFAULT_PRICE_PREFERENCE",
+    "INDICATORS",
+    "CountryGovernance",
+    "GovernanceTable",
+    "IndicatorValue",
+    "ProductionTable",
+    "build_governance",
+    "compute_all_indicators",
+    "compute_indicators",
+    "governance_weight",
+    "infer_frequency",
+    "inherit_from_group",
+    "period_end",
+    "price_change_series",
+    "price_history",
+    "production_tables",
+    "select_table",
+    "volatility",
+    "volatility_series",
+    "window_returns",
+]
+
+INDICATORS = (
+    "net_import_reliance", "production_hhi", "governance_weighted_hhi", "top_producer_share",
+    "top_producer", "china_share", "price", "price_change_1m", "price_change_3m",
+    "price_change_12m", "price_volatility", "price_volatility_36m", "price_age_days",
+    "policy_pressure",
+)
+#: Indicators a group member without its own production table takes from its group.
+CONCENTRATION_INDICATORS = (
+    "production_hhi", "governance_weighted_hhi", "top_producer_share", "top_producer",
+    "china_share",
+)
+#: Headline price preference among series of equal frequency, end and length: substrings of
+#: the series name, best first (NdPr oxide is the rare-earth benchmark, LME cash the exchange
+#: price, flake the battery grade of graphite, metal over compounds). Ties: alphabetical.
+DEFAULT_PRICE_PREFERENCE = (
+    "neodymium_praseodymium", "london_metal_exchange", "spot", "flake", "metal",
+)
+
+_WORLD_PREFIX = "world total"
+_USGS_CODES = {"W": "withheld to avoid disclosing company data", "NA": "not available",
+               "XX": "not applicable"}
+_CHINA = "China"
+_PERIODS_PER_YEAR = {Frequency.ANNUAL: 1, Frequency.MONTHLY: 12, Frequency.DAILY: 12}
+_MIN_WINDOW_SHARE = 0.75  # share of a volatility window's returns that must exist
+Detail = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class IndicatorValue:
+    """One indicator of one mineral at one evaluation; ``value`` None means unknown."""
+
+    mineral: str
+    indicator: str
+    value: float | None
+    unit: str = ""
+    as_of: date | None = None
+    published_at: date | None = None
+    source: str = ""
+    qualifier: str = ""
+    reason: str = ""
+    detail: Detail = ()
+
+    def detail_dict(self) -> dict[str, str]:
+        return dict(self.detail)
+
+
+# --------------------------------------------------------------------------- governance
+
+
+def governance_weight(mean_estimate: float) -> float:
+    """g = clip((2.5 - mean WGI estimate) / 5, 0, 1): 0 for the best governed, 1 for the worst."""
+    return min(1.0, max(0.0, (2.5 - mean_estimate) / 5.0))
+
+
+@dataclass(frozen=True, slots=True)
+class CountryGovernance:
+    """The governance weight of one economy and the WGI year it rests on."""
+
+    code: str
+    g: float
+    year: int
+    n_estimates: int
+
+
+@dataclass(frozen=True, slots=True)
+class GovernanceTable:
+    """Governance weight per WGI economy code; build once per evaluation, share across minerals."""
+
+    by_code: Mapping[str, CountryGovernance]
+
+    def get(self, usgs_country: str) -> CountryGovernance | None:
+        code = wgi_code(usgs_country)
+        return self.by_code.get(code) if code else None
+
+
+def build_governance(wgi: Iterable[WgiEstimate]) -> GovernanceTable:
+    """Mean of the available WGI estimates of each economy's latest year that has any."""
+    by_year: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for estimate in wgi:
+        if estimate.estimate is not None:
+            by_year[estimate.code][estimate.year].append(estimate.estimate)
+    table = {}
+    for code, years in by_year.items():
+        year = max(years)
+        values = years[year]
+        table[code] = CountryGovernance(code, governance_weight(statistics.fmean(values)),
+                                        year, len(values))
+    return GovernanceTable(table)
+
+
+def _as_governance(wgi: Sequence[WgiEstimate] | GovernanceTable) -> GovernanceTable:
+    return wgi if isinstance(wgi, GovernanceTable) else build_governance(wgi)
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def compute_indicators(
+    mineral: str,
+    observations: Sequence[Observation],
+    wgi: Sequence[WgiEstimate] | GovernanceTable,
+    *,
+    as_of: date,
+    members: Sequence[str] = (),
+    policy_pressure: float | None = 0.0,
+    group: str | None = None,
+    group_values: Mapping[str, IndicatorValue] | None = None,
+) -> dict[str, IndicatorValue]:
+    """Every indicator of ``INDICATORS`` for one mineral, each a value or None with a reason.
+
+    ``observations`` are the mineral's own, known at ``as_of``. ``wgi`` may be a prebuilt
+    :class:`GovernanceTable` (cheaper when evaluating many minerals). ``members`` names a
+    group's members (used in reasons). A member (``group``) missing its own production table
+    or NIR takes the group's (``group_values``), marked ``inherited_from`` in ``detail``.
+    """
+    values: dict[str, IndicatorValue] = {}
+    if not observations:
+        reason = f"no data: no source has published anything for {mineral} by {as_of}"
+        values = {name: _missing(mineral, name, reason) for name in INDICATORS}
+        values["policy_pressure"] = _policy_value(mineral, policy_pressure, as_of)
+        if group and group_values is not None:
+            values = inherit_from_group(values, group_values, group)
+        return values
+    values["net_import_reliance"] = _net_import_reliance(mineral, observations)
+    values.update(_concentration(mineral, observations, _as_governance(wgi), members))
+    values.update(_price_indicators(mineral, observations, as_of))
+    values["policy_pressure"] = _policy_value(mineral, policy_pressure, as_of)
+    if group and group_values is not None:
+        values = inherit_from_group(values, group_values, group)
+    return values
+
+
+def _policy_value(mineral: str, pressure: float | None, as_of: date) -> IndicatorValue:
+    if pressure is None:
+        return _missing(mineral, "policy_pressure", "no policy-pressure input", "pressure")
+    return IndicatorValue(mineral, "policy_pressure", pressure, unit="pressure", as_of=as_of,
+                          source="policy")
+
+
+def inherit_from_group(values: Mapping[str, IndicatorValue],
+                       group_values: Mapping[str, IndicatorValue],
+                       group: str) -> dict[str, IndicatorValue]:
+    """Fill a member's missing concentration and NIR indicators from its group's values.
+
+    USGS publishes one world production table and one NIR for rare earths, none per element:
+    neodymium's supply structure is that of the rare-earth group. Only missing values are
+    replaced; the member keeps anything it has of its own.
+    """
+    result = dict(values)
+    names = (*CONCENTRATION_INDICATORS, "net_import_reliance")
+    if any(values[name].value is not None for name in CONCENTRATION_INDICATORS):
+        names = ("net_import_reliance",)
+    for name in names:
+        own, inherited = values.get(name), group_values.get(name)
+        if inherited is None or (own is not None and own.value is not None):
+            continue
+        detail = (("inherited_from", group), *inherited.detail)
+        result[name] = replace(inherited, mineral=values[name].mineral, detail=detail)
+    return result
+
+
+def compute_all_indicators(
+    minerals: Sequence[tuple[str, str | None, Sequence[str]]],
+    observations: Mapping[str, Sequence[Observation]],
+    wgi: Sequence[WgiEstimate] | GovernanceTable,
+    *,
+    as_of: date,
+    policy_pressure: Mapping[str, float | None] | None = None,
+) -> dict[str, dict[str, IndicatorValue]]:
+    """Indicators of many minerals ``(id, group, members)``; groups first, so members inherit."""
+    governance = _as_governance(wgi)
+    pressure = policy_pressure or {}
+    ordered = sorted(minerals, key=lambda m: not m[2])  # groups (with members) first
+    result: dict[str, dict[str, IndicatorValue]] = {}
+    for mineral, group, members in ordered:
+        result[mineral] = compute_indicators(
+            mineral, observations.get(mineral, ()), governance, as_of=as_of, members=members,
+            policy_pressure=pressure.get(mineral, 0.0), group=group,
+            group_values=result.get(group) if group else None,
+        )
+    return {mineral: result[mineral] for mineral, _, _ in minerals}
+
+
+# --------------------------------------------------------------------------- net import reliance
+
+
+def _missing(mineral: str, indicator: str, reason: str, unit: str = "",
+             detail: Detail = ()) -> IndicatorValue:
+    return IndicatorValue(mineral, indicator, None, unit=unit, reason=reason, detail=detail)
+
+
+def _nir_key(o: Observation) -> tuple[float, bool, date, bool, str]:
+    """Order NIR candidates of one year: higher, a lower bound, newer, release over figure."""
+    return (o.value if o.value is not None else -1.0, o.qualifier == ">",
+            o.published_at or date.min, not o.source.endswith("_fig2"), o.series)
+
+
+def _net_import_reliance(mineral: str, observations: Sequence[Observation]) -> IndicatorValue:
+    rows = [o for o in observations if o.measure == Measure.NET_IMPORT_RELIANCE]
+    if not rows:
+        return _missing(mineral, "net_import_reliance", "no net import reliance published",
+                        "percent")
+    own = [o for o in rows if _is_own_commodity(o.series, mineral)]
+    year = max(o.period for o in own or rows)
+    latest = _latest_revision(o for o in own or rows if o.period == year)
+    known = [o for o in latest if o.value is not None]
+    if not known:
+        codes = sorted({o.qualifier or "NA" for o in latest})
+        meaning = ", ".join(f"{code} = {_USGS_CODES.get(code, 'no value')}" for code in codes)
+        return IndicatorValue(mineral, "net_import_reliance", None, unit="percent",
+                              as_of=year, source=latest[0].source, qualifier=codes[0],
+                              reason=f"net import reliance {year.year} not given by USGS "
+                              f"({meaning})", detail=(("year", str(year.year)),))
+    best = max(known, key=_nir_key)
+    others = sorted({f"{o.series}={_fmt_nir(o)}" for o in _latest_revision(rows)
+                     if o.period == year and o.series != best.series})
+    detail: list[tuple[str, str]] = [("series", best.series), ("year", str(year.year))]
+    if others:
+        detail.append(("other_series", "; ".join(others)))
+    return IndicatorValue(mineral, "net_import_reliance", best.value, unit="percent",
+                          as_of=best.period, published_at=best.published_at,
+                          source=best.source, qualifier=best.qualifier, detail=tuple(detail))
+
+
+def _is_own_commodity(series: str, mineral: str) -> bool:
+    """True for series of the commodity the mineral is named after (``graphite_natural:nir``
+    for graphite), false for its precursors (``bauxite:nir`` for aluminum)."""
+    commodity = series.split(":", 1)[0]
+    return commodity == mineral or commodity.startswith(mineral + "_")
+
+
+def _latest_revision(rows: Iterable[Observation]) -> list[Observation]:
+    """One observation per (series, country, period): the most recently published."""
+    kept: dict[tuple[str, str, date], Observation] = {}
+    for o in rows:
+        key = (o.series, o.country, o.period)
+        if key not in kept or (o.published_at or date.min) >= (kept[key].published_at
+                                                                or date.min):
+            kept[key] = o
+    return list(kept.values())
+
+
+def _fmt_nir(o: Observation) -> str:
+    if o.value is None:
+        return o.qualifier or "NA"
+    if o.qualifier == "E":
+        return "E"
+    prefix = o.qualifier if o.qualifier in (">", "<") else ""
+    shown = o.value * 2 if o.qualifier == "<" else o.value
+    return f"{prefix}{shown:g}"
+
+
+# --------------------------------------------------------------------------- concentration
+
+
+@dataclass(frozen=True, slots=True)
+class ProductionTable:
+    """One world production table (series) for one year, as shares of world production."""
+
+    series: str
+    stage: str
+    year: int
+    unit: str
+    source: str
+    published_at: date | None
+    shares: Mapping[str, float]
+    denominator: str
+    withheld: tuple[str, ...]
+    other_share: float | None
+    estimated: bool
+
+    @property
+    def hhi(self) -> float:
+        return sum((100.0 * s) ** 2 for s in self.shares.values())
+
+    @property
+    def top(self) -> tuple[str, float]:
+        return max(self.shares.items(), key=lambda item: (item[1], item[0]))
+
+
+def production_tables(observations: Iterable[Observation]) -> list[ProductionTable]:
+    """Every (table, year) with a usable country split, from production observations."""
+    groups: dict[tuple[str, date], list[Observation]] = defaultdict(list)
+    for o in _latest_revision(o for o in observations if o.measure == Measure.PRODUCTION):
+        groups[(o.series, o.period)].append(o)
+    tables = (_table(rows) for rows in groups.values())
+    return [t for t in tables if t is not None]
+
+
+def _table(rows: Sequence[Observation]) -> ProductionTable | None:
+    countries = [o for o in rows if is_country(o.country)]
+    valued = {normalise_name(o.country): o.value for o in countries
+              if o.value is not None and o.value >= 0}
+    total = sum(valued.values())
+    if total <= 0:
+        return None
+    world = next((o.value for o in rows
+                  if normalise_name(o.country).lower().startswith(_WORLD_PREFIX)), None)
+    if world is not None and world >= total:
+        denominator, base = "world total", world
+    else:
+        base = total
+        denominator = ("sum of countries (no world total)" if world is None else
+                       "sum of countries (exceeds the rounded world total)")
+    first = rows[0]
+    return ProductionTable(
+        series=first.series, stage=first.stage or "unknown", year=first.period.year,
+        unit=first.unit, source=first.source, published_at=first.published_at,
+        shares={country: value / base for country, value in valued.items()},
+        denominator=denominator,
+        withheld=tuple(sorted(normalise_name(o.country) for o in countries if o.value is None)),
+        other_share=(world - total) / world if base == world and world else None,
+        estimated=any(o.qualifier in ("e", "E") for o in rows),
+    )
+
+
+def select_table(tables: Sequence[ProductionTable]) -> tuple[ProductionTable, str] | None:
+    """The most concentrated table in the latest year all tables share, and how it was chosen."""
+    if not tables:
+        return None
+    years_by_series: dict[str, set[int]] = defaultdict(set)
+    for table in tables:
+        years_by_series[table.series].add(table.year)
+    common = set.intersection(*years_by_series.values())
+    if common:
+        year = max(common)
+        candidates = [t for t in tables if t.year == year]
+        how = f"most concentrated of {len(candidates)} table(s) in {year}"
+    else:
+        latest = {s: max(years) for s, years in years_by_series.items()}
+        candidates = [t for t in tables if t.year == latest[t.series]]
+        how = "no year common to all tables: each table's latest year"
+    best = max(candidates, key=lambda t: (t.hhi, t.series))
+    compared = "; ".join(f"{t.series} {t.year} HHI {t.hhi:.0f}"
+                         for t in sorted(candidates, key=lambda t: t.series))
+    return best, f"{how}: {compared}"
+
+
+def _concentration(mineral: str, observations: Sequence[Observation],
+                   governance: GovernanceTable,
+                   members: Sequence[str]) -> dict[str, IndicatorValue]:
+    chosen = select_table(production_tables(observations))
+    if chosen is None:
+        reason = _no_table_reason(mineral, observations, members)
+        return {name: _missing(mineral, name, reason) for name in CONCENTRATION_INDICATORS}
+    table, how = chosen
+    top_country, top_share = table.top
+    gw, gw_detail = _governance_weighted(table, governance)
+    base = _table_detail(table, how)
+    template = IndicatorValue(mineral, "", None, as_of=date(table.year, 1, 1),
+                              published_at=table.published_at, source=table.source,
+                              qualifier="e" if table.estimated else "", detail=base)
+    china = table.shares.get(_CHINA)
+    top_detail = (("country", top_country), *base)
+    return {
+        "production_hhi": replace(template, indicator="production_hhi", value=table.hhi,
+                                  unit="HHI"),
+        "governance_weighted_hhi": replace(
+            template, indicator="governance_weighted_hhi", value=gw, unit="0-1",
+            reason="" if gw is not None else "no WGI for any producer",
+            detail=base + gw_detail),
+        "top_producer_share": replace(template, indicator="top_producer_share",
+                                      value=top_share, unit="share", detail=top_detail),
+        "top_producer": replace(template, indicator="top_producer", value=top_share,
+                                unit="share", detail=top_detail),
+        # China absent from a table means it is not a listed producer: at most "Other
+        # countries", recorded as 0 with the flag rather than as unknown.
+        "china_share": replace(template, indicator="china_share", value=china or 0.0,
+                               unit="share",
+                               detail=base if china is not None else
+                               (("china_listed", "no"), *base)),
+    }
+
+
+def _table_detail(table: ProductionTable, how: str) -> Detail:
+    detail = [("table", table.series), ("stage", table.stage), ("year", str(table.year)),
+              ("denominator", table.denominator), ("chosen", how)]
+    if table.other_share is not None:
+        detail.append(("unlisted_share", f"{table.other_share:.4f}"))
+    if table.withheld:
+        detail.append(("withheld", ", ".join(table.withheld)))
+    return tuple(detail)
+
+
+def _governance_weighted(table: ProductionTable,
+                         governance: GovernanceTable) -> tuple[float | None, Detail]:
+    """Sum of s^2 * g; producers without WGI get the median g of the others (flagged)."""
+    known = {c: gov for c in table.shares if (gov := governance.get(c)) is not None}
+    if not known:
+        return None, (("no_wgi", ", ".join(sorted(table.shares))),)
+    unknown = sorted(c for c in table.shares if c not in known)
+    median_g = statistics.median(gov.g for gov in known.values())
+    total = sum(s * s * (known[c].g if c in known else median_g)
+                for c, s in table.shares.items())
+    years = sorted({gov.year for gov in known.values()})
+    detail: list[tuple[str, str]] = [("wgi_year", str(years[-1]))]
+    if unknown:
+        detail.append(("no_wgi", f"{', '.join(unknown)} (median g {median_g:.3f} used)"))
+    return total, tuple(detail)
+
+
+def _no_table_reason(mineral: str, observations: Sequence[Observation],
+                     members: Sequence[str]) -> str:
+    rows = [o for o in observations if o.measure == Measure.PRODUCTION]
+    if rows:
+        return "world production has no country split (only a world total)"
+    sources = sorted({o.source for o in observations if o.source.startswith("usgs_mcs")
+                      and not o.source.endswith("_fig2")})
+    where = f"in {sources[-1].replace('usgs_mcs', 'MCS ')}" if sources else "in the data"
+    if members:
+        return f"group without a world production table {where} (see {', '.join(members)})"
+    return f"no world production table {where}"
+
+
+# --------------------------------------------------------------------------- prices
+
+
+def period_end(period: date, frequency: Frequency) -> date:
+    """The last day of the period that starts at ``period``."""
+    if frequency == Frequency.ANNUAL:
+        return date(period.year, 12, 31)
+    if frequency == Frequency.MONTHLY:
+        following = date(period.year + period.month // 12, period.month % 12 + 1, 1)
+        return following - timedelta(days=1)
+    return period
+
+
+@dataclass(frozen=True, slots=True)
+class _PriceSeries:
+    series: str
+    frequency: Frequency
+    rows: tuple[Observation, ...]  # one per period, sorted
+
+    @property
+    def end(self) -> date:
+        return self.rows[-1].period
+
+
+def _price_series(observations: Iterable[Observation]) -> list[_PriceSeries]:
+    by_series: dict[tuple[str, Frequency], list[Observation]] = defaultdict(list)
+    for o in observations:
+        if o.measure == Measure.PRICE and o.value is not None and math.isfinite(o.value):
+            by_series[(o.series, o.frequency)].append(o)
+    result = []
+    for (series, frequency), rows in by_series.items():
+        rows = sorted(_latest_revision(rows), key=lambda o: o.period)
+        result.append(_PriceSeries(series, frequency, tuple(rows)))
+    return result
+
+
+def _preference_rank(series: str, prefer: Sequence[str]) -> int:
+    return next((-i for i, word in enumerate(prefer) if word in series), -len(prefer))
+
+
+def _headline(observations: Iterable[Observation],
+              prefer: Sequence[str]) -> _PriceSeries | None:
+    candidates = _price_series(observations)
+    if not candidates:
+        return None
+    rank = {Frequency.DAILY: 3, Frequency.MONTHLY: 2, Frequency.ANNUAL: 1}
+    return min(candidates, key=lambda s: (-rank[s.frequency], -s.end.toordinal(),
+                                          -len(s.rows), -_preference_rank(s.series, prefer),
+                                          s.series))
+
+
+def price_history(observations: Iterable[Observation], *,
+                  prefer: Sequence[str] = DEFAULT_PRICE_PREFERENCE) -> list[tuple[date, float]]:
+    """The headline price series as ``[(period, value)]``, sorted, one value per period.
+
+    Headline: the finest frequency (monthly beats annual), then the latest end, then the
+    longest, then the first ``prefer`` substring found in the series name, then the name. Where
+    one period was published twice, the later publication (a revision) wins. Missing values
+    leave a gap: nothing is forward-filled.
+    """
+    chosen = _headline(observations, prefer)
+    return [] if chosen is None else [(o.period, float(o.value or 0.0)) for o in chosen.rows]
+
+
+def infer_frequency(history: Sequence[tuple[date, float]]) -> Frequency:
+    """ANNUAL if every date is 1 January, MONTHLY if every date is a 1st, else DAILY."""
+    if all(d.month == 1 and d.day == 1 for d, _ in history):
+        return Frequency.ANNUAL
+    if all(d.day == 1 for d, _ in history):
+        return Frequency.MONTHLY
+    return Frequency.DAILY
+
+
+def _indexed(history: Sequence[tuple[date, float]],
+             frequency: Frequency | None) -> tuple[Frequency, dict[int, tuple[date, float]]]:
+    """Period index -> (date, value); conflicting duplicates of a period are dropped.
+
+    Monthly and annual points are indexed by month or year. Daily points collapse to the last
+    observation of each month (no filling). Non-positive values have no logarithm and are
+    dropped.
+    """
+    frequency = frequency or infer_frequency(history)
+    indexed: dict[int, tuple[date, float]] = {}
+    conflicts: set[int] = set()
+    for when, value in sorted(history):
+        if not (value > 0 and math.isfinite(value)):
+            continue
+        index = when.year if frequency == Frequency.ANNUAL else when.year * 12 + when.month - 1
+        previous = indexed.get(index)
+        if previous is not None and frequency != Frequency.DAILY and previous[1] != value:
+            conflicts.add(index)  # two values for one period: which is right is unknown
+        indexed[index] = (when, value)
+    for index in conflicts:
+        del indexed[index]
+    return frequency, indexed
+
+
+def _steps(months: int, frequency: Frequency) -> int | None:
+    if frequency == Frequency.ANNUAL:
+        return months // 12 if months % 12 == 0 and months >= 12 else None
+    return months
+
+
+def price_change_series(history: Sequence[tuple[date, float]], months: int, *,
+                        frequency: Frequency | None = None) -> list[tuple[date, float]]:
+    """Log price change over ``months``, dated at its end, only where both ends exist.
+
+    For annual data the window must be whole years (``months=12`` is one year; 1 or 3 months
+    give nothing). A gap or an ambiguous duplicate period yields no change rather than a
+    change over the wrong span.
+    """
+    frequency, indexed = _indexed(history, frequency)
+    steps = _steps(months, frequency)
+    if steps is None or steps <= 0:
+        return []
+    return [(when, math.log(value / indexed[index - steps][1]))
+            for index, (when, value) in sorted(indexed.items()) if index - steps in indexed]
+
+
+def _window_returns(frequency: Frequency, window_months: int | None) -> int:
+    if window_months is None:
+        return 5 if frequency == Frequency.ANNUAL else 12
+    return max(1, window_months // 12) if frequency == Frequency.ANNUAL else window_months
+
+
+def _stdev(values: Sequence[float]) -> float:
+    """Sample standard deviation (statistics.stdev is exact but 50x slower)."""
+    mean = math.fsum(values) / len(values)
+    return math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (len(values) - 1))
+
+
+def _returns(history: Sequence[tuple[date, float]], frequency: Frequency | None
+             ) -> tuple[Frequency, list[tuple[int, date]], dict[int, float]]:
+    """One-period log returns by period index, and the sorted (index, date) of every point."""
+    frequency, indexed = _indexed(history, frequency)
+    returns = {i: math.log(v / indexed[i - 1][1]) for i, (_, v) in indexed.items()
+               if i - 1 in indexed}
+    return frequency, [(i, d) for i, (d, _) in sorted(indexed.items())], returns
+
+
+def window_returns(history: Sequence[tuple[date, float]], *, window_months: int | None = None,
+                   frequency: Frequency | None = None) -> list[float]:
+    """The one-period log returns of the window ending at the last period (gaps left out)."""
+    frequency, points, returns = _returns(history, frequency)
+    if not points:
+        return []
+    width = _window_returns(frequency, window_months)
+    end = points[-1][0]
+    return [returns[i] for i in range(end - width + 1, end + 1) if i in returns]
+
+
+def _rolling_volatility(history: Sequence[tuple[date, float]], window_months: int | None,
+                        frequency: Frequency | None, *, last_only: bool
+                        ) -> list[tuple[date, float]]:
+    frequency, points, returns = _returns(history, frequency)
+    width = _window_returns(frequency, window_months)
+    needed = max(2, math.ceil(_MIN_WINDOW_SHARE * width))
+    scale = math.sqrt(_PERIODS_PER_YEAR[frequency])
+    result = []
+    for index, when in points[-1:] if last_only else points:
+        window = [returns[i] for i in range(index - width + 1, index + 1) if i in returns]
+        if len(window) >= needed:
+            result.append((when, _stdev(window) * scale))
+    return result
+
+
+def volatility_series(history: Sequence[tuple[date, float]], *,
+                      window_months: int | None = None,
+                      frequency: Frequency | None = None) -> list[tuple[date, float]]:
+    """Annualised stdev of one-period log returns over a trailing window, at every point.
+
+    The window is 12 months for monthly data and 5 years for annual data unless given; at
+    least 75 % of its returns (and at least 2) must exist, gaps are never bridged.
+    """
+    return _rolling_volatility(history, window_months, frequency, last_only=False)
+
+
+def volatility(history: Sequence[tuple[date, float]], *, window_months: int | None = None,
+               frequency: Frequency | None = None) -> float | None:
+    """The volatility of the window ending at the last period of ``history`` (or None)."""
+    last = _rolling_volatility(history, window_months, frequency, last_only=True)
+    if not last or last[0][0] != max(d for d, _ in history):
+        return None
+    return last[0][1]
+
+
+def _price_indicators(mineral: str, observations: Sequence[Observation],
+                      as_of: date) -> dict[str, IndicatorValue]:
+    names = ("price", "price_change_1m", "price_change_3m", "price_change_12m",
+             "price_volatility", "price_volatility_36m", "price_age_days")
+    chosen = _headline(observations, DEFAULT_PRICE_PREFERENCE)
+    if chosen is None:
+        return {n: _missing(mineral, n, "no price series") for n in names}
+    last = chosen.rows[-1]
+    history = [(o.period, float(o.value or 0.0)) for o in chosen.rows]
+    template = IndicatorValue(
+        mineral, "", None, as_of=last.period, published_at=last.published_at,
+        source=last.source,
+        detail=(("series", chosen.series), ("frequency", chosen.frequency.value),
+                ("points", str(len(history))), ("first", history[0][0].isoformat())),
+    )
+    age = (as_of - period_end(last.period, chosen.frequency)).days
+    values = {
+        "price": replace(template, indicator="price", value=last.value, unit=last.unit,
+                         qualifier=last.qualifier),
+        "price_age_days": replace(template, indicator="price_age_days",
+                                  value=float(max(0, age)), unit="days"),
+    }
+    for months in (1, 3, 12):
+        values[f"price_change_{months}m"] = _latest_change(
+            replace(template, indicator=f"price_change_{months}m", unit="log"),
+            history, months, chosen.frequency)
+    for name, window in (("price_volatility", None), ("price_volatility_36m", 36)):
+        values[name] = _latest_volatility(
+            replace(template, indicator=name, unit="annualised"), history, window,
+            chosen.frequency)
+    return values
+
+
+def _latest_change(template: IndicatorValue, history: Sequence[tuple[date, float]],
+                   months: int, frequency: Frequency) -> IndicatorValue:
+    if _steps(months, frequency) is None:
+        reason = f"{frequency.name.lower()} series: no {months}-month change"
+        return _unknown(template, reason)
+    changes = price_change_series(history, months, frequency=frequency)
+    last = history[-1][0]
+    if not changes or changes[-1][0] != last:
+        span = f"{months} month{'s' * (months != 1)}"
+        return _unknown(template, f"no price {span} before {last.isoformat()}")
+    return replace(template, value=changes[-1][1],
+                   detail=(*template.detail, ("window_months", str(months))))
+
+
+def _latest_volatility(template: IndicatorValue, history: Sequence[tuple[date, float]],
+                       window: int | None, frequency: Frequency) -> IndicatorValue:
+    if window is not None and frequency == Frequency.ANNUAL:
+        return _unknown(template, "annual series: see price_volatility (5 years)")
+    width = _window_returns(frequency, window)
+    span = f"{width} {'years' if frequency == Frequency.ANNUAL else 'months'}"
+    value = volatility(history, window_months=window, frequency=frequency)
+    if value is None:
+        return _unknown(template, f"too few returns in the last {span}")
+    return replace(template, value=value, detail=(*template.detail, ("window", span)))
+
+
+def _unknown(template: IndicatorValue, reason: str) -> IndicatorValue:
+    """The template as a missing value: no value, no date, the reason."""
+    return replace(template, value=None, as_of=None, published_at=None, reason=reason)

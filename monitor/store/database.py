@@ -1,0 +1,494 @@
+"""The state store: one SQLite file (WAL), the only module that imports sqlite_utils.
+
+A :class:`Store` wraps one connection and belongs to the thread that opened it (APScheduler runs
+jobs in worker threads, so each job opens its own; that is cheap with WAL). The schema is created
+and changed only by the migrations below; never edit one that has shipped, add a new one.
+Timestamps are ISO-8601 UTC text; dates are ISO ``YYYY-MM-DD``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Self
+
+from sqlite_utils import Database, Migrations
+from sqlite_utils.db import NotFoundError
+
+from monitor.core.errors import StoreError
+from monitor.core.models import Frequency, Measure, Observation
+
+DB_NAME = "critmon.db"
+migrations = Migrations("critmon")
+
+
+@migrations()
+def m001_observations(db: Database) -> None:
+    db["observations"].create(
+        {
+            "source": str, "series": str, "country": str, "period": str,
+            "mineral": str, "measure": str, "frequency": str, "value": float,
+            "unit": str, "stage": str, "qualifier": str,
+            "published_at": str, "fetched_at": str,
+        },
+        pk=("source", "series", "country", "period"),
+        not_null={"source", "series", "country", "period", "mineral", "measure"},
+    )
+    db["observations"].create_index(["mineral", "measure", "period"])
+
+
+@migrations()
+def m002_source_state(db: Database) -> None:
+    db["source_state"].create(
+        {
+            "source": str, "kind": str, "url": str, "status": str,
+            "last_attempt_at": str, "last_success_at": str, "last_change_at": str,
+            "last_error": str, "last_error_at": str, "consecutive_failures": int,
+            "next_poll_at": str, "etag": str, "last_modified": str, "last_http_status": int,
+            "last_latency_s": float, "last_rows": int, "polls": int, "failures": int,
+        },
+        pk="source",
+    )
+
+
+@migrations()
+def m003_config_versions(db: Database) -> None:
+    db["config_versions"].create(
+        {"id": int, "digest": str, "loaded_at": str, "origin": str, "summary": str,
+         "files": str},
+        pk="id",
+    )
+    db["config_versions"].create_index(["digest"])
+
+
+@migrations()
+def m004_wgi_and_meta(db: Database) -> None:
+    db["wgi"].create(
+        {"code": str, "year": int, "indicator": str, "country": str, "estimate": float,
+         "published_at": str},
+        pk=("code", "year", "indicator"),
+    )
+    db["meta"].create({"key": str, "value": str}, pk="key")
+
+
+@migrations()
+def m005_views(db: Database) -> None:
+    db.execute("""
+        CREATE VIEW latest_prices AS
+        SELECT o.mineral, o.source, o.series, o.period, o.value, o.unit, o.published_at
+        FROM observations o
+        JOIN (SELECT source, series, MAX(period) AS period FROM observations
+              WHERE measure = 'price' AND value IS NOT NULL GROUP BY source, series) last
+          ON o.source = last.source AND o.series = last.series AND o.period = last.period
+        WHERE o.measure = 'price'
+    """)
+
+
+@migrations()
+def m006_evaluations(db: Database) -> None:
+    # Append-only histories: a row is added when a value changes, so the history of a score or
+    # an indicator is a query, not a recomputation.
+    db["indicator_values"].create(
+        {"id": int, "mineral": str, "indicator": str, "evaluated_at": str, "as_of": str,
+         "value": float, "unit": str, "period": str, "published_at": str, "source": str,
+         "qualifier": str, "reason": str, "detail": str},
+        pk="id", not_null={"mineral", "indicator", "evaluated_at"},
+    )
+    db["indicator_values"].create_index(["mineral", "indicator", "as_of"])
+    db["risk_scores"].create(
+        {"id": int, "mineral": str, "evaluated_at": str, "as_of": str, "score": float,
+         "level": str, "confidence": float, "method": str, "factors": str, "missing": str},
+        pk="id", not_null={"mineral", "evaluated_at", "as_of"},
+    )
+    db["risk_scores"].create_index(["mineral", "as_of"])
+    db["signals"].create(
+        {"rule": str, "mineral": str, "indicator": str, "evaluated_at": str, "as_of": str,
+         "state": str, "firing": int, "level": str, "value": float, "threshold": float,
+         "reason": str},
+        pk=("rule", "mineral"),
+    )
+
+
+@migrations()
+def m007_source_failing_since(db: Database) -> None:
+    db["source_state"].add_column("failing_since", str)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceState:
+    """Health and conditional-GET state of one source, as stored."""
+
+    source: str
+    kind: str = ""
+    url: str = ""
+    status: str = "never"
+    last_attempt_at: str | None = None
+    last_success_at: str | None = None
+    last_change_at: str | None = None
+    last_error: str | None = None
+    last_error_at: str | None = None
+    consecutive_failures: int = 0
+    next_poll_at: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    last_http_status: int | None = None
+    last_latency_s: float | None = None
+    last_rows: int | None = None
+    polls: int = 0
+    failures: int = 0
+    failing_since: str | None = None
+
+
+def state_dir_path(explicit: str | os.PathLike[str] | None,
+                   environ: dict[str, str] | os._Environ[str] | None = None) -> Path:
+    """Pick the state directory: ``--state-dir``, ``CRITMON_STATE_DIR``, systemd, XDG."""
+    environ = os.environ if environ is None else environ
+    if explicit:
+        return Path(explicit)
+    if environ.get("CRITMON_STATE_DIR"):
+        return Path(environ["CRITMON_STATE_DIR"])
+    if environ.get("STATE_DIRECTORY"):  # systemd StateDirectory=
+        return Path(environ["STATE_DIRECTORY"].split(":")[0])
+    base = environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "critmon"
+
+
+def ensure_state_dir(path: Path) -> Path:
+    """Create the state directory private to its owner (0700)."""
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path.chmod(0o700)
+    except OSError as exc:
+        raise StoreError(f"cannot create state directory {path}: {exc.strerror}") from exc
+    return path
+
+
+class Store:
+    """One connection to the state database; use from the thread that opened it."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], *, migrate: bool = True) -> Store:
+        """Open (creating 0600 if new) the database file, in WAL mode, migrated."""
+        path = Path(path)
+        try:
+            if not path.exists():
+                path.touch(mode=0o600)
+            conn = sqlite3.connect(str(path), timeout=30.0)
+            db = Database(conn)
+            conn.execute("PRAGMA busy_timeout = 30000")
+            conn.execute("PRAGMA foreign_keys = ON")
+            if db.journal_mode != "wal":
+                db.enable_wal()
+            conn.execute("PRAGMA synchronous = NORMAL")
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot open database {path}: {exc}") from exc
+        store = cls(db)
+        if migrate:
+            store.migrate()
+        return store
+
+    @classmethod
+    def memory(cls) -> Store:
+        store = cls(Database(memory=True))
+        store.migrate()
+        return store
+
+    def migrate(self) -> None:
+        """Apply every pending migration: the core set, then news and alerts."""
+        from monitor.alerting.store import apply_alert_migrations  # they import Store: no cycle
+        from monitor.news.store import apply_news_migrations
+
+        try:
+            migrations.apply(self.db)
+            apply_news_migrations(self.db)
+            apply_alert_migrations(self.db)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot migrate database: {exc}{io_error_hint(exc)}") from exc
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group writes atomically; translate SQLite failures (disk full, read-only).
+
+        The outermost transaction is ``BEGIN IMMEDIATE``: it takes the write lock up front, so
+        concurrent jobs wait on the busy timeout instead of failing when a read would have to
+        be upgraded to a write. Nested transactions become savepoints.
+        """
+        conn = self.db.conn
+        try:
+            if conn.in_transaction:
+                with self.db.atomic():
+                    yield
+                return
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise StoreError(f"database write failed: {exc}{io_error_hint(exc)}") from exc
+
+    # ------------------------------------------------------------------ observations
+
+    def save_observations(self, observations: Iterable[Observation], *, fetched_at: datetime
+                          ) -> int:
+        """Upsert observations on their natural key; return how many rows are new or changed."""
+        stamp = fetched_at.isoformat()
+        rows = [_observation_row(o, stamp, fetched_at.date()) for o in observations]
+        if not rows:
+            return 0
+        columns = list(rows[0])
+        placeholders = ", ".join("?" for _ in columns)
+        # Only rows whose value, qualifier or unit differ are written, so re-polling is free and
+        # the first publication date of a value is kept.
+        sql = f"""
+            INSERT INTO observations ({", ".join(columns)}) VALUES ({placeholders})
+            ON CONFLICT (source, series, country, period) DO UPDATE SET
+              mineral = excluded.mineral, measure = excluded.measure,
+              frequency = excluded.frequency, value = excluded.value,
+              unit = excluded.unit, stage = excluded.stage, qualifier = excluded.qualifier,
+              fetched_at = excluded.fetched_at
+            WHERE observations.value IS NOT excluded.value
+               OR observations.qualifier IS NOT excluded.qualifier
+               OR observations.unit IS NOT excluded.unit
+        """
+        with self.transaction():
+            conn = self.db.conn
+            before = conn.total_changes
+            conn.executemany(sql, [tuple(row.values()) for row in rows])
+            return conn.total_changes - before
+
+    def observations(self, *, mineral: str | None = None, measure: Measure | str | None = None,
+                     source: str | None = None, known_at: date | None = None
+                     ) -> list[Observation]:
+        """Observations, oldest period first; ``known_at`` keeps only what was public then."""
+        where, params = [], []
+        for column, value in (("mineral", mineral), ("measure", measure), ("source", source)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(str(value))
+        if known_at is not None:
+            where.append("published_at <= ?")
+            params.append(known_at.isoformat())
+        sql = "SELECT * FROM observations"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY mineral, measure, source, series, period, country"
+        return [_observation_from_row(row) for row in self.db.query(sql, params)]
+
+    def prune_observations(self, period_before: date) -> int:
+        """Delete observations of periods before the cut-off; return how many."""
+        with self.transaction():
+            return self.db.execute("DELETE FROM observations WHERE period < ?",
+                                   [period_before.isoformat()]).rowcount
+
+    def count_observations(self) -> dict[str, int]:
+        return {row["source"]: row["n"] for row in self.db.query(
+            "SELECT source, COUNT(*) AS n FROM observations GROUP BY source ORDER BY source")}
+
+    # ------------------------------------------------------------------ source state
+
+    def source_state(self, source: str) -> SourceState:
+        try:
+            row = self.db["source_state"].get(source)
+        except NotFoundError:  # never polled
+            return SourceState(source=source)
+        return SourceState(**{k: row.get(k) for k in SourceState.__dataclass_fields__}
+                           | {"consecutive_failures": row.get("consecutive_failures") or 0,
+                              "polls": row.get("polls") or 0,
+                              "failures": row.get("failures") or 0,
+                              "status": row.get("status") or "never"})
+
+    def source_states(self) -> list[SourceState]:
+        return [self.source_state(row["source"])
+                for row in self.db.query("SELECT source FROM source_state ORDER BY source")]
+
+    def save_source_state(self, state: SourceState) -> None:
+        with self.transaction():
+            self.db["source_state"].upsert(asdict(state), pk="source")
+
+    # ------------------------------------------------------------------ config versions
+
+    def record_config(self, *, digest: str, loaded_at: datetime, origin: str, summary: str,
+                      files: dict[str, str]) -> bool:
+        """Record a loaded config unless it equals the last one; return True when recorded."""
+        last = list(self.db.query(
+            "SELECT digest FROM config_versions ORDER BY id DESC LIMIT 1"))
+        if last and last[0]["digest"] == digest:
+            return False
+        with self.transaction():
+            self.db["config_versions"].insert({
+                "digest": digest, "loaded_at": loaded_at.isoformat(), "origin": origin,
+                "summary": summary, "files": json.dumps(files, ensure_ascii=False),
+            })
+        return True
+
+    def config_versions(self, limit: int = 50) -> list[dict[str, Any]]:
+        return list(self.db.query(
+            "SELECT id, digest, loaded_at, origin, summary FROM config_versions "
+            "ORDER BY id DESC LIMIT ?", [limit]))
+
+    def last_config_files(self) -> dict[str, str] | None:
+        rows = list(self.db.query("SELECT files FROM config_versions ORDER BY id DESC LIMIT 1"))
+        return json.loads(rows[0]["files"]) if rows else None
+
+    # ------------------------------------------------------------------ evaluations
+
+    def save_evaluation(self, *, evaluated_at: datetime, indicators: Iterable[dict[str, Any]],
+                        scores: Iterable[dict[str, Any]], signals: Iterable[dict[str, Any]]
+                        ) -> tuple[int, int]:
+        """Append changed indicator values and scores; replace the current signals.
+
+        Returns how many indicator rows and score rows were appended.
+        """
+        stamp = evaluated_at.isoformat()
+        with self.transaction():
+            appended = sum(self._append_if_changed(
+                "indicator_values", ("mineral", "indicator"),
+                ("value", "qualifier", "period", "reason"), {**row, "evaluated_at": stamp})
+                for row in indicators)
+            scored = sum(self._append_if_changed(
+                "risk_scores", ("mineral",), ("score", "level", "method", "as_of"),
+                {**row, "evaluated_at": stamp}) for row in scores)
+            self.db["signals"].upsert_all(
+                [{**row, "evaluated_at": stamp} for row in signals], pk=("rule", "mineral"))
+        return appended, scored
+
+    def _append_if_changed(self, table: str, keys: tuple[str, ...], compared: tuple[str, ...],
+                           row: dict[str, Any]) -> int:
+        where = " AND ".join(f"{k} = ?" for k in keys)
+        last = list(self.db.query(
+            f"SELECT {', '.join(compared)} FROM {table} WHERE {where} ORDER BY id DESC LIMIT 1",
+            [row[k] for k in keys]))
+        if last and all(last[0][c] == row.get(c) for c in compared):
+            return 0
+        self.db[table].insert(row)
+        return 1
+
+    def risk_series(self, mineral: str) -> list[tuple[date, float]]:
+        """The last stored score of each evaluated date, oldest first (for detectors)."""
+        rows = self.db.query(
+            "SELECT as_of, score FROM risk_scores WHERE id IN (SELECT MAX(id) FROM risk_scores"
+            " WHERE mineral = ? AND score IS NOT NULL GROUP BY as_of) ORDER BY as_of", [mineral])
+        return [(date.fromisoformat(row["as_of"]), row["score"]) for row in rows]
+
+    def latest_levels(self) -> dict[str, str]:
+        """Each mineral's last stored risk level (for hysteresis across evaluations)."""
+        return {row["mineral"]: row["level"] for row in self.db.query(
+            "SELECT mineral, level FROM risk_scores WHERE id IN "
+            "(SELECT MAX(id) FROM risk_scores GROUP BY mineral)")}
+
+    def risk_history(self, mineral: str) -> list[dict[str, Any]]:
+        """Every stored score of one mineral, oldest first (a row per change)."""
+        return list(self.db.query("SELECT * FROM risk_scores WHERE mineral = ? ORDER BY id",
+                                  [mineral]))
+
+    def current_signals(self) -> list[dict[str, Any]]:
+        return list(self.db.query("SELECT * FROM signals ORDER BY mineral, rule"))
+
+    # ------------------------------------------------------------------ governance, meta
+
+    def save_wgi(self, rows: Sequence[dict[str, Any]]) -> None:
+        with self.transaction():
+            self.db["wgi"].upsert_all(rows, pk=("code", "year", "indicator"), batch_size=1000)
+
+    def wgi(self, *, known_at: date | None = None) -> list[dict[str, Any]]:
+        sql, params = "SELECT * FROM wgi", []
+        if known_at is not None:
+            sql += " WHERE published_at <= ?"
+            params.append(known_at.isoformat())
+        return list(self.db.query(sql + " ORDER BY code, year, indicator", params))
+
+    def check_writable(self) -> str | None:
+        """Try a real write; return why it failed, or None when the database takes writes."""
+        try:
+            self.set_meta("health_probe_at", datetime.now().isoformat())
+        except StoreError as exc:
+            return str(exc)
+        return None
+
+    def backup(self, target: str | os.PathLike[str]) -> None:
+        """Copy the live database with SQLite's online backup API (safe while it is written)."""
+        try:
+            with sqlite3.connect(str(target)) as destination:
+                self.db.conn.backup(destination)
+            Path(target).chmod(0o600)
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(f"backup to {target} failed: {exc}") from exc
+
+    def vacuum(self) -> None:
+        try:
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self.db.vacuum()
+        except sqlite3.Error as exc:
+            raise StoreError(f"vacuum failed: {exc}") from exc
+
+    def optimize(self) -> None:
+        """Periodic housekeeping: refresh query-planner statistics, checkpoint the WAL."""
+        try:
+            self.db.execute("PRAGMA optimize")
+            self.db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error as exc:
+            raise StoreError(f"optimize failed: {exc}") from exc
+
+    def get_meta(self, key: str) -> str | None:
+        rows = list(self.db.query("SELECT value FROM meta WHERE key = ?", [key]))
+        return rows[0]["value"] if rows else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.transaction():
+            self.db["meta"].upsert({"key": key, "value": value}, pk="key")
+
+
+def io_error_hint(exc: sqlite3.Error) -> str:
+    """SQLite reports a full disk or a file-size limit (EFBIG) as a plain I/O error."""
+    text = str(exc).lower()
+    if "disk i/o error" in text or "database or disk is full" in text:
+        return " (is the disk full, or a file size limit reached?)"
+    return ""
+
+
+def _observation_row(o: Observation, fetched_at: str, fetched_on: date) -> dict[str, Any]:
+    return {
+        "source": o.source, "series": o.series, "country": o.country,
+        "period": o.period.isoformat(), "mineral": o.mineral, "measure": str(o.measure),
+        "frequency": str(o.frequency), "value": o.value, "unit": o.unit, "stage": o.stage,
+        "qualifier": o.qualifier,
+        # A value with no publication date became known when we first fetched it.
+        "published_at": (o.published_at or fetched_on).isoformat(),
+        "fetched_at": fetched_at,
+    }
+
+
+def _observation_from_row(row: dict[str, Any]) -> Observation:
+    return Observation(
+        source=row["source"], series=row["series"], mineral=row["mineral"],
+        measure=Measure(row["measure"]), period=date.fromisoformat(row["period"]),
+        frequency=Frequency(row["frequency"]), value=row["value"], unit=row["unit"] or "",
+        country=row["country"] or "", stage=row["stage"] or "", qualifier=row["qualifier"] or "",
+        published_at=date.fromisoformat(row["published_at"]) if row["published_at"] else None,
+    )
