@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import pytest
+
+from monitor.config.load import Config, Mineral, load_config
+from monitor.news.classify import NewsClassifier, load_classifier
+from monitor.news.tagging import Tagger
 
 _real_connect = socket.socket.connect
 _LOOPBACK = {"127.0.0.1", "::1", "localhost"}
@@ -21,3 +26,32 @@ def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
         return _real_connect(sock, address)
 
     monkeypatch.setattr(socket.socket, "connect", connect)
+
+
+# ---------------------------------------------------------------- shared by news and cli tests
+
+
+@pytest.fixture(scope="session")
+def config() -> Config:
+    return load_config()
+
+
+@pytest.fixture(scope="session")
+def minerals(config: Config) -> tuple[Mineral, ...]:
+    return config.minerals.minerals
+
+
+@pytest.fixture(scope="session")
+def tagger(minerals: tuple[Mineral, ...]) -> Tagger:
+    return Tagger(minerals)
+
+
+@pytest.fixture(scope="session")
+def classifier_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("classifier-cache")
+
+
+@pytest.fixture(scope="session")
+def classifier(classifier_cache: Path) -> NewsClassifier:
+    """Fitted once per session (a few seconds) and cached on disk like the daemon does."""
+    return load_classifier(classifier_cache)

@@ -14,8 +14,8 @@ import yaml
 from monitor.sources.bundled import MCS_LONG_FILE, read_bundled
 from monitor.sources.usgs import build_commodity_map, build_nir_figure_map, decode_text
 
-MINERALS_YAML = Path(__file__).resolve().parents[1] / "config" / "minerals.yaml"
-RAW_LISTS = (Path(__file__).resolve().parents[2] / "shared" / "data" / "raw"
+MINERALS_YAML = Path(__file__).resolve().parents[2] / "config" / "minerals.yaml"
+RAW_LISTS = (Path(__file__).resolve().parents[3] / "shared" / "data" / "raw"
              / "usgs_critical_minerals_lists" / "us_critical_minerals_lists_2018_2022_2025.csv")
 
 # 87 FR 10381 (2022): 50 minerals.

@@ -136,7 +136,7 @@ def test_shipped_routes_send_levelled_alerts_to_the_file_and_the_console() -> No
 
 
 def test_the_documented_example_config_is_valid() -> None:
-    doc = (Path(__file__).parents[1] / "docs" / "alerting.md").read_text("utf-8")
+    doc = (Path(__file__).parents[2] / "docs" / "alerting.md").read_text("utf-8")
     example = doc.split("## Configuration (`alerting.yaml`)")[1].split("```yaml\n")[1]
     parsed = AlertingFile.model_validate(yaml.safe_load(example.split("```")[0]))
     assert [r.name for r in parsed.receivers][:2] == ["console", "jsonl"]

@@ -29,7 +29,7 @@ from monitor.sources.bundled import (
 )
 from monitor.sources.wgi import WgiEstimate, parse_wgi
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 RAW = REPO.parent / "shared" / "data" / "raw"
 MINERALS = [("gallium", ["Gallium"]), ("rare_earths", ["Rare Earths", "Rare Earths (Heavy)"])]
 

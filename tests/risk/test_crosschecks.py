@@ -34,7 +34,7 @@ from monitor.sources.bundled import (
 )
 
 AS_OF = date(2026, 3, 1)
-FIXTURES = Path(__file__).parent / "fixtures" / "eu_crm2023"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "eu_crm2023"
 Values = dict[str, dict[str, IndicatorValue]]
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-UNIT = Path(__file__).parent.parent / "systemd" / "critmon.service"
+UNIT = Path(__file__).parents[2] / "systemd" / "critmon.service"
 analyze = shutil.which("systemd-analyze")
 needs_analyze = pytest.mark.skipif(analyze is None, reason="systemd-analyze is not installed")
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from monitor.store.database import DB_NAME
-from tests.test_faults import FeedServer, csv_route, integrity, query, write_config
+from tests.ops.test_faults import FeedServer, csv_route, integrity, query, write_config
 
 CSV = "observation_date,PRICE\n2025-09-01,400\n2025-10-01,410\n2025-11-01,415\n"
 #: Twenty years of daily prices: enough new rows to make the store grow by megabytes.
