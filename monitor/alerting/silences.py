@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from monitor.alerting.routing import Matcher, matches_all, parse_matchers
 from monitor.alerting.state import level_rank
+from monitor.config.matchers import Matcher, matches_all, parse_matchers
 
 
 class MuteKind(StrEnum):

@@ -1,8 +1,8 @@
 """Persistence of alerting: state, history, outbox, delivery log, silences, acks, digests.
 
 Wraps a :class:`~monitor.store.database.Store` (``AlertStore(store)``) and uses its connection and
-``transaction()``. The tables have their own migration set, ``critmon_alerts``, applied on first
-use (and by ``Store.migrate``)::
+``transaction()``. The tables (their migration set, ``critmon_alerts``, is in
+:mod:`monitor.store.schema`; applied by ``Store.migrate`` and on first use)::
 
     alert_state      one row per alert instance (fingerprint), its current state
     alert_events     append-only history of state changes (UPDATE/DELETE are refused)
@@ -19,96 +19,15 @@ Timestamps are ISO-8601 UTC text. No secret is ever written here: rows hold rece
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlite_utils import Database, Migrations
-
 from monitor.alerting.silences import Ack, Mute, Silence
 from monitor.alerting.state import AlertState, State, Transition
-from monitor.core.errors import StoreError
 from monitor.store.database import Store
-
-alert_migrations = Migrations("critmon_alerts")
-
-
-@alert_migrations()
-def m001_alerting(db: Database) -> None:
-    for statement in _SCHEMA:
-        db.execute(statement)
-
-
-_SCHEMA = (
-    """CREATE TABLE alert_state (
-        id INTEGER PRIMARY KEY, fingerprint TEXT NOT NULL UNIQUE, alertname TEXT NOT NULL,
-        mineral TEXT NOT NULL, indicator TEXT NOT NULL, labels TEXT NOT NULL, state TEXT NOT NULL,
-        level TEXT, active_since TEXT, fired_at TEXT, resolved_at TEXT, cleared_since TEXT,
-        last_eval_at TEXT, value REAL, previous_value REAL, threshold REAL, as_of TEXT,
-        annotations TEXT NOT NULL DEFAULT '{}', data_state TEXT NOT NULL DEFAULT 'ok',
-        updated_at TEXT)""",
-    "CREATE INDEX alert_state_state ON alert_state (state)",
-    """CREATE TABLE alert_events (
-        id INTEGER PRIMARY KEY, at TEXT NOT NULL, fingerprint TEXT NOT NULL,
-        alertname TEXT, mineral TEXT, indicator TEXT, kind TEXT NOT NULL, from_state TEXT,
-        to_state TEXT, from_level TEXT, level TEXT, value REAL, previous_value REAL,
-        threshold REAL, detail TEXT)""",
-    "CREATE INDEX alert_events_at ON alert_events (at)",
-    "CREATE INDEX alert_events_fingerprint ON alert_events (fingerprint, at)",
-    """CREATE TRIGGER alert_events_no_update BEFORE UPDATE ON alert_events
-       BEGIN SELECT RAISE(ABORT, 'alert_events is append-only'); END""",
-    """CREATE TRIGGER alert_events_no_delete BEFORE DELETE ON alert_events
-       BEGIN SELECT RAISE(ABORT, 'alert_events is append-only'); END""",
-    """CREATE TABLE outbox (
-        id INTEGER PRIMARY KEY, created_at TEXT NOT NULL, event_id INTEGER, fingerprint TEXT,
-        receiver TEXT NOT NULL, route_id TEXT, group_key TEXT NOT NULL, reason TEXT NOT NULL,
-        payload TEXT, status TEXT NOT NULL DEFAULT 'pending', done_at TEXT,
-        delivery_id INTEGER, note TEXT)""",
-    "CREATE INDEX outbox_pending ON outbox (status, receiver)",
-    """CREATE TABLE deliveries (
-        id INTEGER PRIMARY KEY, idempotency_key TEXT NOT NULL UNIQUE, receiver TEXT NOT NULL,
-        group_key TEXT NOT NULL, kind TEXT NOT NULL, reason TEXT NOT NULL,
-        status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL,
-        updated_at TEXT, next_attempt_at TEXT, lease_until TEXT, sent_at TEXT,
-        last_error TEXT, title TEXT, message_ref TEXT, muted_by TEXT, payload TEXT)""",
-    "CREATE INDEX deliveries_group ON deliveries (receiver, group_key, status)",
-    "CREATE INDEX deliveries_created ON deliveries (created_at)",
-    """CREATE TABLE delivery_items (
-        delivery_id INTEGER NOT NULL, fingerprint TEXT NOT NULL, alertname TEXT,
-        mineral TEXT, level TEXT, status TEXT, reason TEXT, episode TEXT,
-        PRIMARY KEY (delivery_id, fingerprint))""",
-    "CREATE INDEX delivery_items_fingerprint ON delivery_items (fingerprint)",
-    """CREATE TABLE notify_log (
-        receiver TEXT NOT NULL, fingerprint TEXT NOT NULL, group_key TEXT, episode TEXT,
-        status TEXT, level TEXT, value REAL, sent_at TEXT, reason TEXT, delivery_id INTEGER,
-        thread_ref TEXT, PRIMARY KEY (receiver, fingerprint))""",
-    """CREATE TABLE silences (
-        id INTEGER PRIMARY KEY, matchers TEXT NOT NULL, starts_at TEXT NOT NULL,
-        ends_at TEXT NOT NULL, created_by TEXT NOT NULL, comment TEXT NOT NULL,
-        created_at TEXT NOT NULL, expired_at TEXT)""",
-    """CREATE TABLE acks (
-        id INTEGER PRIMARY KEY, fingerprint TEXT NOT NULL, level TEXT, episode TEXT NOT NULL,
-        author TEXT NOT NULL, comment TEXT NOT NULL, created_at TEXT NOT NULL,
-        expires_at TEXT)""",
-    "CREATE INDEX acks_fingerprint ON acks (fingerprint)",
-    """CREATE TABLE digest_state (
-        receiver TEXT PRIMARY KEY, last_slot_at TEXT NOT NULL)""",
-    """CREATE VIEW firing_alerts AS
-        SELECT id, fingerprint, alertname, mineral, indicator, level, value, threshold,
-               fired_at, as_of FROM alert_state WHERE state = 'firing'""",
-)
-
-
-def apply_alert_migrations(db: Database) -> None:
-    """Create or upgrade the alerting tables (idempotent; cheap when nothing is pending)."""
-    try:
-        if alert_migrations.pending(db):
-            alert_migrations.apply(db)
-    except sqlite3.Error as exc:
-        raise StoreError(f"cannot migrate the alerting tables: {exc}") from exc
-
+from monitor.store.schema import apply_alert_migrations
 
 # --------------------------------------------------------------------------- row types
 

@@ -11,11 +11,11 @@ from typing import Any, Protocol
 import click
 
 from monitor.alerting.pipeline import build_notifiers, send_test
-from monitor.alerting.routing import parse_matcher
 from monitor.alerting.silences import acked_by, silenced_by
 from monitor.alerting.store import AlertStore
 from monitor.cli.formatting import FORMATS, render
 from monitor.config.load import Config, format_duration, parse_duration
+from monitor.config.matchers import parse_matcher
 from monitor.core.clock import SystemClock
 from monitor.store.database import DB_NAME, Store
 

@@ -688,7 +688,7 @@ class Route(StrictModel):
 
 
 def _valid_matchers(matchers: tuple[str, ...]) -> tuple[str, ...]:
-    from monitor.alerting.routing import parse_matcher  # routing is pure and imports no config
+    from monitor.config.matchers import parse_matcher
 
     for matcher in matchers:
         parse_matcher(matcher)  # ValueError names the matcher

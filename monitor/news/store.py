@@ -1,8 +1,8 @@
 """Storage of classified news items: the ``news_items`` and ``news_tags`` tables.
 
-These tables have their own migration set (``critmon_news``) so the news feature can evolve
-without touching the core schema; ``Store.migrate`` applies it through
-``apply_news_migrations`` and ``NewsStore`` applies it too (idempotent, one query when done).
+These tables have their own migration set (``critmon_news``, in :mod:`monitor.store.schema`) so
+the news feature can evolve without touching the core schema; ``Store.migrate`` applies it and
+``NewsStore`` applies it too (idempotent, one query when done).
 Text is stored as plain text exactly as parsed: escaping for Slack or email is the render
 layer's job.
 """
@@ -11,52 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
-
-from sqlite_utils import Database, Migrations
+from typing import Any
 
 from monitor.news.items import NewsRecord
-
-if TYPE_CHECKING:  # store.py imports this module to apply the news migrations
-    from monitor.store.database import Store
-
-news_migrations = Migrations("critmon_news")
+from monitor.store.database import Store
+from monitor.store.schema import apply_news_migrations, news_migrations
 
 #: When an item became public: its publication time, or when we first saw it if that is
 #: earlier (a feed's clock can be wrong) or unknown.
 EVENT_TIME_SQL = "MIN(COALESCE(i.published_at, i.fetched_at), i.fetched_at)"
-
-
-@news_migrations()
-def m001_news_items(db: Database) -> None:
-    db["news_items"].create(
-        {
-            "id": str, "source": str, "url": str, "canonical_url": str, "title": str,
-            "summary": str, "published_at": str, "fetched_at": str, "lang": str, "kind": str,
-            "is_supply_risk_event": int, "confidence": float, "risk_confidence": float,
-            "country": str, "dedup_of": str,
-        },
-        pk="id",
-        not_null={"id", "source", "title", "fetched_at"},
-    )
-    db["news_items"].create_index(["canonical_url"])
-    db["news_items"].create_index(["fetched_at"])
-    db["news_items"].create_index(["published_at"])
-
-
-@news_migrations()
-def m002_news_tags(db: Database) -> None:
-    db["news_tags"].create(
-        {"item_id": str, "mineral": str, "direct": int},
-        pk=("item_id", "mineral"),
-        foreign_keys=[("item_id", "news_items", "id")],
-    )
-    db["news_tags"].create_index(["mineral"])
-
-
-def apply_news_migrations(db: Database) -> None:
-    """Create or upgrade the news tables (called from ``Store.migrate``)."""
-    news_migrations.apply(db)
 
 
 class NewsStore:

@@ -2,7 +2,7 @@
 
 A :class:`Store` wraps one connection and belongs to the thread that opened it (APScheduler runs
 jobs in worker threads, so each job opens its own; that is cheap with WAL). The schema is created
-and changed only by the migrations below; never edit one that has shipped, add a new one.
+and changed only by the migrations in :mod:`monitor.store.schema`.
 Timestamps are ISO-8601 UTC text; dates are ISO ``YYYY-MM-DD``.
 """
 
@@ -18,108 +18,14 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Self
 
-from sqlite_utils import Database, Migrations
+from sqlite_utils import Database
 from sqlite_utils.db import NotFoundError
 
 from monitor.core.errors import StoreError
 from monitor.core.models import Frequency, Measure, Observation
+from monitor.store.schema import apply_all
 
 DB_NAME = "critmon.db"
-migrations = Migrations("critmon")
-
-
-@migrations()
-def m001_observations(db: Database) -> None:
-    db["observations"].create(
-        {
-            "source": str, "series": str, "country": str, "period": str,
-            "mineral": str, "measure": str, "frequency": str, "value": float,
-            "unit": str, "stage": str, "qualifier": str,
-            "published_at": str, "fetched_at": str,
-        },
-        pk=("source", "series", "country", "period"),
-        not_null={"source", "series", "country", "period", "mineral", "measure"},
-    )
-    db["observations"].create_index(["mineral", "measure", "period"])
-
-
-@migrations()
-def m002_source_state(db: Database) -> None:
-    db["source_state"].create(
-        {
-            "source": str, "kind": str, "url": str, "status": str,
-            "last_attempt_at": str, "last_success_at": str, "last_change_at": str,
-            "last_error": str, "last_error_at": str, "consecutive_failures": int,
-            "next_poll_at": str, "etag": str, "last_modified": str, "last_http_status": int,
-            "last_latency_s": float, "last_rows": int, "polls": int, "failures": int,
-        },
-        pk="source",
-    )
-
-
-@migrations()
-def m003_config_versions(db: Database) -> None:
-    db["config_versions"].create(
-        {"id": int, "digest": str, "loaded_at": str, "origin": str, "summary": str,
-         "files": str},
-        pk="id",
-    )
-    db["config_versions"].create_index(["digest"])
-
-
-@migrations()
-def m004_wgi_and_meta(db: Database) -> None:
-    db["wgi"].create(
-        {"code": str, "year": int, "indicator": str, "country": str, "estimate": float,
-         "published_at": str},
-        pk=("code", "year", "indicator"),
-    )
-    db["meta"].create({"key": str, "value": str}, pk="key")
-
-
-@migrations()
-def m005_views(db: Database) -> None:
-    db.execute("""
-        CREATE VIEW latest_prices AS
-        SELECT o.mineral, o.source, o.series, o.period, o.value, o.unit, o.published_at
-        FROM observations o
-        JOIN (SELECT source, series, MAX(period) AS period FROM observations
-              WHERE measure = 'price' AND value IS NOT NULL GROUP BY source, series) last
-          ON o.source = last.source AND o.series = last.series AND o.period = last.period
-        WHERE o.measure = 'price'
-    """)
-
-
-@migrations()
-def m006_evaluations(db: Database) -> None:
-    # Append-only histories: a row is added when a value changes, so the history of a score or
-    # an indicator is a query, not a recomputation.
-    db["indicator_values"].create(
-        {"id": int, "mineral": str, "indicator": str, "evaluated_at": str, "as_of": str,
-         "value": float, "unit": str, "period": str, "published_at": str, "source": str,
-         "qualifier": str, "reason": str, "detail": str},
-        pk="id", not_null={"mineral", "indicator", "evaluated_at"},
-    )
-    db["indicator_values"].create_index(["mineral", "indicator", "as_of"])
-    db["risk_scores"].create(
-        {"id": int, "mineral": str, "evaluated_at": str, "as_of": str, "score": float,
-         "level": str, "confidence": float, "method": str, "factors": str, "missing": str},
-        pk="id", not_null={"mineral", "evaluated_at", "as_of"},
-    )
-    db["risk_scores"].create_index(["mineral", "as_of"])
-    db["signals"].create(
-        {"rule": str, "mineral": str, "indicator": str, "evaluated_at": str, "as_of": str,
-         "state": str, "firing": int, "level": str, "value": float, "threshold": float,
-         "reason": str},
-        pk=("rule", "mineral"),
-    )
-
-
-@migrations()
-def m007_source_failing_since(db: Database) -> None:
-    db["source_state"].add_column("failing_since", str)
-
-
 @dataclass(frozen=True, slots=True)
 class SourceState:
     """Health and conditional-GET state of one source, as stored."""
@@ -206,13 +112,8 @@ class Store:
 
     def migrate(self) -> None:
         """Apply every pending migration: the core set, then news and alerts."""
-        from monitor.alerting.store import apply_alert_migrations  # they import Store: no cycle
-        from monitor.news.store import apply_news_migrations
-
         try:
-            migrations.apply(self.db)
-            apply_news_migrations(self.db)
-            apply_alert_migrations(self.db)
+            apply_all(self.db)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot migrate database: {exc}{io_error_hint(exc)}") from exc
 

@@ -15,10 +15,10 @@ from monitor.alerting.routing import (
     RouteNode,
     build_route_tree,
     match_routes,
-    parse_matcher,
     receivers_for,
 )
 from monitor.config.load import AlertingFile, Route, default_config_dir
+from monitor.config.matchers import parse_matcher
 
 GALLIUM_CRITICAL = {"alertname": "supply_risk_level", "mineral": "gallium",
                     "indicator": "supply_risk", "severity": "critical"}

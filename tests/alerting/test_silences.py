@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from monitor.alerting.routing import parse_matchers
 from monitor.alerting.silences import (
     Ack,
     FiringAlert,
@@ -16,6 +15,7 @@ from monitor.alerting.silences import (
     inhibited_by,
     silenced_by,
 )
+from monitor.config.matchers import parse_matchers
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 HOUR = timedelta(hours=1)
