@@ -25,10 +25,12 @@ once: $(VENV)/.run-installed     ## one full cycle, then exit
 
 test: $(VENV)/.dev-installed     ## install the dev extras and run the whole suite
 	$(BIN)/ruff check monitor detectors tests bench scripts
+	$(BIN)/lint-imports
 	$(BIN)/pytest -q
 
-lint: $(VENV)/.dev-installed
+lint: $(VENV)/.dev-installed    ## ruff and the layering contract (pyproject.toml, import-linter)
 	$(BIN)/ruff check monitor detectors tests bench scripts
+	$(BIN)/lint-imports
 
 bench: $(VENV)/.dev-installed    ## benchmarks print figures; they are not tests
 	for f in bench/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done

@@ -1,1 +1,5 @@
-"""Policy news: parsing feeds, tagging minerals and countries, classifying events."""
+"""Policy news: parse feeds, deduplicate, tag minerals and countries, classify, store.
+
+Also turns stored items into policy pressure (an input of the risk score) and into immediate
+``policy_event`` signals. May import ``monitor.core``, ``monitor.config`` and ``monitor.store``.
+"""
