@@ -16,7 +16,9 @@ import json
 import time
 from datetime import date
 
-from monitor.backtest.replay import bundled_data, bundled_events_text, parse_events, run_backtest
+from monitor.backtest.events import bundled_events_text, parse_events
+from monitor.backtest.inputs import bundled_data
+from monitor.backtest.scoring import run_backtest
 from monitor.config.load import default_config_dir, load_config
 
 

@@ -20,7 +20,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.slack_standin import SlackStandIn
 from tests.test_faults import (
     MINERALS,
     TOKEN,
@@ -29,6 +28,8 @@ from tests.test_faults import (
     toggling_csv,
     write_config,
 )
+
+from tests.slack_standin import SlackStandIn
 
 SAMPLE_EVERY_S = 5.0
 

@@ -24,7 +24,9 @@ import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 
 from monitor.alerting.state import level_rank
-from monitor.backtest.replay import Episode, Event, ReplayResult, Score
+from monitor.backtest.events import Event
+from monitor.backtest.replay import Episode, ReplayResult
+from monitor.backtest.scoring import Score
 from monitor.risk.indicators import price_change_series
 
 BAND_COLOURS = {"low": "#e8f5e9", "moderate": "#fff8e1", "high": "#ffe0b2", "critical": "#ffcdd2"}

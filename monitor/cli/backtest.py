@@ -19,24 +19,17 @@ from monitor.alerting.pipeline import (
     evaluated_rule_names,
 )
 from monitor.alerting.state import DEFAULT_LADDER, EventKind
-from monitor.backtest.replay import (
-    DEFAULT_EXCLUDED_RULES,
-    DateResult,
-    Event,
+from monitor.backtest.events import Event, bundled_events_text, parse_events
+from monitor.backtest.inputs import (
     PublicationLags,
     ReplayData,
-    ReplayResult,
-    Score,
     bundled_data,
-    bundled_events_text,
     classify_news,
-    dumps,
-    episodes,
     load_price_file,
-    parse_events,
     read_news,
-    run_backtest,
 )
+from monitor.backtest.replay import DateResult, ReplayResult
+from monitor.backtest.scoring import DEFAULT_EXCLUDED_RULES, Score, dumps, episodes, run_backtest
 from monitor.cli.formatting import render
 from monitor.config.load import Config
 from monitor.core.errors import MonitorError

@@ -11,27 +11,29 @@ from click.testing import CliRunner
 
 from monitor.alerting.pipeline import enqueue_signals, evaluated_rule_names
 from monitor.alerting.state import EventKind, Timing, step
-from monitor.backtest.replay import (
+from monitor.backtest.events import (
     Event,
+    bundled_events_text,
+    mineral_names,
+    parse_events,
+    resolve_minerals,
+)
+from monitor.backtest.inputs import (
     NewsEvent,
-    Onset,
     PublicationLags,
+    bundled_data,
+    load_price_file,
+    read_news,
+)
+from monitor.backtest.replay import (
+    Onset,
     Replayer,
     ReplayResult,
-    bundled_data,
-    bundled_events_text,
-    episodes,
     evaluation_dates,
-    load_price_file,
     midnight,
-    mineral_names,
-    onsets,
-    parse_events,
-    read_news,
     replay,
-    resolve_minerals,
-    score,
 )
+from monitor.backtest.scoring import episodes, onsets, score
 from monitor.cli.main import cli
 from monitor.config.load import default_config_dir, load_config
 from monitor.core.models import Frequency, Signal

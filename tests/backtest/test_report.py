@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from monitor.backtest.replay import Event, bundled_data, episodes, run_backtest
+from monitor.backtest.events import Event
+from monitor.backtest.inputs import bundled_data
 from monitor.backtest.report import render_report
+from monitor.backtest.scoring import episodes, run_backtest
 from monitor.cli.backtest import chart_specs
 from monitor.cli.main import cli
 from monitor.config.load import default_config_dir, load_config

@@ -1,0 +1,225 @@
+"""Scoring a replay against dated events: onsets, episodes, detections, lead times, false alarms.
+
+See docs/backtest.md for the definitions. Pure functions of a :class:`ReplayResult` and a list
+of events.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+from typing import Any
+
+from monitor.alerting.state import (
+    EventKind,
+    Transition,
+    level_rank,
+)
+from monitor.backtest.events import Event
+from monitor.backtest.inputs import ReplayData
+from monitor.backtest.replay import DateResult, Episode, Onset, ReplayResult, replay
+from monitor.config.load import Config
+from monitor.news.events import RULE as POLICY_RULE
+
+#: Operational rules whose alerts say nothing about supply (a stale feed): not scored.
+DEFAULT_EXCLUDED_RULES: tuple[str, ...] = ("price_stale",)
+
+DETECT_BEFORE = timedelta(days=90)
+
+DETECT_AFTER = timedelta(days=30)
+
+FALSE_ALARM_BEFORE = timedelta(days=90)
+
+FALSE_ALARM_AFTER = timedelta(days=180)
+
+
+# =========================================================================== scoring
+
+
+def onsets(result: ReplayResult, *, min_level: str = "high",
+           excluded_rules: Iterable[str] = DEFAULT_EXCLUDED_RULES) -> list[Onset]:
+    """Moments an alert reached ``min_level`` (a new episode or an escalation across it).
+
+    Policy-event alerts count at any level. Onsets before ``result.start`` (warm-up) are dropped.
+    """
+    excluded = set(excluded_rules)
+    threshold = level_rank(min_level)
+    found: list[Onset] = []
+    at_level: set[str] = set()
+    for t in result.transitions:
+        alert = t.alert
+        if alert.alertname in excluded:
+            continue
+        qualifies = alert.alertname == POLICY_RULE or level_rank(t.level) >= threshold
+        if t.kind == EventKind.RESOLVED or not qualifies:
+            at_level.discard(t.fingerprint)
+            continue
+        if t.kind not in (EventKind.FIRED, EventKind.ESCALATED) or t.fingerprint in at_level:
+            continue
+        at_level.add(t.fingerprint)
+        day = t.at.date()
+        if day < result.start:
+            continue
+        found.append(Onset(day, alert.mineral, alert.alertname, t.level, t.fingerprint,
+                           result.factors.get((t.fingerprint, day), alert.indicator),
+                           alert.value, dict(alert.annotations).get("summary", "")))
+    return found
+
+
+def episodes(transitions: Iterable[Transition]) -> list[Episode]:
+    """Firing periods per alert, from FIRED to RESOLVED, with the highest level reached."""
+    open_: dict[str, Episode] = {}
+    done: list[Episode] = []
+    for t in transitions:
+        alert = t.alert
+        if t.kind == EventKind.FIRED:
+            open_[t.fingerprint] = Episode(t.fingerprint, alert.alertname, alert.mineral,
+                                           t.at.date(), None, t.level)
+        elif t.fingerprint in open_ and t.kind == EventKind.ESCALATED:
+            open_[t.fingerprint] = replace(open_[t.fingerprint], level=t.level)
+        elif t.fingerprint in open_ and t.kind == EventKind.RESOLVED:
+            done.append(replace(open_.pop(t.fingerprint), end=t.at.date()))
+    return sorted([*done, *open_.values()], key=lambda e: (e.start, e.mineral, e.rule))
+
+
+def expand_groups(config: Config) -> dict[str, frozenset[str]]:
+    """Each mineral id -> itself plus its members (an alert on neodymium is a rare-earth alert)."""
+    return {m.id: frozenset({m.id, *m.members}) for m in config.minerals.minerals}
+
+
+@dataclass(frozen=True, slots=True)
+class EventScore:
+    """How the replay did on one event."""
+
+    event: Event
+    detected: bool
+    first: Onset | None
+    in_range: bool  # announced within the replay and about at least one replayed mineral
+
+    @property
+    def lead_days_announced(self) -> int | None:
+        return (self.event.announced - self.first.at).days if self.first else None
+
+    @property
+    def lead_days_effective(self) -> int | None:
+        if self.first is None or self.event.effective is None:
+            return None
+        return (self.event.effective - self.first.at).days
+
+    def row(self) -> dict[str, Any]:
+        first = self.first
+        return {
+            "id": self.event.id, "minerals": list(self.event.minerals), "kind": self.event.kind,
+            "scored": self.event.scored, "replayed": self.in_range,
+            "date_announced": self.event.announced.isoformat(),
+            "date_effective": self.event.effective.isoformat() if self.event.effective else None,
+            "detected": self.detected,
+            "first_alert_date": first.at.isoformat() if first else None,
+            "lead_days_announced": self.lead_days_announced,
+            "lead_days_effective": self.lead_days_effective,
+            "level": first.level if first else None, "rule": first.rule if first else None,
+            "alert_mineral": first.mineral if first else None,
+            "factor": first.factor if first else None,
+        }
+
+
+@dataclass
+class Score:
+    """The backtest's answer: per event, false-alarm episodes and the summary figures."""
+
+    per_event: list[EventScore]
+    false_alarms: list[Onset]
+    onsets: list[Onset]
+    mineral_years: float
+    min_level: str
+
+    def summary(self) -> dict[str, Any]:
+        scored = [s for s in self.per_event if s.event.scored and s.in_range and
+                  s.event.minerals]
+        hits = [s for s in scored if s.detected]
+        easing = [s for s in self.per_event if not s.event.scored and s.in_range]
+        leads_a = [s.lead_days_announced for s in hits if s.lead_days_announced is not None]
+        leads_e = [s.lead_days_effective for s in hits if s.lead_days_effective is not None]
+        rate = len(self.false_alarms) / self.mineral_years if self.mineral_years else None
+        return {
+            "min_level": self.min_level,
+            "events_scored": len(scored), "detected": len(hits),
+            "recall": round(len(hits) / len(scored), 4) if scored else None,
+            "median_lead_days_announced": _median(leads_a),
+            "median_lead_days_effective": _median(leads_e),
+            "false_alarm_episodes": len(self.false_alarms),
+            "mineral_years": round(self.mineral_years, 2),
+            "false_alarms_per_mineral_year": round(rate, 4) if rate is not None else None,
+            "alert_onsets": len(self.onsets),
+            "easing_events": len(easing),
+            "easing_events_alerted": sum(1 for s in easing if s.detected),
+            "events_not_replayed": sum(1 for s in self.per_event if not s.in_range),
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        return {"summary": self.summary(), "per_event": [s.row() for s in self.per_event],
+                "false_alarms": [_onset_row(o) for o in self.false_alarms]}
+
+
+def _median(values: Sequence[int]) -> float | None:
+    return float(statistics.median(values)) if values else None
+
+
+def _onset_row(o: Onset) -> dict[str, Any]:
+    return {"date": o.at.isoformat(), "mineral": o.mineral, "rule": o.rule, "level": o.level,
+            "factor": o.factor}
+
+
+def score(events: Sequence[Event], found: Sequence[Onset], *, start: date, end: date,
+          minerals: Sequence[str], groups: Mapping[str, frozenset[str]] | None = None,
+          min_level: str = "high") -> Score:
+    """Score onsets against events (rules in docs/backtest.md)."""
+    groups = groups or {}
+    covered = {e.id: _covered(e, groups) for e in events}
+    per_event = []
+    for event in events:
+        lo, hi = event.announced - DETECT_BEFORE, event.announced + DETECT_AFTER
+        hits = [o for o in found if o.mineral in covered[event.id] and lo <= o.at <= hi]
+        first = min(hits, key=lambda o: (o.at, -level_rank(o.level), o.rule)) if hits else None
+        replayed = bool(covered[event.id] & set(minerals))
+        per_event.append(EventScore(event, first is not None, first,
+                                    replayed and start <= event.announced <= end))
+    shocks = [e for e in events if e.scored]
+    false_alarms = [o for o in found if not any(
+        o.mineral in covered[e.id]
+        and o.at - FALSE_ALARM_BEFORE <= e.announced <= o.at + FALSE_ALARM_AFTER
+        for e in shocks)]
+    years = ((end - start).days + 1) / 365.25
+    return Score(per_event, false_alarms, list(found), len(minerals) * years, min_level)
+
+
+def _covered(event: Event, groups: Mapping[str, frozenset[str]]) -> frozenset[str]:
+    out: set[str] = set()
+    for mineral in event.minerals:
+        out |= groups.get(mineral, frozenset({mineral}))
+    return frozenset(out)
+
+
+def run_backtest(config: Config, data: ReplayData, events: Sequence[Event], *, start: date,
+                 end: date, minerals: Sequence[str] | None = None, min_level: str = "high",
+                 excluded_rules: Iterable[str] = DEFAULT_EXCLUDED_RULES,
+                 on_date: Callable[[DateResult], None] | None = None
+                 ) -> tuple[ReplayResult, Score]:
+    """Replay, then score: the whole of ``critmon backtest`` without the I/O."""
+    result = replay(config, data, start, end, minerals=minerals, on_date=on_date)
+    found = onsets(result, min_level=min_level, excluded_rules=excluded_rules)
+    scored = score(events, found, start=start, end=end, minerals=result.minerals,
+                   groups=expand_groups(config), min_level=min_level)
+    return result, scored
+
+
+def dumps(scored: Score, result: ReplayResult) -> str:
+    """The JSON document of ``critmon backtest --format json``."""
+    doc = scored.to_json()
+    doc["replay"] = {"from": result.start.isoformat(), "to": result.end.isoformat(),
+                     "evaluations": len(result.dates), "minerals": len(result.minerals),
+                     "seconds": round(result.seconds, 2)}
+    return json.dumps(doc, ensure_ascii=False, indent=2)
