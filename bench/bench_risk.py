@@ -31,11 +31,10 @@ from monitor.risk.indicators import (
     build_governance,
     compute_all_indicators,
     compute_indicators,
-    price_change_series,
-    price_history,
-    volatility_series,
 )
-from monitor.risk.score import RiskScore, compute_market_context, score_mineral
+from monitor.risk.market import compute_market_context
+from monitor.risk.prices import price_change_series, price_history, volatility_series
+from monitor.risk.score import RiskScore, score_mineral
 from monitor.sources.bundled import (
     PINKSHEET_COLUMNS,
     load_bundled_observations,

@@ -27,7 +27,7 @@ from monitor.alerting.state import level_rank
 from monitor.backtest.events import Event
 from monitor.backtest.replay import Episode, ReplayResult
 from monitor.backtest.scoring import Score
-from monitor.risk.indicators import price_change_series
+from monitor.risk.prices import price_change_series
 
 BAND_COLOURS = {"low": "#e8f5e9", "moderate": "#fff8e1", "high": "#ffe0b2", "critical": "#ffcdd2"}
 EPISODE_COLOURS = {"critical": "#c62828", "high": "#ef6c00"}

@@ -16,15 +16,10 @@ from datetime import date, datetime
 from monitor.config.load import Config
 from monitor.core.models import Observation, Signal
 from monitor.news.pressure import policy_pressure_for
-from monitor.risk.indicators import (
-    IndicatorValue,
-    build_governance,
-    compute_all_indicators,
-    price_change_series,
-    price_history,
-    volatility_series,
-)
-from monitor.risk.score import MarketContext, RiskScore, compute_market_context, score_mineral
+from monitor.risk.indicators import IndicatorValue, build_governance, compute_all_indicators
+from monitor.risk.market import MarketContext, compute_market_context
+from monitor.risk.prices import price_change_series, price_history, volatility_series
+from monitor.risk.score import RiskScore, score_mineral
 from monitor.rules.evaluate import DetectorCache, effective_rules, evaluate_rules
 from monitor.sources.wgi import WgiEstimate
 from monitor.store.database import Store

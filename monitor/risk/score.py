@@ -21,78 +21,19 @@ import hashlib
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from datetime import date
 
 from monitor.config.load import RiskLevel, RiskModelSpec
-from monitor.core.models import Frequency
-from monitor.risk.indicators import (
-    IndicatorValue,
-    infer_frequency,
-    price_change_series,
-    volatility_series,
-    window_returns,
-)
-
-__all__ = [
-    "MARKET_PARAMS",
-    "METHOD_PREFIX",
-    "MIN_CONFIDENCE",
-    "UNKNOWN_LEVEL",
-    "MarketContext",
-    "MarketParams",
-    "RiskFactor",
-    "RiskScore",
-    "compute_market_context",
-    "eu_bottleneck",
-    "eu_hhi_wgi",
-    "eu_supply_risk",
-    "level_for",
-    "method_version",
-    "score_mineral",
-    "usgs_supply_risk",
-]
+from monitor.risk.indicators import IndicatorValue
+from monitor.risk.market import MARKET_PARAMS, MarketContext, MarketParams
 
 METHOD_PREFIX = "risk-v1"
+
 UNKNOWN_LEVEL = "unknown"
+
 #: Below this share of the weight known, no score is given (policy alone is not a score).
 MIN_CONFIDENCE = 0.3
-
-
-@dataclass(frozen=True, slots=True)
-class MarketParams:
-    """How the market factor is computed; part of the method version.
-
-    ``reference_annual_sigma`` is the stdev of annual log changes of annual-average prices for
-    a typical metal: 0.23 is the median over the eleven Pink Sheet metal and mineral series,
-    1960-2025. It stands in for a mineral's own history when that is shorter than
-    ``min_history`` changes (the five-year USGS MCS price tables).
-    """
-
-    change_months: int = 3
-    min_history: int = 24
-    reference_annual_sigma: float = 0.23
-
-
-MARKET_PARAMS = MarketParams()
-
-
-@dataclass(frozen=True, slots=True)
-class MarketContext:
-    """How unusual the latest price behaviour is (``value`` in [0, 1]), and why."""
-
-    value: float | None
-    mode: str  # "own_history", "reference" or "none"
-    change: float | None = None
-    change_months: int | None = None
-    change_percentile: float | None = None
-    volatility: float | None = None
-    volatility_percentile: float | None = None
-    history_points: int = 0
-    latest: date | None = None
-    note: str = ""
-    reason: str = ""
-    params: MarketParams = MARKET_PARAMS
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,150 +77,6 @@ def usgs_supply_risk(dp: float, te: float, ev: float = 1.0) -> float:
         if not 0.0 <= value <= 1.0:
             raise ValueError(f"{name} must be in [0, 1], got {value}")
     return (dp * te * ev) ** (1.0 / 3.0)
-
-
-def eu_hhi_wgi(shares: Mapping[str, float], wgi_scaled: Mapping[str, float],
-               trade: Mapping[str, float] | None = None) -> float:
-    """The EU CRM concentration term HHI_WGI,t = sum(s^2 * WGI_scaled * t) over countries.
-
-    ``shares`` are fractions, ``wgi_scaled`` the WGI on the EU's 0 (best) to 10 scale (10 * g),
-    ``trade`` the trade parameter t (1 where not listed).
-    """
-    trade = trade or {}
-    return sum(s * s * wgi_scaled[c] * trade.get(c, 1.0) for c, s in shares.items())
-
-
-def eu_supply_risk(hhi_wgi_gs: float | None, hhi_wgi_eu: float | None, *,
-                   import_reliance: float, eol_rir: float, substitution: float) -> float:
-    """EU CRM 2017 method: SR = [HHI_GS * IR/2 + HHI_EU * (1 - IR/2)] * (1 - EoL_RIR) * SI_SR.
-
-    ``import_reliance`` and ``eol_rir`` are fractions. With only one sourcing term (the EU's
-    "GSonly" and "EUonly" cases) that term alone is used. Critical when SR >= 1 (and EI >= 2.8).
-    """
-    if hhi_wgi_gs is None and hhi_wgi_eu is None:
-        raise ValueError("need at least one of hhi_wgi_gs and hhi_wgi_eu")
-    if hhi_wgi_eu is None:
-        concentration = hhi_wgi_gs or 0.0
-    elif hhi_wgi_gs is None:
-        concentration = hhi_wgi_eu
-    else:
-        half = import_reliance / 2.0
-        concentration = hhi_wgi_gs * half + hhi_wgi_eu * (1.0 - half)
-    return concentration * (1.0 - eol_rir) * substitution
-
-
-def eu_bottleneck(sr_extraction: float | None, sr_processing: float | None) -> tuple[str, float]:
-    """The EU's reported SR: that of the riskier of the extraction and processing stages."""
-    stages = [(value, name) for name, value in (("Extraction", sr_extraction),
-                                                 ("Processing", sr_processing))
-              if value is not None]
-    if not stages:
-        raise ValueError("need the supply risk of at least one stage")
-    value, name = max(stages)
-    return name, value
-
-
-# --------------------------------------------------------------------------- market
-
-
-def _percentile(value: float, history: Sequence[float]) -> float:
-    """Mid-rank empirical percentile of ``value`` within ``history`` (which includes it)."""
-    below = sum(1 for x in history if x < value)
-    equal = sum(1 for x in history if x == value)
-    return (below + 0.5 * equal) / len(history)
-
-
-def _stress(percentile: float) -> float:
-    """0 up to the median (ordinary or calm), rising to 1 at the most extreme on record."""
-    return max(0.0, 2.0 * percentile - 1.0)
-
-
-def _chi2_cdf(x: float, dof: int) -> float:
-    """P(chi-square with ``dof`` degrees of freedom <= x), by the lower-gamma series."""
-    if x <= 0:
-        return 0.0
-    a, half = dof / 2.0, x / 2.0
-    if half > a + 60:
-        return 1.0
-    term = total = 1.0 / a
-    k = 0
-    while term > 1e-12 * total and k < 1000:
-        k += 1
-        term *= half / (a + k)
-        total += term
-    return min(1.0, total * math.exp(a * math.log(half) - half - math.lgamma(a)))
-
-
-def compute_market_context(history: Sequence[tuple[date, float]], *,
-                           frequency: Frequency | None = None,
-                           params: MarketParams = MARKET_PARAMS) -> MarketContext:
-    """The market factor M from a price history (``indicators.price_history``).
-
-    M is the mean of two percentiles: of the latest absolute log change (3 months for monthly
-    data, 1 year for annual) and of the latest volatility (12 months / 5 years). With at least
-    ``min_history`` changes they are taken within the mineral's own history; with fewer, within
-    a reference distribution for a typical metal (normal changes with
-    ``reference_annual_sigma``; chi-square for the sample volatility).
-    """
-    if not history:
-        return MarketContext(None, "none", reason="no price series")
-    frequency = frequency or infer_frequency(history)
-    months = 12 if frequency == Frequency.ANNUAL else params.change_months
-    changes = price_change_series(history, months, frequency=frequency)
-    latest = max(d for d, _ in history)
-    if not changes or changes[-1][0] != latest:
-        return MarketContext(None, "none", history_points=len(history), latest=latest,
-                             reason=f"no {months}-month price change at {latest.isoformat()}"
-                             f" ({len(history)} price point(s))")
-    change = abs(changes[-1][1])
-    if len(changes) >= params.min_history:
-        context = _own_history(history, frequency, changes, change, months, latest)
-    else:
-        context = _reference(history, frequency, changes, change, months, latest, params)
-    return replace(context, params=params)
-
-
-def _own_history(history: Sequence[tuple[date, float]], frequency: Frequency,
-                 changes: Sequence[tuple[date, float]], change: float, months: int,
-                 latest: date) -> MarketContext:
-    change_pct = _percentile(change, [abs(c) for _, c in changes])
-    vols = volatility_series(history, frequency=frequency)
-    vol = vol_pct = None
-    if vols and vols[-1][0] == latest:
-        vol = vols[-1][1]
-        vol_pct = _percentile(vol, [v for _, v in vols])
-    parts = [_stress(p) for p in (change_pct, vol_pct) if p is not None]
-    note = (f"|{months}m change| {change:.3f} at percentile {change_pct:.2f} of "
-            f"{len(changes)} since {changes[0][0]:%Y-%m}")
-    note += (f"; volatility {vol:.3f} at percentile {vol_pct:.2f} of {len(vols)}"
-             if vol is not None and vol_pct is not None else "; no volatility at the latest "
-             "period")
-    return MarketContext(sum(parts) / len(parts), "own_history", change, months, change_pct,
-                         vol, vol_pct, len(history), latest, note)
-
-
-def _reference(history: Sequence[tuple[date, float]], frequency: Frequency,
-               changes: Sequence[tuple[date, float]], change: float, months: int,
-               latest: date, params: MarketParams) -> MarketContext:
-    sigma = params.reference_annual_sigma * math.sqrt(months / 12)
-    change_pct = math.erf(change / (sigma * math.sqrt(2.0)))
-    returns = window_returns(history, frequency=frequency)
-    per_period = params.reference_annual_sigma / math.sqrt(
-        1 if frequency == Frequency.ANNUAL else 12)
-    vol = vol_pct = None
-    if len(returns) >= 3:
-        mean = sum(returns) / len(returns)
-        sample_var = sum((r - mean) ** 2 for r in returns) / (len(returns) - 1)
-        vol = math.sqrt(sample_var)
-        vol_pct = _chi2_cdf((len(returns) - 1) * sample_var / per_period**2, len(returns) - 1)
-    parts = [_stress(p) for p in (change_pct, vol_pct) if p is not None]
-    note = (f"own history too short ({len(changes)} changes < {params.min_history}): against "
-            f"a typical metal (annual sigma {params.reference_annual_sigma:g}); "
-            f"|{months}m change| {change:.3f} at percentile {change_pct:.2f}")
-    note += (f"; volatility of {len(returns)} returns {vol:.3f} at percentile {vol_pct:.2f}"
-             if vol is not None and vol_pct is not None else "; too few returns for volatility")
-    return MarketContext(sum(parts) / len(parts), "reference", change, months, change_pct,
-                         vol, vol_pct, len(history), latest, note)
 
 
 # --------------------------------------------------------------------------- factors

@@ -24,7 +24,7 @@ from monitor.risk.indicators import (
     compute_all_indicators,
     production_tables,
 )
-from monitor.risk.score import eu_bottleneck, eu_hhi_wgi, eu_supply_risk, usgs_supply_risk
+from monitor.risk.score import usgs_supply_risk
 from monitor.sources.bundled import (
     PINKSHEET_COLUMNS,
     load_bundled_observations,
@@ -32,6 +32,7 @@ from monitor.sources.bundled import (
     load_bundled_wgi,
     wgi_published_at,
 )
+from tests.risk.eu_method import eu_bottleneck, eu_hhi_wgi, eu_supply_risk
 
 AS_OF = date(2026, 3, 1)
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "eu_crm2023"

@@ -15,6 +15,8 @@ from monitor.risk.indicators import (
     compute_all_indicators,
     compute_indicators,
     governance_weight,
+)
+from monitor.risk.prices import (
     infer_frequency,
     price_change_series,
     price_history,

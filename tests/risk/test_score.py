@@ -10,21 +10,12 @@ from datetime import date
 import pytest
 
 from monitor.config.load import RiskLevel, RiskModelSpec, RiskWeights, load_config
-from monitor.risk.indicators import (
-    IndicatorValue,
-    build_governance,
-    compute_all_indicators,
-    price_history,
-)
+from monitor.risk.indicators import IndicatorValue, build_governance, compute_all_indicators
+from monitor.risk.market import MARKET_PARAMS, MarketContext, MarketParams, compute_market_context
+from monitor.risk.prices import price_history
 from monitor.risk.score import (
-    MARKET_PARAMS,
     MIN_CONFIDENCE,
-    MarketContext,
-    MarketParams,
     RiskScore,
-    compute_market_context,
-    eu_hhi_wgi,
-    eu_supply_risk,
     level_for,
     method_version,
     score_mineral,
@@ -37,6 +28,7 @@ from monitor.sources.bundled import (
     load_bundled_wgi,
     wgi_published_at,
 )
+from tests.risk.eu_method import eu_hhi_wgi, eu_supply_risk
 
 AS_OF = date(2026, 3, 1)
 SPEC = RiskModelSpec()  # weights 0.6 / 0.2 / 0.2, levels 0/25/50/75, hysteresis 3
