@@ -123,10 +123,6 @@ class Transition:
         return self.alert.fingerprint
 
     @property
-    def to_state(self) -> State:
-        return self.alert.state
-
-    @property
     def level(self) -> str | None:
         return self.alert.level
 

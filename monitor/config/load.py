@@ -164,10 +164,6 @@ class Mineral(StrictModel):
     usgs: tuple[str, ...] = ()
     notes: str = ""
 
-    @property
-    def is_group(self) -> bool:
-        return bool(self.members)
-
 
 class MineralsFile(StrictModel):
     version: Literal[1] = 1

@@ -22,7 +22,7 @@ import pickle
 import re
 import tempfile
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -332,9 +332,3 @@ def _save_cached(cache_dir: Path, key: str, classifier: NewsClassifier) -> None:
                 stale.unlink(missing_ok=True)
     except OSError as exc:  # a read-only state dir costs a refit per process, nothing more
         log.warning("cannot cache the news classifier in %s: %s", cache_dir, exc)
-
-
-def classes_in(items: Iterable[LabelledItem]) -> list[str]:
-    """Kinds present in ``items``, in the canonical order."""
-    present = {i.kind for i in items}
-    return [k for k in NEWS_KINDS if k in present]

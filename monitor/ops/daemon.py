@@ -458,9 +458,3 @@ def _wake_interval(interval: timedelta) -> timedelta:
     return max(timedelta(seconds=1), min(interval / 10, timedelta(minutes=1)))
 
 
-def start_runtime(config_dir: Path | None, state_dir: Path, clock: Clock) -> Runtime:
-    """Load the config and prepare the state; ConfigError and StoreError propagate."""
-    config = load_config(config_dir)
-    return prepare(config, config_dir, state_dir, clock.now())
-
-
