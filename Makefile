@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: run once test lint bench clean
+.PHONY: run once test lint bench clean system-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,20 @@ run: $(VENV)/.run-installed      ## install and run the daemon in the foreground
 once: $(VENV)/.run-installed     ## one full cycle, then exit
 	$(BIN)/critmon once
 
-test: $(VENV)/.dev-installed     ## install the dev extras and run the whole suite
+# Debian packages the tests drive for real (a headless browser renders the HTML report);
+# installed when missing, so `make test` on a fresh machine and CI run every test.
+SYSTEM_TOOLS = chromium systemd-analyze
+
+system-deps:
+	@missing=""; for tool in $(SYSTEM_TOOLS); do command -v $$tool >/dev/null 2>&1 || missing=1; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi; \
+	  echo "installing Debian packages for the tests: chromium systemd"; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq \
+	    --no-install-recommends chromium systemd >/dev/null; \
+	fi
+
+test: $(VENV)/.dev-installed system-deps  ## install the dev extras and run the whole suite
 	$(BIN)/ruff check monitor detectors tests bench scripts
 	$(BIN)/lint-imports
 	$(BIN)/pytest -q
