@@ -135,7 +135,7 @@ def _gzip_bomb(server: HTTPServer) -> None:
 @pytest.mark.parametrize(
     ("break_server", "reason"),
     [
-        pytest.param(_malformed, "not-a-number", id="malformed-csv"),
+        pytest.param(_malformed, "line 2: bad value (text of 12 characters)", id="malformed-csv"),
         pytest.param(_html, "SourceFormatError", id="html-instead-of-csv"),
         pytest.param(_empty, "empty", id="empty-body"),
         pytest.param(_server_error, "500", id="http-500"),
