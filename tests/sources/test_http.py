@@ -10,7 +10,7 @@ import time
 import tracemalloc
 import zlib
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -669,7 +669,7 @@ def test_a_found_link_is_never_read_from_a_file(tmp_path: Path, fetcher: HttpFet
 # --- what a server says is never quoted raw --------------------------------------------------
 
 
-def answer_once(response: bytes) -> contextmanager:  # type: ignore[type-arg]
+def answer_once(response: bytes) -> AbstractContextManager[str]:
     """A server that answers each connection with these raw bytes (any status line)."""
     return drip_server(response, b"", every_s=0.0)
 
