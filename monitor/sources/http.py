@@ -12,15 +12,30 @@ case                                                      error                 
 timeouts (connect, read, total), DNS, refused, TLS        SourceUnavailableError       yes
 missing or unreadable file:// path                        SourceUnavailableError       yes
 other 4xx, redirect loop, too many redirects, bad URL     SourceError                  no
+a redirect or found link critmon may not follow (below)   SourceError                  no
 empty body, body over the cap, broken gzip                SourceFormatError            no
 ========================================================  ===========================  =========
 
-URLs in messages and in ``SourceError.url`` go through ``redact_url``.
+URLs in messages and in ``SourceError.url`` go through ``redact_url``; every message goes through
+``clean_text`` and quotes nothing a server sent except a bounded reason phrase (a non-HTTP answer,
+such as another service's banner, is described, never quoted).
+
+Where a fetch may go. The operator's URL (from sources.yaml) may be http, https or file. A URL
+that came from outside, a redirect target or a link found on a landing page (``found_on``), must
+be http or https, and may reach an internal address (loopback, private, link-local, anything not
+globally routable, or a name resolving to one) only when the operator's URL is itself internal or
+a file: a public page cannot send critmon to ``127.0.0.1:6379`` or to a cloud metadata address,
+while a test server or an intranet mirror keeps working. Names are resolved for this check only
+when the request goes direct (through a proxy, the proxy resolves them and only literal addresses
+and ``localhost`` are checked); a name whose DNS answer changes between the check and the
+connection is not caught.
 """
 
 from __future__ import annotations
 
 import email.utils
+import errno
+import ipaddress
 import mimetypes
 import os
 import re
@@ -43,6 +58,7 @@ import httpx
 from monitor import __version__
 from monitor.core.errors import SourceError, SourceFormatError, SourceUnavailableError
 from monitor.core.models import FetchResult
+from monitor.core.untrusted import bounded_seconds, clean_text
 
 DEFAULT_USER_AGENT = f"critmon/{__version__} (+https://github.com/critmon/critmon)"
 
@@ -50,6 +66,13 @@ _CHUNK = 64 * 1024
 _RETRYABLE_STATUSES = frozenset({408, 429})
 _SECRET_PARAM = re.compile(r"token|key|passw|pwd|secret|signature|credential", re.IGNORECASE)
 _REDACTED = "REDACTED"
+_WEB_SCHEMES = ("http", "https")
+#: The longest Retry-After honoured here; the poller caps it further per source.
+RETRY_AFTER_MAX_S = 86_400.0
+#: How much of a server's reason phrase or header value a message may quote.
+_QUOTE_MAX = 60
+#: The longest message of a SourceError raised here.
+MESSAGE_MAX = 500
 
 
 def redact_url(url: str) -> str:
@@ -76,20 +99,82 @@ def _redact_param(param: str) -> str:
     return param
 
 
-def parse_retry_after(value: str | None, *, now: datetime) -> float | None:
-    """Seconds to wait from a Retry-After header (delay-seconds or HTTP-date); None if absent."""
+def parse_retry_after(
+    value: str | None, *, now: datetime, maximum: float = RETRY_AFTER_MAX_S
+) -> float | None:
+    """Seconds to wait from a Retry-After header (delay-seconds or HTTP-date); None if absent.
+
+    Whatever the server wrote, the result is within ``[0, maximum]``: ``9999999999999``,
+    ``1e300``, ``inf``, ``nan`` and a date in the year 9999 become ``maximum``, a negative
+    number or a past date 0. Unreadable text is ignored (None).
+    """
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
     try:
-        at = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+        seconds: float | None = float(value)
+    except ValueError:
+        seconds = _seconds_until(value, now)
+    return bounded_seconds(seconds, maximum=maximum)
+
+
+def _seconds_until(http_date: str, now: datetime) -> float | None:
+    try:
+        at = email.utils.parsedate_to_datetime(http_date)
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if at.tzinfo is None:  # an HTTP-date is always GMT; "-0000" parses as naive
         at = at.replace(tzinfo=UTC)
-    return max(0.0, (at - now).total_seconds())
+    return (at - now).total_seconds()
+
+
+def is_internal_host(host: str, *, resolve: bool = True) -> bool:
+    """True for a host that is not on the public internet.
+
+    ``localhost`` and ``*.localhost``, and any address that is not globally routable: loopback,
+    private, link-local (cloud metadata at 169.254.169.254), shared, reserved, unspecified. A name
+    is resolved when ``resolve``; one that does not resolve here counts as public.
+    """
+    name = host.strip("[]").rstrip(".").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        addresses = [ipaddress.ip_address(name.partition("%")[0])]
+    except ValueError:
+        if not resolve or not name:
+            return False
+        try:
+            infos = socket.getaddrinfo(name, None, proto=socket.IPPROTO_TCP)
+        except (OSError, UnicodeError):
+            return False
+        addresses = [ipaddress.ip_address(str(info[4][0]).partition("%")[0]) for info in infos]
+    return any(not _unmapped(address).is_global for address in addresses)
+
+
+def _unmapped(address: ipaddress.IPv4Address | ipaddress.IPv6Address
+              ) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """``::ffff:127.0.0.1`` is 127.0.0.1."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def _goes_through_proxy(scheme: str, host: str) -> bool:
+    """Whether the environment sends a request for ``scheme://host`` through a proxy."""
+    proxies = urllib.request.getproxies()
+    if not (proxies.get(scheme) or proxies.get("all")):
+        return False
+    return not urllib.request.proxy_bypass(host)
+
+
+def _is_internal_url(url: str) -> bool:
+    """A file URL, or an http(s) URL whose host is internal (see ``is_internal_host``)."""
+    parts = urllib.parse.urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme == "file":
+        return True
+    host = parts.hostname or ""
+    return is_internal_host(host, resolve=not _goes_through_proxy(scheme, host))
 
 
 class _LinkCollector(HTMLParser):
@@ -124,11 +209,14 @@ def discover_link(html: bytes, *, pattern: str, base_url: str, source: str = "")
     base = urllib.parse.urljoin(base_url, collector.base or "")
     for href in collector.hrefs:
         absolute = urllib.parse.urljoin(base, href)
-        if regex.search(absolute):
+        # Only web links: a page must never send critmon to file:///... (a local file would be
+        # read and reported) or to javascript:, whatever the pattern matches.
+        if urllib.parse.urlsplit(absolute).scheme.lower() in _WEB_SCHEMES and regex.search(
+                absolute):
             return absolute
     raise SourceFormatError(
-        f"{_prefix(source)}no link matching {pattern!r} among {len(collector.hrefs)} links "
-        f"on {redact_url(base_url)}",
+        clean_text(f"{_prefix(source)}no link matching {pattern!r} among "
+                   f"{len(collector.hrefs)} links on {redact_url(base_url)}", limit=MESSAGE_MAX),
         source=source,
         url=redact_url(base_url),
     )
@@ -205,7 +293,8 @@ class _BodyDecoder:
         if encoding in ("gzip", "x-gzip"):
             self._inflater = zlib.decompressobj(zlib.MAX_WBITS | 32)  # gzip or zlib header
         elif encoding not in ("", "identity", "deflate"):
-            raise ValueError(f"unsupported Content-Encoding {encoding!r}")
+            shown = clean_text(encoding, limit=_QUOTE_MAX)
+            raise ValueError(f"unsupported Content-Encoding '{shown}'")
 
     @property
     def compressed(self) -> bool:
@@ -283,31 +372,38 @@ class HttpFetcher:
         last_modified: str | None = None,
         max_bytes: int | None = None,
         timeout_s: float | None = None,
+        found_on: str | None = None,
     ) -> FetchResult:
         """GET ``url`` (http, https or file); a 304 gives ``FetchResult(not_modified=True)``.
 
         ``etag``/``last_modified`` are the values of an earlier result, sent as If-None-Match /
         If-Modified-Since. ``max_bytes`` and ``timeout_s`` override the fetcher's cap and total
         deadline for this call. ``FetchResult.url`` is the final URL after redirects.
+        ``found_on`` is the operator's page on which ``url`` was found: such a URL must be http(s)
+        and may be internal only if that page is (see the module docstring).
         """
         cap = self.max_bytes if max_bytes is None else max_bytes
         scheme = urllib.parse.urlsplit(url).scheme.lower()
+        if found_on is not None:
+            _check_found_link(url, found_on, source)
         if scheme == "file":
             return _fetch_file(url, source=source, etag=etag, last_modified=last_modified, cap=cap)
         if scheme not in ("http", "https"):
             raise SourceError(
-                f"{_prefix(source)}unsupported URL scheme {scheme!r} in {redact_url(url)}",
+                clean_text(f"{_prefix(source)}unsupported URL scheme {scheme!r} in "
+                           f"{redact_url(url)}", limit=MESSAGE_MAX),
                 source=source, url=redact_url(url),
             )
         deadline = _Deadline(self.total_timeout_s if timeout_s is None else timeout_s)
         try:
-            return self._fetch_http(url, source, etag, last_modified, cap, deadline)
+            return self._fetch_http(url, source, etag, last_modified, cap, deadline,
+                                    origin=found_on or url)
         finally:
             deadline.cancel()
 
     def _fetch_http(
         self, url: str, source: str, etag: str | None, last_modified: str | None, cap: int,
-        deadline: _Deadline,
+        deadline: _Deadline, *, origin: str,
     ) -> FetchResult:
         fail = _Failure(source, url, deadline)
         headers = {"If-None-Match": etag, "If-Modified-Since": last_modified}
@@ -318,7 +414,7 @@ class HttpFetcher:
                 timeout=self._timeout(deadline.total_s),
                 extensions={"trace": deadline.trace},
             )
-            response = self._send(request, fail)
+            response = self._send(request, fail, origin)
             try:
                 return self._handle(response, fail, etag, last_modified, cap)
             finally:
@@ -331,8 +427,12 @@ class HttpFetcher:
         read = min(self.read_timeout_s, total_s)
         return httpx.Timeout(connect=connect, read=read, write=read, pool=connect)
 
-    def _send(self, request: httpx.Request, fail: _Failure) -> httpx.Response:
-        """Send, following up to ``max_redirects`` redirects without reading their bodies."""
+    def _send(self, request: httpx.Request, fail: _Failure, origin: str) -> httpx.Response:
+        """Send, following up to ``max_redirects`` redirects without reading their bodies.
+
+        ``origin`` is the operator's URL this fetch started from: it decides whether a redirect
+        may go to an internal address.
+        """
         seen = {str(request.url)}
         for _ in range(self.max_redirects + 1):
             response = self._client.send(request, stream=True)
@@ -341,6 +441,7 @@ class HttpFetcher:
                 return response
             response.close()
             request = response.next_request
+            _check_redirect(request.url, origin, fail)
             target = str(request.url)
             if target in seen:
                 raise fail.error(f"redirect loop: {redact_url(target)} was already visited")
@@ -367,6 +468,32 @@ class HttpFetcher:
             raise fail.for_status(response)
         body = _read_body(response, fail, cap)
         return FetchResult(body=body, elapsed_s=fail.elapsed_s(), **common)
+
+
+def _check_redirect(target: httpx.URL, origin: str, fail: _Failure) -> None:
+    """Refuse a redirect to a non-web scheme, or from a public origin to an internal host."""
+    scheme = target.scheme.lower()
+    if scheme not in _WEB_SCHEMES:
+        raise fail.error(f"redirect to a {clean_text(scheme, limit=_QUOTE_MAX)}: URL refused")
+    internal = is_internal_host(target.host, resolve=not _goes_through_proxy(scheme, target.host))
+    if internal and not _is_internal_url(origin):
+        raise fail.error(f"redirect to an internal address refused "
+                         f"({clean_text(target.host, limit=_QUOTE_MAX)}; the configured URL "
+                         f"is public)")
+
+
+def _check_found_link(url: str, found_on: str, source: str) -> None:
+    """Refuse a link found on a page unless it is http(s), and internal only if the page is."""
+    parts = urllib.parse.urlsplit(url)
+    safe = redact_url(url)
+    reason = None
+    if parts.scheme.lower() not in _WEB_SCHEMES:
+        reason = "only http and https links found on a page are followed"
+    elif _is_internal_url(url) and not _is_internal_url(found_on):
+        reason = f"link to an internal address refused (found on {redact_url(found_on)})"
+    if reason:
+        raise SourceError(clean_text(f"{_prefix(source)}{reason}: {safe}", limit=MESSAGE_MAX),
+                          source=source, url=safe)
 
 
 def _read_body(response: httpx.Response, fail: _Failure, cap: int) -> bytes:
@@ -412,7 +539,8 @@ class _Failure:
         return time.monotonic() - self.deadline.started
 
     def _message(self, reason: str) -> str:
-        return f"{_prefix(self.source)}{reason} ({redact_url(self.url)})"
+        return clean_text(f"{_prefix(self.source)}{reason} ({redact_url(self.url)})",
+                          limit=MESSAGE_MAX)
 
     def error(self, reason: str) -> SourceError:
         return SourceError(self._message(reason), source=self.source, url=redact_url(self.url))
@@ -432,7 +560,8 @@ class _Failure:
 
     def for_status(self, response: httpx.Response) -> SourceError:
         status = response.status_code
-        reason = f"HTTP {status} {response.reason_phrase}".rstrip()
+        phrase = clean_text(response.reason_phrase, limit=_QUOTE_MAX)
+        reason = f"HTTP {status} {phrase}".rstrip()
         if status >= 500 or status in _RETRYABLE_STATUSES:
             retry_after = parse_retry_after(
                 response.headers.get("Retry-After"), now=datetime.now(UTC)
@@ -448,6 +577,10 @@ class _Failure:
             return exc
         if self.deadline.expired or self.deadline.remaining_s() <= 0:
             return self.unavailable(f"total timeout after {self.deadline.total_s:g}s")
+        if isinstance(exc, httpx.RemoteProtocolError):
+            # h11 quotes the offending status line: another service's banner, or the first line
+            # of whatever answers on that port. Say what it is, never what it says.
+            return self.unavailable("the answer is not valid HTTP")
         detail = _scrub(str(exc) or type(exc).__name__, self.url)
         if isinstance(exc, httpx.TimeoutException):
             return self.unavailable(f"{type(exc).__name__}: {detail}")
@@ -469,13 +602,14 @@ def _fetch_file(
     parts = urllib.parse.urlsplit(url)
     safe_url = redact_url(url)
     if parts.netloc not in ("", "localhost"):
-        raise SourceError(f"{_prefix(source)}file URL must be local: {safe_url}",
+        raise SourceError(clean_text(f"{_prefix(source)}file URL must be local: {safe_url}",
+                                     limit=MESSAGE_MAX),
                           source=source, url=safe_url)
     path = Path(urllib.request.url2pathname(parts.path))
     try:
         st = path.stat()
         if not stat.S_ISREG(st.st_mode):
-            raise IsADirectoryError(f"not a regular file: {path}")
+            raise IsADirectoryError(errno.EISDIR, "not a regular file")
         file_etag = f'"{st.st_mtime_ns:x}-{st.st_size:x}"'
         file_modified = email.utils.formatdate(st.st_mtime, usegmt=True)
         common = {"url": url, "etag": file_etag, "last_modified": file_modified,
@@ -486,7 +620,8 @@ def _fetch_file(
         with path.open("rb") as fh:
             body = fh.read(cap + 1)  # +1: a file that grew past the cap since stat()
     except OSError as exc:
-        raise SourceUnavailableError(f"{_prefix(source)}cannot read {safe_url}: {exc.strerror or exc}",
+        message = f"{_prefix(source)}cannot read {safe_url}: {exc.strerror or type(exc).__name__}"
+        raise SourceUnavailableError(clean_text(message, limit=MESSAGE_MAX),
                                      source=source, url=safe_url) from exc
     if len(body) > cap:
         raise SourceFormatError(f"{_prefix(source)}body exceeds {cap} bytes ({safe_url})",

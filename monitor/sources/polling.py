@@ -3,7 +3,15 @@
 A source's schedule lives in ``source_state.next_poll_at`` so it survives restarts: the daemon
 wakes each source's job often and polls only when it is due. A failure never escapes this module
 as an exception: it marks the source failing with the reason and schedules a retry with
-exponential backoff (honouring ``Retry-After``); earlier observations are untouched.
+exponential backoff (honouring ``Retry-After`` up to the larger of the source's interval and
+6 h); earlier observations are untouched.
+
+Prices pass ``screen_prices`` before they are saved: a value dated after today, not positive,
+not finite, or jumping more than x20 from the previous one is dropped, the rest is saved, and the
+source stays ok with the drop recorded as its ``last_error`` ("data problem: ...") and logged.
+
+Every error text stored or logged here went through ``clean_text``: one line, no control or
+bidi characters, bounded.
 """
 
 from __future__ import annotations
@@ -14,21 +22,39 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Protocol
 
 from monitor.config.load import FredSource, PinkSheetSource, Source, TableSource
-from monitor.core.errors import MonitorError, SourceError, SourceUnavailableError, StoreError
-from monitor.core.models import FetchResult, Observation
+from monitor.core.errors import (
+    MonitorError,
+    SourceError,
+    SourceFormatError,
+    SourceUnavailableError,
+    StoreError,
+)
+from monitor.core.models import FetchResult, Measure, Observation
+from monitor.core.untrusted import bounded_seconds, clean_text
 from monitor.news.ingest import NEWS_SOURCE_TYPES, NewsPipeline, ingest_news
 from monitor.sources.http import discover_link, redact_url
-from monitor.sources.prices import TableSpec, parse_fred_csv, parse_pinksheet, parse_table
+from monitor.sources.prices import (
+    TableSpec,
+    describe_problems,
+    parse_fred_csv,
+    parse_pinksheet,
+    parse_table,
+    screen_prices,
+)
 from monitor.store.database import SourceState, Store
 
 log = logging.getLogger(__name__)
 
 FIRST_RETRY = timedelta(minutes=1)
 MAX_RETRY = timedelta(hours=6)
+#: Parsing may use what is left of the source's timeout after the fetch, but at least this.
+MIN_PARSE_BUDGET_S = 10.0
+#: The longest error text kept in a source's state.
+ERROR_MAX = 600
 
 
 class Fetcher(Protocol):
@@ -36,7 +62,7 @@ class Fetcher(Protocol):
 
     def fetch(self, url: str, *, source: str = "", etag: str | None = None,
               last_modified: str | None = None, max_bytes: int | None = None,
-              timeout_s: float | None = None) -> FetchResult: ...
+              timeout_s: float | None = None, found_on: str | None = None) -> FetchResult: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,15 +77,21 @@ class PollOutcome:
     latency_s: float = 0.0
     error: str | None = None
     status_changed: bool = False
+    data_problem: str | None = None
 
 
-def parse_payload(source: Source, body: bytes) -> list[Observation]:
-    """Turn a fetched body into observations with the parser for the source's kind."""
+def parse_payload(source: Source, body: bytes, *, deadline: float | None = None
+                  ) -> list[Observation]:
+    """Turn a fetched body into observations with the parser for the source's kind.
+
+    ``deadline`` (``time.monotonic()``) bounds the parse of a workbook.
+    """
     if isinstance(source, FredSource):
         return parse_fred_csv(body, source=source.id, mineral=source.mineral, unit=source.unit,
                               series=source.series)
     if isinstance(source, PinkSheetSource):
-        return parse_pinksheet(body, source=source.id, columns=source.columns)
+        return parse_pinksheet(body, source=source.id, columns=source.columns,
+                               deadline=deadline)
     if isinstance(source, TableSource):
         spec_fields = {f.name for f in dataclasses.fields(TableSpec)}
         spec = TableSpec(**source.model_dump(include=spec_fields))
@@ -69,12 +101,18 @@ def parse_payload(source: Source, body: bytes) -> list[Observation]:
 
 def compute_backoff(consecutive_failures: int, interval: timedelta,
                     retry_after_s: float | None = None) -> timedelta:
-    """Delay before the next attempt: 1m, 2m, 4m, ... capped by the interval and 6h."""
+    """Delay before the next attempt: 1m, 2m, 4m, ... capped by the interval and 6h.
+
+    A server's ``retry_after_s`` is a floor, honoured up to the larger of the interval and 6 h:
+    a source is never parked longer than that, whatever the server says (``1e300``, ``inf``).
+    """
     exponent = max(0, consecutive_failures - 1)
     delay = FIRST_RETRY * (2 ** min(exponent, 20))
     delay = min(delay, interval, MAX_RETRY)
-    if retry_after_s is not None:
-        delay = max(delay, timedelta(seconds=retry_after_s))
+    ceiling = max(interval, MAX_RETRY).total_seconds()
+    wait = bounded_seconds(retry_after_s, maximum=ceiling)
+    if wait is not None:
+        delay = max(delay, timedelta(seconds=wait))
     return delay
 
 
@@ -93,6 +131,7 @@ def poll_source(source: Source, fetcher: Fetcher, store: Store, now: datetime, *
     """
     previous = store.source_state(source.id)
     started = time.monotonic()
+    problem = None
     try:
         result = _fetch(source, fetcher, previous)
         if isinstance(source, NEWS_SOURCE_TYPES):
@@ -100,7 +139,11 @@ def poll_source(source: Source, fetcher: Fetcher, store: Store, now: datetime, *
                                                                      news)
             rows, changed = (ingested.parsed, ingested.new) if ingested else (0, 0)
         else:
-            observations = [] if result.not_modified else parse_payload(source, result.body)
+            deadline = max(started + source.timeout.total_seconds(),
+                           time.monotonic() + MIN_PARSE_BUDGET_S)
+            parsed = [] if result.not_modified else parse_payload(source, result.body,
+                                                                  deadline=deadline)
+            observations, problem = _screen(source, parsed, store, now)
             changed = store.save_observations(observations, fetched_at=now) if observations else 0
             rows = len(observations)
     except StoreError:
@@ -108,8 +151,9 @@ def poll_source(source: Source, fetcher: Fetcher, store: Store, now: datetime, *
     except MonitorError as exc:
         return _record_failure(source, store, previous, now, exc, time.monotonic() - started)
     except Exception as exc:  # a bug in a parser must not take the cycle down with it
+        # The exception's text may quote the payload: it goes to the log, not into the state.
         log.exception("source %s: unexpected error while polling", source.id)
-        error = SourceError(f"internal error: {type(exc).__name__}: {exc}", source=source.id)
+        error = SourceError(f"internal error: {type(exc).__name__}", source=source.id)
         return _record_failure(source, store, previous, now, error, time.monotonic() - started)
     latency = time.monotonic() - started
     next_at = now + source.interval + source.jitter * rng()
@@ -124,6 +168,8 @@ def poll_source(source: Source, fetcher: Fetcher, store: Store, now: datetime, *
         last_http_status=result.status, last_latency_s=round(latency, 3),
         last_rows=rows, polls=previous.polls + 1,
     )
+    if problem:
+        state = dataclasses.replace(state, last_error=problem, last_error_at=now.isoformat())
     store.save_source_state(state)
     recovered = previous.status == "failing"
     if recovered:
@@ -131,30 +177,58 @@ def poll_source(source: Source, fetcher: Fetcher, store: Store, now: datetime, *
                  previous.consecutive_failures)
     return PollOutcome(source.id, ok=True, not_modified=result.not_modified,
                        rows=rows, changed=changed, latency_s=latency,
-                       status_changed=recovered or previous.status == "never")
+                       status_changed=recovered or previous.status == "never",
+                       data_problem=problem)
+
+
+def _screen(source: Source, parsed: list[Observation], store: Store, now: datetime
+            ) -> tuple[list[Observation], str | None]:
+    """The plausible observations and, if any were dropped, the data problem to record.
+
+    All dropped is a failure of the payload; some dropped is a warning on a source that stays ok.
+    """
+    if not parsed:
+        return [], None
+    history: dict[str, list[tuple[date, float]]] = {}
+    for stored in store.observations(source=source.id, measure=Measure.PRICE):
+        if stored.value is not None:
+            history.setdefault(stored.series, []).append((stored.period, stored.value))
+    screened = screen_prices(parsed, today=now.date(), history=history)
+    if not screened.problems:
+        return screened.kept, None
+    summary = clean_text(describe_problems(screened.problems), limit=ERROR_MAX)
+    if not screened.kept:
+        raise SourceFormatError(f"{source.id}: no plausible rows: {summary}", source=source.id)
+    log.warning("source %s: %s", source.id, summary)
+    return screened.kept, f"data problem: {summary}"
 
 
 def _fetch(source: Source, fetcher: Fetcher, previous: SourceState) -> FetchResult:
-    url = _current_url(source, fetcher)
+    url, found_on = _current_url(source, fetcher)
     timeout_s = source.timeout.total_seconds()
     return fetcher.fetch(url, source=source.id, etag=previous.etag,
                          last_modified=previous.last_modified, max_bytes=source.max_bytes,
-                         timeout_s=timeout_s)
+                         timeout_s=timeout_s, found_on=found_on)
 
 
-def _current_url(source: Source, fetcher: Fetcher) -> str:
-    """The configured URL, or the one found on the landing page for ``discover`` sources."""
+def _current_url(source: Source, fetcher: Fetcher) -> tuple[str, str | None]:
+    """The URL to fetch and, for a link found on a ``discover`` page, that page.
+
+    A found link is fetched as outside input (http or https only, internal addresses only from
+    an internal page); if none is found, the configured URL is used.
+    """
     discover = getattr(source, "discover", None)
     if discover is None:
-        return source.url
+        return source.url, None
     try:
         page = fetcher.fetch(discover.page, source=source.id, max_bytes=5_000_000,
                              timeout_s=source.timeout.total_seconds())
-        return discover_link(page.body, pattern=discover.pattern, base_url=discover.page)
+        found = discover_link(page.body, pattern=discover.pattern, base_url=discover.page)
     except SourceError as exc:
         log.warning("source %s: link discovery failed (%s); using the configured url",
-                    source.id, exc)
-        return source.url
+                    source.id, clean_text(exc, limit=ERROR_MAX))
+        return source.url, None
+    return found, discover.page
 
 
 def _record_failure(source: Source, store: Store, previous: SourceState, now: datetime,
@@ -162,7 +236,7 @@ def _record_failure(source: Source, store: Store, previous: SourceState, now: da
     failures = previous.consecutive_failures + 1
     retry_after = exc.retry_after_s if isinstance(exc, SourceUnavailableError) else None
     delay = compute_backoff(failures, source.interval, retry_after)
-    reason = f"{type(exc).__name__}: {exc}"
+    reason = clean_text(f"{type(exc).__name__}: {exc}", limit=ERROR_MAX)
     state = dataclasses.replace(
         previous, kind=source.kind, url=redact_url(source.url), status="failing",
         last_attempt_at=now.isoformat(), last_error=reason, last_error_at=now.isoformat(),

@@ -10,7 +10,7 @@ import time
 import tracemalloc
 import zlib
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -547,3 +547,170 @@ def test_discover_link_without_a_match_is_a_format_error() -> None:
 
     assert info.value.source == "pinksheet"
     assert "pinksheet" in str(info.value)
+
+
+def test_discover_link_takes_only_http_links() -> None:
+    page = (b'<a href="file:///etc/critmon/credentials/slack_token#CMO-Historical-Data-Monthly.xlsx">'
+            b'x</a><a href="ftp://example.org/CMO-Historical-Data-Monthly.xlsx">y</a>'
+            b'<a href="https://example.org/CMO-Historical-Data-Monthly.xlsx">z</a>')
+
+    link = discover_link(page, pattern=r"CMO-Historical-Data-Monthly\.xlsx$",
+                         base_url="https://www.worldbank.org/en/research/commodity-markets")
+
+    assert link == "https://example.org/CMO-Historical-Data-Monthly.xlsx"
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        pytest.param(b'<a href="file:///etc/passwd#Monthly.xlsx">x</a>', id="file-link"),
+        pytest.param(b'<base href="file:///etc/"><a href="passwd#Monthly.xlsx">x</a>',
+                     id="file-base-href"),
+        pytest.param(b'<a href="javascript:alert(1)//Monthly.xlsx">x</a>', id="javascript"),
+    ],
+)
+def test_discover_link_never_returns_a_non_http_link(page: bytes) -> None:
+    with pytest.raises(SourceFormatError, match="no link matching"):
+        discover_link(page, pattern=r"Monthly\.xlsx$", base_url="https://example.org/")
+
+
+# --- where a fetch may go: schemes and internal addresses -----------------------------------
+
+
+def test_a_redirect_to_a_file_url_is_refused(
+    httpserver: HTTPServer, fetcher: HttpFetcher, tmp_path: Path
+) -> None:
+    secret = tmp_path / "slack_token"
+    secret.write_text("xoxb-0000-SECRET-TOKEN\n", encoding="utf-8")
+    httpserver.expect_request("/data.csv").respond_with_data(
+        "", status=302, headers={"Location": secret.as_uri()})
+
+    with pytest.raises(SourceError, match="redirect to a file: URL refused") as info:
+        fetcher.fetch(httpserver.url_for("/data.csv"), source="wb")
+
+    assert not_retryable(info.value)
+    assert "SECRET" not in str(info.value)
+
+
+@pytest.fixture
+def proxy(httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch) -> HTTPServer:
+    """The local server as the HTTP proxy: requests for public hosts reach it, and no DNS."""
+    monkeypatch.setenv("HTTP_PROXY", httpserver.url_for("/").rstrip("/"))
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    return httpserver
+
+
+def test_a_public_url_may_not_redirect_to_a_loopback_address(proxy: HTTPServer) -> None:
+    internal = "http://127.0.0.1:6379/"  # e.g. a local Redis whose banner would be quoted
+    proxy.expect_request("/data.csv").respond_with_data(
+        "", status=302, headers={"Location": internal})
+
+    with HttpFetcher(total_timeout_s=10.0) as fetcher, pytest.raises(
+            SourceError, match="redirect to an internal address refused") as info:
+        fetcher.fetch("http://prices.example/data.csv", source="wb")
+
+    assert not_retryable(info.value)
+    assert [request.url for request, _ in proxy.log] == ["http://prices.example/data.csv"]
+
+
+def test_a_public_url_may_redirect_to_another_public_host(proxy: HTTPServer) -> None:
+    proxy.expect_request("/old.csv").respond_with_data(
+        "", status=301, headers={"Location": "http://cdn.example/new.csv"})
+    proxy.expect_request("/new.csv").respond_with_data("moved")
+
+    with HttpFetcher(total_timeout_s=10.0) as fetcher:
+        result = fetcher.fetch("http://prices.example/old.csv")
+
+    assert result.body == b"moved" and result.url == "http://cdn.example/new.csv"
+
+
+@pytest.mark.parametrize(
+    "link",
+    ["http://127.0.0.1:{port}/x.xlsx", "http://localhost:{port}/x.xlsx",
+     "http://[::1]:{port}/x.xlsx", "http://10.1.2.3/x.xlsx", "http://169.254.169.254/x.xlsx"],
+)
+def test_a_link_found_on_a_public_page_may_not_reach_an_internal_address(
+    httpserver: HTTPServer, fetcher: HttpFetcher, link: str
+) -> None:
+    httpserver.expect_request("/x.xlsx").respond_with_data("internal")
+
+    with pytest.raises(SourceError, match="link to an internal address refused") as info:
+        fetcher.fetch(link.format(port=httpserver.port), source="wb",
+                      found_on="https://www.worldbank.org/en/research/commodity-markets")
+
+    assert not_retryable(info.value)
+    assert httpserver.log == []
+
+
+def test_a_link_found_on_a_local_page_may_reach_a_local_server(
+    httpserver: HTTPServer, fetcher: HttpFetcher
+) -> None:
+    httpserver.expect_request("/x.csv").respond_with_data("local")
+
+    result = fetcher.fetch(httpserver.url_for("/x.csv"),
+                           found_on=httpserver.url_for("/landing.html"))
+
+    assert result.body == b"local"
+
+
+def test_a_found_link_is_never_read_from_a_file(tmp_path: Path, fetcher: HttpFetcher) -> None:
+    secret = tmp_path / "slack_token"
+    secret.write_text("xoxb-0000-SECRET-TOKEN\n", encoding="utf-8")
+    page = tmp_path / "landing.html"
+
+    with pytest.raises(SourceError, match="only http and https") as info:
+        fetcher.fetch(secret.as_uri(), source="wb", found_on=page.as_uri())
+
+    assert not_retryable(info.value)
+    assert "SECRET" not in str(info.value)
+
+
+# --- what a server says is never quoted raw --------------------------------------------------
+
+
+def answer_once(response: bytes) -> AbstractContextManager[str]:
+    """A server that answers each connection with these raw bytes (any status line)."""
+    return drip_server(response, b"", every_s=0.0)
+
+
+def test_reason_phrase_controls_are_removed_and_its_length_bounded(fetcher: HttpFetcher) -> None:
+    reason = b"Busy \x1b[2J\x1b]0;pwned\x07 " + b"A" * 5000
+    with answer_once(b"HTTP/1.1 503 " + reason + b"\r\nContent-Length: 0\r\n\r\n") as url, \
+            pytest.raises(SourceUnavailableError, match="HTTP 503 Busy") as info:
+        fetcher.fetch(url, source="wb")
+
+    message = str(info.value)
+    assert "\x1b" not in message and "\x07" not in message
+    assert len(message) < 300
+
+
+def test_a_non_http_answer_is_described_not_quoted(fetcher: HttpFetcher) -> None:
+    banner = b"SSH-2.0-OpenSSH_9.6 xoxb-0000-SECRET-TOKEN\r\n"
+    with answer_once(banner) as url, pytest.raises(SourceUnavailableError) as info:
+        fetcher.fetch(url, source="wb")
+
+    assert "not valid HTTP" in str(info.value)
+    assert "SSH" not in str(info.value) and "SECRET" not in str(info.value)
+
+
+def test_an_unknown_content_encoding_is_named_briefly(
+    httpserver: HTTPServer, fetcher: HttpFetcher
+) -> None:
+    httpserver.expect_request("/").respond_with_data(
+        "x", headers={"Content-Encoding": "br-" + "Z" * 2000 + "\x1b[31m"})
+
+    with pytest.raises(SourceFormatError, match="unsupported Content-Encoding") as info:
+        fetcher.fetch(httpserver.url_for("/"), source="wb")
+
+    assert len(str(info.value)) < 300 and "\x1b" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["9999999999999", "1e300", "inf", "nan", "-5", "Fri, 31 Dec 9999 23:59:59 GMT"],
+)
+def test_retry_after_is_bounded_to_a_day(header: str) -> None:
+    seconds = parse_retry_after(header, now=datetime(2026, 3, 2, tzinfo=UTC))
+
+    assert seconds is not None and 0.0 <= seconds <= 86_400.0

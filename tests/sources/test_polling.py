@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import gzip
+import json
 import logging
 import socket
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from monitor.cli.main import cli
 from monitor.config.load import FredSource, SourcesFile
 from monitor.sources.http import HttpFetcher
 from monitor.sources.polling import compute_backoff, is_due, poll_source
@@ -130,7 +135,7 @@ def _gzip_bomb(server: HTTPServer) -> None:
 @pytest.mark.parametrize(
     ("break_server", "reason"),
     [
-        pytest.param(_malformed, "not-a-number", id="malformed-csv"),
+        pytest.param(_malformed, "line 2: bad value (text of 12 characters)", id="malformed-csv"),
         pytest.param(_html, "SourceFormatError", id="html-instead-of-csv"),
         pytest.param(_empty, "empty", id="empty-body"),
         pytest.param(_server_error, "500", id="http-500"),
@@ -246,3 +251,203 @@ def test_a_generic_json_table_source_is_parsed_by_its_mapping(
     outcome = poll_source(source, fetcher, store, T0)
     assert outcome.ok and outcome.rows == 2
     assert [o.value for o in store.observations(mineral="cobalt")] == [33100, 48200]
+
+
+# --- end to end through `critmon once`: what outside input may not do ------------------------
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A proxy from the environment would route 127.0.0.1 elsewhere."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy",
+                 "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def critmon(tmp_path: Path, *args: str) -> tuple[int, str, str]:
+    """Run the CLI on the config in ``tmp_path/config`` and the state in ``tmp_path/state``."""
+    result = CliRunner().invoke(
+        cli, ["--config", str(tmp_path / "config"), "--state-dir", str(tmp_path / "state"),
+              *args], catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def write_sources(tmp_path: Path, sources: str) -> None:
+    directory = tmp_path / "config"
+    directory.mkdir(exist_ok=True)
+    (directory / "sources.yaml").write_text(f"version: 1\nsources:\n{sources}",
+                                            encoding="utf-8")
+
+
+def everything_stored(tmp_path: Path) -> str:
+    """Every value of every table of the state database, as one string."""
+    with Store.open(tmp_path / "state" / DB_NAME) as store:
+        tables = [row[0] for row in store.db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()]
+        return "\n".join(str(tuple(row)) for table in tables
+                         for row in store.db.execute(f'SELECT * FROM "{table}"').fetchall())
+
+
+PINK_CSV = "date,COPPER\n2025-09-01,9800\n2025-10-01,10100\n2025-11-01,10900\n"
+
+
+def test_a_landing_page_cannot_make_critmon_read_a_local_file(
+        tmp_path: Path, httpserver: HTTPServer) -> None:
+    secret = tmp_path / "credentials" / "slack_token"
+    secret.parent.mkdir()
+    secret.write_text("xoxb-0000-SECRET-TOKEN\n", encoding="utf-8")
+    httpserver.expect_request("/landing.html").respond_with_data(
+        f'<a href="{secret.as_uri()}#CMO-Historical-Data-Monthly.xlsx">Monthly prices</a>',
+        content_type="text/html")
+    httpserver.expect_request("/pink.csv").respond_with_data(PINK_CSV)
+    write_sources(tmp_path, f"""
+  - id: local_pinksheet
+    kind: pinksheet
+    url: {httpserver.url_for("/pink.csv")}
+    discover:
+      page: {httpserver.url_for("/landing.html")}
+      pattern: 'CMO-Historical-Data-Monthly\\.xlsx$'
+    columns: {{COPPER: copper}}
+""")
+
+    code, out, err = critmon(tmp_path, "once")
+    _, listed, _ = critmon(tmp_path, "sources", "list", "--format", "json")
+
+    assert code == 0, err
+    assert "SECRET" not in out + err + listed + everything_stored(tmp_path)
+    [state] = json.loads(listed)
+    assert state["status"] == "ok"  # the configured URL was used instead of the file
+
+
+@contextmanager
+def raw_http_server(response: bytes) -> Iterator[str]:
+    """Answer every connection with exactly these bytes (any status line, any reason phrase)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    listener.settimeout(0.05)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.recv(65536)
+                conn.sendall(response)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/prices.csv"
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        listener.close()
+
+
+def test_a_reason_phrase_with_terminal_escapes_is_stored_clean(tmp_path: Path) -> None:
+    answer = b"HTTP/1.1 503 Busy \x1b[2J\x1b]0;owned\x07 now\r\nContent-Length: 0\r\n\r\n"
+    with raw_http_server(answer) as url:
+        write_sources(tmp_path, f"""
+  - id: local_tin
+    kind: fred_csv
+    url: {url}
+    mineral: tin
+    unit: USD/t
+""")
+        code, _, err = critmon(tmp_path, "once")
+    _, listed, _ = critmon(tmp_path, "sources", "list")
+
+    assert code == 0, err
+    with Store.open(tmp_path / "state" / DB_NAME) as store:
+        error = store.source_state("local_tin").last_error or ""
+    assert "HTTP 503 Busy" in error
+    for text in (error, err, listed):
+        assert "\x1b" not in text and "\x07" not in text
+
+
+RETRY_AFTERS = {  # source id -> (status, what the server says)
+    "digits": (429, "9999999999999"),
+    "exponent": (503, "1e300"),
+    "infinity": (429, "inf"),
+    "not_a_number": (503, "nan"),
+    "negative": (429, "-5"),
+    "year_9999": (503, "Fri, 31 Dec 9999 23:59:59 GMT"),
+}
+
+
+def test_absurd_retry_after_values_are_capped_and_once_carries_on(
+        tmp_path: Path, httpserver: HTTPServer) -> None:
+    sources = ""
+    for name, (status, header) in RETRY_AFTERS.items():
+        httpserver.expect_request(f"/{name}.csv").respond_with_data(
+            "busy", status=status, headers={"Retry-After": header})
+        sources += f"""
+  - id: ra_{name}
+    kind: fred_csv
+    url: {httpserver.url_for(f"/{name}.csv")}
+    mineral: tin
+    unit: USD/t
+    interval: 8h
+"""
+    write_sources(tmp_path, sources)
+    started = datetime.now(UTC)
+
+    code, out, err = critmon(tmp_path, "once")
+
+    assert code == 0, err
+    assert "0 ok, 6 failing" in out
+    latest = datetime.now(UTC) + timedelta(hours=8)  # the cap: max(interval, 6h)
+    with Store.open(tmp_path / "state" / DB_NAME) as store:
+        for name, (status, _) in RETRY_AFTERS.items():
+            state = store.source_state(f"ra_{name}")
+            next_poll = datetime.fromisoformat(state.next_poll_at or "")
+            assert started < next_poll <= latest, name
+            assert state.status == "failing" and f"HTTP {status}" in (state.last_error or "")
+
+
+def months_before(today: date, count: int) -> date:
+    month = today.year * 12 + today.month - 1 - count
+    return date(month // 12, month % 12 + 1, 1)
+
+
+def test_implausible_prices_are_dropped_and_reported_not_alerted(
+        tmp_path: Path, httpserver: HTTPServer) -> None:
+    today = datetime.now(UTC).date()
+    good = [(months_before(today, n), 33_000 + 100 * (8 - n)) for n in range(8, 2, -1)]
+    rows = [f"{day},{value}" for day, value in good] + [
+        f"{months_before(today, 2)},1e308",
+        f"{months_before(today, 1)},-500",
+        "2099-01-01,35000",
+    ]
+    httpserver.expect_request("/cobalt.csv").respond_with_data(
+        "observation_date,PCOBAUSDM\n" + "\n".join(rows) + "\n")
+    write_sources(tmp_path, f"""
+  - id: local_cobalt
+    kind: fred_csv
+    url: {httpserver.url_for("/cobalt.csv")}
+    mineral: cobalt
+    unit: USD/t
+""")
+
+    code, _, err = critmon(tmp_path, "once")
+    _, status, _ = critmon(tmp_path, "status", "--format", "json")
+    _, listed, _ = critmon(tmp_path, "sources", "list", "--format", "json")
+
+    assert code == 0, err
+    cobalt = next(row for row in json.loads(status) if row["mineral"] == "cobalt")
+    assert cobalt["price"] == good[-1][1]
+    assert cobalt["price_period"] == good[-1][0].isoformat()
+    assert "price_jump" not in (cobalt["signals"] or "")
+    [state] = json.loads(listed)
+    assert state["status"] == "ok"
+    problem = state["last_error"]
+    assert "3 implausible rows dropped" in problem
+    for why in ("after today", "not positive", "jump"):
+        assert why in problem
+    with Store.open(tmp_path / "state" / DB_NAME) as store:
+        values = [o.value for o in store.observations(source="local_cobalt")]
+    assert values == [value for _, value in good]
