@@ -454,10 +454,10 @@ def _mrkdwn(text: str) -> dict[str, Any]:
 
 def _plain(text: str) -> dict[str, Any]:
     """A ``plain_text`` object: Slack shows it as written, never formatted."""
-    return {"type": "plain_text", "text": _fit(slack_plain_lines(text)), "emoji": False}
+    return {"type": "plain_text", "text": _fit(_plain_lines(text)), "emoji": False}
 
 
-def slack_plain_lines(text: str) -> str:
+def _plain_lines(text: str) -> str:
     """:func:`slack_plain` for each line of ``text`` (the lines are ours)."""
     return "\n".join(slack_plain(line) for line in text.split("\n"))
 
