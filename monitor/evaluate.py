@@ -24,6 +24,7 @@ from sklearn.base import BaseEstimator
 from detectors import ThresholdDetector, build_detector, insufficient_history
 from monitor.config import Rule, RulesFile
 from monitor.models import Signal, SignalState
+from monitor.render import format_pair
 
 RANDOM_STATE = 0
 Series = list[tuple[date, float]]
@@ -179,8 +180,10 @@ def _summary(rule: EffectiveRule, level: str | None, value: float | None,
     what = rule.rule.description or rule.rule.name
     if level is None:
         return f"{rule.mineral}: {what} (not firing)"
-    shown = "" if value is None else f" value {value:.4g}"
-    crossed = "" if threshold is None else f" above {threshold:.4g}"
+    value_text, threshold_text = format_pair(value, threshold, rule.rule.indicator)
+    shown = "" if value is None else f" value {value_text}"
+    side = rule.params.get("direction", "above")
+    crossed = "" if threshold is None else f" {side} {threshold_text}"
     return f"{rule.mineral} {level}: {what}{shown}{crossed}"
 
 
