@@ -654,7 +654,7 @@ def _digest(alerts: AlertStore, plan: _Plan, receiver: str, since: datetime | No
     changes = tuple(
         Change(at=datetime.fromisoformat(e["at"]), kind=e["kind"], mineral=e["mineral"],
                alertname=e["alertname"], level=e["level"], from_level=e["from_level"],
-               value=e["value"])
+               value=e["value"], indicator=e["indicator"] or "")
         for e in alerts.events_since(since, until)
         if e["kind"] in kinds and e["fingerprint"] in plan.alerts
         and routed(plan.alerts[e["fingerprint"]]))

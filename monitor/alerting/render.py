@@ -1,10 +1,24 @@
 """What a notification says, for each medium: pure functions of a :class:`Notification`.
 
-Every piece of text that came from a feed, a source or a config file is *data*: it is escaped
-for Slack mrkdwn (only ``&``, ``<`` and ``>`` are control characters there, so a feed title
-containing ``<!channel>`` shows as text and pings nobody), HTML-escaped in the HTML mail part,
-and stripped of CR/LF in mail headers. Slack's limits are respected (header 150 characters,
-section text 3,000, 50 blocks per message): a long group is summarised, never dropped.
+Every piece of text that came from a feed, a source or a config file is *data*. It first loses
+its control and bidi characters (:func:`monitor.untrusted.clean_text`), then gets each medium's
+escaping:
+
+- Slack: data goes in ``plain_text`` text objects, which Slack never formats; Slack's three
+  control characters (``&``, ``<``, ``>``) are escaped as its docs require for every text
+  object, so ``<!channel>`` shows as text and pings nobody. Slack documents no escape for
+  ``*``, ``_``, ``~`` or backticks, so the few names that sit inside our own ``mrkdwn`` (the
+  mineral and rule of a heading) get a WORD JOINER (U+2060, invisible) on both sides of each
+  of these characters outside a word, which then can neither open nor close a span (whether
+  Slack takes the joiner for a letter or for a space); every ``mrkdwn`` object
+  is ``verbatim`` (no automatic linking of URLs, channels or mentions). Slack clients also
+  link URLs, addresses and domain names they find in text, so ``://``, ``@`` and the dot of a
+  domain get a WORD JOINER too: ``admin@evil.example`` shows as written, unlinked. Source
+  links are built by us, labelled with the URL's host (never its user-info part).
+- email: HTML-escaped in the HTML part; CR/LF removed from headers.
+
+Slack's limits are respected (header 150 characters, section text 3,000, 50 blocks per
+message): a long group is summarised, never dropped.
 """
 
 from __future__ import annotations
@@ -20,12 +34,16 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from monitor.alerting.state import level_rank
+from monitor.core.untrusted import clean_text, strip_controls
 
 HEADER_MAX = 150
 SECTION_MAX = 3000
 MAX_BLOCKS = 50
 DETAILED_MAX = 20
 SUBJECT_MAX = 200
+DATA_MAX = 2000  # the longest piece of outside text shown (an annotation, a label)
+BLOCKS_PER_ALERT = 3  # heading (mrkdwn), data (plain_text), context (links, as of, fp)
+WORD_JOINER = "\u2060"
 
 
 class Reason(StrEnum):
@@ -89,6 +107,7 @@ class Change:
     level: str | None = None
     from_level: str | None = None
     value: float | None = None
+    indicator: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,24 +150,70 @@ def escape_mrkdwn(text: object) -> str:
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def data(text: object, limit: int | None = DATA_MAX) -> str:
+    """Outside text made fit to show: no control or bidi characters, one line, bounded."""
+    return clean_text(text, limit=limit)
+
+
+_LINKABLE = re.compile(r"(?<=:)(?=//)|(?<=@)|(?<=[A-Za-z0-9]\.)(?=[A-Za-z])")
+#: A formatting character that could open or close a span: not inside a word (``snake_case``
+#: is left alone, so a rule name copied from a message still works on the command line).
+_FORMATTING = re.compile(r"(?<![A-Za-z0-9])[*_~`]|[*_~`](?![A-Za-z0-9])")
+
+
+def _unlinkable(text: str) -> str:
+    """A WORD JOINER after ``:`` of ``://``, after ``@`` and after a domain's dot."""
+    return _LINKABLE.sub(WORD_JOINER, text)
+
+
+def slack_plain(text: object) -> str:
+    """Text for a Slack ``plain_text`` object: shown as written, never formatted or linked."""
+    return escape_mrkdwn(_unlinkable(data(text)))
+
+
+def slack_name(text: object) -> str:
+    """A name (mineral, rule, receiver) inside our own ``mrkdwn``: it can neither format,
+    ping nor link (see the module docstring)."""
+    inert = _FORMATTING.sub(lambda m: f"{WORD_JOINER}{m.group()}{WORD_JOINER}", data(text))
+    return escape_mrkdwn(_unlinkable(inert))
+
+
 def header_safe(text: str) -> str:
     """One line for a mail header: CR, LF and other control characters become spaces."""
-    return re.sub(r"\s+", " ", re.sub(r"[\x00-\x1f\x7f]", " ", text)).strip()
+    return data(re.sub(r"[\x00-\x1f\x7f]", " ", text), None)
 
 
-def format_value(value: float | None, indicator: str = "") -> str:
-    """A value as a reader wants it; price changes (log changes) as a percentage."""
+def format_value(value: float | None, indicator: str = "", *, extra_digits: int = 0) -> str:
+    """A value as a reader wants it; price changes (log changes) as a percentage.
+
+    The one formatter for alert values and thresholds: messages, ``critmon alerts``, the
+    detectors' summaries. ``extra_digits`` shows more precision (see :func:`format_pair`).
+    """
     if value is None:
         return "n/a"
     if indicator.startswith("price_change") and "," not in indicator and abs(value) < 20:
-        return f"{100 * math.expm1(value):+.0f}%"
+        return f"{100 * math.expm1(value):+.{extra_digits}f}%"
     if abs(value) >= 1000:
-        return f"{value:,.0f}"
-    return f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}"
+        return f"{value:,.{extra_digits}f}"
+    if abs(value) < 100:
+        return f"{value:.{3 + extra_digits}g}"
+    return f"{value:.{extra_digits}f}"
+
+
+def format_pair(value: float | None, other: float | None, indicator: str = ""
+                ) -> tuple[str, str]:
+    """Two values (a value and its threshold) with just enough digits to tell them apart:
+    never ``+60% above +60%``."""
+    for extra in range(4):
+        shown = (format_value(value, indicator, extra_digits=extra),
+                 format_value(other, indicator, extra_digits=extra))
+        if shown[0] != shown[1] or value == other or value is None or other is None:
+            break
+    return shown
 
 
 def indicator_phrase(indicator: str) -> str:
-    return " + ".join(part.strip().replace("_", " ") for part in indicator.split(","))
+    return " + ".join(data(part.strip().replace("_", " ")) for part in indicator.split(","))
 
 
 def tag(notification: Notification) -> str:
@@ -158,24 +223,31 @@ def tag(notification: Notification) -> str:
     primary = notification.primary
     if primary is None or primary.status == "resolved":
         return "RESOLVED"
-    return (primary.level or "alert").upper()
+    return data(primary.level or "alert").upper()
 
 
 def headline(alert: AlertView) -> str:
     """``gallium supply risk 81 (was 62)``: what a reader needs in one line."""
-    what = f"{alert.mineral} {indicator_phrase(alert.indicator)}"
     if alert.value is None:
-        return f"{alert.mineral} {alert.alertname.replace('_', ' ')}"
+        return f"{data(alert.mineral)} {data(alert.alertname).replace('_', ' ')}"
+    shown = format_value(alert.value, alert.indicator)
     was = ""
-    if alert.was_value is not None and format_value(alert.was_value, alert.indicator) != format_value(alert.value, alert.indicator):
+    if alert.was_value is not None and format_value(alert.was_value, alert.indicator) != shown:
         was = f" (was {format_value(alert.was_value, alert.indicator)})"
-    return f"{what} {format_value(alert.value, alert.indicator)}{was}"
+    return f"{data(alert.mineral)} {indicator_phrase(alert.indicator)} {shown}{was}"
+
+
+_ALL_RESOLVED = "Resolved: "
 
 
 def title(notification: Notification) -> str:
-    """The one-line title shared by the mail subject, the Slack header and the console."""
+    """The one-line title: the mail subject, the Slack header, the console, the history.
+
+    A group that holds resolved alerts says so: ``Resolved: ...`` when all are resolved,
+    ``2 firing, 1 resolved: ...`` when mixed (the headline's own state counted first).
+    """
     if notification.reason == Reason.TEST:
-        return f"test message from critmon to {notification.receiver}"
+        return f"test message from critmon to {data(notification.receiver)}"
     if notification.reason == Reason.DIGEST and notification.digest is not None:
         digest = notification.digest
         since = f" since {_when(digest.since)}" if digest.since else ""
@@ -184,13 +256,31 @@ def title(notification: Notification) -> str:
     primary = notification.primary
     if primary is None:
         return "no alerts"
+    firing = sum(1 for a in notification.alerts if a.status == "firing")
+    resolved = len(notification.alerts) - firing
     more = len(notification.alerts) - 1
-    return headline(primary) + (f" (+{more} more)" if more > 0 else "")
+    if firing and resolved:
+        counts = (f"{resolved} resolved, {firing} firing" if primary.status == "resolved"
+                  else f"{firing} firing, {resolved} resolved")
+        return f"{counts}: {headline(primary)}"
+    prefix = _ALL_RESOLVED if resolved else ""
+    return prefix + headline(primary) + (f" (+{more} more)" if more > 0 else "")
+
+
+def tagged_title(notification: Notification) -> str:
+    """``[CRITICAL] ...``: the title after its tag."""
+    return f"[{tag(notification)}] {_title_after_tag(notification)}"
+
+
+def _title_after_tag(notification: Notification) -> str:
+    """The title, without saying "resolved" twice after a RESOLVED tag."""
+    text = title(notification)
+    return text.removeprefix(_ALL_RESOLVED) if tag(notification) == "RESOLVED" else text
 
 
 def subject(notification: Notification) -> str:
     """``[critmon][CRITICAL] gallium supply risk 81 (was 62)``, one line, capped."""
-    text = header_safe(f"[critmon][{tag(notification)}] {title(notification)}")
+    text = header_safe(f"[critmon]{tagged_title(notification)}")
     return text if len(text) <= SUBJECT_MAX else text[:SUBJECT_MAX - 1] + "…"
 
 
@@ -202,23 +292,37 @@ def _status_text(alert: AlertView) -> str:
     if alert.status == "resolved":
         return "resolved"
     if alert.reason == Reason.ESCALATED and alert.previous_level:
-        return f"escalated from {alert.previous_level}"
+        return f"escalated from {data(alert.previous_level)}"
     if alert.reason is None:
         return "also firing"
     return _REASON_TEXT[alert.reason]
 
 
-def _links(alert: AlertView) -> list[str]:
-    urls: list[str] = []
+def _level_word(alert: AlertView) -> str:
+    return data(alert.level or "alert").upper() if alert.status == "firing" else "RESOLVED"
+
+
+def _links(alert: AlertView) -> list[tuple[str, str]]:
+    """(URL, host) of every web URL in a link annotation; the host is the link's label."""
+    links: dict[str, str] = {}
     for key, value in alert.annotations:
         if _LINK_KEYS.search(key):
-            urls += [token for token in value.split() if _is_web_url(token)]
-    return list(dict.fromkeys(urls))
+            for token in data(value).split():
+                host = _web_host(token)
+                if host:
+                    links.setdefault(token, host)
+    return list(links.items())
 
 
-def _is_web_url(text: str) -> bool:
-    parts = urlsplit(text)
-    return parts.scheme in ("http", "https") and bool(parts.netloc)
+def _web_host(text: str) -> str | None:
+    """The host of an http(s) URL (never its user-info part: ``a.gov@evil.example`` is
+    ``evil.example``), or None."""
+    try:
+        parts = urlsplit(text)
+        host = parts.hostname
+    except ValueError:
+        return None
+    return host if parts.scheme in ("http", "https") and host else None
 
 
 def _other_annotations(alert: AlertView) -> list[tuple[str, str]]:
@@ -228,47 +332,76 @@ def _other_annotations(alert: AlertView) -> list[tuple[str, str]]:
     for key, value in alert.annotations:
         if key in skip:
             continue
+        value = data(value)
         if _LINK_KEYS.search(key):
-            value = " ".join(token for token in value.split() if not _is_web_url(token))
+            value = " ".join(token for token in value.split() if not _web_host(token))
         if value:
-            found.append((key, value))
+            found.append((data(key, 100), value))
     return found
 
 
 def _annotation(alert: AlertView, *keys: str) -> str | None:
     found = dict(alert.annotations)
-    return next((found[k] for k in keys if found.get(k)), None)
+    text = next((found[k] for k in keys if found.get(k)), None)
+    return data(text) if text is not None else None
 
 
-def _measure_line(alert: AlertView) -> str:
-    parts = [f"{indicator_phrase(alert.indicator)}: {format_value(alert.value, alert.indicator)}"]
+def summary_text(alert: AlertView) -> str | None:
+    """The alert's summary; for a resolved alert it is history, and says so."""
+    summary = _annotation(alert, *_TEXT_KEYS)
+    if summary and alert.status == "resolved":
+        return f"When it fired: {summary}"
+    return summary
+
+
+def measure_line(alert: AlertView) -> str:
+    """``price change 3m: +50% (threshold +30%, was +22%)``.
+
+    A resolved alert shows its value at resolution: ``now +12%, back below +60% (was +63%)``.
+    """
+    value, threshold = format_pair(alert.value, alert.threshold, alert.indicator)
     extra = []
-    if alert.threshold is not None:
-        extra.append(f"threshold {format_value(alert.threshold, alert.indicator)}")
+    if alert.status == "resolved":
+        shown = _resolution(alert, value, threshold)
+    else:
+        shown = value
+        if alert.threshold is not None:
+            extra.append(f"threshold {threshold}")
     if alert.was_value is not None:
         extra.append(f"was {format_value(alert.was_value, alert.indicator)}")
-    if extra:
-        parts.append(f"({', '.join(extra)})")
-    return " ".join(parts)
+    tail = f" ({', '.join(extra)})" if extra else ""
+    return f"{indicator_phrase(alert.indicator)}: {shown}{tail}"
+
+
+def _resolution(alert: AlertView, value: str, threshold: str) -> str:
+    if alert.value is None:
+        return "no current value"
+    if alert.threshold is None:
+        return f"now {value}"
+    side = ("back below" if alert.value < alert.threshold
+            else "back above" if alert.value > alert.threshold else "back at")
+    return f"now {value}, {side} {threshold}"
 
 
 # --------------------------------------------------------------------------- Slack
 
 
 def slack_message(notification: Notification) -> dict[str, Any]:
-    """``text`` (the notification fallback), top-level ``blocks`` and one coloured attachment."""
-    fallback = escape_mrkdwn(f"[{tag(notification)}] {title(notification)}")
-    header = {"type": "header", "text": {"type": "plain_text", "emoji": True,
-                                         "text": _fit_plain(f"{_emoji(notification)} "
-                                                            f"{tag(notification)} · "
-                                                            f"{title(notification)}")}}
-    context = {"type": "context", "elements": [{"type": "mrkdwn", "text": _fit(
-        escape_mrkdwn(_context_line(notification)))}]}
+    """``text`` (the notification fallback), top-level ``blocks`` and one coloured attachment.
+
+    Outside text is only ever in ``plain_text`` objects; ``mrkdwn`` objects hold our own markup
+    around names made inert (:func:`slack_name`) and are ``verbatim``.
+    """
+    fallback = slack_name(tagged_title(notification))
+    header = {"type": "header", "text": {"type": "plain_text", "emoji": True, "text": _fit(
+        slack_plain(f"{_emoji(notification)} {tag(notification)} · "
+                    f"{_title_after_tag(notification)}"), HEADER_MAX)}}
+    context = {"type": "context", "elements": [_plain(_context_line(notification))]}
     budget = MAX_BLOCKS - 2
     if notification.reason == Reason.TEST:
         body = [_section(
             f"This is a *test message* from critmon to receiver "
-            f"`{escape_mrkdwn(notification.receiver)}`. No alert is firing because of it.")]
+            f"`{slack_name(notification.receiver)}`. No alert is firing because of it.")]
     elif notification.reason == Reason.DIGEST and notification.digest is not None:
         body = _digest_blocks(notification.digest, budget)
     else:
@@ -301,24 +434,41 @@ def _context_line(notification: Notification) -> str:
     if notification.reason == Reason.TEST:
         return f"critmon · test · {_when(notification.created_at)}"
     if notification.reason == Reason.DIGEST:
-        return f"critmon · digest for {notification.receiver} · {_when(notification.created_at)}"
+        return (f"critmon · digest for {data(notification.receiver)} · "
+                f"{_when(notification.created_at)}")
     firing = sum(1 for a in notification.alerts if a.status == "firing")
     resolved = len(notification.alerts) - firing
-    group = ", ".join(f"{k}={v}" for k, v in notification.group_labels) or "all"
+    group = ", ".join(f"{data(k)}={data(v)}" for k, v in notification.group_labels) or "all"
     return (f"critmon · {notification.reason} · {firing} firing, {resolved} resolved · "
             f"group {group} · {_when(notification.created_at)}")
 
 
 def _section(mrkdwn: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": _fit(mrkdwn)}}
+    """A section of our own markup; names in it went through :func:`slack_name`."""
+    return {"type": "section", "text": _mrkdwn(mrkdwn)}
+
+
+def _mrkdwn(text: str) -> dict[str, Any]:
+    return {"type": "mrkdwn", "text": _fit(text), "verbatim": True}
+
+
+def _plain(text: str) -> dict[str, Any]:
+    """A ``plain_text`` object: Slack shows it as written, never formatted."""
+    return {"type": "plain_text", "text": _fit(_plain_lines(text)), "emoji": False}
+
+
+def _plain_lines(text: str) -> str:
+    """:func:`slack_plain` for each line of ``text`` (the lines are ours)."""
+    return "\n".join(slack_plain(line) for line in text.split("\n"))
 
 
 def _alert_blocks(alerts: Sequence[AlertView], budget: int) -> list[dict[str, Any]]:
     ordered = sorted(alerts, key=lambda a: (a.reason is None, a.status != "firing",
                                             -level_rank(a.level), a.mineral, a.alertname))
-    detailed = ordered[:DETAILED_MAX]
+    room = budget if len(ordered) * BLOCKS_PER_ALERT <= budget else budget - 1
+    detailed = ordered[:min(DETAILED_MAX, room // BLOCKS_PER_ALERT)]
     rest = ordered[len(detailed):]
-    blocks = [_section(_alert_mrkdwn(a)) for a in detailed]
+    blocks = [block for a in detailed for block in _alert_detail(a)]
     if rest:
         lines = [_compact_line(a) for a in rest]
         blocks += _packed_sections(f"*{len(rest)} more in this group:*", lines,
@@ -326,37 +476,39 @@ def _alert_blocks(alerts: Sequence[AlertView], budget: int) -> list[dict[str, An
     return blocks
 
 
-def _alert_mrkdwn(alert: AlertView) -> str:
-    level = (alert.level or "alert").upper() if alert.status == "firing" else "RESOLVED"
+def _alert_detail(alert: AlertView) -> list[dict[str, Any]]:
+    """Three blocks: a heading (our markup), the data (plain text), links and facts."""
     emoji = _EMOJI.get(alert.level or "", ":bell:") if alert.status == "firing" \
         else ":white_check_mark:"
-    lines = [(f"{emoji} *{escape_mrkdwn(level)} · {escape_mrkdwn(alert.mineral)}* — "
-             f"`{escape_mrkdwn(alert.alertname)}` ({escape_mrkdwn(_status_text(alert))})"),
-             escape_mrkdwn(_measure_line(alert))]
-    summary = _annotation(alert, *_TEXT_KEYS)
+    heading = (f"{emoji} *{slack_name(_level_word(alert))} · {slack_name(alert.mineral)}* — "
+               f"`{slack_name(alert.alertname)}` ({slack_name(_status_text(alert))})")
+    lines = [measure_line(alert)]
+    summary = summary_text(alert)
     if summary:
-        lines.append(escape_mrkdwn(summary))
+        lines.append(summary)
     breakdown = _annotation(alert, *_BREAKDOWN_KEYS)
     if breakdown:
-        lines.append(f"*Risk breakdown:* {escape_mrkdwn(breakdown)}")
-    for key, value in _other_annotations(alert):
-        lines.append(f"_{escape_mrkdwn(key)}:_ {escape_mrkdwn(value)}")
-    links = [f"<{escape_mrkdwn(url)}|{escape_mrkdwn(urlsplit(url).netloc)}>"
-             for url in _links(alert) if "|" not in url]
-    tail = []
+        lines.append(f"Risk breakdown: {breakdown}")
+    lines += [f"{key}: {value}" for key, value in _other_annotations(alert)]
+    links = [_slack_link(url, host) for url, host in _links(alert) if "|" not in url]
+    facts = []
     if links:
-        tail.append("Sources: " + " · ".join(links))
+        facts.append("Sources: " + " · ".join(links))
     if alert.as_of:
-        tail.append(f"as of {alert.as_of.isoformat()}")
-    tail.append(f"fp `{alert.fingerprint[:12]}`")
-    lines.append(" · ".join(tail))
-    return "\n".join(lines)
+        facts.append(f"as of {alert.as_of.isoformat()}")
+    facts.append(f"fp `{slack_name(alert.fingerprint[:12])}`")
+    return [_section(heading), {"type": "section", "text": _plain("\n".join(lines))},
+            {"type": "context", "elements": [_mrkdwn(" · ".join(facts))]}]
+
+
+def _slack_link(url: str, host: str) -> str:
+    """``<url|host>``: the label is the URL's real host, inert like any name."""
+    label = _FORMATTING.sub(lambda m: f"{WORD_JOINER}{m.group()}{WORD_JOINER}", host)
+    return f"<{escape_mrkdwn(url)}|{escape_mrkdwn(label)}>"
 
 
 def _compact_line(alert: AlertView) -> str:
-    level = (alert.level or "alert").upper() if alert.status == "firing" else "RESOLVED"
-    return escape_mrkdwn(f"• {level} {alert.mineral} {alert.alertname}: "
-                         f"{format_value(alert.value, alert.indicator)} ({_status_text(alert)})")
+    return slack_name(f"• {_plain_compact(alert)} ({_status_text(alert)})")
 
 
 def _packed_sections(heading: str, lines: Sequence[str], budget: int
@@ -381,22 +533,23 @@ def _packed_sections(heading: str, lines: Sequence[str], budget: int
 def _digest_blocks(digest: Digest, budget: int) -> list[dict[str, Any]]:
     firing = [_compact_line(a) for a in sorted(
         digest.firing, key=lambda a: (-level_rank(a.level), a.mineral, a.alertname))]
-    changes = [escape_mrkdwn(_change_text(c)) for c in digest.changes]
+    changes = [slack_name(_change_text(c)) for c in digest.changes]
     half = max(budget // 2, 1)
     blocks = _packed_sections(f"*Firing now ({len(firing)}):*", firing or ["nothing"], half)
     since = f" since {_when(digest.since)}" if digest.since else ""
-    blocks += _packed_sections(f"*Changes{escape_mrkdwn(since)} ({len(changes)}):*",
+    blocks += _packed_sections(f"*Changes{since} ({len(changes)}):*",
                                changes or ["none"], budget - len(blocks))
     return blocks
 
 
 def _change_text(change: Change) -> str:
-    level = f" {change.level}" if change.level else ""
-    came = f" (from {change.from_level})" if change.from_level and change.kind in (
+    level = f" {data(change.level)}" if change.level else ""
+    came = f" (from {data(change.from_level)})" if change.from_level and change.kind in (
         "escalated", "deescalated") else ""
-    value = f" {format_value(change.value)}" if change.value is not None else ""
-    return (f"{_when(change.at)} {change.kind}{level}{came}: {change.mineral} "
-            f"{change.alertname}{value}")
+    value = f" {format_value(change.value, change.indicator)}" if change.value is not None \
+        else ""
+    return (f"{_when(change.at)} {data(change.kind)}{level}{came}: {data(change.mineral)} "
+            f"{data(change.alertname)}{value}")
 
 
 def _fit(text: str, limit: int = SECTION_MAX) -> str:
@@ -412,10 +565,6 @@ def _fit(text: str, limit: int = SECTION_MAX) -> str:
         cut = cut[:last_amp]
     return cut + "…"
 
-
-def _fit_plain(text: str, limit: int = HEADER_MAX) -> str:
-    text = header_safe(text)
-    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 # --------------------------------------------------------------------------- email
@@ -437,8 +586,8 @@ def email_content(notification: Notification) -> EmailContent:
 def _email_text(notification: Notification) -> str:
     lines = [f"critmon: {title(notification)}", ""]
     if notification.reason == Reason.TEST:
-        lines.append(f"This is a test message from critmon to receiver {notification.receiver}."
-                     " No alert is firing because of it.")
+        lines.append(f"This is a test message from critmon to receiver "
+                     f"{data(notification.receiver)}. No alert is firing because of it.")
     elif notification.reason == Reason.DIGEST and notification.digest is not None:
         lines += _digest_text(notification.digest)
     else:
@@ -449,20 +598,20 @@ def _email_text(notification: Notification) -> str:
 
 
 def _alert_text(alert: AlertView) -> list[str]:
-    level = (alert.level or "alert").upper() if alert.status == "firing" else "RESOLVED"
-    lines = [f"[{level}] {alert.mineral} - {alert.alertname} ({_status_text(alert)})",
-             f"  {_measure_line(alert)}"]
-    summary = _annotation(alert, *_TEXT_KEYS)
+    head = (f"[{_level_word(alert)}] {data(alert.mineral)} - {data(alert.alertname)} "
+            f"({_status_text(alert)})")
+    lines = [head, f"  {measure_line(alert)}"]
+    summary = summary_text(alert)
     if summary:
         lines.append(f"  {summary}")
     breakdown = _annotation(alert, *_BREAKDOWN_KEYS)
     if breakdown:
         lines.append(f"  Risk breakdown: {breakdown}")
     lines += [f"  {k}: {v}" for k, v in _other_annotations(alert)]
-    lines += [f"  Source: {url}" for url in _links(alert)]
+    lines += [f"  Source: {url}" for url, _ in _links(alert)]
     facts = [f"as of {alert.as_of.isoformat()}" if alert.as_of else "",
              f"since {_when(alert.starts_at)}" if alert.starts_at else "",
-             f"fingerprint {alert.fingerprint}"]
+             f"fingerprint {data(alert.fingerprint)}"]
     lines.append("  " + " · ".join(f for f in facts if f))
     return lines
 
@@ -477,7 +626,7 @@ def _digest_text(digest: Digest) -> list[str]:
 
 
 def _plain_compact(alert: AlertView) -> str:
-    return (f"{(alert.level or 'alert').upper()} {alert.mineral} {alert.alertname}: "
+    return (f"{_level_word(alert)} {data(alert.mineral)} {data(alert.alertname)}: "
             f"{format_value(alert.value, alert.indicator)}")
 
 
@@ -487,8 +636,8 @@ def _email_html(notification: Notification) -> str:
              f"<h2>{esc(subject(notification))}</h2>"]
     if notification.reason == Reason.TEST:
         parts.append(f"<p>This is a <b>test message</b> from critmon to receiver "
-                     f"<code>{esc(notification.receiver)}</code>. No alert is firing because "
-                     "of it.</p>")
+                     f"<code>{esc(data(notification.receiver))}</code>. No alert is firing "
+                     "because of it.</p>")
     elif notification.reason == Reason.DIGEST and notification.digest is not None:
         parts += _digest_html(notification.digest)
     else:
@@ -500,26 +649,24 @@ def _email_html(notification: Notification) -> str:
 
 def _alert_html(alert: AlertView) -> str:
     esc = html.escape
-    level = (alert.level or "alert").upper() if alert.status == "firing" else "RESOLVED"
     colour = _COLOUR.get(alert.level or "", "#888") if alert.status == "firing" \
         else _RESOLVED_COLOUR
     rows = [f"<div style=\"border-left:6px solid {colour};padding-left:8px;margin:12px 0\">",
-            (f"<b>[{esc(level)}] {esc(alert.mineral)}</b> — <code>{esc(alert.alertname)}</code> "
-            f"({esc(_status_text(alert))})<br>"),
-            f"{esc(_measure_line(alert))}<br>"]
-    summary = _annotation(alert, *_TEXT_KEYS)
+            (f"<b>[{esc(_level_word(alert))}] {esc(data(alert.mineral))}</b> — "
+             f"<code>{esc(data(alert.alertname))}</code> ({esc(_status_text(alert))})<br>"),
+            f"{esc(measure_line(alert))}<br>"]
+    summary = summary_text(alert)
     if summary:
         rows.append(f"{esc(summary)}<br>")
     breakdown = _annotation(alert, *_BREAKDOWN_KEYS)
     if breakdown:
         rows.append(f"<b>Risk breakdown:</b> {esc(breakdown)}<br>")
     rows += [f"<i>{esc(k)}:</i> {esc(v)}<br>" for k, v in _other_annotations(alert)]
-    links = [f"<a href=\"{esc(url, quote=True)}\">{esc(urlsplit(url).netloc)}</a>"
-             for url in _links(alert)]
+    links = [f"<a href=\"{esc(url, quote=True)}\">{esc(host)}</a>" for url, host in _links(alert)]
     if links:
         rows.append("Sources: " + " · ".join(links) + "<br>")
     facts = [f"as of {alert.as_of.isoformat()}" if alert.as_of else "",
-             f"fingerprint {alert.fingerprint}"]
+             f"fingerprint {data(alert.fingerprint)}"]
     rows.append(f"<small>{esc(' · '.join(f for f in facts if f))}</small></div>")
     return "\n".join(rows)
 
@@ -539,22 +686,30 @@ def _digest_html(digest: Digest) -> list[str]:
 
 
 def console_line(notification: Notification) -> str:
-    return f"critmon [{tag(notification)}] {title(notification)} " \
-           f"({notification.reason} -> {notification.receiver})"
+    return (f"critmon {tagged_title(notification)} "
+            f"({notification.reason} -> {data(notification.receiver)})")
 
 
 def as_json(notification: Notification) -> dict[str, Any]:
-    """The machine-readable form written by the file receiver (one JSON object per line)."""
+    """The machine-readable form written by the file receiver (one JSON object per line).
+
+    Values stay raw numbers; ``shown`` is how a message shows them (price changes in percent).
+    Strings lose their control and bidi characters.
+    """
     return {
         "at": notification.created_at.isoformat(),
         "receiver": notification.receiver,
         "reason": str(notification.reason),
         "key": notification.key,
         "title": title(notification),
-        "group": dict(notification.group_labels),
+        "group": _clean_pairs(notification.group_labels),
         "alerts": [_alert_json(a) for a in notification.alerts],
         **({"digest": _digest_json(notification.digest)} if notification.digest else {}),
     }
+
+
+def _clean_pairs(pairs: Sequence[tuple[str, str]]) -> dict[str, str]:
+    return {strip_controls(k): strip_controls(v) for k, v in pairs}
 
 
 def _alert_json(alert: AlertView) -> dict[str, Any]:
@@ -562,10 +717,11 @@ def _alert_json(alert: AlertView) -> dict[str, Any]:
         "fingerprint": alert.fingerprint, "status": alert.status, "level": alert.level,
         "reason": str(alert.reason) if alert.reason else None,
         "previous_level": alert.previous_level, "value": alert.value, "was": alert.was_value,
-        "threshold": alert.threshold, "as_of": alert.as_of.isoformat() if alert.as_of else None,
+        "threshold": alert.threshold, "shown": measure_line(alert),
+        "as_of": alert.as_of.isoformat() if alert.as_of else None,
         "starts_at": alert.starts_at.isoformat() if alert.starts_at else None,
         "ends_at": alert.ends_at.isoformat() if alert.ends_at else None,
-        "labels": dict(alert.labels), "annotations": dict(alert.annotations),
+        "labels": _clean_pairs(alert.labels), "annotations": _clean_pairs(alert.annotations),
     }
 
 
@@ -574,4 +730,6 @@ def _digest_json(digest: Digest) -> dict[str, Any]:
             "until": digest.until.isoformat(),
             "firing": [_alert_json(a) for a in digest.firing],
             "changes": [{"at": c.at.isoformat(), "kind": c.kind, "mineral": c.mineral,
-                         "alertname": c.alertname, "level": c.level} for c in digest.changes]}
+                         "alertname": c.alertname, "level": c.level, "value": c.value,
+                         "shown": format_value(c.value, c.indicator)}
+                        for c in digest.changes]}

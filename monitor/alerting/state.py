@@ -222,15 +222,20 @@ def step(prev: AlertState | None, signal: Signal, timing: Timing, now: datetime
 
 
 def _observe(prev: AlertState, signal: Signal, now: datetime) -> AlertState:
-    """Take the signal's value, threshold and text; keep the previous value for "was"."""
+    """Take the signal's value, threshold and text; keep the previous value for "was".
+
+    A quiet signal's value is taken even when it has none (the rule no longer reports the
+    alert): a resolution then shows no current value rather than the firing one.
+    """
     annotations = dict(signal.annotations)
     if signal.reason:
         annotations.setdefault("reason", signal.reason)
+    observed = signal.value is not None or not signal.firing
     return replace(
         prev,
         last_eval_at=now,
-        value=signal.value if signal.value is not None else prev.value,
-        previous_value=prev.value if signal.value is not None else prev.previous_value,
+        value=signal.value if observed else prev.value,
+        previous_value=prev.value if observed else prev.previous_value,
         threshold=signal.threshold if signal.threshold is not None else prev.threshold,
         as_of=signal.as_of or prev.as_of,
         annotations=tuple(sorted(annotations.items())) if signal.firing or not prev.annotations

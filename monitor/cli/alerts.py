@@ -11,7 +11,9 @@ from typing import Any, Protocol
 import click
 
 from monitor.alerting.pipeline import build_notifiers, send_test
+from monitor.alerting.render import AlertView, data, format_pair, format_value, measure_line
 from monitor.alerting.silences import acked_by, silenced_by
+from monitor.alerting.state import AlertState
 from monitor.alerting.store import AlertStore
 from monitor.cli.formatting import FORMATS, render
 from monitor.config.load import Config, format_duration, parse_duration
@@ -69,7 +71,11 @@ def _short(fp: str | None) -> str:
 @format_option
 @click.pass_obj
 def alerts_command(obj: _Obj, state: str, fmt: str) -> None:
-    """List alerts with their state, level, value and whether an ack or silence mutes them."""
+    """List alerts with their state, level, value and whether an ack or silence mutes them.
+
+    The table shows values as messages do (price changes in percent); JSON and CSV keep the
+    raw numbers and add ``shown`` and ``summary``, the same text in words.
+    """
     now = _now()
     wanted = {"active": ["firing", "pending"], "all": None}.get(state, [state])
     with obj.open_store() as store:
@@ -83,7 +89,7 @@ def alerts_command(obj: _Obj, state: str, fmt: str) -> None:
         rows.append({
             "id": a.id, "fingerprint": _short(a.fingerprint), "state": str(a.state),
             "level": a.level, "alertname": a.alertname, "mineral": a.mineral,
-            "indicator": a.indicator, "value": a.value, "threshold": a.threshold,
+            "indicator": a.indicator, **_values(a, raw=fmt != "table"),
             "since": (a.fired_at or a.active_since).isoformat(timespec="seconds")
             if (a.fired_at or a.active_since) else None,
             "resolved_at": a.resolved_at.isoformat(timespec="seconds") if a.resolved_at
@@ -91,14 +97,34 @@ def alerts_command(obj: _Obj, state: str, fmt: str) -> None:
             "as_of": a.as_of.isoformat() if a.as_of else None,
             "data": a.data_state,
             "muted": f"ack {ack.id}" if ack else (f"silence {silence.id}" if silence else ""),
+            "shown": measure_line(_view(a)),
+            "summary": data(dict(a.annotations).get("summary") or "") or None,
         })
     columns = ["id", "fingerprint", "state", "level", "alertname", "mineral", "value",
                "threshold", "since", "as_of", "muted"]
     if state in ("resolved", "all"):
         columns.insert(9, "resolved_at")
     if fmt != "table":
-        columns += ["indicator", "data"]
+        columns += ["indicator", "data", "shown", "summary"]
     click.echo(render(rows, columns, fmt))
+
+
+def _values(alert: AlertState, *, raw: bool) -> dict[str, Any]:
+    """``value`` and ``threshold``: numbers for JSON/CSV, as messages show them for a table."""
+    if raw:
+        return {"value": alert.value, "threshold": alert.threshold}
+    value, threshold = format_pair(alert.value, alert.threshold, alert.indicator)
+    return {"value": value if alert.value is not None else None,
+            "threshold": threshold if alert.threshold is not None else None}
+
+
+def _view(alert: AlertState) -> AlertView:
+    """The alert as a message shows it (a pending alert reads like a firing one)."""
+    return AlertView(fingerprint=alert.fingerprint, alertname=alert.alertname,
+                     mineral=alert.mineral, indicator=alert.indicator,
+                     status="resolved" if alert.state == "resolved" else "firing",
+                     level=alert.level, value=alert.value, threshold=alert.threshold,
+                     as_of=alert.as_of, annotations=alert.annotations)
 
 
 # --------------------------------------------------------------------------- ack
@@ -252,9 +278,13 @@ def history_command(obj: _Obj, since: str, mineral: str | None, level: str | Non
     """Every state change and every delivery, with its reason (first, repeat_due, escalated,
     resolved, digest; muted by silence, ack or inhibition; retries and failures)."""
     with obj.open_store() as store:
-        rows = AlertStore(store).history(since=_since(since), mineral=mineral, level=level,
-                                         alertname=alertname, fingerprint=fingerprint)
+        alerts = AlertStore(store)
+        rows = alerts.history(since=_since(since), mineral=mineral, level=level,
+                              alertname=alertname, fingerprint=fingerprint)
+        indicators = {a.fingerprint: a.indicator for a in alerts.states()}
     for row in rows:
+        if fmt == "table" and row["value"] is not None:
+            row["value"] = format_value(row["value"], indicators.get(row["fingerprint"], ""))
         row["fingerprint"] = _short(row["fingerprint"])
         row["at"] = row["at"][:19] if fmt == "table" and row["at"] else row["at"]
     columns = ["at", "type", "event", "receiver", "reason", "level", "mineral", "alertname",

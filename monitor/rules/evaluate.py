@@ -22,6 +22,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from detectors import ThresholdDetector, build_detector, insufficient_history
+from monitor.alerting.render import format_pair
 from monitor.config.load import Rule, RulesFile
 from monitor.core.models import Signal, SignalState
 
@@ -179,8 +180,10 @@ def _summary(rule: EffectiveRule, level: str | None, value: float | None,
     what = rule.rule.description or rule.rule.name
     if level is None:
         return f"{rule.mineral}: {what} (not firing)"
-    shown = "" if value is None else f" value {value:.4g}"
-    crossed = "" if threshold is None else f" above {threshold:.4g}"
+    value_text, threshold_text = format_pair(value, threshold, rule.rule.indicator)
+    shown = "" if value is None else f" value {value_text}"
+    side = rule.params.get("direction", "above")
+    crossed = "" if threshold is None else f" {side} {threshold_text}"
     return f"{rule.mineral} {level}: {what}{shown}{crossed}"
 
 

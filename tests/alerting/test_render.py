@@ -209,3 +209,173 @@ def test_price_changes_read_as_percentages_not_log_values() -> None:
     assert format_value(0.2776, "price_change_3m") == "+32%"
     assert format_value(-0.105, "price_change_12m") == "-10%"
     assert format_value(0.2776, "supply_risk") == "0.278"
+
+
+# --------------------------------------------------------------------------- hostile feed text
+
+WJ = "\u2060"
+HOSTILE = ("*URGENT* _ban_ ~lifted~ `rm` > quote mail admin@evil.example or visit "
+           "http://evil.example/x \u202egnp.exe\u202c \x1b[31mred\x1b[0m <!channel>")
+SHOWN = ("*URGENT* _ban_ ~lifted~ `rm` > quote mail admin@evil.example or visit "
+         "http://evil.example/x gnp.exe [31mred[0m <!channel>")
+BIDI_AND_CONTROLS = ("\u202e", "\u202c", "\u2066", "\x1b", "\x9b", "\r")
+
+
+def text_objects(message: dict) -> list[dict]:
+    """Every Slack text object of a message (header, sections, context elements)."""
+    found = []
+    for block in all_blocks(message):
+        if "text" in block:
+            found.append(block["text"])
+        found += [e for e in block.get("elements", []) if "text" in e]
+    return found
+
+
+def slack_unescaped(text: str) -> str:
+    """What Slack shows for a text object: its three escapes decoded, invisible joiners gone."""
+    return text.replace(WJ, "").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def hostile_view(**extra: str) -> AlertView:
+    return view(summary=HOSTILE, reason_text=HOSTILE, **extra)
+
+
+def test_feed_text_reaches_slack_only_as_plain_text_shown_as_written() -> None:
+    message = slack_message(note(hostile_view()))
+    plain = [t["text"] for t in text_objects(message) if t["type"] == "plain_text"]
+    assert any(SHOWN in slack_unescaped(text) for text in plain), plain
+    for obj in text_objects(message):
+        if obj["type"] == "mrkdwn":
+            assert obj.get("verbatim") is True, "no auto-linking of names, URLs or mentions"
+            for word in ("URGENT", "lifted", "admin@", "evil.example", "gnp.exe"):
+                assert word not in obj["text"], f"feed text in mrkdwn: {obj['text']!r}"
+
+
+def test_feed_text_in_slack_has_no_bidi_or_control_characters_and_pings_nobody() -> None:
+    message = slack_message(note(hostile_view(), view(mineral="tin", summary=HOSTILE)))
+    raw = slack_text(message)
+    for char in BIDI_AND_CONTROLS:
+        assert char not in raw
+    assert "<!channel>" not in raw and "&lt;!channel&gt;" in raw
+
+
+def test_urls_and_addresses_in_feed_text_are_not_auto_linked() -> None:
+    message = slack_message(note(hostile_view()))
+    for obj in text_objects(message):
+        assert "http://" not in obj["text"] and "admin@evil" not in obj["text"]
+        assert "evil.example" not in obj["text"], "a bare domain is linked by the client"
+
+
+def test_formatting_characters_in_names_cannot_format_in_mrkdwn() -> None:
+    message = slack_message(note(view(mineral="*gallium*_x_")))
+    mrkdwn = [o["text"] for o in text_objects(message) if o["type"] == "mrkdwn"]
+    defused = f"{WJ}*{WJ}gallium{WJ}*{WJ}{WJ}_{WJ}x{WJ}_{WJ}"
+    assert any(defused in text for text in mrkdwn), mrkdwn
+    assert not any("*gallium*" in text for text in mrkdwn)
+
+
+def test_source_link_label_is_the_host_never_user_info() -> None:
+    alert = view(source_url="https://pubs.usgs.gov@evil.example/report")
+    text = slack_text(slack_message(note(alert)))
+    assert "<https://pubs.usgs.gov@evil.example/report|evil.example>" in text
+    html_part = email_content(note(alert)).html
+    assert ">evil.example</a>" in html_part and ">pubs.usgs.gov@evil.example<" not in html_part
+
+
+def test_email_parts_and_subject_carry_no_bidi_or_control_characters() -> None:
+    content = email_content(note(hostile_view(mineral="gallium\u202e")))
+    for part in (content.subject, content.text, content.html):
+        for char in BIDI_AND_CONTROLS:
+            assert char not in part
+    assert SHOWN in content.text
+    assert "&lt;!channel&gt;" in content.html and "<!channel>" not in content.html
+
+
+def test_console_and_json_forms_strip_bidi_and_controls() -> None:
+    notification = note(hostile_view(mineral="gallium\u202e\x1b[2J"))
+    line = console_line(notification)
+    data = json.dumps(as_json(notification), ensure_ascii=False)
+    for char in BIDI_AND_CONTROLS:
+        assert char not in line and char not in data
+
+
+# --------------------------------------------------------------------------- resolutions
+
+PRICE = "price_change_3m"
+
+
+def price_view(mineral: str = "gallium", *, status: str = "firing", value: float = 0.47,
+               was: float | None = None, threshold: float = 0.47,
+               reason: Reason | None = Reason.FIRST) -> AlertView:
+    return AlertView(
+        fingerprint=f"{mineral:0<16}"[:16], alertname="price_jump_3m", mineral=mineral,
+        indicator=PRICE, status=status, level="critical", value=value, was_value=was,
+        threshold=threshold, as_of=date(2025, 11, 1), starts_at=T0, reason=reason,
+        annotations=(("summary", f"{mineral} critical: price jump value 0.47 above 0.47"),))
+
+
+def test_an_all_resolved_group_says_resolved_in_every_title() -> None:
+    resolved = price_view(status="resolved", value=0.113, was=0.49, reason=Reason.RESOLVED)
+    other = price_view("germanium", status="resolved", value=0.01, was=0.5,
+                       reason=Reason.RESOLVED)
+    notification = note(resolved, other, reason=Reason.RESOLVED)
+    assert as_json(notification)["title"].startswith("Resolved: ")
+    assert subject(notification).startswith("[critmon][RESOLVED] ")
+    assert console_line(notification).startswith("critmon [RESOLVED] gallium price change 3m")
+    assert slack_message(notification)["text"].startswith("[RESOLVED] gallium")
+
+
+def test_a_mixed_group_counts_firing_and_resolved_in_its_title() -> None:
+    firing = price_view("germanium", value=0.5, reason=Reason.FIRST)
+    resolved = price_view(status="resolved", value=0.113, was=0.49, reason=Reason.RESOLVED)
+    notification = note(firing, resolved)
+    assert subject(notification) == \
+        "[critmon][CRITICAL] 1 firing, 1 resolved: germanium price change 3m +65%"
+    assert slack_message(notification)["text"].startswith("[CRITICAL] 1 firing, 1 resolved: ")
+    only_context = note(price_view("germanium", value=0.5, reason=None), resolved,
+                        reason=Reason.RESOLVED)
+    assert "1 resolved, 1 firing: gallium price change 3m +12% (was +63%)" in \
+        subject(only_context)
+
+
+def test_a_resolved_alert_shows_its_value_at_resolution_not_its_firing_annotation() -> None:
+    resolved = price_view(status="resolved", value=0.113, was=0.49, reason=Reason.RESOLVED)
+    notification = note(price_view("germanium", value=0.5), resolved)
+    line = "price change 3m: now +12%, back below +60% (was +63%)"
+    assert line in slack_text(slack_message(notification))
+    content = email_content(notification)
+    assert line in content.text and line in content.html
+    assert "\n  gallium critical: price jump" not in content.text, "not shown as current"
+    assert "\n  When it fired: gallium critical: price jump" in content.text
+
+
+def test_a_resolved_alert_without_a_current_value_says_so() -> None:
+    gone = AlertView(fingerprint="f" * 16, alertname="policy_event", mineral="gallium",
+                     indicator="policy_event", status="resolved", level="high", value=None,
+                     was_value=0.98, threshold=0.5, reason=Reason.RESOLVED)
+    text = email_content(note(gone, reason=Reason.RESOLVED)).text
+    assert "policy event: no current value (was 0.98)" in text
+    assert "back below" not in text
+
+
+# --------------------------------------------------------------------------- percentages
+
+
+def test_price_changes_are_percentages_in_every_form() -> None:
+    alert = price_view(value=0.405, threshold=0.262, was=0.2)
+    notification = note(alert)
+    measure = "price change 3m: +50% (threshold +30%, was +22%)"
+    assert measure in slack_text(slack_message(notification))
+    assert measure in email_content(notification).text
+    assert "gallium price change 3m +50% (was +22%)" in console_line(notification)
+    shown = as_json(notification)["alerts"][0]
+    assert shown["value"] == 0.405 and shown["threshold"] == 0.262, "raw numbers kept"
+    assert shown["shown"] == measure
+
+
+def test_digest_changes_show_price_changes_as_percentages() -> None:
+    change = Change(T0, "fired", "gallium", "price_jump_3m", "high", None, 0.405,
+                    indicator=PRICE)
+    digest = Notification(receiver="daily", reason=Reason.DIGEST, key="d" * 32, created_at=T0,
+                          digest=Digest(since=None, until=T0, changes=(change,)))
+    assert "fired high: gallium price_jump_3m +50%" in email_content(digest).text

@@ -178,3 +178,20 @@ def test_absent_signal_is_condition_false_for_the_same_alert() -> None:
 def test_level_rank_follows_the_default_ladder_then_the_rules_own() -> None:
     assert level_rank("critical") > level_rank("high") > level_rank("warning") > level_rank(None)
     assert level_rank("level2", ("level1", "level2")) > level_rank("level1", ("level1", "level2"))
+
+
+def test_a_resolution_carries_the_value_that_resolved_it() -> None:
+    fired, _ = step(None, sig(value=81.0), NO_HOLD, T0)
+    resolved, _ = step(fired, sig(False, value=40.0), NO_HOLD, T0 + MIN)
+    assert resolved is not None and resolved.state == State.RESOLVED
+    assert (resolved.value, resolved.previous_value, resolved.threshold) == (40.0, 81.0, 50.0)
+
+
+def test_a_resolution_by_absence_keeps_no_stale_value() -> None:
+    """A rule that no longer reports the alert has no current value: the firing one must not
+    pass for the value at resolution ("now 0.98, back above 0.5")."""
+    fired, _ = step(None, sig(value=0.98), NO_HOLD, T0)
+    assert fired is not None
+    resolved, _ = step(fired, absent_signal(fired), NO_HOLD, T0 + MIN)
+    assert resolved is not None and resolved.state == State.RESOLVED
+    assert (resolved.value, resolved.previous_value) == (None, 0.98)
