@@ -146,7 +146,7 @@ def _current_url(source: Source, fetcher: Fetcher) -> str:
     """The configured URL, or the one found on the landing page for ``discover`` sources."""
     discover = getattr(source, "discover", None)
     if discover is None:
-        return source.url
+        return source.fetch_url  # secret references resolved; source.url is what is shown
     try:
         page = fetcher.fetch(discover.page, source=source.id, max_bytes=5_000_000,
                              timeout_s=source.timeout.total_seconds())
@@ -154,7 +154,7 @@ def _current_url(source: Source, fetcher: Fetcher) -> str:
     except SourceError as exc:
         log.warning("source %s: link discovery failed (%s); using the configured url",
                     source.id, exc)
-        return source.url
+        return source.fetch_url
 
 
 def _record_failure(source: Source, store: Store, previous: SourceState, now: datetime,
@@ -162,7 +162,7 @@ def _record_failure(source: Source, store: Store, previous: SourceState, now: da
     failures = previous.consecutive_failures + 1
     retry_after = exc.retry_after_s if isinstance(exc, SourceUnavailableError) else None
     delay = compute_backoff(failures, source.interval, retry_after)
-    reason = f"{type(exc).__name__}: {exc}"
+    reason = source.redact(f"{type(exc).__name__}: {exc}")  # no secret of the url, ever
     state = dataclasses.replace(
         previous, kind=source.kind, url=redact_url(source.url), status="failing",
         last_attempt_at=now.isoformat(), last_error=reason, last_error_at=now.isoformat(),
