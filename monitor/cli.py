@@ -105,11 +105,11 @@ def _global_options_again() -> list[click.Option]:
 
     return [
         click.Option(["--config", "global_config"], metavar="DIR", expose_value=False,
-                     callback=override, help="Config directory (as before the command)."),
+                     callback=override, help="Config directory (as critmon --config)."),
         click.Option(["--state-dir", "global_state_dir"], metavar="DIR", expose_value=False,
-                     callback=override, help="State directory (as before the command)."),
+                     callback=override, help="State directory (as critmon --state-dir)."),
         click.Option(["--log-level", "global_log_level"], type=LOG_LEVELS, expose_value=False,
-                     callback=override, help="Log level (as before the command)."),
+                     callback=override, help="Log level (as critmon --log-level)."),
     ]
 
 

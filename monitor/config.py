@@ -1051,8 +1051,25 @@ class _RefusedYAML(yaml.MarkedYAMLError):
     """Valid YAML that a config file may not use (aliases, duplicate keys, deep nesting)."""
 
 
-class ConfigLoader(yaml.SafeLoader):
-    """A SafeLoader that refuses, while composing and so before any value is built:
+class _PyParser(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser):
+    """PyYAML's pure-Python event source, for an install without libyaml."""
+
+    def __init__(self, stream: str) -> None:
+        yaml.reader.Reader.__init__(self, stream)
+        yaml.scanner.Scanner.__init__(self)
+        yaml.parser.Parser.__init__(self)
+
+
+try:  # libyaml's parser makes the events five times faster; composing stays ours
+    from yaml.cyaml import CParser as _EventSource
+except ImportError:  # pragma: no cover - PyYAML built without libyaml
+    _EventSource = _PyParser  # type: ignore[misc,assignment]
+
+
+class ConfigLoader(yaml.composer.Composer, _EventSource, yaml.constructor.SafeConstructor,
+                   yaml.resolver.Resolver):
+    """A safe loader (SafeConstructor) that refuses, while composing, so before any value is
+    built:
 
     - aliases (``*name``): a few hundred bytes of nested aliases expand to gigabytes (the
       "billion laughs"), and a config has no need for them;
@@ -1063,7 +1080,10 @@ class ConfigLoader(yaml.SafeLoader):
     """
 
     def __init__(self, stream: str) -> None:
-        super().__init__(stream)
+        _EventSource.__init__(self, stream)
+        yaml.composer.Composer.__init__(self)
+        yaml.constructor.SafeConstructor.__init__(self)
+        yaml.resolver.Resolver.__init__(self)
         self._depth = 0
 
     def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
@@ -1077,12 +1097,12 @@ class ConfigLoader(yaml.SafeLoader):
             if self._depth > MAX_NESTING:
                 raise _RefusedYAML(problem=f"nested deeper than {MAX_NESTING} levels",
                                    problem_mark=self.peek_event().start_mark)
-            return super().compose_node(parent, index)
+            return yaml.composer.Composer.compose_node(self, parent, index)
         finally:
             self._depth -= 1
 
     def compose_mapping_node(self, anchor: str | None) -> yaml.MappingNode:
-        node = super().compose_mapping_node(anchor)
+        node = yaml.composer.Composer.compose_mapping_node(self, anchor)
         first_line: dict[str, int] = {}
         for key_node, _ in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
