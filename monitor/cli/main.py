@@ -46,11 +46,20 @@ format_option = click.option("--format", "fmt", type=click.Choice(FORMATS), defa
 
 
 class Context:
-    """Options shared by every command."""
+    """Options shared by every command (given before or after the subcommand's name)."""
 
     def __init__(self, config_dir: str | None, state_dir: str | None) -> None:
         self.config_dir_option = config_dir
         self.state_dir = state_dir_path(state_dir)
+
+    def override(self, name: str, value: str) -> None:
+        """Apply a global option given after the subcommand: it wins over one given before."""
+        if name == "config":
+            self.config_dir_option = value
+        elif name == "state_dir":
+            self.state_dir = state_dir_path(value)
+        else:
+            logging.getLogger().setLevel(value.upper())
 
     @property
     def config_dir(self) -> Path:
@@ -79,16 +88,50 @@ class Context:
         return Store.open(path)
 
 
+LOG_LEVELS = click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False)
+
+
+def _global_options_again() -> list[click.Option]:
+    """``--config``, ``--state-dir`` and ``--log-level`` for a subcommand, so that
+    ``critmon config check --config DIR`` works as well as ``critmon --config DIR config check``.
+
+    They carry no default and no env var (the group reads those); a value given here overrides
+    the group's in the shared :class:`Context` before the command runs.
+    """
+    def override(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+        obj = ctx.find_object(Context)
+        if value is not None and obj is not None and not ctx.resilient_parsing:
+            obj.override(str(param.name).removeprefix("global_"), value)
+
+    return [
+        click.Option(["--config", "global_config"], metavar="DIR", expose_value=False,
+                     callback=override, help="Config directory (as critmon --config)."),
+        click.Option(["--state-dir", "global_state_dir"], metavar="DIR", expose_value=False,
+                     callback=override, help="State directory (as critmon --state-dir)."),
+        click.Option(["--log-level", "global_log_level"], type=LOG_LEVELS, expose_value=False,
+                     callback=override, help="Log level (as critmon --log-level)."),
+    ]
+
+
+def accept_global_options_everywhere(group: click.Group) -> None:
+    """Give every subcommand of ``group``, at any depth, the global options it lacks."""
+    for command in group.commands.values():
+        taken = {opt for param in command.params for opt in param.opts}
+        command.params.extend(option for option in _global_options_again()
+                              if not taken.intersection(option.opts))
+        if isinstance(command, click.Group):
+            accept_global_options_everywhere(command)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="critmon")
 @click.option("--config", "config_dir", envvar="CRITMON_CONFIG", metavar="DIR",
               help="Config directory [env CRITMON_CONFIG; default ~/.config/critmon, "
-                   "else the shipped defaults].")
+                   "else the shipped defaults]. Also accepted after the command.")
 @click.option("--state-dir", envvar="CRITMON_STATE_DIR", metavar="DIR",
               help="State directory [env CRITMON_STATE_DIR, systemd STATE_DIRECTORY; default "
-                   "~/.local/state/critmon].")
-@click.option("--log-level", default="INFO", show_default=True,
-              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
+                   "~/.local/state/critmon]. Also accepted after the command.")
+@click.option("--log-level", default="INFO", show_default=True, type=LOG_LEVELS)
 @click.pass_context
 def cli(ctx: click.Context, config_dir: str | None, state_dir: str | None, log_level: str) -> None:
     """critmon: early warning for critical-mineral supply risk."""
@@ -415,6 +458,8 @@ from monitor.cli.backtest import BACKTEST_COMMANDS
 
 for _command in BACKTEST_COMMANDS:  # backtest, demo, report (monitor/cli_backtest.py)
     cli.add_command(_command)
+
+accept_global_options_everywhere(cli)  # keep last: after every command has been added
 
 
 def main() -> None:

@@ -4,15 +4,22 @@ A config directory holds ``minerals.yaml``, ``sources.yaml``, ``rules.yaml`` and
 ``alerting.yaml``. A file missing from a user's directory falls back to the default shipped in
 the package, so a directory may override only what it changes. Every error is a
 :class:`ConfigError` naming the file, the key path and, where the YAML parser knows it, the line.
+
+A config file is read as if it were hostile: at most ``MAX_CONFIG_BYTES``; YAML aliases (the
+"billion laughs"), duplicate keys and nesting deeper than ``MAX_NESTING`` are refused while the
+file is composed, before any value is built; every duration and size has bounds; and an error
+quotes at most ``QUOTE_MAX`` characters of a value.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.resources
+import math
 import os
 import re
-from collections.abc import Iterable, Iterator, Mapping
+import urllib.parse
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -24,8 +31,10 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -33,6 +42,7 @@ from pydantic import (
 from detectors import build_detector
 from monitor.core.errors import ConfigError
 from monitor.core.news_kinds import DEFAULT_ALERT_KINDS, DEFAULT_KIND_WEIGHTS, NEWS_KINDS
+from monitor.core.untrusted import clean_text, redact_secrets
 
 _M = TypeVar("_M", bound=BaseModel)
 
@@ -44,19 +54,78 @@ _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|KiB|MiB|GiB)?\s*$", re
 _SIZE_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "kib": 2**10, "mib": 2**20,
                "gib": 2**30}
 _ENV_REF_RE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+_URL_REF_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _ID_RE = r"^[a-z][a-z0-9_]*$"
+
+#: A config file is a few kilobytes (the shipped minerals.yaml, the largest, is 28 KB).
+MAX_CONFIG_BYTES = 2**20
+#: Deeper YAML nesting than any config needs; bounds the composer's recursion.
+MAX_NESTING = 40
+#: The most characters of a value an error message quotes.
+QUOTE_MAX = 80
+#: The most characters of any config error message.
+MESSAGE_MAX = 400
+#: The longest duration ``parse_duration`` returns: far below timedelta's limit.
+MAX_DURATION = timedelta(days=36500)
+
+
+def quote(value: object) -> str:
+    """``value`` quoted for an error message: one line, no control characters, bounded."""
+    text = value if isinstance(value, str) else str(value)
+    return repr(clean_text(text[: QUOTE_MAX * 4], limit=QUOTE_MAX))
+
+
+def _listing(items: Iterable[object], *, most: int = 10) -> str:
+    """``a, b, c`` for an error message: each name bounded, at most ``most`` of them."""
+    listed = list(items)
+    shown = ", ".join(clean_text(item, limit=QUOTE_MAX) for item in listed[:most])
+    return shown + (f" and {len(listed) - most} more" if len(listed) > most else "")
+
+
+def _duration_seconds(value: object) -> float:
+    """Seconds in a duration, possibly inf or nan; ValueError when it is not a duration."""
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return _as_float(value)
+    match = _DURATION_RE.match(value) if isinstance(value, str) else None
+    if not match:
+        raise ValueError(f"bad duration {quote(value)}: use a number and a unit, e.g. 30s, 5m, "
+                         "4h, 7d")
+    return float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+
+
+def _as_float(number: float) -> float:
+    try:
+        return float(number)
+    except OverflowError:  # an int too large for a float
+        return math.inf if number > 0 else -math.inf
 
 
 def parse_duration(value: object) -> timedelta:
-    """Parse ``"30s"``, ``"5m"``, ``"4h"``, ``"7d"``, ``"1w"`` (or a number of seconds)."""
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return timedelta(seconds=value)
-    match = _DURATION_RE.match(str(value))
-    if not match:
-        raise ValueError(f"bad duration {value!r}: use a number and a unit, e.g. 30s, 5m, 4h, 7d")
-    return timedelta(seconds=float(match.group(1)) * _DURATION_UNITS[match.group(2)])
+    """Parse ``"30s"``, ``"5m"``, ``"4h"``, ``"7d"``, ``"1w"`` (or a number of seconds).
+
+    A duration is between 0 and ``MAX_DURATION``; anything else is a ValueError, never an
+    OverflowError.
+    """
+    seconds = _duration_seconds(value)
+    if not 0 <= seconds <= MAX_DURATION.total_seconds():  # also false for nan
+        raise ValueError(f"duration {quote(value)} is out of range: use 0s to "
+                         f"{format_duration(MAX_DURATION)}")
+    return timedelta(seconds=seconds)
+
+
+def duration_between(low: str, high: str) -> Callable[[object], timedelta]:
+    """A validator: a duration from ``low`` to ``high`` (both included), or a ValueError."""
+    bounds = (parse_duration(low).total_seconds(), parse_duration(high).total_seconds())
+
+    def check(value: object) -> timedelta:
+        seconds = _duration_seconds(value)
+        if not bounds[0] <= seconds <= bounds[1]:  # also false for nan
+            raise ValueError(f"must be between {low} and {high}, got {quote(value)}")
+        return timedelta(seconds=seconds)
+
+    return check
 
 
 def format_duration(delta: timedelta) -> str:
@@ -71,19 +140,59 @@ def format_duration(delta: timedelta) -> str:
     return f"{seconds:g}s"
 
 
-def parse_size(value: object) -> int:
-    """Parse a byte size: ``20MB``, ``512KiB`` or a plain number of bytes."""
+def _size_bytes(value: object) -> float:
+    """Bytes in a size, possibly inf; ValueError when it is not a size."""
     if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    match = _SIZE_RE.match(str(value))
+        return _as_float(value)
+    match = _SIZE_RE.match(value) if isinstance(value, str) else None
     if not match:
-        raise ValueError(f"bad size {value!r}: use e.g. 20MB, 512KiB")
-    return int(float(match.group(1)) * _SIZE_UNITS[(match.group(2) or "b").lower()])
+        raise ValueError(f"bad size {quote(value)}: use e.g. 20MB, 512KiB")
+    return float(match.group(1)) * _SIZE_UNITS[(match.group(2) or "b").lower()]
+
+
+def parse_size(value: object) -> int:
+    """Parse a byte size: ``20MB``, ``512KiB`` or a plain number of bytes (at most 1 TiB)."""
+    size = _size_bytes(value)
+    if not 0 <= size <= 2**40:
+        raise ValueError(f"size {quote(value)} is out of range: use 0 to 1TiB")
+    return int(size)
+
+
+def size_between(low: str, high: str) -> Callable[[object], int]:
+    """A validator: a byte size from ``low`` to ``high`` (both included), or a ValueError."""
+    bounds = (parse_size(low), parse_size(high))
+
+    def check(value: object) -> int:
+        size = _size_bytes(value)
+        if not bounds[0] <= size <= bounds[1]:
+            raise ValueError(f"must be between {low} and {high}, got {quote(value)}")
+        return int(size)
+
+    return check
 
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 ByteSize = Annotated[int, BeforeValidator(parse_size)]
 Identifier = Annotated[str, Field(pattern=_ID_RE)]
+
+# Bounds of every duration and size in the config files: wide enough for any real use, narrow
+# enough that no value overflows a datetime, parks a job for centuries or spins a loop.
+PollInterval = Annotated[timedelta, BeforeValidator(duration_between("1s", "90d"))]
+Jitter = Annotated[timedelta, BeforeValidator(duration_between("0s", "90d"))]
+Timeout = Annotated[timedelta, BeforeValidator(duration_between("1s", "10m"))]
+FetchSize = Annotated[int, BeforeValidator(size_between("1KiB", "1GiB"))]
+PublicationLag = Annotated[timedelta, BeforeValidator(duration_between("0s", "730d"))]
+StaleAfter = Annotated[timedelta, BeforeValidator(duration_between("1m", "3650d"))]
+Retention = Annotated[timedelta, BeforeValidator(duration_between("1d", "36500d"))]
+AlertHold = Annotated[timedelta, BeforeValidator(duration_between("0s", "365d"))]
+Window = Annotated[timedelta, BeforeValidator(duration_between("0s", "365d"))]
+LongWindow = Annotated[timedelta, BeforeValidator(duration_between("1m", "3650d"))]
+HalfLife = Annotated[timedelta, BeforeValidator(duration_between("1h", "3650d"))]
+GroupWait = Annotated[timedelta, BeforeValidator(duration_between("0s", "1d"))]
+GroupInterval = Annotated[timedelta, BeforeValidator(duration_between("0s", "7d"))]
+RepeatInterval = Annotated[timedelta, BeforeValidator(duration_between("1m", "365d"))]
+Backoff = Annotated[timedelta, BeforeValidator(duration_between("1s", "7d"))]
+GiveUpAfter = Annotated[timedelta, BeforeValidator(duration_between("1m", "90d"))]
 
 
 class StrictModel(BaseModel):
@@ -144,6 +253,42 @@ class SecretRef(StrictModel):
             raise ValueError(f"cannot read secret file {path}: {exc.strerror}") from None
 
 
+_SECRET_WORDS = ("key", "token", "secret", "signature", "password", "passwd", "passphrase",
+                 "credential", "credentials")
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether a query parameter name says its value is a secret.
+
+    ``api_key``, ``apiKey``, ``access_token``, ``X-Amz-Signature``, ``client_secret``,
+    ``password``, ``sig``, ``auth``; not ``keyword`` or ``author``.
+    """
+    words = re.split(r"[^a-z0-9]+", re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower())
+    return any(word in ("sig", "pwd", "auth") or word.endswith(_SECRET_WORDS)
+               or word.startswith("passw") for word in words)
+
+
+def refuse_inline_secrets(url: str) -> None:
+    """Raise ValueError when ``url`` holds a secret written out instead of ``${ENV_VAR}``.
+
+    A password in the userinfo and the value of a secret-looking query parameter (see
+    :func:`is_secret_name`) must each be exactly one reference. The message names the
+    parameter, never its value.
+    """
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError as exc:
+        raise ValueError(f"cannot parse the url: {clean_text(exc, limit=QUOTE_MAX)}") from None
+    if parts.password and not _ENV_REF_RE.match(parts.password):
+        raise ValueError("the url holds a password inline: write it as ${ENV_VAR} "
+                         "(https://user:${API_PASSWORD}@host/...) and set the variable")
+    for name, value in urllib.parse.parse_qsl(parts.query, keep_blank_values=True):
+        if value and is_secret_name(name) and not _ENV_REF_RE.match(value):
+            raise ValueError(f"query parameter {quote(name)} holds a secret inline: write its "
+                             "value as ${ENV_VAR} (e.g. api_key=${FRED_API_KEY}) and set the "
+                             "variable")
+
+
 # --------------------------------------------------------------------------- minerals
 
 
@@ -174,12 +319,13 @@ class MineralsFile(StrictModel):
         ids = [m.id for m in self.minerals]
         duplicates = sorted({i for i in ids if ids.count(i) > 1})
         if duplicates:
-            raise ValueError(f"duplicate mineral ids: {', '.join(duplicates)}")
+            raise ValueError(f"duplicate mineral ids: {_listing(duplicates)}")
         known = set(ids)
         for mineral in self.minerals:
             for ref in (*mineral.members, *([mineral.group] if mineral.group else [])):
                 if ref not in known:
-                    raise ValueError(f"mineral {mineral.id!r} refers to unknown mineral {ref!r}")
+                    raise ValueError(f"mineral {quote(mineral.id)} refers to unknown mineral "
+                                     f"{quote(ref)}")
         return self
 
 
@@ -187,30 +333,62 @@ class MineralsFile(StrictModel):
 
 
 class _SourceBase(StrictModel):
+    """What every source has. ``url`` may refer to secrets as ``${ENV_VAR}``
+    (``https://host/api?api_key=${FRED_API_KEY}``): the model keeps the reference, which is
+    what ``config show``, config history and the store see; :attr:`fetch_url`, resolved when the
+    config is loaded, is what the fetcher gets."""
+
     id: Identifier
     url: str
     enabled: bool = True
     description: str = ""
-    interval: Duration = timedelta(hours=6)
-    jitter: Duration = timedelta(minutes=5)
-    timeout: Duration = timedelta(seconds=60)
-    max_bytes: ByteSize = 50_000_000
-    publication_lag: Duration | None = None
-    stale_after: Duration | None = None
+    interval: PollInterval = timedelta(hours=6)
+    jitter: Jitter = timedelta(minutes=5)
+    timeout: Timeout = timedelta(seconds=60)
+    max_bytes: FetchSize = 50_000_000
+    publication_lag: PublicationLag | None = None
+    stale_after: StaleAfter | None = None
+    _fetch_url: str | None = PrivateAttr(default=None)
+    _url_secrets: tuple[str, ...] = PrivateAttr(default=())
 
     @field_validator("url")
     @classmethod
     def _scheme(cls, url: str) -> str:
         if not re.match(r"^(https?|file)://", url):
-            raise ValueError(f"url must start with http://, https:// or file://, got {url!r}")
+            raise ValueError(f"url must start with http://, https:// or file://, got {quote(url)}")
+        refuse_inline_secrets(url)
         return url
 
-    @field_validator("interval")
+    @field_validator("jitter")
     @classmethod
-    def _sane_interval(cls, interval: timedelta) -> timedelta:
-        if interval < timedelta(seconds=1):
-            raise ValueError("interval must be at least 1s")
-        return interval
+    def _jitter_within_interval(cls, jitter: timedelta, info: ValidationInfo) -> timedelta:
+        interval = info.data.get("interval")
+        if interval is not None and jitter > interval:
+            raise ValueError(f"must be at most the interval ({format_duration(interval)})")
+        return jitter
+
+    @property
+    def url_references(self) -> tuple[str, ...]:
+        """The environment variables ``url`` refers to, in order."""
+        return tuple(_URL_REF_RE.findall(self.url))
+
+    @property
+    def fetch_url(self) -> str:
+        """The URL to fetch: ``url`` with its secret references resolved (never show it)."""
+        return self._fetch_url or self.url
+
+    def resolve_url(self, values: Mapping[str, str]) -> None:
+        """Set :attr:`fetch_url` from ``values`` of the referenced variables (at load only).
+
+        Each value is percent-encoded, so a key with ``&`` or ``/`` stays one query value.
+        """
+        encoded = {name: urllib.parse.quote(value, safe="") for name, value in values.items()}
+        self._fetch_url = _URL_REF_RE.sub(lambda m: encoded[m.group(1)], self.url)
+        self._url_secrets = tuple({*values.values(), *encoded.values()})
+
+    def redact(self, text: str) -> str:
+        """``text`` without the secrets of this source's URL (for errors about a fetch)."""
+        return redact_secrets(text, self._url_secrets) if self._url_secrets else text
 
     def minerals_referenced(self) -> Iterator[tuple[str, str]]:
         """Yield (key path suffix, mineral id) for cross-file validation."""
@@ -235,6 +413,18 @@ class DiscoverSpec(StrictModel):
     page: str
     pattern: str
 
+    @field_validator("page")
+    @classmethod
+    def _plain_page(cls, page: str) -> str:
+        if not re.match(r"^(https?|file)://", page):
+            raise ValueError(f"page must start with http://, https:// or file://, got "
+                             f"{quote(page)}")
+        if _URL_REF_RE.search(page):
+            raise ValueError("secret references (${ENV_VAR}) are supported in a source's url "
+                             "only, not in discover.page")
+        refuse_inline_secrets(page)
+        return page
+
     @field_validator("pattern")
     @classmethod
     def _compiles(cls, pattern: str) -> str:
@@ -258,7 +448,7 @@ class PinkSheetSource(_SourceBase):
         minerals = list(columns.values())
         twice = sorted({m for m in minerals if minerals.count(m) > 1})
         if twice:
-            raise ValueError(f"more than one column maps to: {', '.join(twice)}")
+            raise ValueError(f"more than one column maps to: {_listing(twice)}")
         return columns
 
     def minerals_referenced(self) -> Iterator[tuple[str, str]]:
@@ -305,7 +495,7 @@ class _NewsSourceBase(_SourceBase):
     lang: Literal["en", "zh"] = "en"
     minerals: tuple[str, ...] = ()
     country: str | None = None
-    max_bytes: ByteSize = 5_000_000
+    max_bytes: FetchSize = 5_000_000
 
     def minerals_referenced(self) -> Iterator[tuple[str, str]]:
         for index, mineral in enumerate(self.minerals):
@@ -356,7 +546,7 @@ class HtmlListSource(_NewsSourceBase):
         step = r"[A-Za-z][A-Za-z0-9]*|(?:[A-Za-z][A-Za-z0-9]*)?(?:[.#][A-Za-z0-9_-]+)+"
         if selector is not None and not re.fullmatch(rf"\s*(?:{step})(?:\s+(?:{step}))*\s*",
                                                       selector):
-            raise ValueError(f"unsupported selector {selector!r}: use tag, .class, #id, "
+            raise ValueError(f"unsupported selector {quote(selector)}: use tag, .class, #id, "
                              "tag.class and descendant steps separated by spaces")
         return selector
 
@@ -382,8 +572,8 @@ Source = Annotated[
 class RetentionSpec(StrictModel):
     """How long raw data is kept; ``null`` keeps it forever. Alert history is always kept."""
 
-    news_items: Duration | None = timedelta(days=730)
-    observations: Duration | None = None
+    news_items: Retention | None = timedelta(days=730)
+    observations: Retention | None = None
 
 
 class SourcesFile(StrictModel):
@@ -400,9 +590,9 @@ class SourcesFile(StrictModel):
             return data
         defaults = data["defaults"]
         allowed = {"interval", "jitter", "timeout", "max_bytes", "stale_after", "enabled"}
-        unknown = sorted(set(defaults) - allowed)
+        unknown = sorted({str(key) for key in defaults} - allowed)
         if unknown:
-            raise ValueError(f"unknown keys in defaults: {', '.join(unknown)}")
+            raise ValueError(f"unknown keys in defaults: {_listing(unknown)}")
         sources = data.get("sources") or []
         if isinstance(sources, list):
             data = {**data, "sources": [
@@ -415,7 +605,7 @@ class SourcesFile(StrictModel):
         ids = [s.id for s in self.sources]
         duplicates = sorted({i for i in ids if ids.count(i) > 1})
         if duplicates:
-            raise ValueError(f"duplicate source ids: {', '.join(duplicates)}")
+            raise ValueError(f"duplicate source ids: {_listing(duplicates)}")
         return self
 
 
@@ -480,8 +670,8 @@ class Rule(StrictModel):
     minerals: Literal["all"] | tuple[str, ...] = "all"
     detector: DetectorSpec
     levels: tuple[str, ...] = ()
-    hold: Duration = Field(default=timedelta(0), alias="for")
-    keep_firing_for: Duration = timedelta(0)
+    hold: AlertHold = Field(default=timedelta(0), alias="for")
+    keep_firing_for: AlertHold = timedelta(0)
     description: str = ""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -493,18 +683,18 @@ class NewsSettings(StrictModel):
     ``kind_weights`` is merged over the defaults, so a file may change one weight only.
     """
 
-    half_life: Duration = timedelta(days=60)
-    event_window: Duration = timedelta(days=7)
+    half_life: HalfLife = timedelta(days=60)
+    event_window: Window = timedelta(days=7)
     unknown_share: float = Field(default=0.1, ge=0, le=1)
     kind_weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_KIND_WEIGHTS))
     alert_kinds: tuple[str, ...] = DEFAULT_ALERT_KINDS
     min_confidence: float = Field(default=0.5, ge=0, le=1)
-    alert_max_age: Duration = timedelta(days=7)
+    alert_max_age: LongWindow = timedelta(days=7)
     # A policy-event alert is one-shot: it stays firing this long after its item, then resolves.
-    alert_keep_firing: Duration = timedelta(days=7)
+    alert_keep_firing: AlertHold = timedelta(days=7)
     critical_share: float = Field(default=0.5, ge=0, le=1)
     watch: Literal["all"] | tuple[str, ...] = "all"
-    dedup_window: Duration = timedelta(days=3)
+    dedup_window: Window = timedelta(days=3)
     title_similarity: float = Field(default=0.6, gt=0, le=1)
 
     @field_validator("kind_weights", mode="before")
@@ -528,7 +718,7 @@ class NewsSettings(StrictModel):
 def _check_kinds(kinds: Iterable[str]) -> None:
     unknown = sorted(set(kinds) - set(NEWS_KINDS))
     if unknown:
-        raise ValueError(f"unknown news kind(s) {', '.join(unknown)}; "
+        raise ValueError(f"unknown news kind(s) {_listing(unknown)}; "
                          f"known: {', '.join(NEWS_KINDS)}")
 
 
@@ -558,13 +748,13 @@ class SlackReceiver(StrictModel):
     token: SecretRef | None = None
     webhook_url: SecretRef | None = None
     api_url: str | None = None
-    timeout: Duration = timedelta(seconds=10)
+    timeout: Timeout = timedelta(seconds=10)
 
     @field_validator("api_url")
     @classmethod
     def _http_api_url(cls, url: str | None) -> str | None:
         if url is not None and not re.match(r"^https?://", url):
-            raise ValueError(f"api_url must start with http:// or https://, got {url!r}")
+            raise ValueError(f"api_url must start with http:// or https://, got {quote(url)}")
         return url
 
     @model_validator(mode="after")
@@ -586,7 +776,7 @@ class EmailReceiver(StrictModel):
     username: str | None = None
     password: SecretRef | None = None
     ca_file: str | None = None
-    timeout: Duration = timedelta(seconds=30)
+    timeout: Timeout = timedelta(seconds=30)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -613,7 +803,7 @@ def digest_crontab(schedule: str) -> str:
         return f"{at} * * {words[1][:3]}"
     if len(words) == 5:
         return " ".join(words)
-    raise ValueError(f"bad digest schedule {schedule!r}: use hourly, daily HH:MM, "
+    raise ValueError(f"bad digest schedule {quote(schedule)}: use hourly, daily HH:MM, "
                      "weekdays HH:MM, weekly DAY HH:MM or a cron expression")
 
 
@@ -634,12 +824,13 @@ class DigestSpec(StrictModel):
         try:
             zone = ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown timezone {self.timezone!r}") from None
+            raise ValueError(f"unknown timezone {quote(self.timezone)}") from None
         crontab = digest_crontab(self.schedule)
         try:
             CronTrigger.from_crontab(crontab, timezone=zone)
         except ValueError as exc:
-            raise ValueError(f"bad digest schedule {self.schedule!r}: {exc}") from None
+            raise ValueError(f"bad digest schedule {quote(self.schedule)}: "
+                             f"{clean_text(exc, limit=QUOTE_MAX)}") from None
         return self
 
     @property
@@ -669,9 +860,9 @@ class Route(StrictModel):
     receiver: str | None = None
     matchers: tuple[str, ...] = ()
     group_by: tuple[str, ...] | None = None
-    group_wait: Duration | None = None
-    group_interval: Duration | None = None
-    repeat_interval: Duration | None = None
+    group_wait: GroupWait | None = None
+    group_interval: GroupInterval | None = None
+    repeat_interval: RepeatInterval | None = None
     continue_: bool = Field(default=False, alias="continue")
     routes: tuple[Route, ...] = ()
 
@@ -706,9 +897,17 @@ class DeliverySettings(StrictModel):
     """Retries: exponential backoff with jitter from ``initial_backoff`` up to ``max_backoff``
     (a Slack ``Retry-After`` wins when longer); give up after ``give_up_after``."""
 
-    initial_backoff: Duration = timedelta(seconds=10)
-    max_backoff: Duration = timedelta(minutes=30)
-    give_up_after: Duration = timedelta(days=2)
+    initial_backoff: Backoff = timedelta(seconds=10)
+    max_backoff: Backoff = timedelta(minutes=30)
+    give_up_after: GiveUpAfter = timedelta(days=2)
+
+    @field_validator("max_backoff")
+    @classmethod
+    def _not_below_initial(cls, max_backoff: timedelta, info: ValidationInfo) -> timedelta:
+        initial = info.data.get("initial_backoff")
+        if initial is not None and max_backoff < initial:
+            raise ValueError(f"must be at least initial_backoff ({format_duration(initial)})")
+        return max_backoff
 
 
 class AlertingFile(StrictModel):
@@ -723,12 +922,12 @@ class AlertingFile(StrictModel):
         names = [r.name for r in self.receivers]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
-            raise ValueError(f"duplicate receiver names: {', '.join(duplicates)}")
+            raise ValueError(f"duplicate receiver names: {_listing(duplicates)}")
         if self.route.receiver is None:
             raise ValueError("the top-level route needs a receiver")
         for receiver in _route_receivers(self.route):
             if receiver not in names:
-                raise ValueError(f"route refers to unknown receiver {receiver!r}")
+                raise ValueError(f"route refers to unknown receiver {quote(receiver)}")
         return self
 
 
@@ -800,13 +999,18 @@ def load_config(directory: str | os.PathLike[str] | None = None, *,
     if not base.is_dir():
         raise ConfigError(f"config directory {base} does not exist")
     texts, origins = _read_files(base)
-    minerals = _validate(MineralsFile, texts, origins, "minerals.yaml")
-    sources = _validate(SourcesFile, texts, origins, "sources.yaml")
-    rules = _validate(RulesFile, texts, origins, "rules.yaml")
-    alerting = _validate(AlertingFile, texts, origins, "alerting.yaml")
+    nodes: dict[str, yaml.Node | None] = {}
+    data: dict[str, dict[str, Any]] = {}
+    for name in CONFIG_FILES:
+        nodes[name], data[name] = parse_yaml(texts[name], origins[name])
+    minerals = _validate(MineralsFile, data, nodes, origins, "minerals.yaml")
+    sources = _validate(SourcesFile, data, nodes, origins, "sources.yaml")
+    rules = _validate(RulesFile, data, nodes, origins, "rules.yaml")
+    alerting = _validate(AlertingFile, data, nodes, origins, "alerting.yaml")
     config = Config(minerals, sources, rules, alerting, origins, texts)
-    _check_cross_references(config)
-    secrets = _resolve_secrets(config, environ)
+    _check_cross_references(config, nodes)
+    secrets = _resolve_secrets(config, nodes, environ)
+    secrets.update(_resolve_source_urls(config, nodes, environ))
     return Config(minerals, sources, rules, alerting, origins, texts, secrets)
 
 
@@ -818,49 +1022,176 @@ def _read_files(base: Path) -> tuple[dict[str, str], dict[str, str]]:
         path = base / name
         if not path.exists():
             path = defaults / name
-        try:
-            texts[name] = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"cannot read: {exc}", file=str(path)) from exc
+        texts[name] = _read_bounded(path)
         origins[name] = str(path)
     return texts, origins
 
 
-def _validate(model: type[_M], texts: dict[str, str], origins: dict[str, str],
-              name: str) -> _M:
-    path = origins[name]
+def _read_bounded(path: Path) -> str:
+    """The text of a config file, refusing one over ``MAX_CONFIG_BYTES`` without reading it all."""
     try:
-        node = yaml.compose(texts[name], Loader=yaml.SafeLoader)
-        data = yaml.safe_load(texts[name])
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_CONFIG_BYTES + 1)
+        if len(raw) > MAX_CONFIG_BYTES:
+            raise ConfigError(f"the file is larger than {MAX_CONFIG_BYTES // 2**20} MiB; a config "
+                              "file is a few kilobytes", file=str(path))
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not UTF-8 text (byte {exc.start})", file=str(path)) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror or type(exc).__name__}",
+                          file=str(path)) from None
+
+
+class _RefusedYAML(yaml.MarkedYAMLError):
+    """Valid YAML that a config file may not use (aliases, duplicate keys, deep nesting)."""
+
+
+class _PyParser(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser):
+    """PyYAML's pure-Python event source, for an install without libyaml."""
+
+    def __init__(self, stream: str) -> None:
+        yaml.reader.Reader.__init__(self, stream)
+        yaml.scanner.Scanner.__init__(self)
+        yaml.parser.Parser.__init__(self)
+
+
+try:  # libyaml's parser makes the events five times faster; composing stays ours
+    from yaml.cyaml import CParser as _EventSource
+except ImportError:  # pragma: no cover - PyYAML built without libyaml
+    _EventSource = _PyParser  # type: ignore[misc,assignment]
+
+
+class ConfigLoader(yaml.composer.Composer, _EventSource, yaml.constructor.SafeConstructor,
+                   yaml.resolver.Resolver):
+    """A safe loader (SafeConstructor) that refuses, while composing, so before any value is
+    built:
+
+    - aliases (``*name``): a few hundred bytes of nested aliases expand to gigabytes (the
+      "billion laughs"), and a config has no need for them;
+    - a key given twice in one mapping (YAML says keys are unique; PyYAML keeps the last);
+    - nesting deeper than ``MAX_NESTING`` (the composer recurses once per level).
+
+    Values that cannot be built (``2024-13-45`` read as a date) are errors with a line too.
+    """
+
+    def __init__(self, stream: str) -> None:
+        _EventSource.__init__(self, stream)
+        yaml.composer.Composer.__init__(self)
+        yaml.constructor.SafeConstructor.__init__(self)
+        yaml.resolver.Resolver.__init__(self)
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise _RefusedYAML(problem=f"YAML aliases (*{clean_text(event.anchor, limit=20)}) "
+                                       "are not allowed in config files: write the value out",
+                               problem_mark=event.start_mark)
+        self._depth += 1
+        try:
+            if self._depth > MAX_NESTING:
+                raise _RefusedYAML(problem=f"nested deeper than {MAX_NESTING} levels",
+                                   problem_mark=self.peek_event().start_mark)
+            return yaml.composer.Composer.compose_node(self, parent, index)
+        finally:
+            self._depth -= 1
+
+    def compose_mapping_node(self, anchor: str | None) -> yaml.MappingNode:
+        node = yaml.composer.Composer.compose_mapping_node(self, anchor)
+        first_line: dict[str, int] = {}
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                continue
+            if key_node.value in first_line:
+                raise _RefusedYAML(
+                    problem=f"duplicate key {quote(key_node.value)} (first on line "
+                            f"{first_line[key_node.value]})", problem_mark=key_node.start_mark)
+            first_line[key_node.value] = key_node.start_mark.line + 1
+        return node
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, OverflowError) as exc:  # e.g. a date 2024-13-45, a 5000-digit int
+            raise yaml.constructor.ConstructorError(
+                problem=f"cannot read this value: {clean_text(exc, limit=QUOTE_MAX)}",
+                problem_mark=node.start_mark) from None
+
+
+def parse_yaml(text: str, path: str) -> tuple[yaml.Node | None, dict[str, Any]]:
+    """Compose ``text`` (for line numbers) and build its top-level mapping, or ConfigError."""
+    loader = ConfigLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark else None
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"invalid YAML: {problem}", file=path, line=line) from None
+        raise _yaml_error(exc, path) from None
+    finally:
+        loader.dispose()
     if data is None:
-        data = {}
+        return node, {}
     if not isinstance(data, dict):
         raise ConfigError("the file must contain a mapping at the top level", file=path)
+    return node, data
+
+
+def _yaml_error(exc: yaml.YAMLError, path: str) -> ConfigError:
+    mark = getattr(exc, "problem_mark", None)
+    line = mark.line + 1 if mark else None
+    problem = clean_text(getattr(exc, "problem", None) or exc, limit=MESSAGE_MAX - 20)
+    if isinstance(exc, _RefusedYAML):
+        return ConfigError(problem, file=path, line=line)
+    return ConfigError(f"invalid YAML: {problem}", file=path, line=line)
+
+
+def _validate(model: type[_M], data: Mapping[str, dict[str, Any]],
+              nodes: Mapping[str, yaml.Node | None], origins: Mapping[str, str],
+              name: str) -> _M:
     try:
-        return model.model_validate(data)
+        return model.model_validate(data[name])
     except ValidationError as exc:
-        raise _config_error(exc, path, node) from None
+        raise _config_error(exc, origins[name], nodes[name]) from None
 
 
 def _config_error(exc: ValidationError, path: str, node: yaml.Node | None) -> ConfigError:
-    """Turn pydantic's first error into a ConfigError with key path and line."""
-    first = exc.errors()[0]
-    loc = [part for part in first["loc"] if not _is_union_tag(part)]
-    key = ".".join(str(p) for p in loc) or None
+    """Turn pydantic's first error into a ConfigError with key path and line.
+
+    The message and key path are bounded: a value or key from the file is quoted at most
+    ``QUOTE_MAX`` characters long, the message ``MESSAGE_MAX``.
+    """
+    errors = exc.errors(include_url=False, include_input=False)
+    first = errors[0]
+    loc = _from_defaults([part for part in first["loc"] if not _is_union_tag(part)], node)
+    ctx = first.get("ctx") or {}
     message = first["msg"].removeprefix("Value error, ")
+    for value in ctx.values():
+        if isinstance(value, str) and len(value) > QUOTE_MAX:
+            message = message.replace(value, clean_text(value, limit=QUOTE_MAX))
     if first["type"] == "extra_forbidden":
-        message = f"unknown key {loc[-1]!r}" if loc else "unknown key"
+        message = f"unknown key {quote(loc[-1])}" if loc else "unknown key"
     elif first["type"] == "missing":
         message = "required key is missing"
-    more = len(exc.errors()) - 1
+    elif first["type"] == "union_tag_invalid":
+        discriminator = str(ctx.get("discriminator", "kind")).strip("'")
+        loc = [*loc, discriminator]
+        message = (f"unknown {discriminator} {quote(ctx.get('tag', ''))}: use one of "
+                   f"{ctx.get('expected_tags', '')}")
+    more = len(errors) - 1
     if more:
         message += f" (and {more} more error{'s' if more > 1 else ''})"
-    return ConfigError(message, file=path, key=key, line=_line_of(node, loc))
+    return ConfigError(clean_text(message, limit=MESSAGE_MAX), file=path,
+                       key=_key_path(loc) or None, line=_line_of(node, loc))
+
+
+def _from_defaults(loc: list[Any], node: yaml.Node | None) -> list[Any]:
+    """``sources.N.key`` -> ``defaults.key`` when the source took ``key`` from ``defaults:``."""
+    if len(loc) < 3 or loc[0] != "sources" or not isinstance(loc[1], int):
+        return loc
+    source = _child(_child(node, "sources"), loc[1])
+    if source is None or _child(source, loc[2]) is not None:
+        return loc
+    return ["defaults", *loc[2:]] if _child(_child(node, "defaults"), loc[2]) else loc
 
 
 def _is_union_tag(part: object) -> bool:
@@ -892,23 +1223,22 @@ def _child(node: yaml.Node | None, part: object) -> yaml.Node | None:
     return None
 
 
-def _check_cross_references(config: Config) -> None:
+def _check_cross_references(config: Config, nodes: Mapping[str, yaml.Node | None]) -> None:
     """Every mineral id used in sources and rules must exist in minerals.yaml."""
     known = set(config.mineral_ids)
     path = config.origins["sources.yaml"]
-    node = yaml.compose(config.texts["sources.yaml"], Loader=yaml.SafeLoader)
+    node = nodes["sources.yaml"]
     for index, source in enumerate(config.sources.sources):
         for suffix, mineral in source.minerals_referenced():
             if mineral not in known:
                 loc: list[Any] = ["sources", index, *suffix.split(".")]
                 raise ConfigError(_unknown_mineral(mineral, known), file=path,
-                                  key=".".join(map(str, loc)), line=_line_of(node, loc))
-    _check_rule_minerals(config, known)
+                                  key=_key_path(loc), line=_line_of(node, loc))
+    _check_rule_minerals(config, known, nodes["rules.yaml"])
 
 
-def _check_rule_minerals(config: Config, known: set[str]) -> None:
+def _check_rule_minerals(config: Config, known: set[str], node: yaml.Node | None) -> None:
     path = config.origins["rules.yaml"]
-    node = yaml.compose(config.texts["rules.yaml"], Loader=yaml.SafeLoader)
     for index, rule in enumerate(config.rules.rules):
         if rule.minerals == "all":
             continue
@@ -916,24 +1246,25 @@ def _check_rule_minerals(config: Config, known: set[str]) -> None:
             if mineral not in known:
                 loc: list[Any] = ["rules", index, "minerals", position]
                 raise ConfigError(_unknown_mineral(mineral, known), file=path,
-                                  key=".".join(map(str, loc)), line=_line_of(node, loc))
+                                  key=_key_path(loc), line=_line_of(node, loc))
     rules = {rule.name: rule for rule in config.rules.rules}
     for mineral, per_rule in config.rules.overrides.items():
         if mineral not in known:
             loc = ["overrides", mineral]
             raise ConfigError(_unknown_mineral(mineral, known), file=path,
-                              key=".".join(loc), line=_line_of(node, loc))
+                              key=_key_path(loc), line=_line_of(node, loc))
         for rule_name, override in per_rule.items():
             loc = ["overrides", mineral, rule_name]
             problem = _override_problem(rules.get(rule_name), rule_name, override)
             if problem:
-                raise ConfigError(problem, file=path, key=".".join(loc), line=_line_of(node, loc))
+                raise ConfigError(clean_text(problem, limit=MESSAGE_MAX), file=path,
+                                  key=_key_path(loc), line=_line_of(node, loc))
 
 
 def _override_problem(rule: Rule | None, rule_name: str, override: dict[str, Any]) -> str | None:
     """Why a per-mineral override cannot apply, or None when it builds a valid detector."""
     if rule is None:
-        return f"no rule named {rule_name!r} to override"
+        return f"no rule named {quote(rule_name)} to override"
     params = {k: v for k, v in override.items() if k not in ("enabled", "levels")}
     try:
         build_detector(rule.detector.kind, {**rule.detector.params(), **params})
@@ -945,15 +1276,20 @@ def _override_problem(rule: Rule | None, rule_name: str, override: dict[str, Any
 def _unknown_mineral(mineral: str, known: set[str]) -> str:
     close = sorted(k for k in known if k.startswith(mineral[:3]))[:3]
     hint = f" (did you mean {', '.join(close)}?)" if close else ""
-    return f"unknown mineral {mineral!r}{hint}"
+    return f"unknown mineral {quote(mineral)}{hint}"
 
 
-def _resolve_secrets(config: Config, environ: Mapping[str, str]) -> dict[str, SecretStr]:
+def _key_path(loc: Iterable[object]) -> str:
+    return ".".join(clean_text(part, limit=QUOTE_MAX) for part in loc)
+
+
+def _resolve_secrets(config: Config, nodes: Mapping[str, yaml.Node | None],
+                     environ: Mapping[str, str]) -> dict[str, SecretStr]:
     """Resolve every secret reference now, so a missing one fails at load, not at send."""
     credentials_dir = environ.get("CREDENTIALS_DIRECTORY")
     secrets: dict[str, SecretStr] = {}
     path = config.origins["alerting.yaml"]
-    node = yaml.compose(config.texts["alerting.yaml"], Loader=yaml.SafeLoader)
+    node = nodes["alerting.yaml"]
     for index, receiver in enumerate(config.alerting.receivers):
         for key in ("token", "webhook_url", "password"):
             ref = getattr(receiver.config, key, None)
@@ -963,6 +1299,31 @@ def _resolve_secrets(config: Config, environ: Mapping[str, str]) -> dict[str, Se
                 secrets[f"{receiver.name}.{key}"] = ref.resolve(environ, credentials_dir)
             except ValueError as exc:
                 loc = ["receivers", index, key]
-                raise ConfigError(f"secret {ref.describe()}: {exc}", file=path,
-                                  key=".".join(map(str, loc)), line=_line_of(node, loc)) from None
+                raise ConfigError(clean_text(f"secret {ref.describe()}: {exc}", limit=MESSAGE_MAX),
+                                  file=path, key=_key_path(loc),
+                                  line=_line_of(node, loc)) from None
+    return secrets
+
+
+def _resolve_source_urls(config: Config, nodes: Mapping[str, yaml.Node | None],
+                         environ: Mapping[str, str]) -> dict[str, SecretStr]:
+    """Resolve the ``${ENV_VAR}`` references in source URLs; return the values as secrets.
+
+    Each source gets its :attr:`~_SourceBase.fetch_url`; the values join ``Config.secrets`` so
+    every redaction (delivery errors, notifier errors) covers them as well.
+    """
+    secrets: dict[str, SecretStr] = {}
+    for index, source in enumerate(config.sources.sources):
+        values: dict[str, str] = {}
+        for name in source.url_references:
+            value = environ.get(name)
+            if not value:
+                loc = ["sources", index, "url"]
+                raise ConfigError(f"environment variable {name} is not set (the url refers to "
+                                  f"${{{name}}})", file=config.origins["sources.yaml"],
+                                  key=_key_path(loc), line=_line_of(nodes["sources.yaml"], loc))
+            values[name] = value
+            secrets[f"sources.{source.id}.url.{name}"] = SecretStr(value)
+        if values:
+            source.resolve_url(values)
     return secrets

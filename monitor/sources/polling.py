@@ -219,15 +219,15 @@ def _current_url(source: Source, fetcher: Fetcher) -> tuple[str, str | None]:
     """
     discover = getattr(source, "discover", None)
     if discover is None:
-        return source.url, None
+        return source.fetch_url, None  # secret references resolved; source.url is shown
     try:
         page = fetcher.fetch(discover.page, source=source.id, max_bytes=5_000_000,
                              timeout_s=source.timeout.total_seconds())
         found = discover_link(page.body, pattern=discover.pattern, base_url=discover.page)
     except SourceError as exc:
         log.warning("source %s: link discovery failed (%s); using the configured url",
-                    source.id, clean_text(exc, limit=ERROR_MAX))
-        return source.url, None
+                    source.id, clean_text(source.redact(str(exc)), limit=ERROR_MAX))
+        return source.fetch_url, None
     return found, discover.page
 
 
@@ -236,7 +236,8 @@ def _record_failure(source: Source, store: Store, previous: SourceState, now: da
     failures = previous.consecutive_failures + 1
     retry_after = exc.retry_after_s if isinstance(exc, SourceUnavailableError) else None
     delay = compute_backoff(failures, source.interval, retry_after)
-    reason = clean_text(f"{type(exc).__name__}: {exc}", limit=ERROR_MAX)
+    # no secret of the url, ever; no control character or unbounded text either
+    reason = clean_text(source.redact(f"{type(exc).__name__}: {exc}"), limit=ERROR_MAX)
     state = dataclasses.replace(
         previous, kind=source.kind, url=redact_url(source.url), status="failing",
         last_attempt_at=now.isoformat(), last_error=reason, last_error_at=now.isoformat(),

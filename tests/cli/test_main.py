@@ -5,9 +5,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
+import shlex
 import socket
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 from pytest_httpserver import HTTPServer
@@ -220,3 +225,221 @@ def test_rules_show_rejects_an_unknown_mineral() -> None:
     result = CliRunner().invoke(cli, ["rules", "show", "--mineral", "unobtainium"])
     assert result.exit_code == 2
     assert "unknown mineral(s): unobtainium" in result.stderr
+
+
+# ---------------------------------------------------------------------- hostile config
+
+
+def billion_laughs(levels: int, width: int = 10) -> str:
+    """A YAML flow sequence whose aliases expand to ``width ** levels`` strings."""
+    anchors = [f'&l0 [{", ".join(["lol"] * width)}]']
+    anchors += [f'&l{n} [{", ".join([f"*l{n - 1}"] * width)}]' for n in range(1, levels + 1)]
+    return "[" + ", ".join(anchors) + "]"
+
+
+def one_source(directory: Path, url: str, extra: str = "") -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "sources.yaml"
+    path.write_text(f"""version: 1
+sources:
+  - id: local_cobalt
+    kind: fred_csv
+    url: {url}
+    mineral: cobalt
+    unit: USD/t
+{extra}""", encoding="utf-8")
+    return path
+
+
+def test_config_check_refuses_a_yaml_alias_bomb_quickly_and_briefly(tmp_path: Path) -> None:
+    path = one_source(tmp_path, "https://example.org/c.csv",
+                      f"    interval: {billion_laughs(levels=5)}\n")
+    started = time.monotonic()
+    code, _, err = invoke("--config", str(tmp_path), "config", "check")
+    assert code == EX_CONFIG
+    assert time.monotonic() - started < 10
+    assert err.startswith(f"critmon: config error: {path}:8: ")
+    assert "alias" in err
+    assert len(err) < 300
+
+
+@pytest.mark.parametrize(("extra", "expected"), [
+    ("    interval: 999999999d\n", "sources.0.interval: must be between 1s and 90d"),
+    ("    jitter: 99999999999999w\n", "sources.0.jitter: must be between 0s and 90d"),
+    ("    timeout: 0s\n", "sources.0.timeout: must be between 1s and 10m"),
+    ("    max_bytes: 0\n", "sources.0.max_bytes: must be between 1KiB and 1GiB"),
+    ("    interval: 8h\n    interval: 9h\n", "duplicate key 'interval'"),
+])
+def test_config_check_and_once_name_an_extreme_value(tmp_path: Path, extra: str,
+                                                     expected: str) -> None:
+    path = one_source(tmp_path / "config", "https://example.org/c.csv", extra)
+    line = len(path.read_text(encoding="utf-8").splitlines())
+    code, _, err = invoke("config", "check", "--config", str(tmp_path / "config"))
+    assert code == EX_CONFIG, err
+    assert f"{path}:{line}: " in err and expected in err
+    code, _, err = invoke("--config", str(tmp_path / "config"), "--state-dir",
+                          str(tmp_path / "state"), "once")
+    assert code == EX_CONFIG and expected in err
+
+
+def test_once_runs_with_the_largest_allowed_durations_and_sizes(
+        tmp_path: Path, httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/cobalt.csv").respond_with_data(FRED_CSV)
+    one_source(tmp_path / "config", httpserver.url_for("/cobalt.csv"),
+               "    interval: 90d\n    jitter: 90d\n    timeout: 10m\n    max_bytes: 1GiB\n"
+               "    stale_after: 3650d\n")
+    code, out, err = invoke("--config", str(tmp_path / "config"), "--state-dir",
+                            str(tmp_path / "state"), "once")
+    assert code == 0, err
+    assert "1 ok, 0 failing" in out
+
+
+# ---------------------------------------------------------------------- secrets in source URLs
+
+FRED_KEY = "fk-7Qw9ZrT2-secret-0042"
+
+
+@pytest.fixture
+def keyed_server(httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch) -> HTTPServer:
+    """A FRED stand-in that answers only with the right api_key; the key comes from the env."""
+    monkeypatch.setenv("CRITMON_TEST_FRED_KEY", FRED_KEY)
+    httpserver.expect_request("/fred.csv", query_string={"id": "PCOBAUSDM",
+                                                         "api_key": FRED_KEY}
+                              ).respond_with_data(FRED_CSV)
+    httpserver.expect_request("/fred.csv").respond_with_data("bad key", status=403)
+    httpserver.expect_request(f"/private/{FRED_KEY}/down.csv").respond_with_data(
+        "down", status=503)
+    return httpserver
+
+
+def test_a_source_url_with_a_secret_reference_fetches_and_never_shows_the_secret(
+        tmp_path: Path, keyed_server: HTTPServer) -> None:
+    config, state = tmp_path / "config", tmp_path / "state"
+    url = keyed_server.url_for("/fred.csv") + "?id=PCOBAUSDM&api_key=${CRITMON_TEST_FRED_KEY}"
+    one_source(config, url)
+    with (config / "sources.yaml").open("a", encoding="utf-8") as sources:
+        sources.write(f"""  - id: local_down
+    kind: fred_csv
+    url: {keyed_server.url_for("/private")}/${{CRITMON_TEST_FRED_KEY}}/down.csv
+    mineral: tin
+    unit: USD/t
+""")
+    base = ["--config", str(config), "--state-dir", str(state)]
+    code, once_out, once_err = invoke(*base, "once")
+    assert code == 0, once_err
+    assert "2 sources: 1 ok, 1 failing" in once_out
+    outputs = [once_out, once_err]
+    for command in (["config", "show"], ["config", "history", "--format", "json"],
+                    ["sources", "list", "--format", "json"], ["health"]):
+        _, out, err = invoke(*base, *command)
+        outputs += [out, err]
+    assert "${CRITMON_TEST_FRED_KEY}" in outputs[2]  # config show keeps the reference
+    with Store.open(state / DB_NAME) as store:
+        dump = "\n".join(store.db.iterdump())
+        assert store.source_state("local_down").last_error
+    assert "/private/" in dump
+    for text in (*outputs, dump):
+        assert FRED_KEY not in text
+        assert "7Qw9ZrT2" not in text
+
+
+def test_an_inline_api_key_in_a_source_url_is_refused(tmp_path: Path) -> None:
+    path = one_source(tmp_path, "https://example.org/fred.csv?id=X&api_key=abcdef0123456789")
+    code, _, err = invoke("config", "check", "--config", str(tmp_path))
+    assert code == EX_CONFIG
+    assert f"{path}:5: sources.0.url: " in err and "${ENV_VAR}" in err
+    assert "abcdef0123456789" not in err
+
+
+# ---------------------------------------------------------------------- global options
+
+
+def test_global_options_work_after_the_subcommand(tmp_path: Path, local_config: Path) -> None:
+    code, out, err = invoke("config", "check", "--config", str(local_config))
+    assert code == 0, err
+    assert str(local_config / "sources.yaml") in out
+    state = tmp_path / "state"
+    code, _, err = invoke("once", "--config", str(local_config), "--state-dir", str(state),
+                          "--log-level", "WARNING")
+    assert code == 0, err
+    code, out, err = invoke("status", "--state-dir", str(state), "--config", str(local_config),
+                            "--format", "json")
+    assert code == 0, err
+    assert {row["mineral"] for row in json.loads(out)} >= {"cobalt", "gallium"}
+    code, out, _ = invoke("sources", "list", "--state-dir", str(state), "--config",
+                          str(local_config))
+    assert code == 0 and "local_cobalt" in out
+
+
+def test_global_options_still_work_before_the_subcommand_and_the_later_one_wins(
+        tmp_path: Path, local_config: Path) -> None:
+    code, out, _ = invoke("--config", str(local_config), "config", "check")
+    assert code == 0 and str(local_config / "sources.yaml") in out
+    code, out, _ = invoke("--config", str(tmp_path / "missing"), "config", "check", "--config",
+                          str(local_config))
+    assert code == 0 and str(local_config / "sources.yaml") in out
+
+
+def test_every_command_accepts_the_global_options() -> None:
+    def walk(command: click.Command, path: str) -> Iterator[tuple[str, click.Command]]:
+        yield path, command
+        if isinstance(command, click.Group):
+            for name, sub in command.commands.items():
+                yield from walk(sub, f"{path} {name}")
+
+    for path, command in walk(cli, "critmon"):
+        options = {opt for param in command.params for opt in param.opts}
+        assert {"--config", "--state-dir", "--log-level"} <= options, path
+
+
+def readme_commands() -> list[str]:
+    """Every ``critmon ...`` command the README shows, in backticks or in code blocks."""
+    text = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    found = re.findall(r"`(critmon [^`]+)`", text)
+    for block in re.findall(r"```sh\n(.*?)```", text, flags=re.DOTALL):
+        for line in block.splitlines():
+            match = re.search(r"(?:^|\bbin/)(critmon\s+\S.*?)\s*(?:#.*)?$", line.strip())
+            if match:
+                found.append(match.group(1))
+    return list(dict.fromkeys(found))
+
+
+def command_of(spec: str) -> tuple[list[str], click.Command, list[str]]:
+    """Resolve a README command to its click command; return its path and option names."""
+    tokens = shlex.split(spec.replace("\\|", "|").replace("[", " ").replace("]", " "))[1:]
+    command: click.Command = cli
+    path: list[str] = []
+    options: list[str] = []
+    rest = iter(tokens)
+    for token in rest:
+        if token in ("--config", "--state-dir", "--log-level") and not path:
+            next(rest)  # a global option and its value, before the subcommand
+        elif token.startswith("-"):
+            options.append(token)
+        elif isinstance(command, click.Group) and token in command.commands:
+            command = command.commands[token]
+            path.append(token)
+    return path, command, options
+
+
+def test_readme_shows_at_least_the_commands_table() -> None:
+    assert len(readme_commands()) >= 25
+    assert "critmon config check [--config DIR]" in readme_commands()
+
+
+@pytest.mark.parametrize("spec", readme_commands())
+def test_every_command_in_the_readme_runs_as_written(spec: str) -> None:
+    path, command, options = command_of(spec)
+    assert path or spec.strip() == "critmon", spec
+    known = {opt for param in command.params for opt in param.opts} | {"--help", "-h"}
+    assert set(options) <= known, f"{spec}: no such option {sorted(set(options) - known)}"
+    result = CliRunner().invoke(cli, [*path, *[o for o in options if o == "--help"], "--help"])
+    assert result.exit_code == 0, result.output
+
+
+def test_readme_config_check_line_runs_exactly_as_written(tmp_path: Path,
+                                                          local_config: Path) -> None:
+    code, _, err = invoke(*shlex.split(f"config check --config {local_config}"))
+    assert code == 0, err
+    code, _, err = invoke(*shlex.split(f"--state-dir {tmp_path} health"))
+    assert code == 1 and "no database" in err

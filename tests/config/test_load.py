@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -263,3 +264,249 @@ def test_override_with_a_bad_parameter_is_named(config_dir: Path) -> None:
     assert info.value.key == "overrides.gallium.price_jump_3m"
     assert "thresholdz" in str(info.value)
     assert info.value.line == line_of(config_dir, "rules.yaml", "price_jump_3m: {thresholdz")
+
+
+# --------------------------------------------------------------------------- hostile YAML
+
+ONE_SOURCE = """version: 1
+sources:
+  - id: local_cobalt
+    kind: fred_csv
+    url: {url}
+    mineral: cobalt
+    unit: USD/t
+{extra}"""
+
+
+def billion_laughs(levels: int, width: int = 10) -> str:
+    """A YAML flow sequence whose aliases expand to ``width ** levels`` strings."""
+    anchors = [f'&l0 [{", ".join(["lol"] * width)}]']
+    anchors += [f'&l{n} [{", ".join([f"*l{n - 1}"] * width)}]' for n in range(1, levels + 1)]
+    return "[" + ", ".join(anchors) + "]"
+
+
+def write_sources(directory: Path, extra: str = "",
+                  url: str = "https://example.org/cobalt.csv") -> Path:
+    path = directory / "sources.yaml"
+    path.write_text(ONE_SOURCE.format(url=url, extra=extra), encoding="utf-8")
+    return path
+
+
+def test_yaml_aliases_are_refused_before_they_expand(tmp_path: Path) -> None:
+    path = write_sources(tmp_path, f"    interval: {billion_laughs(levels=5)}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path, environ={})
+    assert info.value.file == str(path)
+    assert info.value.line == 8
+    assert "alias" in str(info.value)
+    assert len(str(info.value)) < 300
+
+
+def test_a_billion_laughs_costs_neither_time_nor_memory(tmp_path: Path) -> None:
+    write_sources(tmp_path, f"    interval: {billion_laughs(levels=30)}\n")  # 10**30 strings
+    started = time.monotonic()
+    with pytest.raises(ConfigError, match="alias"):
+        load_config(tmp_path, environ={})
+    assert time.monotonic() - started < 10
+
+
+def test_an_oversized_config_file_is_refused_unread(tmp_path: Path) -> None:
+    path = write_sources(tmp_path, "# " + "x" * (2 * 2**20) + "\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path, environ={})
+    assert info.value.file == str(path)
+    assert "larger than 1 MiB" in str(info.value)
+
+
+def test_deeply_nested_yaml_is_a_config_error_not_a_recursion_error(tmp_path: Path) -> None:
+    path = write_sources(tmp_path, "    interval: " + "[" * 50_000 + "\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path, environ={})
+    assert info.value.file == str(path) and info.value.line == 8
+    assert "nested" in str(info.value)
+
+
+def test_duplicate_keys_name_file_line_and_key(tmp_path: Path) -> None:
+    path = write_sources(tmp_path, "    interval: 8h\n    jitter: 1m\n    interval: 1h\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path, environ={})
+    assert info.value.file == str(path)
+    assert info.value.line == 10
+    assert "duplicate key 'interval'" in str(info.value)
+    assert "line 8" in str(info.value)
+
+
+@pytest.mark.parametrize(("extra", "what"), [
+    ("    url2: x\n", "unknown key"),
+    ("    interval: " + "9" * 5000 + "x\n", "bad duration"),
+    ("    max_bytes: " + "lots" * 2000 + "\n", "bad size"),
+    ("    mineral: " + "z" * 5000 + "\n", "unknown mineral"),
+], ids=["short", "duration", "size", "mineral"])
+def test_errors_quote_at_most_80_characters_of_a_value(tmp_path: Path, extra: str,
+                                                       what: str) -> None:
+    text = ONE_SOURCE.format(url="https://example.org/cobalt.csv", extra=extra)
+    if "mineral: z" in extra:
+        text = text.replace("    mineral: cobalt\n", "")
+    (tmp_path / "sources.yaml").write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=what) as info:
+        load_config(tmp_path, environ={})
+    assert len(info.value.detail) < 200
+
+
+def test_an_unknown_kind_is_quoted_short(tmp_path: Path) -> None:
+    write_sources(tmp_path)
+    text = (tmp_path / "sources.yaml").read_text(encoding="utf-8")
+    (tmp_path / "sources.yaml").write_text(
+        text.replace("kind: fred_csv", "kind: " + "k" * 10_000), encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path, environ={})
+    assert info.value.key == "sources.0.kind"
+    assert info.value.line == 4
+    assert "unknown kind 'kkkk" in str(info.value) and "fred_csv" in str(info.value)
+    assert len(str(info.value)) < 500
+
+
+# --------------------------------------------------------------------------- bounds
+
+
+@pytest.mark.parametrize(("extra", "key", "expected"), [
+    ("    interval: 999999999d\n", "sources.0.interval", "between 1s and 90d"),
+    ("    jitter: 99999999999999w\n", "sources.0.jitter", "between 0s and 90d"),
+    ("    timeout: 0s\n", "sources.0.timeout", "between 1s and 10m"),
+    ("    timeout: 1.0e+400\n", "sources.0.timeout", "between 1s and 10m"),
+    ("    timeout: .nan\n", "sources.0.timeout", "between 1s and 10m"),
+    ("    interval: -5\n", "sources.0.interval", "between 1s and 90d"),
+    ("    max_bytes: 0\n", "sources.0.max_bytes", "between 1KiB and 1GiB"),
+    ("    max_bytes: " + "9" * 400 + "\n", "sources.0.max_bytes", "between 1KiB and 1GiB"),
+    ("    max_bytes: " + "9" * 400 + "GB\n", "sources.0.max_bytes", "between 1KiB and 1GiB"),
+    ("    interval: 1h\n    jitter: 2h\n", "sources.0.jitter", "at most the interval (1h)"),
+    ("    stale_after: 0s\n", "sources.0.stale_after", "between 1m and 3650d"),
+    ("    publication_lag: 99999d\n", "sources.0.publication_lag", "between 0s and 730d"),
+])
+def test_source_durations_and_sizes_are_bounded(tmp_path: Path, extra: str, key: str,
+                                                expected: str) -> None:
+    path = write_sources(tmp_path, extra)
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path, environ={})
+    assert info.value.file == str(path)
+    assert info.value.key == key
+    assert info.value.line == line_of(tmp_path, "sources.yaml", key.rsplit(".", 1)[1] + ":")
+    assert expected in str(info.value)
+
+
+@pytest.mark.parametrize(("name", "old", "new", "key", "expected"), [
+    ("sources.yaml", "  news_items: 730d", "  news_items: 0s", "retention.news_items",
+     "between 1d and 36500d"),
+    ("sources.yaml", "  timeout: 60s", "  timeout: 11m", "defaults.timeout",
+     "between 1s and 10m"),
+    ("rules.yaml", "  half_life: 60d", "  half_life: 99999999999w", "news.half_life",
+     "between 1h and 3650d"),
+    ("rules.yaml", "  dedup_window: 3d", "  dedup_window: 9999d", "news.dedup_window",
+     "between 0s and 365d"),
+    ("alerting.yaml", "  group_wait: 30s", "  group_wait: 2d", "route.group_wait",
+     "between 0s and 1d"),
+    ("alerting.yaml", "  repeat_interval: 24h", "  repeat_interval: 0s",
+     "route.repeat_interval", "between 1m and 365d"),
+])
+def test_durations_in_every_file_are_bounded(config_dir: Path, name: str, old: str, new: str,
+                                             key: str, expected: str) -> None:
+    edit(config_dir, name, old, new)
+    with pytest.raises(ConfigError) as info:
+        load_config(config_dir, environ={})
+    assert info.value.key == key
+    assert info.value.line == line_of(config_dir, name, new.strip())
+    assert expected in str(info.value)
+
+
+@pytest.mark.parametrize("key", ["for", "keep_firing_for"])
+def test_rule_hold_and_keep_firing_for_are_bounded(config_dir: Path, key: str) -> None:
+    edit(config_dir, "rules.yaml", "    levels: [warning]\n",
+         f"    levels: [warning]\n    {key}: 999999999d\n")
+    with pytest.raises(ConfigError, match=rf"rules\.2\.{key}: must be between 0s and 365d"):
+        load_config(config_dir, environ={})
+
+
+def test_delivery_backoff_is_bounded_and_ordered(tmp_path: Path) -> None:
+    alerting = ("version: 1\nreceivers: [{name: console, kind: console}]\n"
+                "route: {receiver: console}\ndelivery:\n  initial_backoff: 1h\n"
+                "  max_backoff: 1m\n")
+    (tmp_path / "alerting.yaml").write_text(alerting, encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"delivery\.max_backoff: .*initial_backoff"):
+        load_config(tmp_path, environ={})
+
+
+def test_the_largest_allowed_values_load(tmp_path: Path) -> None:
+    write_sources(tmp_path, "    interval: 90d\n    jitter: 90d\n    timeout: 10m\n"
+                            "    max_bytes: 1GiB\n")
+    source = load_config(tmp_path, environ={}).sources.sources[0]
+    assert source.interval == timedelta(days=90) == source.jitter
+    assert source.max_bytes == 2**30
+
+
+@pytest.mark.parametrize("text", ["99999999999999w", "1e400", "9" * 400 + "d"])
+def test_parse_duration_refuses_overflow_with_a_value_error(text: str) -> None:
+    with pytest.raises(ValueError, match="duration"):
+        parse_duration(text)
+
+
+# --------------------------------------------------------------------------- secrets in URLs
+
+SECRET_URL = "https://example.org/fred.csv?id=PCOBAUSDM&api_key=${CRITMON_TEST_FRED_KEY}"
+
+
+def test_a_source_url_may_refer_to_a_secret(tmp_path: Path) -> None:
+    write_sources(tmp_path, url=SECRET_URL)
+    config = load_config(tmp_path, environ={"CRITMON_TEST_FRED_KEY": "k3y-VALUE-0123456789"})
+    source = config.sources.sources[0]
+    assert source.url == SECRET_URL  # what config show, history and the DB see
+    assert source.fetch_url == "https://example.org/fred.csv?id=PCOBAUSDM&api_key=k3y-VALUE-0123456789"
+    assert "k3y-VALUE-0123456789" in [s.get_secret_value() for s in config.secrets.values()]
+    assert "k3y-VALUE-0123456789" not in repr(config) + repr(source) + str(source.model_dump())
+
+
+def test_a_secret_in_a_url_is_percent_encoded(tmp_path: Path) -> None:
+    write_sources(tmp_path, url=SECRET_URL)
+    config = load_config(tmp_path, environ={"CRITMON_TEST_FRED_KEY": "a&b=c d/e"})
+    assert config.sources.sources[0].fetch_url.endswith("api_key=a%26b%3Dc%20d%2Fe")
+
+
+def test_a_missing_url_secret_names_file_line_and_variable(tmp_path: Path) -> None:
+    path = write_sources(tmp_path, url=SECRET_URL)
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path, environ={})
+    assert info.value.file == str(path) and info.value.line == 5
+    assert info.value.key == "sources.0.url"
+    assert "CRITMON_TEST_FRED_KEY is not set" in str(info.value)
+
+
+@pytest.mark.parametrize("url", [
+    "https://example.org/x.csv?id=A&api_key=abcdef0123456789",
+    "https://example.org/x.csv?access_token=abcdef0123456789&id=A",
+    "https://example.org/x.csv?X-Amz-Signature=abcdef0123456789",
+    "https://example.org/x.csv?password=${PART}abcdef0123456789",
+    "https://user:abcdef0123456789@example.org/x.csv",
+])
+def test_an_inline_secret_in_a_url_is_refused_without_quoting_it(tmp_path: Path,
+                                                                  url: str) -> None:
+    write_sources(tmp_path, url=url)
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path, environ={"PART": "x"})
+    assert info.value.key == "sources.0.url"
+    assert "${ENV_VAR}" in str(info.value)
+    assert "abcdef0123456789" not in str(info.value)
+
+
+def test_ordinary_query_parameters_are_not_secrets(tmp_path: Path) -> None:
+    write_sources(tmp_path, url="https://example.org/x.csv?id=PCOBAUSDM&keyword=cobalt&key=")
+    source = load_config(tmp_path, environ={}).sources.sources[0]
+    assert source.fetch_url == source.url
+
+
+@pytest.mark.parametrize("value", ["2024-13-45", "9" * 5000], ids=["date", "huge-int"])
+def test_a_value_yaml_cannot_build_is_named_with_its_line(tmp_path: Path, value: str) -> None:
+    path = write_sources(tmp_path, f"    description: {value}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path, environ={})
+    assert info.value.file == str(path) and info.value.line == 8
+    assert "cannot read this value" in str(info.value)
+    assert len(str(info.value)) < 300
