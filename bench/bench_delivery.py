@@ -34,7 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pydantic import SecretStr
 
 from monitor.alerting.pipeline import build_notifiers, deliver_pending, enqueue_signals
-from monitor.config.load import AlertingFile, Config, load_config
+from monitor.config.alerting import AlertingFile
+from monitor.config.load import Config, load_config
 from monitor.core.models import Signal
 from monitor.store.database import Store
 from tests.slack_standin import SlackStandIn, SmtpSink

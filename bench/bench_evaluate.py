@@ -12,7 +12,8 @@ import time
 from collections import defaultdict
 from datetime import UTC, date, datetime
 
-from monitor.config.load import RulesFile, load_config
+from monitor.config.load import load_config
+from monitor.config.rules import RulesFile
 from monitor.risk.assess import assess, detector_series
 from monitor.rules.evaluate import DetectorCache, effective_rules, evaluate_rules
 from monitor.sources.bundled import (

@@ -24,7 +24,8 @@ from xml.sax.saxutils import escape
 
 import feedparser
 
-from monitor.config.load import SourcesFile, load_config
+from monitor.config.load import load_config
+from monitor.config.sources import SourcesFile
 from monitor.core.models import FetchResult
 from monitor.news.classify import load_classifier
 from monitor.news.dedup import DedupIndex, canonical_url

@@ -24,7 +24,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import date
 
-from monitor.config.load import Config, RiskModelSpec, load_config
+from monitor.config.load import Config, load_config
+from monitor.config.rules import RiskModelSpec
 from monitor.core.models import Observation
 from monitor.risk.indicators import (
     GovernanceTable,

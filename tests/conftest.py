@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config.load import Config, Mineral, load_config
+from monitor.config.load import Config, load_config
+from monitor.config.minerals import Mineral
 from monitor.news.classify import NewsClassifier, load_classifier
 from monitor.news.tagging import Tagger
 

@@ -61,7 +61,8 @@ from monitor.alerting.state import (
     step,
 )
 from monitor.alerting.store import AlertStore, DeliveryItem, DeliveryRow, LogEntry, OutboxRow, iso
-from monitor.config.load import Config, DeliverySettings, Receiver
+from monitor.config.alerting import DeliverySettings, Receiver
+from monitor.config.load import Config
 from monitor.core.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
 from monitor.core.models import Signal
 from monitor.store.database import Store

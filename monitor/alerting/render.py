@@ -24,7 +24,6 @@ message): a long group is summarised, never dropped.
 from __future__ import annotations
 
 import html
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from urllib.parse import urlsplit
 
 from monitor.alerting.state import level_rank
 from monitor.core.untrusted import clean_text, strip_controls
+from monitor.core.values import format_pair, format_value
 
 HEADER_MAX = 150
 SECTION_MAX = 3000
@@ -181,35 +181,6 @@ def slack_name(text: object) -> str:
 def header_safe(text: str) -> str:
     """One line for a mail header: CR, LF and other control characters become spaces."""
     return data(re.sub(r"[\x00-\x1f\x7f]", " ", text), None)
-
-
-def format_value(value: float | None, indicator: str = "", *, extra_digits: int = 0) -> str:
-    """A value as a reader wants it; price changes (log changes) as a percentage.
-
-    The one formatter for alert values and thresholds: messages, ``critmon alerts``, the
-    detectors' summaries. ``extra_digits`` shows more precision (see :func:`format_pair`).
-    """
-    if value is None:
-        return "n/a"
-    if indicator.startswith("price_change") and "," not in indicator and abs(value) < 20:
-        return f"{100 * math.expm1(value):+.{extra_digits}f}%"
-    if abs(value) >= 1000:
-        return f"{value:,.{extra_digits}f}"
-    if abs(value) < 100:
-        return f"{value:.{3 + extra_digits}g}"
-    return f"{value:.{extra_digits}f}"
-
-
-def format_pair(value: float | None, other: float | None, indicator: str = ""
-                ) -> tuple[str, str]:
-    """Two values (a value and its threshold) with just enough digits to tell them apart:
-    never ``+60% above +60%``."""
-    for extra in range(4):
-        shown = (format_value(value, indicator, extra_digits=extra),
-                 format_value(other, indicator, extra_digits=extra))
-        if shown[0] != shown[1] or value == other or value is None or other is None:
-            break
-    return shown
 
 
 def indicator_phrase(indicator: str) -> str:

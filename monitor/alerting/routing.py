@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from monitor.config.matchers import Matcher, matches_all, parse_matchers
 
 if TYPE_CHECKING:
-    from monitor.config.load import Route
+    from monitor.config.alerting import Route
 
 GROUP_WAIT = timedelta(seconds=30)
 GROUP_INTERVAL = timedelta(minutes=5)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from importlib import resources
 
-from monitor.config.load import Mineral
+from monitor.config.minerals import Mineral
 
 #: Event kinds that are not supply shocks: alerts near them are counted apart, never as hits.
 EASING_KINDS = frozenset({"policy_relaxation", "trade_ruling", "threat_no_action",

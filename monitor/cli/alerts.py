@@ -11,14 +11,16 @@ from typing import Any, Protocol
 import click
 
 from monitor.alerting.pipeline import build_notifiers, send_test
-from monitor.alerting.render import AlertView, data, format_pair, format_value, measure_line
+from monitor.alerting.render import AlertView, data, measure_line
 from monitor.alerting.silences import acked_by, silenced_by
 from monitor.alerting.state import AlertState
 from monitor.alerting.store import AlertStore
 from monitor.cli.formatting import FORMATS, render
-from monitor.config.load import Config, format_duration, parse_duration
+from monitor.config.common import format_duration, parse_duration
+from monitor.config.load import Config
 from monitor.config.matchers import parse_matcher
 from monitor.core.clock import SystemClock
+from monitor.core.values import format_pair, format_value
 from monitor.store.database import DB_NAME, Store
 
 

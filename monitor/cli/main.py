@@ -17,11 +17,11 @@ from monitor.alerting.store import AlertStore
 from monitor.cli.alerts import ALERT_COMMANDS
 from monitor.cli.formatting import FORMATS, render
 from monitor.cli.news import news as news_command
+from monitor.config.common import format_duration
 from monitor.config.load import (
     CONFIG_FILES,
     Config,
     default_config_dir,
-    format_duration,
     load_config,
     resolve_config_dir,
 )

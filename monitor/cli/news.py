@@ -10,7 +10,8 @@ from typing import Any, Protocol
 import click
 
 from monitor.cli.formatting import FORMATS, render
-from monitor.config.load import Config, parse_duration
+from monitor.config.common import parse_duration
+from monitor.config.load import Config
 from monitor.core.news_kinds import NEWS_KINDS
 from monitor.news.classify import LabelsError, load_classifier, load_corpus, parse_labels
 from monitor.news.evaluation import build_mineral_names, cross_validate, evaluate, render_report

@@ -15,7 +15,8 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from monitor.config.load import Config, NewsSettings
+from monitor.config.load import Config
+from monitor.config.rules import NewsSettings
 from monitor.core.models import Signal
 from monitor.news.pressure import load_production_shares
 from monitor.news.store import NewsStore

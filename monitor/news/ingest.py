@@ -19,17 +19,10 @@ from pathlib import Path
 
 import yaml
 
-from monitor.config.load import (
-    Config,
-    FederalRegisterSource,
-    HtmlListSource,
-    Mineral,
-    MineralsFile,
-    NewsSettings,
-    NewsSource,
-    RssSource,
-    default_config_dir,
-)
+from monitor.config.load import Config, default_config_dir
+from monitor.config.minerals import Mineral, MineralsFile
+from monitor.config.rules import NewsSettings
+from monitor.config.sources import FederalRegisterSource, HtmlListSource, NewsSource, RssSource
 from monitor.core.models import FetchResult
 from monitor.news.classify import NewsClassifier, load_classifier
 from monitor.news.dedup import DedupIndex, canonical_url

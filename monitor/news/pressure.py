@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from monitor.config.load import NewsSettings
+from monitor.config.rules import NewsSettings
 from monitor.core.countries import is_country, normalise_name
 from monitor.core.models import Measure
 from monitor.news.store import NewsStore

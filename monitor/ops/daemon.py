@@ -34,7 +34,8 @@ from monitor.alerting.pipeline import (
     evaluated_rule_names,
 )
 from monitor.alerting.store import AlertStore
-from monitor.config.load import CONFIG_FILES, Config, Source, load_config
+from monitor.config.load import CONFIG_FILES, Config, load_config
+from monitor.config.sources import Source
 from monitor.core.clock import Clock, SystemClock
 from monitor.core.errors import ConfigError, MonitorError
 from monitor.core.models import Signal

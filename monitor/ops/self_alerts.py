@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from monitor.config.load import Source
+from monitor.config.sources import Source
 from monitor.core.models import Signal
 from monitor.store.database import SourceState
 

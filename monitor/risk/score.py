@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date
 
-from monitor.config.load import RiskLevel, RiskModelSpec
+from monitor.config.rules import RiskLevel, RiskModelSpec
 from monitor.risk.indicators import IndicatorValue
 from monitor.risk.market import MARKET_PARAMS, MarketContext, MarketParams
 

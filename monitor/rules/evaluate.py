@@ -22,9 +22,9 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from detectors import ThresholdDetector, build_detector, insufficient_history
-from monitor.alerting.render import format_pair
-from monitor.config.load import Rule, RulesFile
+from monitor.config.rules import Rule, RulesFile
 from monitor.core.models import Signal, SignalState
+from monitor.core.values import format_pair
 
 RANDOM_STATE = 0
 Series = list[tuple[date, float]]

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Protocol
 
-from monitor.config.load import FredSource, PinkSheetSource, Source, TableSource
+from monitor.config.sources import FredSource, PinkSheetSource, Source, TableSource
 from monitor.core.errors import (
     MonitorError,
     SourceError,

@@ -27,7 +27,9 @@ from monitor.alerting.pipeline import (
 from monitor.alerting.render import Notification, Reason
 from monitor.alerting.state import State
 from monitor.alerting.store import AlertStore
-from monitor.config.load import AlertingFile, Config, Rule, load_config
+from monitor.config.alerting import AlertingFile
+from monitor.config.load import Config, load_config
+from monitor.config.rules import Rule
 from monitor.core.errors import PermanentDeliveryError, StoreError, TransientDeliveryError
 from monitor.core.models import Signal, SignalState
 from monitor.store.database import Store

@@ -20,11 +20,11 @@ from monitor.alerting.render import (
     console_line,
     email_content,
     escape_mrkdwn,
-    format_value,
     header_safe,
     slack_message,
     subject,
 )
+from monitor.core.values import format_value
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 FEED_TITLE = "Export ban <!channel> on gallium & germanium <@U123> <https://evil.example|click>"

@@ -17,7 +17,8 @@ from monitor.alerting.routing import (
     match_routes,
     receivers_for,
 )
-from monitor.config.load import AlertingFile, Route, default_config_dir
+from monitor.config.alerting import AlertingFile, Route
+from monitor.config.load import default_config_dir
 from monitor.config.matchers import parse_matcher
 
 GALLIUM_CRITICAL = {"alertname": "supply_risk_level", "mineral": "gallium",

@@ -8,15 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config.load import (
-    CONFIG_FILES,
-    default_config_dir,
-    format_duration,
-    load_config,
-    parse_duration,
-    parse_size,
-    resolve_config_dir,
-)
+from monitor.config.common import format_duration, parse_duration, parse_size
+from monitor.config.load import CONFIG_FILES, default_config_dir, load_config, resolve_config_dir
 from monitor.core.errors import ConfigError
 
 SLACK_RECEIVER = """

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config.load import NewsSettings
+from monitor.config.rules import NewsSettings
 from monitor.news.classify import NewsClassifier
 from monitor.news.ingest import NewsPipeline
 from monitor.news.tagging import Tagger

@@ -8,15 +8,9 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from monitor.config.load import (
-    Config,
-    FederalRegisterSource,
-    HtmlListSource,
-    NewsSettings,
-    RssSource,
-    SourcesFile,
-    load_config,
-)
+from monitor.config.load import Config, load_config
+from monitor.config.rules import NewsSettings
+from monitor.config.sources import FederalRegisterSource, HtmlListSource, RssSource, SourcesFile
 from monitor.core.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]

@@ -13,7 +13,8 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from monitor.config.load import Config, SourcesFile
+from monitor.config.load import Config
+from monitor.config.sources import SourcesFile
 from monitor.core.models import Frequency, Measure, Observation
 from monitor.news import classify
 from monitor.news.classify import NewsClassifier

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from monitor.config.load import NewsSettings
+from monitor.config.rules import NewsSettings
 from monitor.core.models import Frequency, Measure, Observation
 from monitor.news.items import Classification, NewsItem, NewsRecord
 from monitor.news.pressure import (

@@ -6,7 +6,8 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from monitor.config.load import RetentionSpec, load_config
+from monitor.config.load import load_config
+from monitor.config.sources import RetentionSpec
 from monitor.core.clock import FixedClock
 from monitor.core.models import Frequency, Measure, Observation
 from monitor.ops.daemon import housekeeping, prepare

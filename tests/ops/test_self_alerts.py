@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from monitor.alerting.store import AlertStore
-from monitor.config.load import SourcesFile, load_config
+from monitor.config.load import load_config
+from monitor.config.sources import SourcesFile
 from monitor.core.errors import ConfigError
 from monitor.ops.daemon import Daemon, prepare
 from monitor.ops.self_alerts import (

@@ -9,7 +9,8 @@ from datetime import date
 
 import pytest
 
-from monitor.config.load import RiskLevel, RiskModelSpec, RiskWeights, load_config
+from monitor.config.load import load_config
+from monitor.config.rules import RiskLevel, RiskModelSpec, RiskWeights
 from monitor.risk.indicators import IndicatorValue, build_governance, compute_all_indicators
 from monitor.risk.market import MARKET_PARAMS, MarketContext, MarketParams, compute_market_context
 from monitor.risk.prices import price_history

@@ -7,7 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from monitor.config.load import RulesFile, load_config
+from monitor.config.load import load_config
+from monitor.config.rules import RulesFile
 from monitor.core.models import Signal, SignalState
 from monitor.risk.assess import assess, detector_series
 from monitor.rules.evaluate import DetectorCache, build_matrix, effective_rules, evaluate_rules

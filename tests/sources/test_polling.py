@@ -18,7 +18,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from monitor.cli.main import cli
-from monitor.config.load import FredSource, SourcesFile
+from monitor.config.sources import FredSource, SourcesFile
 from monitor.sources.http import HttpFetcher
 from monitor.sources.polling import compute_backoff, is_due, poll_source
 from monitor.store.database import DB_NAME, Store

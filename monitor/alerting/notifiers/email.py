@@ -24,7 +24,7 @@ from email.utils import formatdate
 
 from monitor.alerting.notifiers.base import SendResult, redact
 from monitor.alerting.render import Notification, email_content
-from monitor.config.load import EmailReceiver
+from monitor.config.alerting import EmailReceiver
 from monitor.core.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
 
 log = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from monitor.alerting.notifiers.base import SendResult, redact
 from monitor.alerting.render import Notification, slack_message
-from monitor.config.load import SlackReceiver
+from monitor.config.alerting import SlackReceiver
 from monitor.core.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
 
 DEFAULT_API_URL = "https://slack.com/api/"

@@ -12,7 +12,7 @@ import pytest
 
 from monitor.alerting.notifiers.email import EmailNotifier, message_id
 from monitor.alerting.render import AlertView, Notification, Reason
-from monitor.config.load import EmailReceiver
+from monitor.config.alerting import EmailReceiver
 from monitor.core.errors import PermanentDeliveryError, TransientDeliveryError
 from tests.slack_standin import SmtpSink, free_port, make_certificate, server_context
 

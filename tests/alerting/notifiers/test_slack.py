@@ -10,7 +10,7 @@ import pytest
 
 from monitor.alerting.notifiers.slack import SlackNotifier
 from monitor.alerting.render import AlertView, Notification, Reason
-from monitor.config.load import SlackReceiver
+from monitor.config.alerting import SlackReceiver
 from monitor.core.errors import PermanentDeliveryError, TransientDeliveryError
 from tests.slack_standin import SlackStandIn, free_port
 

@@ -1,0 +1,51 @@
+"""``minerals.yaml``: the monitored minerals, their names in each language, lists and USGS tables."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import (
+    model_validator,
+)
+
+from monitor.config.common import Identifier, StrictModel, listing, quote
+
+# --------------------------------------------------------------------------- minerals
+
+
+class Mineral(StrictModel):
+    """One mineral (or a group such as rare earths) that critmon watches."""
+
+    id: Identifier
+    name: str
+    name_zh: str
+    symbol: str | None = None
+    aliases: tuple[str, ...] = ()
+    aliases_zh: tuple[str, ...] = ()
+    ambiguous: bool = False
+    lists: tuple[int, ...] = ()
+    unit: str = ""
+    group: str | None = None
+    members: tuple[str, ...] = ()
+    usgs: tuple[str, ...] = ()
+    notes: str = ""
+
+
+
+class MineralsFile(StrictModel):
+    version: Literal[1] = 1
+    minerals: tuple[Mineral, ...]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> MineralsFile:
+        ids = [m.id for m in self.minerals]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate mineral ids: {listing(duplicates)}")
+        known = set(ids)
+        for mineral in self.minerals:
+            for ref in (*mineral.members, *([mineral.group] if mineral.group else [])):
+                if ref not in known:
+                    raise ValueError(f"mineral {quote(mineral.id)} refers to unknown mineral "
+                                     f"{quote(ref)}")
+        return self
