@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import sys
@@ -29,7 +28,7 @@ from monitor.config import (
 from monitor.daemon import Daemon, Runtime, poll_all, prepare, run_once
 from monitor.errors import ConfigError, MonitorError, StoreError
 from monitor.evaluate import effective_rules
-from monitor.formatting import FORMATS, render
+from monitor.formatting import FORMATS, render, safe_text, to_json
 from monitor.health import check_health
 from monitor.metrics import start_metrics_server
 from monitor.sources.http import HttpFetcher
@@ -60,7 +59,7 @@ class Context:
         try:
             return load_config(self.config_dir)
         except ConfigError as exc:
-            click.echo(f"critmon: config error: {exc}", err=True)
+            click.echo(safe_text(f"critmon: config error: {exc}"), err=True)
             sys.exit(EX_CONFIG)
 
     def runtime(self) -> Runtime:
@@ -68,7 +67,7 @@ class Context:
         try:
             return prepare(config, self.config_dir, self.state_dir, SystemClock().now())
         except StoreError as exc:
-            click.echo(f"critmon: {exc}", err=True)
+            click.echo(safe_text(f"critmon: {exc}"), err=True)
             sys.exit(EX_CANTCREAT)
 
     def open_store(self) -> Store:
@@ -130,7 +129,7 @@ def once(obj: Context) -> None:
     ok = sum(1 for o in outcomes if o.ok)
     for outcome in outcomes:
         if not outcome.ok:
-            click.echo(f"source {outcome.source} failing: {outcome.error}", err=True)
+            click.echo(safe_text(f"source {outcome.source} failing: {outcome.error}"), err=True)
     with runtime.open_store() as store:
         total = sum(store.count_observations().values())
     click.echo(f"polled {len(outcomes)} sources: {ok} ok, {len(outcomes) - ok} failing; "
@@ -169,28 +168,28 @@ def explain(obj: Context, mineral: str, fmt: str, as_of: Any) -> None:
     mine = [s for s in signals if s.mineral == mineral]
     if fmt == "json":
         risk = found.risk
-        click.echo(json.dumps({
+        click.echo(to_json({
             "mineral": mineral, "as_of": risk.as_of.isoformat(), "score": risk.score,
             "score_range": [risk.score_low, risk.score_high], "level": risk.level,
             "confidence": risk.confidence, "method": risk.method, "factors": factors,
             "indicators": indicators, "missing": list(risk.missing),
             "signals": [signal_row(s) for s in mine],
-        }, ensure_ascii=False, indent=2, default=str))
+        }))
         return
     if fmt == "csv":
         click.echo(render(indicators, list(indicators[0]), "csv"))
         return
-    click.echo(_explain_header(found))
+    click.echo(safe_text(_explain_header(found)))
     click.echo(render(factors, ["factor", "value", "weight", "contribution", "inputs", "note"],
                       "table"))
     click.echo("")
     click.echo(render(indicators, ["indicator", "value", "unit", "qualifier", "source",
                                    "period", "published", "missing"], "table"))
     if found.risk.missing:
-        click.echo("\nmissing:\n" + "\n".join(f"  - {m}" for m in found.risk.missing))
+        click.echo(safe_text("\nmissing:\n" + "\n".join(f"  - {m}" for m in found.risk.missing)))
     for signal in mine:
         state = f"FIRING {signal.level}" if signal.firing else str(signal.state)
-        click.echo(f"signal {signal.rule}: {state}: {signal.reason}")
+        click.echo(safe_text(f"signal {signal.rule}: {state}: {signal.reason}"))
 
 
 def _explain_header(a: Any) -> str:
@@ -422,7 +421,7 @@ def main() -> None:
     try:
         cli.main(prog_name="critmon", standalone_mode=True)
     except MonitorError as exc:  # anything that escaped a command: say it, no traceback
-        click.echo(f"critmon: {exc}", err=True)
+        click.echo(safe_text(f"critmon: {exc}"), err=True)
         sys.exit(1)
 
 

