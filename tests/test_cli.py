@@ -318,3 +318,62 @@ def test_history_csv_neutralises_formulas_but_keeps_numbers_numbers(hostile_stat
     assert row["value"] == "-0.5"  # a negative number is a number, not a formula
     code, out, _ = invoke("--state-dir", str(hostile_state), "history", "--format", "json")
     assert json.loads(out)[0]["value"] == -0.5 and json.loads(out)[0]["alertname"] == "@SUM(1)"
+
+
+# --------------------------------------------------------------------------- fingerprint prefixes
+
+
+@pytest.fixture
+def two_alerts(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """A state directory with gallium and tin firing; returns it and their fingerprints."""
+    from datetime import UTC, datetime
+
+    from monitor.config import load_config
+    from monitor.models import Signal
+    from monitor.pipeline import enqueue_signals
+
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    signals = [Signal(rule="supply_risk_level", mineral=m, indicator="supply_risk", firing=True,
+                      level="high", value=80.0) for m in ("gallium", "tin")]
+    with Store.open(state / DB_NAME) as store:
+        enqueue_signals(store, load_config(None), signals, datetime.now(UTC))
+        prints = {r["mineral"]: r["fingerprint"] for r in store.db.query(
+            "SELECT mineral, fingerprint FROM alert_state")}
+    return state, prints
+
+
+def _acks(state: Path) -> int:
+    with Store.open(state / DB_NAME) as store:
+        return store.db.execute("SELECT COUNT(*) FROM acks").fetchone()[0]
+
+
+@pytest.mark.parametrize("ref", ["%", "_", "\\", "%%", "{fp4}%", "{fp4}_"])
+def test_ack_takes_like_wildcards_literally(two_alerts: tuple[Path, dict[str, str]],
+                                            ref: str) -> None:
+    state, prints = two_alerts
+    code, _, err = invoke("--state-dir", str(state), "ack",
+                            ref.format(fp4=prints["gallium"][:4]), "-c", "x", "--author", "ana")
+    assert code == 1 and "no alert with id or fingerprint" in err
+    assert _acks(state) == 0
+
+
+def test_ack_still_takes_a_real_fingerprint_prefix(two_alerts: tuple[Path, dict[str, str]]
+                                                   ) -> None:
+    state, prints = two_alerts
+    code, out, _ = invoke("--state-dir", str(state), "ack", prints["tin"][:6].upper(), "-c",
+                          "x", "--author", "ana")
+    assert code == 0 and "(tin supply_risk_level, high)" in out
+    assert _acks(state) == 1
+
+
+@pytest.mark.parametrize("ref", ["%", "_", "%{fp4}", "{fp4}%"])
+def test_history_fingerprint_takes_like_wildcards_literally(
+        two_alerts: tuple[Path, dict[str, str]], ref: str) -> None:
+    state, prints = two_alerts
+    code, out, _ = invoke("--state-dir", str(state), "history", "--format", "json",
+                          "--fingerprint", ref.format(fp4=prints["tin"][:4]))
+    assert code == 0 and json.loads(out) == []
+    code, out, _ = invoke("--state-dir", str(state), "history", "--format", "json",
+                          "--fingerprint", prints["tin"][:5])
+    assert code == 0 and {row["mineral"] for row in json.loads(out)} == {"tin"}
