@@ -33,7 +33,7 @@ from monitor.health import check_health
 from monitor.metrics import start_metrics_server
 from monitor.sources.http import HttpFetcher
 from monitor.status import STATUS_COLUMNS, explain_rows, status_rows
-from monitor.store import DB_NAME, Store, state_dir_path
+from monitor.store import DB_NAME, OutputRefusedError, Store, state_dir_path
 
 EX_CONFIG = 78  # sysexits: configuration error; systemd RestartPreventExitStatus=78
 EX_CANTCREAT = 73
@@ -387,11 +387,20 @@ def db() -> None:
 
 @db.command("backup")
 @click.argument("target", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True,
+              help="Replace an existing file that is not an SQLite database (never the live one).")
 @click.pass_obj
-def db_backup(obj: Context, target: Path) -> None:
-    """Copy the database to TARGET with SQLite's online backup (safe while the daemon runs)."""
+def db_backup(obj: Context, target: Path, force: bool) -> None:
+    """Copy the database to TARGET with SQLite's online backup (safe while the daemon runs).
+
+    TARGET is written 0600 and atomically; a previous backup is replaced.
+    """
     with obj.open_store() as store:
-        store.backup(target)
+        try:
+            store.backup(target, force=force)
+        except OutputRefusedError as exc:
+            click.echo(safe_text(f"critmon: {exc}"), err=True)
+            sys.exit(EX_CANTCREAT)
     click.echo(f"backed up to {target} ({target.stat().st_size:,} bytes)")
 
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import sys
 import tempfile
 import time
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -42,7 +44,7 @@ from monitor.pipeline import (
     enqueue_signals,
     evaluated_rule_names,
 )
-from monitor.store import DB_NAME, Store
+from monitor.store import DB_NAME, OutputRefusedError, Store
 
 DATE = click.DateTime(formats=["%Y-%m-%d"])
 EVENT_COLUMNS = ["id", "kind", "minerals", "date_announced", "detected", "first_alert_date",
@@ -116,16 +118,43 @@ def _verdict(row: dict[str, Any]) -> str:
     return "alerted" if row["detected"] else "easing"
 
 
-def _write_report(path: Path, config: Config, result: ReplayResult, scored: Score,
+def _live_db(obj: Any) -> Path:
+    return Path(obj.state_dir) / DB_NAME
+
+
+def _refuse(exc: OutputRefusedError) -> NoReturn:
+    """Say why an output file was not written; exit 73 (sysexits EX_CANTCREAT)."""
+    click.echo(safe_text(f"critmon: {exc}"), err=True)
+    sys.exit(os.EX_CANTCREAT)
+
+
+def _check_report_path(obj: Any, path: Path, force: bool) -> None:
+    """Fail before a long replay, not after it, when the report could not be written."""
+    from monitor.report import check_report_path
+
+    try:
+        check_report_path(path, live_db=_live_db(obj), force=force)
+    except OutputRefusedError as exc:
+        _refuse(exc)
+
+
+def _write_report(obj: Any, path: Path, config: Config, result: ReplayResult, scored: Score,
                   events: Sequence[Event], minerals: Sequence[str] | None,
-                  since: date | None, store_history: Sequence[dict[str, Any]] = ()) -> None:
-    from monitor.report import render_report
+                  since: date | None, store_history: Sequence[dict[str, Any]] = (), *,
+                  force: bool = False) -> None:
+    from monitor.report import render_report, write_report
 
     eps = episodes(result.transitions)
     chosen = list(minerals or default_report_minerals(result, eps))
     text = render_report(result, chart_specs(config, chosen), events=events, episodes=eps,
                          score=scored, since=since, store_history=store_history)
-    path.write_text(text, encoding="utf-8")
+    try:
+        write_report(path, text, live_db=_live_db(obj), force=force)
+    except OutputRefusedError as exc:
+        _refuse(exc)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write the report to {path}: {exc.strerror}"
+                                   ) from None
     click.echo(f"report written to {path} ({len(chosen)} minerals, {len(text):,} bytes)",
                err=True)
 
@@ -188,14 +217,18 @@ def with_common(func: Any) -> Any:
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True)
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write the HTML report here.")
+              help="Also write the HTML report here (replaces only a previous report).")
+@click.option("--force", is_flag=True,
+              help="Let --report replace an existing file that is not a critmon report.")
 @click.pass_obj
 def backtest(obj: Any, start: datetime, end: datetime, config_dir: str | None,
              prices: tuple[str, ...], news: tuple[Path, ...], events_path: Path | None,
              min_level: str, minerals: tuple[str, ...], excluded: tuple[str, ...],
              lag_monthly_days: int, lag_annual_days: int, fmt: str,
-             report_path: Path | None) -> None:
+             report_path: Path | None, force: bool) -> None:
     """Replay history through the live pipeline and score the alerts against dated events."""
+    if report_path:
+        _check_report_path(obj, report_path, force)
     config = _config(obj, config_dir)
     lags = PublicationLags(monthly=timedelta(days=lag_monthly_days),
                            annual=timedelta(days=lag_annual_days))
@@ -209,8 +242,8 @@ def backtest(obj: Any, start: datetime, end: datetime, config_dir: str | None,
     else:
         _echo_table(scored, result)
     if report_path:
-        _write_report(report_path, config, result, scored, events, minerals or None,
-                      start.date())
+        _write_report(obj, report_path, config, result, scored, events, minerals or None,
+                      start.date(), force=force)
 
 
 @click.command()
@@ -284,7 +317,10 @@ def demo_line(as_of: date, t: Any) -> str:
 
 
 @click.command()
-@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The HTML file (0600); replaces only a previous report.")
+@click.option("--force", is_flag=True,
+              help="Replace an existing file that is not a critmon report (never the database).")
 @click.option("--mineral", "minerals", multiple=True, help="Chart these minerals (repeatable).")
 @click.option("--since", type=DATE, default="2010-01-01", show_default=True,
               help="First date shown.")
@@ -292,17 +328,18 @@ def demo_line(as_of: date, t: Any) -> str:
 @click.option("--events", "events_path", type=click.Path(exists=True, dir_okay=False,
                                                         path_type=Path))
 @click.pass_obj
-def report(obj: Any, out: Path, minerals: tuple[str, ...], since: datetime,
+def report(obj: Any, out: Path, force: bool, minerals: tuple[str, ...], since: datetime,
            end: datetime | None, events_path: Path | None) -> None:
     """Write one self-contained HTML report: charts per mineral, alert episodes and events."""
+    _check_report_path(obj, out, force)
     config = obj.load_config()
     chosen = _minerals(config, minerals)
     events = _events(events_path, config)
     last = end.date() if end else date.today()
     result, scored = run_backtest(config, bundled_data(config), events, start=since.date(),
                                   end=last, minerals=chosen)
-    _write_report(out, config, result, scored, events, chosen, since.date(),
-                  _store_history(obj, since))
+    _write_report(obj, out, config, result, scored, events, chosen, since.date(),
+                  _store_history(obj, since), force=force)
 
 
 def _store_history(obj: Any, since: datetime) -> list[dict[str, Any]]:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -157,6 +158,83 @@ def state_dir_path(explicit: str | os.PathLike[str] | None,
         return Path(environ["STATE_DIRECTORY"].split(":")[0])
     base = environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(base) / "critmon"
+
+
+class OutputRefusedError(StoreError):
+    """An output path critmon must not write: the live database, or a file that is not ours."""
+
+
+#: What SQLite writes next to a database: its WAL, the WAL index, a rollback journal.
+COMPANION_SUFFIXES = ("-wal", "-shm", "-journal")
+_SQLITE_HEADER = b"SQLite format 3\x00"
+_WAL_MAGIC = (b"\x37\x7f\x06\x82", b"\x37\x7f\x06\x83")
+
+
+def database_files(db_path: str | os.PathLike[str]) -> list[Path]:
+    """The database file and the companion files SQLite keeps beside it."""
+    path = Path(db_path)
+    return [path, *(path.with_name(path.name + suffix) for suffix in COMPANION_SUFFIXES)]
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two names reach one file (a symlink, a hard link, ``..``), existing or not."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist: compare where the names lead
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def looks_like_sqlite(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` starts like an SQLite database or WAL file."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(len(_SQLITE_HEADER))
+    except OSError:
+        return False
+    return head.startswith(_SQLITE_HEADER) or head[:4] in _WAL_MAGIC
+
+
+def check_output_path(target: Path, *, live_db: Path | None, force: bool,
+                      replaceable: Callable[[Path], bool], what: str) -> None:
+    """Refuse to write ``target`` unless it is new, or a file of ours (``replaceable``).
+
+    The live database and its companions are never written, under any name and even with
+    ``force`` (``critmon report --out critmon.db`` once replaced all state with HTML); nor is
+    anything that is not a regular file (a FIFO, a device). ``force`` replaces other files.
+    """
+    for path in database_files(live_db) if live_db is not None else []:
+        if _same_file(target, path):
+            raise OutputRefusedError(
+                f"refusing to write the {what} to {target}: that is critmon's state database "
+                f"({path}); choose another path")
+    if not os.path.lexists(target):
+        return
+    if target.exists() and not target.is_file():
+        raise OutputRefusedError(
+            f"refusing to write the {what} to {target}: it is not a regular file")
+    if not force and not replaceable(target):
+        raise OutputRefusedError(
+            f"refusing to write the {what} to {target}: it exists and is not a critmon {what}; "
+            "remove it or pass --force to replace it")
+
+
+def write_private_file(target: Path, data: bytes) -> None:
+    """Write ``data`` to ``target`` atomically, mode 0600.
+
+    A temporary file in the same directory (created 0600) is filled, synced and renamed over
+    the target: a reader never sees half a file, and a crash leaves the old one.
+    """
+    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, target)
+    except BaseException:
+        with suppress(OSError):
+            os.unlink(temp)
+        raise
 
 
 def ensure_state_dir(path: Path) -> Path:
@@ -431,13 +509,40 @@ class Store:
             return str(exc)
         return None
 
-    def backup(self, target: str | os.PathLike[str]) -> None:
-        """Copy the live database with SQLite's online backup API (safe while it is written)."""
+    def path(self) -> Path | None:
+        """The database file, or None for an in-memory store."""
+        for _, name, file in self.db.conn.execute("PRAGMA database_list"):
+            if name == "main" and file:
+                return Path(file)
+        return None
+
+    def backup(self, target: str | os.PathLike[str], *, force: bool = False) -> None:
+        """Copy the live database with SQLite's online backup API (safe while it is written).
+
+        The copy is made in a 0600 temporary file beside ``target`` and renamed over it. A
+        previous backup (an SQLite file) is replaced; any other existing file only with
+        ``force``; the live database itself never (OutputRefusedError).
+        """
+        target = Path(target)
+        check_output_path(target, live_db=self.path(), force=force,
+                          replaceable=looks_like_sqlite, what="backup")
         try:
-            with sqlite3.connect(str(target)) as destination:
+            fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
+                                        suffix=".tmp")
+        except OSError as exc:
+            raise StoreError(f"backup to {target} failed: {exc.strerror}") from exc
+        os.close(fd)
+        try:
+            destination = sqlite3.connect(temp)
+            try:
                 self.db.conn.backup(destination)
-            Path(target).chmod(0o600)
+            finally:
+                destination.close()
+            os.replace(temp, target)
         except (sqlite3.Error, OSError) as exc:
+            for leftover in database_files(temp):
+                with suppress(OSError):
+                    os.unlink(leftover)
             raise StoreError(f"backup to {target} failed: {exc}") from exc
 
     def vacuum(self) -> None:

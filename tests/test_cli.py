@@ -377,3 +377,53 @@ def test_history_fingerprint_takes_like_wildcards_literally(
     code, out, _ = invoke("--state-dir", str(state), "history", "--format", "json",
                           "--fingerprint", prints["tin"][:5])
     assert code == 0 and {row["mineral"] for row in json.loads(out)} == {"tin"}
+
+
+# --------------------------------------------------------------------------- db backup targets
+
+
+@pytest.fixture
+def live_state(tmp_path: Path) -> Path:
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    with Store.open(state / DB_NAME) as store:
+        store.set_meta("canary", "alive")
+    return state
+
+
+def _canary(db: Path) -> str | None:
+    with Store.open(db, migrate=False) as store:
+        return store.get_meta("canary")
+
+
+@pytest.mark.parametrize("name", [DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm"])
+def test_db_backup_never_writes_over_the_live_database(live_state: Path, name: str) -> None:
+    code, _, err = invoke("--state-dir", str(live_state), "db", "backup", "--force",
+                          str(live_state / name))
+    assert code == 73 and str(live_state / name) in err and "state database" in err
+    assert _canary(live_state / DB_NAME) == "alive"
+
+
+def test_db_backup_through_a_symlink_to_the_live_database_is_refused(
+        live_state: Path, tmp_path: Path) -> None:
+    link = tmp_path / "backup.db"
+    link.symlink_to(live_state / DB_NAME)
+    code, _, err = invoke("--state-dir", str(live_state), "db", "backup", str(link))
+    assert code == 73 and "state database" in err
+    assert _canary(live_state / DB_NAME) == "alive"
+
+
+def test_db_backup_replaces_a_previous_backup_but_not_other_files(live_state: Path,
+                                                                  tmp_path: Path) -> None:
+    target = tmp_path / "backup.db"
+    assert invoke("--state-dir", str(live_state), "db", "backup", str(target))[0] == 0
+    target.chmod(0o644)
+    assert invoke("--state-dir", str(live_state), "db", "backup", str(target))[0] == 0
+    assert _canary(target) == "alive" and target.stat().st_mode & 0o777 == 0o600
+    notes = tmp_path / "notes.txt"
+    notes.write_text("precious\n", encoding="utf-8")
+    code, _, err = invoke("--state-dir", str(live_state), "db", "backup", str(notes))
+    assert code == 73 and str(notes) in err and "--force" in err
+    assert notes.read_text(encoding="utf-8") == "precious\n"
+    assert invoke("--state-dir", str(live_state), "db", "backup", "--force", str(notes))[0] == 0
+    assert _canary(notes) == "alive"
