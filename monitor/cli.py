@@ -75,7 +75,11 @@ class Context:
         if not path.exists():
             raise click.ClickException(
                 f"no database at {path}: run `critmon once` or `critmon run` first")
-        return Store.open(path)
+        try:
+            return Store.open(path)
+        except StoreError as exc:  # a shared state dir, a file we cannot make private
+            click.echo(safe_text(f"critmon: {exc}"), err=True)
+            sys.exit(EX_CANTCREAT)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -244,9 +248,8 @@ def sources_list(obj: Context, fmt: str) -> None:
     """List sources with their health as last recorded (does not poll)."""
     config = obj.load_config()
     states = {}
-    path = obj.state_dir / DB_NAME
-    if path.exists():
-        with Store.open(path) as store:
+    if (obj.state_dir / DB_NAME).exists():
+        with obj.open_store() as store:
             states = {s.source: s for s in store.source_states()}
     rows = []
     for source in config.sources.sources:

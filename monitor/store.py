@@ -9,8 +9,10 @@ Timestamps are ISO-8601 UTC text; dates are ISO ``YYYY-MM-DD``.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
+import stat
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -26,6 +28,7 @@ from monitor.errors import StoreError
 from monitor.models import Frequency, Measure, Observation
 
 DB_NAME = "critmon.db"
+log = logging.getLogger(__name__)
 migrations = Migrations("critmon")
 
 
@@ -238,13 +241,79 @@ def write_private_file(target: Path, data: bytes) -> None:
 
 
 def ensure_state_dir(path: Path) -> Path:
-    """Create the state directory private to its owner (0700)."""
+    """The state directory: created 0700 if new; if it exists, checked, never chmod'ed.
+
+    An existing directory must be ours and not shared (see :func:`check_private_dir`):
+    ``--state-dir /tmp`` must not turn /tmp into 0700, nor keep the database where another
+    user can swap it.
+    """
     try:
-        path.mkdir(parents=True, exist_ok=True, mode=0o700)
-        path.chmod(0o700)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.mkdir(mode=0o700)
+    except FileExistsError:
+        check_private_dir(path, require_owner=True)
+        return path
     except OSError as exc:
         raise StoreError(f"cannot create state directory {path}: {exc.strerror}") from exc
+    try:
+        path.chmod(0o700)  # mkdir's mode passed through the umask
+    except OSError as exc:
+        raise StoreError(f"cannot make state directory {path} private: {exc.strerror}"
+                         ) from exc
     return path
+
+
+def check_private_dir(path: Path, *, require_owner: bool) -> None:
+    """StoreError unless ``path`` is a directory other users cannot write (nor own).
+
+    World-writable, group-writable or sticky (``/tmp``) means another account can replace or
+    pre-create the database there. The check does not depend on who runs critmon, so it holds
+    for root too; ``require_owner`` adds that the directory belongs to the user running.
+    """
+    try:
+        info = path.stat()
+    except OSError as exc:
+        raise StoreError(f"cannot use state directory {path}: {exc.strerror}") from exc
+    if not stat.S_ISDIR(info.st_mode):
+        raise StoreError(f"cannot use state directory {path}: not a directory")
+    shown = f"mode {stat.S_IMODE(info.st_mode):04o}"
+    shared = [word for bit, word in ((stat.S_IWOTH, "world-writable"), (stat.S_ISVTX, "sticky"),
+                                     (stat.S_IWGRP, "group-writable")) if info.st_mode & bit]
+    if shared:
+        raise StoreError(
+            f"refusing state directory {path}: it is {' and '.join(shared)} ({shown}), so "
+            f"other users could replace critmon's files; use a private subdirectory such as "
+            f"{path / 'critmon'}")
+    if require_owner and info.st_uid != os.geteuid():
+        raise StoreError(
+            f"refusing state directory {path}: it is owned by uid {info.st_uid}, not by uid "
+            f"{os.geteuid()} that runs critmon; run critmon as its owner or use a directory "
+            "of your own")
+
+
+def make_private(path: Path) -> None:
+    """Take group and other permissions off an existing file (0600), saying so in the log.
+
+    StoreError when that is not possible (the file belongs to someone else). A missing file is
+    left alone.
+    """
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise StoreError(f"cannot use {path}: {exc.strerror}") from exc
+    old = stat.S_IMODE(info.st_mode)
+    if not old & 0o077:
+        return
+    try:
+        path.chmod(0o600)
+    except OSError as exc:
+        raise StoreError(
+            f"{path} is readable or writable by other users (mode {old:04o}) and cannot "
+            f"be made private ({exc.strerror}): it is owned by uid {info.st_uid}; run critmon "
+            f"as that user, or `chmod 600` it") from exc
+    log.warning("%s was readable or writable by other users (mode %04o): now 0600", path, old)
 
 
 class Store:
@@ -259,6 +328,9 @@ class Store:
     def open(cls, path: str | os.PathLike[str], *, migrate: bool = True) -> Store:
         """Open (creating 0600 if new) the database file, in WAL mode, migrated."""
         path = Path(path)
+        check_private_dir(path.parent, require_owner=False)
+        for file in database_files(path):  # an old 0644 file stays 0644 otherwise
+            make_private(file)
         try:
             if not path.exists():
                 path.touch(mode=0o600)
