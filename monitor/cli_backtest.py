@@ -45,6 +45,7 @@ from monitor.pipeline import (
     evaluated_rule_names,
 )
 from monitor.store import DB_NAME, OutputRefusedError, Store
+from monitor.untrusted import clean_text
 
 DATE = click.DateTime(formats=["%Y-%m-%d"])
 EVENT_COLUMNS = ["id", "kind", "minerals", "date_announced", "detected", "first_alert_date",
@@ -268,7 +269,7 @@ def demo(obj: Any, start: datetime, end: datetime, pause: float, deliver: bool) 
             return
         for t in out.transitions:
             if t.kind in (EventKind.FIRED, EventKind.ESCALATED, EventKind.RESOLVED):
-                click.echo(safe_text(demo_line(out.as_of, t)))
+                click.echo(demo_line(out.as_of, t))
         if outbox is not None:
             outbox.deliver(out)
         if pause:
@@ -307,13 +308,13 @@ class _DemoOutbox:
 
 
 def demo_line(as_of: date, t: Any) -> str:
-    """One console line per alert transition."""
-    summary = dict(t.alert.annotations).get("summary", "")
+    """One console line per alert transition (its text cleaned; only our colour is ANSI)."""
+    summary = clean_text(dict(t.alert.annotations).get("summary", ""), limit=None)
     kind = str(t.kind).upper()
     colour = {"FIRED": "red", "ESCALATED": "magenta", "RESOLVED": "green"}.get(kind)
     head = click.style(f"{kind:9}", fg=colour, bold=True)
-    return f"{as_of}  {head} {t.alert.alertname:18} {t.alert.mineral:14} " \
-           f"{t.level or '':8} {summary}"
+    return f"{as_of}  {head} {clean_text(t.alert.alertname):18} " \
+           f"{clean_text(t.alert.mineral):14} {clean_text(t.level or ''):8} {summary}"
 
 
 @click.command()

@@ -427,3 +427,16 @@ def test_db_backup_replaces_a_previous_backup_but_not_other_files(live_state: Pa
     assert notes.read_text(encoding="utf-8") == "precious\n"
     assert invoke("--state-dir", str(live_state), "db", "backup", "--force", str(notes))[0] == 0
     assert _canary(notes) == "alive"
+
+
+def test_demo_lines_keep_their_colour_but_not_escapes_from_alert_text() -> None:
+    from datetime import date
+    from types import SimpleNamespace
+
+    from monitor.cli_backtest import demo_line
+
+    alert = SimpleNamespace(annotations=(("summary", "China \x1b]0;x\x07bans \u202egallium"),),
+                            alertname="policy_event", mineral="gallium")
+    line = demo_line(date(2023, 7, 3), SimpleNamespace(kind="fired", alert=alert, level="high"))
+    assert line.count("\x1b") == 3  # click.style: red, bold, reset; none from the summary
+    assert line.endswith("China ]0;xbans gallium")
