@@ -33,7 +33,7 @@ from monitor.health import check_health
 from monitor.metrics import start_metrics_server
 from monitor.sources.http import HttpFetcher
 from monitor.status import STATUS_COLUMNS, explain_rows, status_rows
-from monitor.store import DB_NAME, OutputRefusedError, Store, state_dir_path
+from monitor.store import DB_NAME, Store, state_dir_path
 
 EX_CONFIG = 78  # sysexits: configuration error; systemd RestartPreventExitStatus=78
 EX_CANTCREAT = 73
@@ -401,7 +401,7 @@ def db_backup(obj: Context, target: Path, force: bool) -> None:
     with obj.open_store() as store:
         try:
             store.backup(target, force=force)
-        except OutputRefusedError as exc:
+        except StoreError as exc:  # refused (OutputRefusedError), or the copy failed
             click.echo(safe_text(f"critmon: {exc}"), err=True)
             sys.exit(EX_CANTCREAT)
     click.echo(f"backed up to {target} ({target.stat().st_size:,} bytes)")

@@ -123,9 +123,9 @@ def _live_db(obj: Any) -> Path:
     return Path(obj.state_dir) / DB_NAME
 
 
-def _refuse(exc: OutputRefusedError) -> NoReturn:
+def _refuse(message: object) -> NoReturn:
     """Say why an output file was not written; exit 73 (sysexits EX_CANTCREAT)."""
-    click.echo(safe_text(f"critmon: {exc}"), err=True)
+    click.echo(safe_text(f"critmon: {message}"), err=True)
     sys.exit(os.EX_CANTCREAT)
 
 
@@ -154,8 +154,7 @@ def _write_report(obj: Any, path: Path, config: Config, result: ReplayResult, sc
     except OutputRefusedError as exc:
         _refuse(exc)
     except OSError as exc:
-        raise click.ClickException(f"cannot write the report to {path}: {exc.strerror}"
-                                   ) from None
+        _refuse(f"cannot write the report to {path}: {exc.strerror}")
     click.echo(f"report written to {path} ({len(chosen)} minerals, {len(text):,} bytes)",
                err=True)
 

@@ -211,6 +211,9 @@ def check_output_path(target: Path, *, live_db: Path | None, force: bool,
                 f"refusing to write the {what} to {target}: that is critmon's state database "
                 f"({path}); choose another path")
     if not os.path.lexists(target):
+        if not target.parent.is_dir():
+            raise OutputRefusedError(f"cannot write the {what} to {target}: there is no "
+                                     f"directory {target.parent}")
         return
     if target.exists() and not target.is_file():
         raise OutputRefusedError(

@@ -413,6 +413,12 @@ def test_db_backup_through_a_symlink_to_the_live_database_is_refused(
     assert _canary(live_state / DB_NAME) == "alive"
 
 
+def test_db_backup_into_a_missing_directory_says_so(live_state: Path, tmp_path: Path) -> None:
+    code, _, err = invoke("--state-dir", str(live_state), "db", "backup",
+                          str(tmp_path / "nowhere" / "b.db"))
+    assert code == 73 and f"there is no directory {tmp_path / 'nowhere'}" in err
+
+
 def test_db_backup_replaces_a_previous_backup_but_not_other_files(live_state: Path,
                                                                   tmp_path: Path) -> None:
     target = tmp_path / "backup.db"

@@ -222,6 +222,13 @@ def test_backtest_report_refuses_a_file_that_is_not_a_report(state: Path, tmp_pa
     assert notes.read_text(encoding="utf-8") == "precious\n"
 
 
+def test_report_out_into_a_missing_directory_fails_before_the_replay(state: Path,
+                                                                    tmp_path: Path) -> None:
+    code, out = run(state, "report", "--out", str(tmp_path / "nowhere" / "r.html"),
+                    *REPORT_ARGS)
+    assert code == EX_CANTCREAT and f"there is no directory {tmp_path / 'nowhere'}" in out
+
+
 def test_report_out_refuses_what_is_not_a_regular_file(state: Path, tmp_path: Path) -> None:
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
