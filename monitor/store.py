@@ -252,26 +252,24 @@ def ensure_state_dir(path: Path) -> Path:
     """
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.mkdir(mode=0o700)
-    except FileExistsError:
-        check_private_dir(path, require_owner=True)
-        return path
-    except OSError as exc:
-        raise StoreError(f"cannot create state directory {path}: {exc.strerror}") from exc
-    try:
+        try:
+            path.mkdir(mode=0o700)
+        except FileExistsError:
+            check_private_dir(path, require_owner=True)
+            return path
         path.chmod(0o700)  # mkdir's mode passed through the umask
     except OSError as exc:
-        raise StoreError(f"cannot make state directory {path} private: {exc.strerror}"
-                         ) from exc
+        raise StoreError(f"cannot create state directory {path}: {exc.strerror}") from exc
     return path
 
 
 def check_private_dir(path: Path, *, require_owner: bool) -> None:
-    """StoreError unless ``path`` is a directory other users cannot write (nor own).
+    """StoreError unless ``path`` is a directory that is not shared (nor someone else's).
 
-    World-writable, group-writable or sticky (``/tmp``) means another account can replace or
-    pre-create the database there. The check does not depend on who runs critmon, so it holds
-    for root too; ``require_owner`` adds that the directory belongs to the user running.
+    World-writable or sticky (``/tmp``) means any account can pre-create or replace the
+    database there. The check does not depend on who runs critmon, so it holds for root too;
+    ``require_owner`` adds that the directory belongs to the user running. Group-writable is
+    allowed: with user-private groups (umask 002) a user's own directories are 0775.
     """
     try:
         info = path.stat()
@@ -280,8 +278,8 @@ def check_private_dir(path: Path, *, require_owner: bool) -> None:
     if not stat.S_ISDIR(info.st_mode):
         raise StoreError(f"cannot use state directory {path}: not a directory")
     shown = f"mode {stat.S_IMODE(info.st_mode):04o}"
-    shared = [word for bit, word in ((stat.S_IWOTH, "world-writable"), (stat.S_ISVTX, "sticky"),
-                                     (stat.S_IWGRP, "group-writable")) if info.st_mode & bit]
+    shared = [word for bit, word in ((stat.S_IWOTH, "world-writable"), (stat.S_ISVTX, "sticky"))
+              if info.st_mode & bit]
     if shared:
         raise StoreError(
             f"refusing state directory {path}: it is {' and '.join(shared)} ({shown}), so "
