@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -10,7 +9,7 @@ from typing import Any, Protocol
 import click
 
 from monitor.config import Config, parse_duration
-from monitor.formatting import FORMATS, render
+from monitor.formatting import FORMATS, render, safe_text, to_json
 from monitor.news.classify import LabelsError, load_classifier, load_corpus, parse_labels
 from monitor.news.evaluation import build_mineral_names, cross_validate, evaluate, render_report
 from monitor.news.kinds import NEWS_KINDS
@@ -91,12 +90,12 @@ def news_classify(obj: _Context, text: str, summary: str, fmt: str) -> None:
            "is_supply_risk_event": result.is_supply_risk_event,
            "risk_confidence": result.risk_confidence}
     if fmt == "json":
-        click.echo(json.dumps(row, ensure_ascii=False, indent=2))
+        click.echo(to_json(row))
         return
     width = max(len(k) for k in row)
     for key, value in row.items():
         shown = ", ".join(value) if isinstance(value, list) else value
-        click.echo(f"{key.ljust(width)}  {'-' if shown in (None, '') else shown}")
+        click.echo(safe_text(f"{key.ljust(width)}  {'-' if shown in (None, '') else shown}"))
 
 
 @news.command("eval")
@@ -137,6 +136,6 @@ def news_cv(obj: _Context, folds: int, fmt: str) -> None:
 
 def _echo_report(report: dict[str, Any], fmt: str) -> None:
     if fmt == "json":
-        click.echo(json.dumps(report, ensure_ascii=False, indent=2))
+        click.echo(to_json(report))
     else:
-        click.echo(render_report(report))
+        click.echo(safe_text(render_report(report)))
