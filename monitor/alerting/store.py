@@ -197,8 +197,8 @@ class AlertStore:
             rows = self._rows("SELECT * FROM alert_state WHERE id = ?", [int(ref)])
             if rows:
                 return _state_from_row(rows[0])
-        rows = self._rows("SELECT * FROM alert_state WHERE fingerprint LIKE ? LIMIT 3",
-                          [ref.lower() + "%"]) if ref else []
+        rows = self._rows("SELECT * FROM alert_state WHERE fingerprint LIKE ? ESCAPE '\\' "
+                          "LIMIT 3", [like_prefix(ref.lower())]) if ref else []
         if len(rows) > 1:
             raise ValueError(f"{ref!r} matches more than one alert; give more characters")
         if not rows:
@@ -493,8 +493,8 @@ class AlertStore:
                 filters.append(f"{column} = ?")
                 params.append(value)
         if fingerprint:
-            filters.append("fingerprint LIKE ?")
-            params.append(fingerprint + "%")
+            filters.append("fingerprint LIKE ? ESCAPE '\\'")
+            params.append(like_prefix(fingerprint))
         if since is not None:
             filters.append("at >= ?")
             params.append(iso(since))
@@ -521,6 +521,16 @@ class AlertStore:
               FROM deliveries WHERE kind IN ('digest', 'test')
             ){where} ORDER BY at, type DESC LIMIT ?"""
         return self._rows(sql, [*params, limit])
+
+
+def like_prefix(text: str) -> str:
+    """A ``LIKE ? ESCAPE '\\'`` pattern matching values that start with ``text``, literally.
+
+    ``%`` and ``_`` typed by a user are characters, not wildcards: ``critmon ack %`` must not
+    acknowledge whatever alert happens to come first.
+    """
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "%"
 
 
 def _with_id(alert: AlertState, alert_id: int) -> AlertState:

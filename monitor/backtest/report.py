@@ -4,6 +4,9 @@ Charts are drawn with matplotlib's Agg/SVG backends and embedded as ``<svg>`` el
 file has no external assets: it opens offline, can be mailed, and is safe to archive. Every
 piece of text that reaches the HTML goes through :func:`html.escape`; matplotlib escapes the
 text inside its SVG itself.
+
+:func:`write_report` writes the file: atomically, mode 0600, and only over a previous report
+(recognised by :data:`REPORT_MARKER`) unless forced; never over the state database.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 import matplotlib
@@ -28,10 +32,22 @@ from monitor.backtest.events import Event
 from monitor.backtest.replay import Episode, ReplayResult
 from monitor.backtest.scoring import Score
 from monitor.risk.prices import price_change_series
+from monitor.store.database import (
+    OutputRefusedError,
+    check_output_path,
+    looks_like_sqlite,
+    write_private_file,
+)
 
 BAND_COLOURS = {"low": "#e8f5e9", "moderate": "#fff8e1", "high": "#ffe0b2", "critical": "#ffcdd2"}
 EPISODE_COLOURS = {"critical": "#c62828", "high": "#ef6c00"}
 _XML_PROLOGUE = re.compile(r"^.*?(?=<svg)", re.DOTALL)
+
+#: The first line after the doctype of every report: how ``--out`` knows a file it may replace.
+REPORT_MARKER = "<!-- critmon report -->"
+#: What reports written before the marker carry in their head.
+_OLD_REPORT_SIGN = "<meta name=generator content=critmon>"
+_SNIFF_BYTES = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +94,34 @@ def render_report(result: ReplayResult, specs: Sequence[ChartSpec], *,
                                   "lead_days_effective", "level", "rule", "factor"]))
     parts.append("</body></html>\n")
     return "\n".join(parts)
+
+
+def is_report(path: Path) -> bool:
+    """Whether ``path`` holds a report critmon wrote (the marker within its first KB)."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(_SNIFF_BYTES).decode("utf-8", "replace")
+    except OSError:
+        return False
+    return REPORT_MARKER in head or _OLD_REPORT_SIGN in head
+
+
+def check_report_path(path: Path, *, live_db: Path | None, force: bool = False) -> None:
+    """Refuse (OutputRefusedError) a path a report must not be written to.
+
+    A previous report is replaced; another existing file only with ``force``; the state
+    database and its companions, or any SQLite file, never.
+    """
+    check_output_path(path, live_db=live_db, force=force, replaceable=is_report, what="report")
+    if looks_like_sqlite(path):
+        raise OutputRefusedError(f"refusing to write the report to {path}: it is an SQLite "
+                                 "database, perhaps another state directory's")
+
+
+def write_report(path: Path, text: str, *, live_db: Path | None, force: bool = False) -> None:
+    """Write a rendered report to ``path`` (checked as :func:`check_report_path`), 0600."""
+    check_report_path(path, live_db=live_db, force=force)
+    write_private_file(path, text.encode("utf-8"))
 
 
 def mineral_chart(result: ReplayResult, spec: ChartSpec, episodes: Sequence[Episode],
@@ -199,7 +243,7 @@ def _e(value: object) -> str:
 def _head(title: str) -> str:
     generated = datetime.now().replace(microsecond=0).isoformat()
     return (
-        "<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>"
+        f"<!DOCTYPE html>\n{REPORT_MARKER}\n<html lang=en><head><meta charset=utf-8>"
         f"<title>{_e(title)}</title><meta name=generator content=critmon>"
         f"<meta name=created content=\"{_e(generated)}\">"
         "<style>body{font-family:system-ui,sans-serif;margin:1.5em auto;max-width:1100px;"

@@ -15,7 +15,7 @@ from monitor.alerting.render import AlertView, data, measure_line
 from monitor.alerting.silences import acked_by, silenced_by
 from monitor.alerting.state import AlertState
 from monitor.alerting.store import AlertStore
-from monitor.cli.formatting import FORMATS, render
+from monitor.cli.formatting import FORMATS, render, safe_text
 from monitor.config.common import format_duration, parse_duration
 from monitor.config.load import Config
 from monitor.config.matchers import parse_matcher
@@ -164,10 +164,10 @@ def ack_command(obj: _Obj, alert: str, comment: str, author: str | None,
                                  expires_at=until)
             alerts.append_note(target, "acked", now,
                                f"ack {ack.id} by {author}: {comment}")
-    click.echo(f"acknowledged alert {target.id} ({target.mineral} {target.alertname}, "
-               f"{target.level}) as ack {ack.id}: repeats stop until it escalates above "
-               f"{target.level} or resolves" + (f", or until {until.isoformat()}" if until
-                                                else ""))
+    click.echo(safe_text(
+        f"acknowledged alert {target.id} ({target.mineral} {target.alertname}, "
+        f"{target.level}) as ack {ack.id}: repeats stop until it escalates above "
+        f"{target.level} or resolves" + (f", or until {until.isoformat()}" if until else "")))
 
 
 # --------------------------------------------------------------------------- silences
@@ -211,7 +211,8 @@ def silence_add(obj: _Obj, matchers: tuple[str, ...], duration: str, start: date
                f"{ends.isoformat(timespec='seconds')} ({len(muted)} active alert"
                f"{'s' * (len(muted) != 1)} match now)")
     for a in muted:
-        click.echo(f"  {a.id} {_short(a.fingerprint)} {a.mineral} {a.alertname} {a.level}")
+        click.echo(safe_text(
+            f"  {a.id} {_short(a.fingerprint)} {a.mineral} {a.alertname} {a.level}"))
 
 
 @silence_group.command("list")
@@ -321,9 +322,9 @@ def notify_test(obj: _Obj, receiver: str) -> None:
         if store is not None:
             store.close()
     if not ok:
-        click.echo(f"test message to {receiver} FAILED: {detail}", err=True)
+        click.echo(safe_text(f"test message to {receiver} FAILED: {detail}"), err=True)
         raise SystemExit(1)
-    click.echo(f"test message to {receiver}: {detail}")
+    click.echo(safe_text(f"test message to {receiver}: {detail}"))
 
 
 @notify_group.command("status")

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import os
 import sqlite3
+import sys
 import tempfile
 import time
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -30,11 +33,12 @@ from monitor.backtest.inputs import (
 )
 from monitor.backtest.replay import DateResult, ReplayResult
 from monitor.backtest.scoring import DEFAULT_EXCLUDED_RULES, Score, dumps, episodes, run_backtest
-from monitor.cli.formatting import render
+from monitor.cli.formatting import render, safe_text, to_json
 from monitor.config.load import Config
 from monitor.core.errors import MonitorError
+from monitor.core.untrusted import clean_text
 from monitor.rules.evaluate import effective_rules
-from monitor.store.database import DB_NAME, Store
+from monitor.store.database import DB_NAME, OutputRefusedError, Store
 
 DATE = click.DateTime(formats=["%Y-%m-%d"])
 EVENT_COLUMNS = ["id", "kind", "minerals", "date_announced", "detected", "first_alert_date",
@@ -52,7 +56,7 @@ def _events(path: Path | None, config: Config) -> list[Event]:
     text = path.read_text(encoding="utf-8") if path else bundled_events_text()
     events, warnings = parse_events(text, config.minerals.minerals)
     for warning in warnings:
-        click.echo(f"events: {warning}", err=True)
+        click.echo(safe_text(f"events: {warning}"), err=True)
     return events
 
 
@@ -65,7 +69,7 @@ def _data(config: Config, prices: Sequence[str], news: Sequence[Path], lags: Pub
         except (OSError, ValueError) as exc:
             raise click.BadParameter(str(exc), param_hint="--prices") from exc
         for warning in warnings:
-            click.echo(f"prices: {warning}", err=True)
+            click.echo(safe_text(f"prices: {warning}"), err=True)
         data.observations += rows
     items = [item for path in news for item in read_news(path)]
     if items:
@@ -95,7 +99,7 @@ def _echo_table(scored: Score, result: ReplayResult) -> None:
     click.echo(render(rows, EVENT_COLUMNS, "table"))
     click.echo("")
     for key, value in scored.summary().items():
-        click.echo(f"{key:32} {value}")
+        click.echo(safe_text(f"{key:32} {value}"))
     click.echo(f"{'replay':32} {result.start}..{result.end}, {len(result.dates)} evaluations, "
                f"{len(result.minerals)} minerals, {result.seconds:.1f} s")
 
@@ -108,16 +112,42 @@ def _verdict(row: dict[str, Any]) -> str:
     return "alerted" if row["detected"] else "easing"
 
 
-def _write_report(path: Path, config: Config, result: ReplayResult, scored: Score,
+def _live_db(obj: Any) -> Path:
+    return Path(obj.state_dir) / DB_NAME
+
+
+def _refuse(message: object) -> NoReturn:
+    """Say why an output file was not written; exit 73 (sysexits EX_CANTCREAT)."""
+    click.echo(safe_text(f"critmon: {message}"), err=True)
+    sys.exit(os.EX_CANTCREAT)
+
+
+def _check_report_path(obj: Any, path: Path, force: bool) -> None:
+    """Fail before a long replay, not after it, when the report could not be written."""
+    from monitor.backtest.report import check_report_path
+
+    try:
+        check_report_path(path, live_db=_live_db(obj), force=force)
+    except OutputRefusedError as exc:
+        _refuse(exc)
+
+
+def _write_report(obj: Any, path: Path, config: Config, result: ReplayResult, scored: Score,
                   events: Sequence[Event], minerals: Sequence[str] | None,
-                  since: date | None, store_history: Sequence[dict[str, Any]] = ()) -> None:
-    from monitor.backtest.report import render_report
+                  since: date | None, store_history: Sequence[dict[str, Any]] = (), *,
+                  force: bool = False) -> None:
+    from monitor.backtest.report import render_report, write_report
 
     eps = episodes(result.transitions)
     chosen = list(minerals or default_report_minerals(result, eps))
     text = render_report(result, chart_specs(config, chosen), events=events, episodes=eps,
                          score=scored, since=since, store_history=store_history)
-    path.write_text(text, encoding="utf-8")
+    try:
+        write_report(path, text, live_db=_live_db(obj), force=force)
+    except OutputRefusedError as exc:
+        _refuse(exc)
+    except OSError as exc:
+        _refuse(f"cannot write the report to {path}: {exc.strerror}")
     click.echo(f"report written to {path} ({len(chosen)} minerals, {len(text):,} bytes)",
                err=True)
 
@@ -180,14 +210,18 @@ def with_common(func: Any) -> Any:
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True)
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write the HTML report here.")
+              help="Also write the HTML report here (replaces only a previous report).")
+@click.option("--force", is_flag=True,
+              help="Let --report replace an existing file that is not a critmon report.")
 @click.pass_obj
 def backtest(obj: Any, start: datetime, end: datetime, config_dir: str | None,
              prices: tuple[str, ...], news: tuple[Path, ...], events_path: Path | None,
              min_level: str, minerals: tuple[str, ...], excluded: tuple[str, ...],
              lag_monthly_days: int, lag_annual_days: int, fmt: str,
-             report_path: Path | None) -> None:
+             report_path: Path | None, force: bool) -> None:
     """Replay history through the live pipeline and score the alerts against dated events."""
+    if report_path:
+        _check_report_path(obj, report_path, force)
     config = _config(obj, config_dir)
     lags = PublicationLags(monthly=timedelta(days=lag_monthly_days),
                            annual=timedelta(days=lag_annual_days))
@@ -197,12 +231,12 @@ def backtest(obj: Any, start: datetime, end: datetime, config_dir: str | None,
                                   minerals=_minerals(config, minerals), min_level=min_level,
                                   excluded_rules=excluded)
     if fmt == "json":
-        click.echo(dumps(scored, result))
+        click.echo(to_json(json.loads(dumps(scored, result))))
     else:
         _echo_table(scored, result)
     if report_path:
-        _write_report(report_path, config, result, scored, events, minerals or None,
-                      start.date())
+        _write_report(obj, report_path, config, result, scored, events, minerals or None,
+                      start.date(), force=force)
 
 
 @click.command()
@@ -266,17 +300,20 @@ class _DemoOutbox:
 
 
 def demo_line(as_of: date, t: Any) -> str:
-    """One console line per alert transition."""
-    summary = dict(t.alert.annotations).get("summary", "")
+    """One console line per alert transition (its text cleaned; only our colour is ANSI)."""
+    summary = clean_text(dict(t.alert.annotations).get("summary", ""), limit=None)
     kind = str(t.kind).upper()
     colour = {"FIRED": "red", "ESCALATED": "magenta", "RESOLVED": "green"}.get(kind)
     head = click.style(f"{kind:9}", fg=colour, bold=True)
-    return f"{as_of}  {head} {t.alert.alertname:18} {t.alert.mineral:14} " \
-           f"{t.level or '':8} {summary}"
+    return f"{as_of}  {head} {clean_text(t.alert.alertname):18} " \
+           f"{clean_text(t.alert.mineral):14} {clean_text(t.level or ''):8} {summary}"
 
 
 @click.command()
-@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The HTML file (0600); replaces only a previous report.")
+@click.option("--force", is_flag=True,
+              help="Replace an existing file that is not a critmon report (never the database).")
 @click.option("--mineral", "minerals", multiple=True, help="Chart these minerals (repeatable).")
 @click.option("--since", type=DATE, default="2010-01-01", show_default=True,
               help="First date shown.")
@@ -284,17 +321,18 @@ def demo_line(as_of: date, t: Any) -> str:
 @click.option("--events", "events_path", type=click.Path(exists=True, dir_okay=False,
                                                         path_type=Path))
 @click.pass_obj
-def report(obj: Any, out: Path, minerals: tuple[str, ...], since: datetime,
+def report(obj: Any, out: Path, force: bool, minerals: tuple[str, ...], since: datetime,
            end: datetime | None, events_path: Path | None) -> None:
     """Write one self-contained HTML report: charts per mineral, alert episodes and events."""
+    _check_report_path(obj, out, force)
     config = obj.load_config()
     chosen = _minerals(config, minerals)
     events = _events(events_path, config)
     last = end.date() if end else date.today()
     result, scored = run_backtest(config, bundled_data(config), events, start=since.date(),
                                   end=last, minerals=chosen)
-    _write_report(out, config, result, scored, events, chosen, since.date(),
-                  _store_history(obj, since))
+    _write_report(obj, out, config, result, scored, events, chosen, since.date(),
+                  _store_history(obj, since), force=force)
 
 
 def _store_history(obj: Any, since: datetime) -> list[dict[str, Any]]:
@@ -309,7 +347,7 @@ def _store_history(obj: Any, since: datetime) -> list[dict[str, Any]]:
         with Store.open(path) as store:
             return AlertStore(store).history(since=since)
     except (MonitorError, OSError, sqlite3.Error) as exc:  # keep the report anyway
-        click.echo(f"report: alert history unavailable: {exc}", err=True)
+        click.echo(safe_text(f"report: alert history unavailable: {exc}"), err=True)
         return []
 
 

@@ -1,35 +1,90 @@
-"""Render listings as an aligned table, JSON or CSV (every listing offers all three)."""
+"""Render listings as an aligned table, JSON or CSV (every listing offers all three).
+
+Whatever is in the database, the output is safe to show and to open (old rows were stored
+before text was cleaned at ingest, and a row may come from anywhere):
+
+- in every format, control characters (C0, DEL, C1 such as U+009B CSI) and bidirectional
+  overrides are removed from text, so a terminal never receives an escape sequence and no
+  text is shown reordered; a table cell is also kept on one line;
+- in CSV, a text cell that a spreadsheet would run as a formula (it starts with ``=``, ``+``,
+  ``-``, ``@``, tab or carriage return) gets a leading apostrophe, as OWASP recommends; numbers,
+  negative ones included, stay numbers.
+
+JSON is cleaned rather than escaped: ``jq -r`` would turn an escaped ``\\u009b`` back into a
+raw CSI on the terminal.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from monitor.core.untrusted import clean_text, strip_controls
+
 FORMATS = ("table", "json", "csv")
+
+#: First characters that make a spreadsheet treat a cell as a formula (OWASP, CSV injection).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+#: Text that is just a number (``-0.5``, ``+12``, ``1e-3``, ``-40%``): no formula can hide in it.
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?%?")
 
 
 def render(rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: str) -> str:
     """Render ``rows`` restricted to ``columns`` in the named format."""
     if fmt == "json":
-        return json.dumps([{c: row.get(c) for c in columns} for row in rows],
-                          ensure_ascii=False, indent=2, default=str)
+        return to_json([{c: row.get(c) for c in columns} for row in rows])
     if fmt == "csv":
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore",
                                 lineterminator="\n")
         writer.writeheader()
-        writer.writerows({c: _csv_cell(row.get(c)) for c in columns} for row in rows)
+        writer.writerows({c: csv_cell(row.get(c)) for c in columns} for row in rows)
         return buffer.getvalue().rstrip("\n")
     if fmt == "table":
         return _table(rows, columns)
     raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
 
 
-def _csv_cell(value: Any) -> Any:
-    return "" if value is None else value
+def safe_text(value: object) -> str:
+    """``value`` as text to print: control and bidi characters removed, line breaks kept."""
+    return strip_controls(str(value))
+
+
+def to_json(value: Any) -> str:
+    """``value`` as indented JSON, every string in it (keys too) free of control characters."""
+    return json.dumps(safe_value(value), ensure_ascii=False, indent=2, default=_json_default)
+
+
+def safe_value(value: Any) -> Any:
+    """``value`` with control and bidi characters removed from every string, recursively."""
+    if isinstance(value, str):
+        return strip_controls(value)
+    if isinstance(value, Mapping):
+        return {safe_value(k) if isinstance(k, str) else k: safe_value(v)
+                for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [safe_value(v) for v in value]
+    return value
+
+
+def _json_default(value: Any) -> str:
+    return strip_controls(str(value))
+
+
+def csv_cell(value: Any) -> Any:
+    """One CSV cell: text cleaned and kept from being run as a formula; numbers unchanged."""
+    if value is None:
+        return ""
+    if isinstance(value, bool | int | float):
+        return value
+    text = strip_controls(str(value))
+    if text.startswith(FORMULA_START) and not _NUMBER.fullmatch(text):
+        return "'" + text
+    return text
 
 
 def _cell(value: Any) -> str:
@@ -37,13 +92,14 @@ def _cell(value: Any) -> str:
         return "-"
     if isinstance(value, float):
         return f"{value:,.4g}" if abs(value) < 1000 else f"{value:,.0f}"
-    return str(value)
+    return clean_text(value, limit=None)
 
 
 def _table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
     cells = [[_cell(row.get(c)) for c in columns] for row in rows]
-    widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
+    names = [_cell(c) for c in columns]
+    widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(names)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(names, widths, strict=True)).rstrip()]
     lines.append("  ".join("-" * w for w in widths))
     lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip()
               for r in cells]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import sys
@@ -15,7 +14,7 @@ import click
 from monitor import __version__
 from monitor.alerting.store import AlertStore
 from monitor.cli.alerts import ALERT_COMMANDS
-from monitor.cli.formatting import FORMATS, render
+from monitor.cli.formatting import FORMATS, render, safe_text, to_json
 from monitor.cli.news import news as news_command
 from monitor.config.common import format_duration
 from monitor.config.load import (
@@ -69,7 +68,7 @@ class Context:
         try:
             return load_config(self.config_dir)
         except ConfigError as exc:
-            click.echo(f"critmon: config error: {exc}", err=True)
+            click.echo(safe_text(f"critmon: config error: {exc}"), err=True)
             sys.exit(EX_CONFIG)
 
     def runtime(self) -> Runtime:
@@ -77,7 +76,7 @@ class Context:
         try:
             return prepare(config, self.config_dir, self.state_dir, SystemClock().now())
         except StoreError as exc:
-            click.echo(f"critmon: {exc}", err=True)
+            click.echo(safe_text(f"critmon: {exc}"), err=True)
             sys.exit(EX_CANTCREAT)
 
     def open_store(self) -> Store:
@@ -85,7 +84,11 @@ class Context:
         if not path.exists():
             raise click.ClickException(
                 f"no database at {path}: run `critmon once` or `critmon run` first")
-        return Store.open(path)
+        try:
+            return Store.open(path)
+        except StoreError as exc:  # a shared state dir, a file we cannot make private
+            click.echo(safe_text(f"critmon: {exc}"), err=True)
+            sys.exit(EX_CANTCREAT)
 
 
 LOG_LEVELS = click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False)
@@ -173,7 +176,7 @@ def once(obj: Context) -> None:
     ok = sum(1 for o in outcomes if o.ok)
     for outcome in outcomes:
         if not outcome.ok:
-            click.echo(f"source {outcome.source} failing: {outcome.error}", err=True)
+            click.echo(safe_text(f"source {outcome.source} failing: {outcome.error}"), err=True)
     with runtime.open_store() as store:
         total = sum(store.count_observations().values())
     click.echo(f"polled {len(outcomes)} sources: {ok} ok, {len(outcomes) - ok} failing; "
@@ -212,28 +215,28 @@ def explain(obj: Context, mineral: str, fmt: str, as_of: Any) -> None:
     mine = [s for s in signals if s.mineral == mineral]
     if fmt == "json":
         risk = found.risk
-        click.echo(json.dumps({
+        click.echo(to_json({
             "mineral": mineral, "as_of": risk.as_of.isoformat(), "score": risk.score,
             "score_range": [risk.score_low, risk.score_high], "level": risk.level,
             "confidence": risk.confidence, "method": risk.method, "factors": factors,
             "indicators": indicators, "missing": list(risk.missing),
             "signals": [signal_row(s) for s in mine],
-        }, ensure_ascii=False, indent=2, default=str))
+        }))
         return
     if fmt == "csv":
         click.echo(render(indicators, list(indicators[0]), "csv"))
         return
-    click.echo(_explain_header(found))
+    click.echo(safe_text(_explain_header(found)))
     click.echo(render(factors, ["factor", "value", "weight", "contribution", "inputs", "note"],
                       "table"))
     click.echo("")
     click.echo(render(indicators, ["indicator", "value", "unit", "qualifier", "source",
                                    "period", "published", "missing"], "table"))
     if found.risk.missing:
-        click.echo("\nmissing:\n" + "\n".join(f"  - {m}" for m in found.risk.missing))
+        click.echo(safe_text("\nmissing:\n" + "\n".join(f"  - {m}" for m in found.risk.missing)))
     for signal in mine:
         state = f"FIRING {signal.level}" if signal.firing else str(signal.state)
-        click.echo(f"signal {signal.rule}: {state}: {signal.reason}")
+        click.echo(safe_text(f"signal {signal.rule}: {state}: {signal.reason}"))
 
 
 def _explain_header(a: Any) -> str:
@@ -288,9 +291,8 @@ def sources_list(obj: Context, fmt: str) -> None:
     """List sources with their health as last recorded (does not poll)."""
     config = obj.load_config()
     states = {}
-    path = obj.state_dir / DB_NAME
-    if path.exists():
-        with Store.open(path) as store:
+    if (obj.state_dir / DB_NAME).exists():
+        with obj.open_store() as store:
             states = {s.source: s for s in store.source_states()}
     rows = []
     for source in config.sources.sources:
@@ -431,11 +433,20 @@ def db() -> None:
 
 @db.command("backup")
 @click.argument("target", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True,
+              help="Replace an existing file that is not an SQLite database (never the live one).")
 @click.pass_obj
-def db_backup(obj: Context, target: Path) -> None:
-    """Copy the database to TARGET with SQLite's online backup (safe while the daemon runs)."""
+def db_backup(obj: Context, target: Path, force: bool) -> None:
+    """Copy the database to TARGET with SQLite's online backup (safe while the daemon runs).
+
+    TARGET is written 0600 and atomically; a previous backup is replaced.
+    """
     with obj.open_store() as store:
-        store.backup(target)
+        try:
+            store.backup(target, force=force)
+        except StoreError as exc:  # refused (OutputRefusedError), or the copy failed
+            click.echo(safe_text(f"critmon: {exc}"), err=True)
+            sys.exit(EX_CANTCREAT)
     click.echo(f"backed up to {target} ({target.stat().st_size:,} bytes)")
 
 
@@ -467,7 +478,7 @@ def main() -> None:
     try:
         cli.main(prog_name="critmon", standalone_mode=True)
     except MonitorError as exc:  # anything that escaped a command: say it, no traceback
-        click.echo(f"critmon: {exc}", err=True)
+        click.echo(safe_text(f"critmon: {exc}"), err=True)
         sys.exit(1)
 
 

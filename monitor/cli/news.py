@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 import click
 
-from monitor.cli.formatting import FORMATS, render
+from monitor.cli.formatting import FORMATS, render, safe_text, to_json
 from monitor.config.common import parse_duration
 from monitor.config.load import Config
 from monitor.core.news_kinds import NEWS_KINDS
@@ -92,12 +91,12 @@ def news_classify(obj: _Context, text: str, summary: str, fmt: str) -> None:
            "is_supply_risk_event": result.is_supply_risk_event,
            "risk_confidence": result.risk_confidence}
     if fmt == "json":
-        click.echo(json.dumps(row, ensure_ascii=False, indent=2))
+        click.echo(to_json(row))
         return
     width = max(len(k) for k in row)
     for key, value in row.items():
         shown = ", ".join(value) if isinstance(value, list) else value
-        click.echo(f"{key.ljust(width)}  {'-' if shown in (None, '') else shown}")
+        click.echo(safe_text(f"{key.ljust(width)}  {'-' if shown in (None, '') else shown}"))
 
 
 @news.command("eval")
@@ -138,6 +137,6 @@ def news_cv(obj: _Context, folds: int, fmt: str) -> None:
 
 def _echo_report(report: dict[str, Any], fmt: str) -> None:
     if fmt == "json":
-        click.echo(json.dumps(report, ensure_ascii=False, indent=2))
+        click.echo(to_json(report))
     else:
-        click.echo(render_report(report))
+        click.echo(safe_text(render_report(report)))

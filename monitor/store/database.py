@@ -9,10 +9,13 @@ Timestamps are ISO-8601 UTC text; dates are ISO ``YYYY-MM-DD``.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+import stat
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -26,6 +29,7 @@ from monitor.core.models import Frequency, Measure, Observation
 from monitor.store.schema import apply_all
 
 DB_NAME = "critmon.db"
+log = logging.getLogger(__name__)
 @dataclass(frozen=True, slots=True)
 class SourceState:
     """Health and conditional-GET state of one source, as stored."""
@@ -65,14 +69,158 @@ def state_dir_path(explicit: str | os.PathLike[str] | None,
     return Path(base) / "critmon"
 
 
-def ensure_state_dir(path: Path) -> Path:
-    """Create the state directory private to its owner (0700)."""
+class OutputRefusedError(StoreError):
+    """An output path critmon must not write: the live database, or a file that is not ours."""
+
+
+#: What SQLite writes next to a database: its WAL, the WAL index, a rollback journal.
+COMPANION_SUFFIXES = ("-wal", "-shm", "-journal")
+_SQLITE_HEADER = b"SQLite format 3\x00"
+_WAL_MAGIC = (b"\x37\x7f\x06\x82", b"\x37\x7f\x06\x83")
+
+
+def database_files(db_path: str | os.PathLike[str]) -> list[Path]:
+    """The database file and the companion files SQLite keeps beside it."""
+    path = Path(db_path)
+    return [path, *(path.with_name(path.name + suffix) for suffix in COMPANION_SUFFIXES)]
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two names reach one file (a symlink, a hard link, ``..``), existing or not."""
     try:
-        path.mkdir(parents=True, exist_ok=True, mode=0o700)
-        path.chmod(0o700)
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist: compare where the names lead
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def looks_like_sqlite(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` starts like an SQLite database or WAL file."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(len(_SQLITE_HEADER))
+    except OSError:
+        return False
+    return head.startswith(_SQLITE_HEADER) or head[:4] in _WAL_MAGIC
+
+
+def check_output_path(target: Path, *, live_db: Path | None, force: bool,
+                      replaceable: Callable[[Path], bool], what: str) -> None:
+    """Refuse to write ``target`` unless it is new, or a file of ours (``replaceable``).
+
+    The live database and its companions are never written, under any name and even with
+    ``force`` (``critmon report --out critmon.db`` once replaced all state with HTML); nor is
+    anything that is not a regular file (a FIFO, a device). ``force`` replaces other files.
+    """
+    for path in database_files(live_db) if live_db is not None else []:
+        if _same_file(target, path):
+            raise OutputRefusedError(
+                f"refusing to write the {what} to {target}: that is critmon's state database "
+                f"({path}); choose another path")
+    if not os.path.lexists(target):
+        if not target.parent.is_dir():
+            raise OutputRefusedError(f"cannot write the {what} to {target}: there is no "
+                                     f"directory {target.parent}")
+        return
+    if target.exists() and not target.is_file():
+        raise OutputRefusedError(
+            f"refusing to write the {what} to {target}: it is not a regular file")
+    if not force and not replaceable(target):
+        raise OutputRefusedError(
+            f"refusing to write the {what} to {target}: it exists and is not a critmon {what}; "
+            "remove it or pass --force to replace it")
+
+
+def write_private_file(target: Path, data: bytes) -> None:
+    """Write ``data`` to ``target`` atomically, mode 0600.
+
+    A temporary file in the same directory (created 0600) is filled, synced and renamed over
+    the target: a reader never sees half a file, and a crash leaves the old one.
+    """
+    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, target)
+    except BaseException:
+        with suppress(OSError):
+            os.unlink(temp)
+        raise
+
+
+def ensure_state_dir(path: Path) -> Path:
+    """The state directory: created 0700 if new; if it exists, checked, never chmod'ed.
+
+    An existing directory must be ours and not shared (see :func:`check_private_dir`):
+    ``--state-dir /tmp`` must not turn /tmp into 0700, nor keep the database where another
+    user can swap it.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.mkdir(mode=0o700)
+        except FileExistsError:
+            check_private_dir(path, require_owner=True)
+            return path
+        path.chmod(0o700)  # mkdir's mode passed through the umask
     except OSError as exc:
         raise StoreError(f"cannot create state directory {path}: {exc.strerror}") from exc
     return path
+
+
+def check_private_dir(path: Path, *, require_owner: bool) -> None:
+    """StoreError unless ``path`` is a directory that is not shared (nor someone else's).
+
+    World-writable or sticky (``/tmp``) means any account can pre-create or replace the
+    database there. The check does not depend on who runs critmon, so it holds for root too;
+    ``require_owner`` adds that the directory belongs to the user running. Group-writable is
+    allowed: with user-private groups (umask 002) a user's own directories are 0775.
+    """
+    try:
+        info = path.stat()
+    except OSError as exc:
+        raise StoreError(f"cannot use state directory {path}: {exc.strerror}") from exc
+    if not stat.S_ISDIR(info.st_mode):
+        raise StoreError(f"cannot use state directory {path}: not a directory")
+    shown = f"mode {stat.S_IMODE(info.st_mode):04o}"
+    shared = [word for bit, word in ((stat.S_IWOTH, "world-writable"), (stat.S_ISVTX, "sticky"))
+              if info.st_mode & bit]
+    if shared:
+        raise StoreError(
+            f"refusing state directory {path}: it is {' and '.join(shared)} ({shown}), so "
+            f"other users could replace critmon's files; use a private subdirectory such as "
+            f"{path / 'critmon'}")
+    if require_owner and info.st_uid != os.geteuid():
+        raise StoreError(
+            f"refusing state directory {path}: it is owned by uid {info.st_uid}, not by uid "
+            f"{os.geteuid()} that runs critmon; run critmon as its owner or use a directory "
+            "of your own")
+
+
+def make_private(path: Path) -> None:
+    """Take group and other permissions off an existing file (0600), saying so in the log.
+
+    StoreError when that is not possible (the file belongs to someone else). A missing file is
+    left alone.
+    """
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise StoreError(f"cannot use {path}: {exc.strerror}") from exc
+    old = stat.S_IMODE(info.st_mode)
+    if not old & 0o077:
+        return
+    try:
+        path.chmod(0o600)
+    except OSError as exc:
+        raise StoreError(
+            f"{path} is readable or writable by other users (mode {old:04o}) and cannot "
+            f"be made private ({exc.strerror}): it is owned by uid {info.st_uid}; run critmon "
+            f"as that user, or `chmod 600` it") from exc
+    log.warning("%s was readable or writable by other users (mode %04o): now 0600", path, old)
 
 
 class Store:
@@ -87,6 +235,9 @@ class Store:
     def open(cls, path: str | os.PathLike[str], *, migrate: bool = True) -> Store:
         """Open (creating 0600 if new) the database file, in WAL mode, migrated."""
         path = Path(path)
+        check_private_dir(path.parent, require_owner=False)
+        for file in database_files(path):  # an old 0644 file stays 0644 otherwise
+            make_private(file)
         try:
             if not path.exists():
                 path.touch(mode=0o600)
@@ -332,13 +483,40 @@ class Store:
             return str(exc)
         return None
 
-    def backup(self, target: str | os.PathLike[str]) -> None:
-        """Copy the live database with SQLite's online backup API (safe while it is written)."""
+    def path(self) -> Path | None:
+        """The database file, or None for an in-memory store."""
+        for _, name, file in self.db.conn.execute("PRAGMA database_list"):
+            if name == "main" and file:
+                return Path(file)
+        return None
+
+    def backup(self, target: str | os.PathLike[str], *, force: bool = False) -> None:
+        """Copy the live database with SQLite's online backup API (safe while it is written).
+
+        The copy is made in a 0600 temporary file beside ``target`` and renamed over it. A
+        previous backup (an SQLite file) is replaced; any other existing file only with
+        ``force``; the live database itself never (OutputRefusedError).
+        """
+        target = Path(target)
+        check_output_path(target, live_db=self.path(), force=force,
+                          replaceable=looks_like_sqlite, what="backup")
         try:
-            with sqlite3.connect(str(target)) as destination:
+            fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
+                                        suffix=".tmp")
+        except OSError as exc:
+            raise StoreError(f"backup to {target} failed: {exc.strerror}") from exc
+        os.close(fd)
+        try:
+            destination = sqlite3.connect(temp)
+            try:
                 self.db.conn.backup(destination)
-            Path(target).chmod(0o600)
+            finally:
+                destination.close()
+            os.replace(temp, target)
         except (sqlite3.Error, OSError) as exc:
+            for leftover in database_files(temp):
+                with suppress(OSError):
+                    os.unlink(leftover)
             raise StoreError(f"backup to {target} failed: {exc}") from exc
 
     def vacuum(self) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import sqlite3
+import stat
 import subprocess
 from datetime import date
 from html.parser import HTMLParser
@@ -18,6 +21,7 @@ from monitor.backtest.scoring import episodes, run_backtest
 from monitor.cli.backtest import chart_specs
 from monitor.cli.main import cli
 from monitor.config.load import default_config_dir, load_config
+from monitor.store.database import DB_NAME, Store
 
 MINERALS = ["nickel", "copper", "gallium"]
 VOID = {"meta", "br", "img", "hr", "input", "link", "col", "area", "base", "source", "wbr"}
@@ -118,3 +122,120 @@ def test_report_renders_in_headless_chromium(report_html: str, tmp_path: Path) -
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.count("<svg") >= len(MINERALS)
     assert "Uncaught" not in done.stderr
+
+
+# --------------------------------------------------------------------------- where --out may write
+
+EX_CANTCREAT = 73
+REPORT_ARGS = ["--mineral", "nickel", "--since", "2022-01-01", "--to", "2022-03-31"]
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> Path:
+    """A state directory whose database holds one value to check it survived."""
+    directory = tmp_path / "state"
+    directory.mkdir(mode=0o700)
+    with Store.open(directory / DB_NAME) as store:
+        store.set_meta("canary", "alive")
+    return directory
+
+
+def run(state: Path, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, ["--state-dir", str(state), *args])
+    return result.exit_code, result.output
+
+
+def canary(state: Path) -> str | None:
+    with Store.open(state / DB_NAME) as store:
+        return store.get_meta("canary")
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.mark.parametrize("name", [DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm", "link.html"])
+@pytest.mark.parametrize("force", [[], ["--force"]])
+def test_report_out_never_writes_over_the_state_database(state: Path, name: str,
+                                                         force: list[str]) -> None:
+    if name == "link.html":
+        (state / name).symlink_to(state / DB_NAME)
+    code, out = run(state, "report", "--out", str(state / name), *force, *REPORT_ARGS)
+    assert code == EX_CANTCREAT
+    assert str(state / name) in out and "state database" in out
+    assert canary(state) == "alive"
+
+
+def test_report_out_refuses_a_file_that_is_not_a_report_unless_forced(state: Path,
+                                                                      tmp_path: Path) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("precious\n", encoding="utf-8")
+    code, out = run(state, "report", "--out", str(notes), *REPORT_ARGS)
+    assert code == EX_CANTCREAT
+    assert str(notes) in out and "not a critmon report" in out and "--force" in out
+    assert notes.read_text(encoding="utf-8") == "precious\n"
+    code, out = run(state, "report", "--out", str(notes), "--force", *REPORT_ARGS)
+    assert code == 0, out
+    assert "<svg" in notes.read_text(encoding="utf-8") and mode(notes) == 0o600
+
+
+def test_report_out_refuses_any_sqlite_database_even_forced(state: Path, tmp_path: Path
+                                                            ) -> None:
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE t (x)")
+    code, out = run(state, "report", "--out", str(other), "--force", *REPORT_ARGS)
+    assert code == EX_CANTCREAT and "SQLite database" in out
+    assert other.read_bytes().startswith(b"SQLite format 3\x00")
+
+
+def test_report_out_replaces_a_previous_report_privately(state: Path, tmp_path: Path) -> None:
+    out = tmp_path / "r.html"
+    assert run(state, "report", "--out", str(out), *REPORT_ARGS)[0] == 0
+    assert mode(out) == 0o600
+    out.chmod(0o644)
+    assert run(state, "report", "--out", str(out), *REPORT_ARGS)[0] == 0
+    assert mode(out) == 0o600
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp left
+
+
+def test_a_report_written_before_the_marker_existed_is_still_recognised(
+        state: Path, tmp_path: Path) -> None:
+    out = tmp_path / "old.html"
+    out.write_text("<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8><title>critmon "
+                   "report</title><meta name=generator content=critmon></head></html>\n",
+                   encoding="utf-8")
+    assert run(state, "report", "--out", str(out), *REPORT_ARGS)[0] == 0
+    assert "<svg" in out.read_text(encoding="utf-8")
+
+
+def test_backtest_report_never_writes_over_the_state_database(state: Path) -> None:
+    code, out = run(state, "backtest", "--from", "2022-01-01", "--to", "2022-02-28",
+                    "--mineral", "nickel", "--report", str(state / DB_NAME))
+    assert code == EX_CANTCREAT and "state database" in out
+    assert canary(state) == "alive"
+
+
+def test_backtest_report_refuses_a_file_that_is_not_a_report(state: Path, tmp_path: Path
+                                                             ) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("precious\n", encoding="utf-8")
+    code, out = run(state, "backtest", "--from", "2022-01-01", "--to", "2022-02-28",
+                    "--mineral", "nickel", "--report", str(notes))
+    assert code == EX_CANTCREAT and "not a critmon report" in out
+    assert notes.read_text(encoding="utf-8") == "precious\n"
+
+
+def test_report_out_into_a_missing_directory_fails_before_the_replay(state: Path,
+                                                                    tmp_path: Path) -> None:
+    code, out = run(state, "report", "--out", str(tmp_path / "nowhere" / "r.html"),
+                    *REPORT_ARGS)
+    assert code == EX_CANTCREAT and f"there is no directory {tmp_path / 'nowhere'}" in out
+
+
+def test_report_out_refuses_what_is_not_a_regular_file(state: Path, tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    code, out = run(state, "report", "--out", str(fifo), "--force", *REPORT_ARGS)
+    assert code == EX_CANTCREAT and "not a regular file" in out
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)

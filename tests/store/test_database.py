@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import ctypes
+import logging
+import os
 import sqlite3
 import stat
+import subprocess
+import sys
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from sqlite_utils import Database
 
+from monitor.cli.main import cli
 from monitor.core.errors import StoreError
 from monitor.core.models import Frequency, Measure, Observation
 from monitor.store.database import (
@@ -144,3 +152,117 @@ def test_state_dir_resolution_order() -> None:
 def test_an_io_error_names_the_likely_cause() -> None:
     assert "disk full" in io_error_hint(sqlite3.OperationalError("disk I/O error"))
     assert io_error_hint(sqlite3.OperationalError("attempt to write a readonly database")) == ""
+
+
+# --------------------------------------------------------------------------- who may read the state
+
+EX_CANTCREAT = 73
+OTHER_UID = 65534  # nobody
+
+
+def critmon(state: Path, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, ["--state-dir", str(state), *args])
+    return result.exit_code, result.output
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_a_database_left_readable_by_others_is_made_private_when_opened(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    state = ensure_state_dir(tmp_path / "state")
+    db = state / DB_NAME
+    with Store.open(db) as holder:  # an open connection keeps the -wal and -shm files
+        holder.set_meta("k", "v")
+        files = [db, state / f"{DB_NAME}-wal", state / f"{DB_NAME}-shm"]
+        for path in files:
+            path.chmod(0o644)
+        with caplog.at_level(logging.WARNING, logger="monitor.store"):
+            code, out = critmon(state, "config", "history")
+        assert code == 0, out
+        assert [mode(p) for p in files] == [0o600, 0o600, 0o600]
+    assert f"{db} was readable or writable by other users (mode 0644): now 0600" in caplog.text
+
+
+def _without_cap_fowner() -> None:
+    """In the child: give up CAP_FOWNER, root's power to chmod files of other users."""
+    pr_capbset_drop, cap_fowner = 24, 3
+    if ctypes.CDLL(None, use_errno=True).prctl(pr_capbset_drop, cap_fowner, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP, CAP_FOWNER)")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="making a file owned by another user needs root")
+def test_a_database_open_to_others_that_critmon_cannot_chmod_is_a_clear_error(
+        tmp_path: Path) -> None:
+    """Another user's world-readable database, and critmon not allowed to chmod it."""
+    state = ensure_state_dir(tmp_path / "state")
+    Store.open(state / DB_NAME).close()
+    (state / DB_NAME).chmod(0o644)
+    os.chown(state / DB_NAME, OTHER_UID, OTHER_UID)
+    done = subprocess.run(
+        [sys.executable, "-m", "monitor", "--state-dir", str(state), "config", "history"],
+        preexec_fn=_without_cap_fowner, capture_output=True, text=True, timeout=120,
+        check=False)
+    assert done.returncode == EX_CANTCREAT, done.stderr
+    assert f"{state / DB_NAME} is readable or writable by other users (mode 0644)" in \
+        done.stderr
+    assert "owned by uid 65534" in done.stderr and "Traceback" not in done.stderr
+    assert mode(state / DB_NAME) == 0o644
+
+
+@pytest.mark.parametrize(("dir_mode", "problem"), [
+    (0o1777, "world-writable and sticky"), (0o777, "world-writable"), (0o1755, "sticky"),
+], ids=["1777", "0777", "1755"])
+def test_a_shared_state_directory_is_refused_and_left_as_it_is(
+        tmp_path: Path, dir_mode: int, problem: str) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(dir_mode)
+    code, out = critmon(shared, "once")
+    assert code == EX_CANTCREAT
+    assert f"state directory {shared}" in out and problem in out
+    assert f"private subdirectory such as {shared / 'critmon'}" in out
+    assert mode(shared) == dir_mode and list(shared.iterdir()) == []
+
+
+def test_a_database_in_a_shared_directory_is_refused(tmp_path: Path) -> None:
+    state = ensure_state_dir(tmp_path / "state")
+    Store.open(state / DB_NAME).close()
+    state.chmod(0o1777)
+    code, out = critmon(state, "config", "history")
+    assert code == EX_CANTCREAT and "world-writable" in out
+    assert mode(state) == 0o1777
+
+
+@pytest.fixture
+def others_dir(tmp_path: Path) -> Iterator[Path]:
+    """A private directory owned by another user (made as root; else one owned by root)."""
+    if os.geteuid() != 0:
+        yield Path("/")  # 0755 and root's: not ours either
+        return
+    directory = tmp_path / "theirs"
+    directory.mkdir(mode=0o700)
+    os.chown(directory, OTHER_UID, OTHER_UID)
+    yield directory
+
+
+def test_a_state_directory_owned_by_another_user_is_refused(others_dir: Path) -> None:
+    before = mode(others_dir)
+    code, out = critmon(others_dir, "once")
+    assert code == EX_CANTCREAT
+    assert f"state directory {others_dir}" in out and "owned by uid" in out
+    assert mode(others_dir) == before and not (others_dir / DB_NAME).exists()
+
+
+def test_an_existing_private_state_directory_is_used_without_chmod(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    state.chmod(0o750)
+    assert ensure_state_dir(state) == state
+    assert mode(state) == 0o750
+
+
+def test_a_new_state_directory_is_created_private_with_its_parents(tmp_path: Path) -> None:
+    state = ensure_state_dir(tmp_path / "a" / "b" / "state")
+    assert mode(state) == 0o700
