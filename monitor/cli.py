@@ -29,7 +29,7 @@ from monitor.daemon import Daemon, Runtime, poll_all, prepare, run_once
 from monitor.errors import ConfigError, MonitorError, StoreError
 from monitor.evaluate import effective_rules
 from monitor.formatting import FORMATS, render, safe_text, to_json
-from monitor.health import check_health
+from monitor.health import check_health, load_running_jobs
 from monitor.metrics import start_metrics_server
 from monitor.sources.http import HttpFetcher
 from monitor.status import STATUS_COLUMNS, explain_rows, status_rows
@@ -419,7 +419,8 @@ def health(obj: Context, fmt: str) -> None:
             now=SystemClock().now(), heartbeat_at=store.get_meta("heartbeat_at"),
             last_cycle_at=store.get_meta("last_cycle_at"), sources=store.source_states(),
             db_error=store.check_writable(),
-            stuck_deliveries=AlertStore(store).stuck_deliveries(SystemClock().now()))
+            stuck_deliveries=AlertStore(store).stuck_deliveries(SystemClock().now()),
+            running_jobs=load_running_jobs(store))
     rows = [{"check": c.name, "status": "ok" if c.ok else "FAIL", "detail": c.detail}
             for c in checks]
     click.echo(render(rows, ["check", "status", "detail"], fmt))

@@ -38,6 +38,7 @@ from monitor.news.parse import HtmlListSpec, parse_federal_register, parse_feed,
 from monitor.news.tagging import Tagger
 from monitor.newsstore import NewsStore
 from monitor.store import Store
+from monitor.untrusted import clean_text
 
 log = logging.getLogger(__name__)
 
@@ -67,14 +68,18 @@ class NewsPipeline:
 
 
 def parse_news_payload(source: NewsSource, result: FetchResult) -> ParsedFeed:
-    """Parse a fetched body with the parser for the source's kind."""
+    """Parse a fetched body with the parser for the source's kind.
+
+    A listing page's parse gets the source's ``timeout`` as its own budget, on top of the fetch.
+    """
     if isinstance(source, FederalRegisterSource):
         return parse_federal_register(result.body, source=source.id, lang=source.lang)
     if isinstance(source, HtmlListSource):
         spec = HtmlListSpec(selector=source.selector, regex=source.regex,
                             link_pattern=source.link_pattern, date_pattern=source.date_pattern)
         return parse_html_list(result.body, source=source.id, spec=spec, base_url=result.url,
-                               lang=source.lang, content_type=result.content_type)
+                               lang=source.lang, content_type=result.content_type,
+                               deadline_s=source.timeout.total_seconds())
     return parse_feed(result.body, source=source.id, lang=source.lang, base_url=result.url,
                       content_type=result.content_type or "application/xml")
 
@@ -119,6 +124,8 @@ def ingest_news(source: NewsSource, result: FetchResult, store: Store, now: date
     known = news.known_ids(i.id for i in parsed.items)
     fresh = [i for i in parsed.items if i.id not in known]
     skipped = tuple(f"entry {s.position}: {s.reason}" for s in parsed.skipped)
+    if parsed.warning:
+        log.warning("source %s: %s", source.id, clean_text(parsed.warning))
     if skipped:
         log.warning("source %s: skipped %d entr%s: %s", source.id, len(skipped),
                     "y" if len(skipped) == 1 else "ies", "; ".join(skipped[:3]))
