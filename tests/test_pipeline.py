@@ -489,6 +489,8 @@ def test_a_crash_after_claiming_resends_once_when_the_lease_ends(world: World,
     world.at(30 * SEC + LEASE).deliver()
     world.at(30 * SEC + LEASE + MIN).deliver()
     assert world.reasons("slack") == world.reasons("email") == ["first"]
+    assert [(r["event"], r["detail"][:9]) for r in world.history() if r["receiver"] == "slack"
+            ] == [("interrupted", "attempt 1"), ("sent", "attempt 2")]
 
 
 def test_a_delivery_already_in_the_log_is_not_sent_again(world: World) -> None:
