@@ -386,10 +386,7 @@ def _claim_all(alerts: AlertStore, plan: _Plan, report: DeliveryReport) -> list[
         alerts.close_outbox([row.id], plan.now, note=note)
     claims = []
     for group in groups.values():
-        if group.key == DIGEST_GROUP:
-            claim = _claim_digest(alerts, plan, group, report)
-        else:
-            claim = _claim_group(alerts, plan, group, report)
+        claim = _claim_isolated(alerts, plan, group, report)
         if claim is not None:
             claims.append(claim)
     for key, flight in plan.in_flight.items():
@@ -397,6 +394,23 @@ def _claim_all(alerts: AlertStore, plan: _Plan, report: DeliveryReport) -> list[
         if key not in groups and _flight_due(flight, plan.now):
             alerts.finish(flight.id, "superseded", plan.now, error="receiver or group gone")
     return claims
+
+
+def _claim_isolated(alerts: AlertStore, plan: _Plan, group: _Group, report: DeliveryReport
+                    ) -> _Claim | None:
+    """Claim one group in its own savepoint: a bug preparing one message (rendering hostile
+    text, say) leaves that group's work pending and logged, and the other groups go out."""
+    try:
+        with alerts.savepoint():
+            if group.key == DIGEST_GROUP:
+                return _claim_digest(alerts, plan, group, report)
+            return _claim_group(alerts, plan, group, report)
+    except Exception as exc:  # noqa: BLE001 - one group must not stop the pass
+        log.error("cannot prepare the message to %s for group %s (%s); it stays queued",
+                  group.receiver, clean_error(group.key, (), limit=120),
+                  type(exc).__name__)
+        report.waiting += 1
+        return None
 
 
 def _build_groups(outbox: Sequence[OutboxRow], plan: _Plan

@@ -694,3 +694,22 @@ def test_an_outcome_that_cannot_be_recorded_is_that_messages_problem_only(
         world.at(minutes * MIN).deliver()
     assert world.reasons("slack") == world.reasons("email") == ["first"]
     assert world.alerts.in_flight() == {}
+
+
+def test_a_message_that_cannot_be_prepared_holds_up_only_its_own_group(
+        world: World, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    real_title = pipeline.title
+
+    def title_with_a_bug(notification: Notification) -> str:
+        if any(alert.mineral == "gallium" for alert in notification.alerts):
+            raise ValueError("a rendering bug")
+        return real_title(notification)
+
+    monkeypatch.setattr(pipeline, "title", title_with_a_bug)
+    world.evaluate(risk(), risk(mineral="cobalt"))
+    world.at(30 * SEC).deliver()
+    assert [n.alerts[0].mineral for n in world.sent("slack")] == ["cobalt"]
+    assert "cannot prepare the message to slack" in caplog.text
+    monkeypatch.setattr(pipeline, "title", real_title)  # the fix is deployed
+    world.at(MIN).deliver()
+    assert [n.alerts[0].mineral for n in world.sent("slack")] == ["cobalt", "gallium"]
