@@ -7,6 +7,8 @@
   "invalid_auth", "channel_not_found")`` queues answers, one per request.
 - :class:`SmtpSink`: an aiosmtpd server (plain, STARTTLS or implicit TLS; optional AUTH;
   per-recipient refusals; scripted replies) keeping every message it accepted.
+- :class:`DrippingSmtp`: an SMTP server whose greeting never ends (one continuation line at a
+  time, each well within any read timeout), to prove a whole conversation has a deadline.
 - :func:`make_certificate`: a self-signed certificate for 127.0.0.1 via the ``openssl`` CLI.
 
 Used by the tests, the crash-safety subprocess and ``bench/bench_delivery.py``.
@@ -112,8 +114,9 @@ class SlackStandIn:
     # -- control
 
     def script(self, kind: str, *answers: str) -> None:
-        """Queue answers for the next requests of ``kind``: ok, 429:<seconds>, 500,
-        invalid_auth, channel_not_found, no_service (404)."""
+        """Queue answers for the next requests of ``kind``: ok, 429:<Retry-After>, 500,
+        invalid_auth, channel_not_found, no_service (404), or echo:<status>, a relay that
+        answers <status> with a body quoting the request path (and so the webhook secret)."""
         with self._lock:
             self._scripts[kind].extend(answers)
 
@@ -180,7 +183,9 @@ class SlackStandIn:
         if answer == "ok" and not body.get("channel"):
             answer = "channel_not_found"
         self._record(SlackRequest("api", handler.path, headers, body, answer))
-        if answer == "ok":
+        if answer.startswith("echo:"):
+            _echo(handler, answer)
+        elif answer == "ok":
             payload = {"ok": True, "channel": "C0STANDIN", "ts": f"{time.time():.6f}",
                        "message": {"text": body.get("text")}}
             _reply(handler, 200, json.dumps(payload), "application/json")
@@ -197,7 +202,9 @@ class SlackStandIn:
                  body: dict[str, Any]) -> None:
         answer = self._next_answer("webhook")
         self._record(SlackRequest("webhook", handler.path, headers, body, answer))
-        if answer == "ok":
+        if answer.startswith("echo:"):
+            _echo(handler, answer)
+        elif answer == "ok":
             _reply(handler, 200, "ok", "text/html")
         elif answer.startswith("429"):
             _reply(handler, 429, "rate_limited", "text/plain",
@@ -208,6 +215,13 @@ class SlackStandIn:
             _reply(handler, 403, "invalid_token", "text/plain")
         else:
             _reply(handler, 404, answer, "text/plain")
+
+
+def _echo(handler: BaseHTTPRequestHandler, answer: str) -> None:
+    """A careless relay: the status asked for, and a body that quotes the request path."""
+    status = int(answer.partition(":")[2] or "502")
+    _reply(handler, status, f"relay error {status}: upstream refused POST {handler.path} "
+                            f"(https://hooks.slack.com{handler.path})", "text/plain")
 
 
 def _parse_body(raw: bytes, content_type: str) -> dict[str, Any]:
@@ -327,6 +341,48 @@ class SmtpSink:
                                           message))  # type: ignore[arg-type]
             self._lock.notify_all()
         return "250 Message accepted for delivery"
+
+
+class DrippingSmtp:
+    """Accepts connections and sends ``220-`` continuation lines every ``every_s`` forever."""
+
+    def __init__(self, every_s: float = 0.2) -> None:
+        self.every_s = every_s
+        self.connections = 0
+        self._stop = threading.Event()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.1)
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self._listener.getsockname()[1])
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self._listener.close()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            self.connections += 1
+            threading.Thread(target=self._drip, args=(conn,), daemon=True).start()
+
+    def _drip(self, conn: socket.socket) -> None:
+        with conn:
+            while not self._stop.wait(self.every_s):
+                try:
+                    conn.sendall(b"220-still saying hello\r\n")
+                except OSError:
+                    return
 
 
 # --------------------------------------------------------------------------- TLS

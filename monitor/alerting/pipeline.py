@@ -13,7 +13,9 @@ it loses nothing either (the next evaluation sees the same data).
     group    group_wait before a group's first message, group_interval between messages
     claim    delivery row 'sending' with an idempotency key, committed BEFORE the send
     send     one thread per receiver (a Slack outage never blocks email), no DB access
-    record   sent -> notify log + outbox done | retry at T (backoff, Retry-After) | failed once
+    record   each receiver as soon as its sends finish, each message in its own savepoint:
+             sent -> notify log + outbox done | retry at T (backoff, Retry-After) | failed once;
+             every attempt (time, outcome, error, next retry) is kept in delivery_attempts
 
 A restart sends nothing twice: what was sent is in the notify log, and a message's
 idempotency key is unique in the delivery log. The one window left is a crash *during* a send
@@ -23,13 +25,14 @@ ends, with the same key (and the same mail Message-ID), i.e. at-least-once, as A
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import random
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -37,7 +40,12 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
 
-from monitor.alerting.notifiers.base import Notifier, SendResult, redact
+from monitor.alerting.notifiers.base import (
+    RETRY_AFTER_MAX_S,
+    Notifier,
+    SendResult,
+    clean_error,
+)
 from monitor.alerting.render import AlertView, Change, Digest, Notification, Reason, title
 from monitor.alerting.routing import RouteMatch, RouteNode, build_route_tree, match_routes
 from monitor.alerting.silences import (
@@ -65,6 +73,7 @@ from monitor.config.alerting import DeliverySettings, Receiver
 from monitor.config.load import Config
 from monitor.core.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
 from monitor.core.models import Signal
+from monitor.core.untrusted import bounded_seconds
 from monitor.store.database import Store
 
 log = logging.getLogger(__name__)
@@ -219,12 +228,14 @@ def backoff(attempt: int, settings: DeliverySettings, rng: random.Random,
             retry_after_s: float | None = None) -> timedelta:
     """Delay before retry number ``attempt`` (1-based).
 
-    A Slack ``Retry-After`` is honoured as given plus up to 10% jitter (never earlier);
-    otherwise exponential from ``initial_backoff`` with "equal jitter" (half fixed, half
-    random), capped at ``max_backoff``.
+    A Slack ``Retry-After`` is honoured as given plus up to 10% jitter (never earlier), but
+    for at most ``RETRY_AFTER_MAX_S`` (an hour: ``inf``, ``nan`` or ``1e300`` from any notifier
+    cannot overflow the retry time); otherwise exponential from ``initial_backoff`` with
+    "equal jitter" (half fixed, half random), capped at ``max_backoff``.
     """
     if retry_after_s is not None:
-        return timedelta(seconds=retry_after_s * (1 + 0.1 * rng.random()))
+        seconds = bounded_seconds(retry_after_s, maximum=RETRY_AFTER_MAX_S) or 0.0
+        return timedelta(seconds=seconds * (1 + 0.1 * rng.random()))
     exponent = min(max(attempt - 1, 0), 40)  # no overflow however many attempts
     base = min(settings.max_backoff.total_seconds(),
                settings.initial_backoff.total_seconds() * 2 ** exponent)
@@ -316,6 +327,9 @@ def deliver_pending(store: Store, config: Config, notifiers: Mapping[str, Notifi
     """Run the deliver stages once. ``flush`` treats ``group_wait`` as elapsed (one-shot runs).
 
     Never raises for a failed send: every receiver is isolated and every outcome recorded.
+    Each receiver's outcomes are recorded as soon as its thread is done (a hanging Slack does
+    not keep email's "sent" unrecorded), and a message whose recording fails is recorded by
+    :func:`_record_fallback` instead, so one bad message never loses the others' records.
     """
     alerts = AlertStore(store)
     report = DeliveryReport()
@@ -328,11 +342,11 @@ def deliver_pending(store: Store, config: Config, notifiers: Mapping[str, Notifi
         claims = _claim_all(alerts, plan, report)
     if claims:
         _hook("claimed")
-    outcomes = send_all(claims, notifiers)
-    if outcomes:
+    rng = rng or random.Random()
+    for batch in send_all(claims, notifiers):
         with alerts.transaction():
-            for claim, outcome in outcomes:
-                _record(alerts, config, claim, outcome, now, rng or random.Random(), report)
+            for claim, outcome in batch:
+                _record_isolated(alerts, config, claim, outcome, now, rng, report)
     return report
 
 
@@ -378,10 +392,7 @@ def _claim_all(alerts: AlertStore, plan: _Plan, report: DeliveryReport) -> list[
         alerts.close_outbox([row.id], plan.now, note=note)
     claims = []
     for group in groups.values():
-        if group.key == DIGEST_GROUP:
-            claim = _claim_digest(alerts, plan, group, report)
-        else:
-            claim = _claim_group(alerts, plan, group, report)
+        claim = _claim_isolated(alerts, plan, group, report)
         if claim is not None:
             claims.append(claim)
     for key, flight in plan.in_flight.items():
@@ -389,6 +400,23 @@ def _claim_all(alerts: AlertStore, plan: _Plan, report: DeliveryReport) -> list[
         if key not in groups and _flight_due(flight, plan.now):
             alerts.finish(flight.id, "superseded", plan.now, error="receiver or group gone")
     return claims
+
+
+def _claim_isolated(alerts: AlertStore, plan: _Plan, group: _Group, report: DeliveryReport
+                    ) -> _Claim | None:
+    """Claim one group in its own savepoint: a bug preparing one message (rendering hostile
+    text, say) leaves that group's work pending and logged, and the other groups go out."""
+    try:
+        with alerts.savepoint():
+            if group.key == DIGEST_GROUP:
+                return _claim_digest(alerts, plan, group, report)
+            return _claim_group(alerts, plan, group, report)
+    except Exception as exc:  # noqa: BLE001 - one group must not stop the pass
+        log.error("cannot prepare the message to %s for group %s (%s); it stays queued",
+                  group.receiver, clean_error(group.key, (), limit=120),
+                  type(exc).__name__)
+        report.waiting += 1
+        return None
 
 
 def _build_groups(outbox: Sequence[OutboxRow], plan: _Plan
@@ -666,19 +694,37 @@ def _digest(alerts: AlertStore, plan: _Plan, receiver: str, since: datetime | No
 
 
 def send_all(claims: Sequence[_Claim], notifiers: Mapping[str, Notifier]
-             ) -> list[tuple[_Claim, _Outcome]]:
-    """Send every claim; each receiver in its own thread, its messages oldest first."""
+             ) -> Iterator[list[tuple[_Claim, _Outcome]]]:
+    """Send every claim; each receiver in its own thread, its messages oldest first.
+
+    Yields each receiver's outcomes as soon as that receiver is done, in the caller's thread
+    (which owns the database connection).
+    """
     by_receiver: dict[str, list[_Claim]] = defaultdict(list)
     for claim in sorted(claims, key=lambda c: (c.created_at, c.delivery_id)):
         by_receiver[claim.receiver].append(claim)
     if len(by_receiver) <= 1:
-        return [pair for name, batch in by_receiver.items()
-                for pair in _send_receiver(notifiers.get(name), batch)]
+        for name, batch in by_receiver.items():
+            yield _send_safely(notifiers.get(name), batch)
+        return
     with ThreadPoolExecutor(max_workers=len(by_receiver),
                             thread_name_prefix="critmon-send") as pool:
-        futures = [pool.submit(_send_receiver, notifiers.get(name), batch)
+        futures = [pool.submit(_send_safely, notifiers.get(name), batch)
                    for name, batch in by_receiver.items()]
-        return [pair for future in futures for pair in future.result()]
+        for future in as_completed(futures):
+            yield future.result()
+
+
+def _send_safely(notifier: Notifier | None, claims: Sequence[_Claim]
+                 ) -> list[tuple[_Claim, _Outcome]]:
+    """:func:`_send_receiver`, with any bug in it a transient failure of its claims only."""
+    try:
+        return _send_receiver(notifier, claims)
+    except Exception as exc:  # noqa: BLE001 - never let one receiver end the pass
+        log.error("sending to %s raised %s", getattr(notifier, "name", "?"),
+                  type(exc).__name__)
+        failure = _Outcome("transient", error=f"unexpected {type(exc).__name__}")
+        return [(claim, failure) for claim in claims]
 
 
 def _send_receiver(notifier: Notifier | None, claims: Sequence[_Claim]
@@ -720,17 +766,79 @@ def send_one(notifier: Notifier, notification: Notification) -> _Outcome:
 # --------------------------------------------------------------------------- record
 
 
+def _record_isolated(alerts: AlertStore, config: Config, claim: _Claim, outcome: _Outcome,
+                     now: datetime, rng: random.Random, report: DeliveryReport) -> None:
+    """Record one outcome in its own savepoint; if that fails, record the fallback instead."""
+    try:
+        with alerts.savepoint():
+            _record(alerts, config, claim, outcome, now, rng, report)
+        return
+    except Exception as exc:  # noqa: BLE001 - one message's bug must not lose the others
+        problem = f"{type(exc).__name__}: {clean_error(exc, _secrets(config), limit=120)}"
+    log.error("delivery #%d to %s: recording the outcome failed (%s)", claim.delivery_id,
+              claim.receiver, problem)
+    try:
+        with alerts.savepoint():
+            _record_fallback(alerts, config, claim, outcome, now, problem, report)
+    except Exception as exc:  # noqa: BLE001 - the lease ends and the message is retried
+        log.error("delivery #%d to %s: cannot record anything (%s); it is retried when its "
+                  "lease ends", claim.delivery_id, claim.receiver, type(exc).__name__)
+
+
+def _record_fallback(alerts: AlertStore, config: Config, claim: _Claim, outcome: _Outcome,
+                     now: datetime, problem: str, report: DeliveryReport) -> None:
+    """The least that keeps the outbox's promises when :func:`_record` failed.
+
+    Sent stays sent (a resend would be a duplicate); a transient failure is retried after
+    ``max_backoff``; a permanent one is failed. The error says what went wrong in recording.
+    """
+    what = f"recording failed: {problem}"
+    error = clean_error(f"{outcome.error} ({what})" if outcome.error else what, _secrets(config))
+    if outcome.status == "sent":
+        alerts.finish(claim.delivery_id, "sent", now, error=error)
+        alerts.close_outbox(claim.outbox_ids, now, note="sent", delivery_id=claim.delivery_id)
+        with contextlib.suppress(Exception), alerts.savepoint():  # repeats keep their schedule
+            for decision in claim.decisions:
+                _remember(alerts, claim, decision, None, now)
+        _tally(alerts, claim, report, "sent", error, now)
+    elif outcome.status == "transient":
+        at = now + config.alerting.delivery.max_backoff
+        alerts.finish(claim.delivery_id, "retry", now, error=error, next_attempt_at=at)
+        _tally(alerts, claim, report, "retry", error, now, at)
+    else:
+        alerts.finish(claim.delivery_id, "failed", now, error=error)
+        alerts.close_outbox(claim.outbox_ids, now, note="failed", delivery_id=claim.delivery_id)
+        _tally(alerts, claim, report, "failed", error, now)
+
+
+def _secrets(config: Config) -> list[str]:
+    return [s.get_secret_value() for s in config.secrets.values()]
+
+
+def _tally(alerts: AlertStore, claim: _Claim, report: DeliveryReport, status: str, error: str,
+           now: datetime, next_attempt_at: datetime | None = None) -> None:
+    """Keep the attempt in the delivery's history and count it in the pass's report."""
+    alerts.record_attempt(claim.delivery_id, attempt=claim.attempts, at=now, outcome=status,
+                          error=error or None, next_attempt_at=next_attempt_at)
+    if status == "sent":
+        report.sent += 1
+    elif status == "retry":
+        report.retrying += 1
+    else:
+        report.failed += 1
+    report.outcomes.append((claim.receiver, claim.delivery_id, status, error))
+
+
 def _record(alerts: AlertStore, config: Config, claim: _Claim, outcome: _Outcome,
             now: datetime, rng: random.Random, report: DeliveryReport) -> None:
-    error = redact(outcome.error, [s.get_secret_value() for s in config.secrets.values()])
+    error = clean_error(outcome.error, _secrets(config))
     if outcome.status == "sent":
         ref = outcome.result.ref if outcome.result else None
         alerts.finish(claim.delivery_id, "sent", now, message_ref=ref)
         for decision in claim.decisions:
             _remember(alerts, claim, decision, ref, now)
         alerts.close_outbox(claim.outbox_ids, now, note="sent", delivery_id=claim.delivery_id)
-        report.sent += 1
-        report.outcomes.append((claim.receiver, claim.delivery_id, "sent", ""))
+        _tally(alerts, claim, report, "sent", "", now)
         return
     settings = config.alerting.delivery
     if outcome.status == "transient" and now - claim.created_at < settings.give_up_after:
@@ -738,8 +846,7 @@ def _record(alerts: AlertStore, config: Config, claim: _Claim, outcome: _Outcome
         alerts.finish(claim.delivery_id, "retry", now, error=error, next_attempt_at=at)
         log.warning("delivery #%d to %s failed (attempt %d), retrying at %s: %s",
                     claim.delivery_id, claim.receiver, claim.attempts, at.isoformat(), error)
-        report.retrying += 1
-        report.outcomes.append((claim.receiver, claim.delivery_id, "retry", error))
+        _tally(alerts, claim, report, "retry", error, now, at)
         return
     if outcome.status == "transient":
         error = f"gave up after {claim.attempts} attempts: {error}"
@@ -747,8 +854,7 @@ def _record(alerts: AlertStore, config: Config, claim: _Claim, outcome: _Outcome
     alerts.close_outbox(claim.outbox_ids, now, note="failed", delivery_id=claim.delivery_id)
     log.error("delivery #%d to %s failed for good: %s", claim.delivery_id, claim.receiver,
               error)
-    report.failed += 1
-    report.outcomes.append((claim.receiver, claim.delivery_id, "failed", error))
+    _tally(alerts, claim, report, "failed", error, now)
 
 
 def _remember(alerts: AlertStore, claim: _Claim, decision: _Decision, ref: str | None,
@@ -809,7 +915,7 @@ def send_test(notifier: Notifier, now: datetime, *, store: Store | None = None,
     outcome = send_one(notifier, notification)
     ok = outcome.status == "sent"
     ref = outcome.result.ref if outcome.result else None
-    detail = redact(outcome.error, list(secrets)) if not ok else (
+    detail = clean_error(outcome.error, list(secrets)) if not ok else (
         f"sent{f' (ref {ref})' if ref else ''}")
     if store is not None:
         alerts = AlertStore(store)

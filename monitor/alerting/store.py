@@ -8,6 +8,8 @@ Wraps a :class:`~monitor.store.database.Store` (``AlertStore(store)``) and uses 
     alert_events     append-only history of state changes (UPDATE/DELETE are refused)
     outbox           notification work written in the same transaction as the state change
     deliveries       the delivery log: one row per message (or mute), unique idempotency key
+    delivery_attempts  every attempt at a message: when, outcome, error, next retry (kept
+                     after the message goes out, so a 429 before the success stays visible)
     delivery_items   the alerts in each delivery, with the reason for each
     notify_log       per receiver and alert: what was last sent (dedup, repeat, threading)
     silences, acks   muting
@@ -19,7 +21,8 @@ Timestamps are ISO-8601 UTC text. No secret is ever written here: rows hold rece
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -159,6 +162,13 @@ class AlertStore:
 
     def transaction(self) -> Any:
         return self.store.transaction()
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """Inside a transaction: writes that all happen or, on an exception, none do, while
+        the enclosing transaction (the other messages' records) goes on."""
+        with self.db.atomic():
+            yield
 
     def _insert(self, table: str, row: dict[str, Any]) -> int:
         columns = ", ".join(row)
@@ -333,6 +343,10 @@ class AlertStore:
                                                       "created_at": iso(now)})
         else:
             delivery_id = existing.id
+            if existing.status == "sending":  # its lease ended: the process stopped mid-send
+                self.record_attempt(delivery_id, attempt=existing.attempts, at=now,
+                                    outcome="interrupted", error="no outcome recorded (the "
+                                    "process stopped during the send); sending again")
             assignments = ", ".join(f"{k} = ?" for k in fields)
             self.db.execute(f"UPDATE deliveries SET {assignments}, attempts = attempts + 1 "
                             "WHERE id = ?", [*fields.values(), delivery_id])
@@ -358,6 +372,19 @@ class AlertStore:
             "sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END WHERE id = ?",
             [status, iso(now), error, iso(next_attempt_at), message_ref, status, iso(now),
              delivery_id])
+
+    def record_attempt(self, delivery_id: int, *, attempt: int, at: datetime, outcome: str,
+                       error: str | None = None, next_attempt_at: datetime | None = None
+                       ) -> int:
+        """Keep one attempt's outcome (``sent``, ``retry``, ``failed``, ``interrupted``)."""
+        return self._insert("delivery_attempts", {
+            "delivery_id": delivery_id, "attempt": attempt, "at": iso(at), "outcome": outcome,
+            "error": error, "next_attempt_at": iso(next_attempt_at)})
+
+    def attempts(self, delivery_id: int) -> list[dict[str, Any]]:
+        """Every recorded attempt at one delivery, oldest first."""
+        return self._rows("SELECT * FROM delivery_attempts WHERE delivery_id = ? ORDER BY id",
+                          [delivery_id])
 
     def record_mute(self, *, key: str, receiver: str, group_key: str, reason: str, mute: Mute,
                     item: DeliveryItem, now: datetime) -> bool:
@@ -506,19 +533,30 @@ class AlertStore:
                      from_state || '->' || to_state AS reason, detail
               FROM alert_events
               UNION ALL
-              SELECT COALESCE(d.sent_at, d.updated_at, d.created_at) AS at, 'delivery' AS type,
-                     d.status AS event, i.fingerprint, i.alertname, i.mineral, i.level,
-                     NULL AS from_level, NULL AS value, d.receiver,
-                     COALESCE(i.reason, d.reason) AS reason,
+              SELECT a.at, 'delivery', a.outcome, i.fingerprint, i.alertname, i.mineral,
+                     i.level, NULL, NULL, d.receiver, COALESCE(i.reason, d.reason),
+                     {_ATTEMPT_DETAIL}
+              FROM delivery_attempts a JOIN deliveries d ON d.id = a.delivery_id
+                   JOIN delivery_items i ON i.delivery_id = d.id
+              UNION ALL
+              SELECT COALESCE(d.sent_at, d.updated_at, d.created_at), 'delivery', d.status,
+                     i.fingerprint, i.alertname, i.mineral, i.level, NULL, NULL, d.receiver,
+                     COALESCE(i.reason, d.reason),
                      TRIM(COALESCE('muted by ' || d.muted_by, '') || ' ' ||
                           COALESCE(d.last_error, '') || ' ' ||
                           CASE WHEN d.attempts > 1 THEN 'attempts=' || d.attempts ELSE '' END)
-                       AS detail
               FROM deliveries d JOIN delivery_items i ON i.delivery_id = d.id
+              WHERE {_UNTOLD}
               UNION ALL
-              SELECT COALESCE(sent_at, updated_at, created_at), 'delivery', status, NULL, NULL,
-                     NULL, NULL, NULL, NULL, receiver, reason, COALESCE(last_error, title)
-              FROM deliveries WHERE kind IN ('digest', 'test')
+              SELECT a.at, 'delivery', a.outcome, NULL, NULL, NULL, NULL, NULL, NULL,
+                     d.receiver, d.reason, COALESCE(d.title || ': ', '') || {_ATTEMPT_DETAIL}
+              FROM delivery_attempts a JOIN deliveries d ON d.id = a.delivery_id
+              WHERE d.kind IN ('digest', 'test')
+              UNION ALL
+              SELECT COALESCE(d.sent_at, d.updated_at, d.created_at), 'delivery', d.status,
+                     NULL, NULL, NULL, NULL, NULL, NULL, d.receiver, d.reason,
+                     COALESCE(d.last_error, d.title)
+              FROM deliveries d WHERE d.kind IN ('digest', 'test') AND {_UNTOLD}
             ){where} ORDER BY at, type DESC LIMIT ?"""
         return self._rows(sql, [*params, limit])
 
@@ -531,6 +569,15 @@ def like_prefix(text: str) -> str:
     """
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return escaped + "%"
+
+
+#: History text of one attempt: "attempt 2: <error>; next attempt at <UTC time>".
+_ATTEMPT_DETAIL = ("'attempt ' || a.attempt || COALESCE(': ' || a.error, '') || "
+                   "COALESCE('; next attempt at ' || substr(a.next_attempt_at, 1, 19) || 'Z', '')")
+#: A delivery whose current state no attempt row tells: muted, being sent now, superseded,
+#: or written before attempts were kept.
+_UNTOLD = ("(d.status IN ('sending', 'superseded') OR NOT EXISTS "
+           "(SELECT 1 FROM delivery_attempts x WHERE x.delivery_id = d.id))")
 
 
 def _with_id(alert: AlertState, alert_id: int) -> AlertState:

@@ -27,7 +27,7 @@ from monitor.config.load import (
 from monitor.core.clock import SystemClock
 from monitor.core.errors import ConfigError, MonitorError, StoreError
 from monitor.ops.daemon import Daemon, Runtime, poll_all, prepare, run_once
-from monitor.ops.health import check_health
+from monitor.ops.health import check_health, load_running_jobs
 from monitor.ops.metrics import start_metrics_server
 from monitor.risk.assess import assess_and_detect, signal_row
 from monitor.risk.status import STATUS_COLUMNS, explain_rows, status_rows
@@ -419,7 +419,8 @@ def health(obj: Context, fmt: str) -> None:
             now=SystemClock().now(), heartbeat_at=store.get_meta("heartbeat_at"),
             last_cycle_at=store.get_meta("last_cycle_at"), sources=store.source_states(),
             db_error=store.check_writable(),
-            stuck_deliveries=AlertStore(store).stuck_deliveries(SystemClock().now()))
+            stuck_deliveries=AlertStore(store).stuck_deliveries(SystemClock().now()),
+            running_jobs=load_running_jobs(store))
     rows = [{"check": c.name, "status": "ok" if c.ok else "FAIL", "detail": c.detail}
             for c in checks]
     click.echo(render(rows, ["check", "status", "detail"], fmt))

@@ -24,6 +24,7 @@ from monitor.config.minerals import Mineral, MineralsFile
 from monitor.config.rules import NewsSettings
 from monitor.config.sources import FederalRegisterSource, HtmlListSource, NewsSource, RssSource
 from monitor.core.models import FetchResult
+from monitor.core.untrusted import clean_text
 from monitor.news.classify import NewsClassifier, load_classifier
 from monitor.news.dedup import DedupIndex, canonical_url
 from monitor.news.items import NewsItem, NewsRecord, ParsedFeed
@@ -60,14 +61,18 @@ class NewsPipeline:
 
 
 def parse_news_payload(source: NewsSource, result: FetchResult) -> ParsedFeed:
-    """Parse a fetched body with the parser for the source's kind."""
+    """Parse a fetched body with the parser for the source's kind.
+
+    A listing page's parse gets the source's ``timeout`` as its own budget, on top of the fetch.
+    """
     if isinstance(source, FederalRegisterSource):
         return parse_federal_register(result.body, source=source.id, lang=source.lang)
     if isinstance(source, HtmlListSource):
         spec = HtmlListSpec(selector=source.selector, regex=source.regex,
                             link_pattern=source.link_pattern, date_pattern=source.date_pattern)
         return parse_html_list(result.body, source=source.id, spec=spec, base_url=result.url,
-                               lang=source.lang, content_type=result.content_type)
+                               lang=source.lang, content_type=result.content_type,
+                               deadline_s=source.timeout.total_seconds())
     return parse_feed(result.body, source=source.id, lang=source.lang, base_url=result.url,
                       content_type=result.content_type or "application/xml")
 
@@ -112,6 +117,8 @@ def ingest_news(source: NewsSource, result: FetchResult, store: Store, now: date
     known = news.known_ids(i.id for i in parsed.items)
     fresh = [i for i in parsed.items if i.id not in known]
     skipped = tuple(f"entry {s.position}: {s.reason}" for s in parsed.skipped)
+    if parsed.warning:
+        log.warning("source %s: %s", source.id, clean_text(parsed.warning))
     if skipped:
         log.warning("source %s: skipped %d entr%s: %s", source.id, len(skipped),
                     "y" if len(skipped) == 1 else "ies", "; ".join(skipped[:3]))

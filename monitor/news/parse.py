@@ -15,17 +15,19 @@ import html
 import io
 import json
 import re
+import time
 import unicodedata
 import urllib.parse
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html.parser import HTMLParser
-from typing import Any
+from typing import Any, NamedTuple
 
 import feedparser
 
 from monitor.core.errors import SourceFormatError
+from monitor.core.untrusted import clean_text
 from monitor.news.items import NewsItem, ParsedFeed, SkippedEntry, detect_lang, item_id
 
 MAX_ENTRIES = 500
@@ -33,13 +35,20 @@ MAX_TITLE_CHARS = 1_000
 MAX_SUMMARY_CHARS = 2_000
 #: Raw HTML beyond this is not even looked at (a summary is cut to MAX_SUMMARY_CHARS anyway).
 MAX_RAW_CHARS = 100_000
+#: A listing page is read up to this many characters (its newest items come first).
+MAX_PAGE_CHARS = 5_000_000
+#: A listing page whose parse runs longer than this fails the poll (a linear parse takes about
+#: 1 s per MB); a source's poll passes its own ``timeout`` instead.
+PARSE_DEADLINE_S = 60.0
 
 _FEED_MARKERS = re.compile(rb"<(rss|feed|rdf:RDF|channel)[\s>]", re.IGNORECASE)
 _HTML_MARKERS = re.compile(rb"<(!doctype\s+html|html|head|body)[\s>]", re.IGNORECASE)
 _HTML_TITLE = re.compile(rb"<title[^>]*>(.{0,200}?)</title>", re.IGNORECASE | re.DOTALL)
 _ENTITY = re.compile(r"&(#\d+|#x[0-9a-fA-F]+|[A-Za-z]{2,8});")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _META_CHARSET = re.compile(rb"<meta[^>]+charset=[\"']?\s*([A-Za-z0-9_-]+)", re.IGNORECASE)
+_XML_ENCODING = re.compile(rb"^\s*<\?xml[^>]*?encoding=[\"']([A-Za-z0-9._-]+)", re.IGNORECASE)
+_UTF_NAMES = frozenset({"utf-8", "utf8"})
+_UTF16_32_BOMS = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")
 _BLOCK_TAGS = frozenset({"p", "br", "div", "li", "tr", "td", "th", "h1", "h2", "h3", "h4",
                          "h5", "h6", "ul", "ol", "table", "section", "article", "blockquote"})
 _SKIP_TAGS = frozenset({"script", "style", "noscript", "template"})
@@ -79,7 +88,8 @@ class _TextExtractor(HTMLParser):
 
 
 def html_to_text(fragment: str, *, limit: int | None = None) -> str:
-    """Plain text of an HTML fragment: tags dropped, entities decoded, whitespace collapsed.
+    """Plain text of an HTML fragment: tags dropped, entities decoded, whitespace collapsed,
+    no control or bidi characters (``clean_text``: every title and summary passes here).
 
     Entities are decoded a second time when some survive the first pass: Federal Register RSS
     descriptions are double-escaped (``&amp;#39;``).
@@ -94,8 +104,7 @@ def html_to_text(fragment: str, *, limit: int | None = None) -> str:
             text = html.unescape(text)
     else:
         text = fragment
-    text = _CONTROL.sub("", unicodedata.normalize("NFC", text))
-    text = " ".join(text.split())
+    text = clean_text(unicodedata.normalize("NFC", text), limit=None)
     return text[:limit].rstrip() if limit is not None else text
 
 
@@ -181,14 +190,19 @@ def parse_feed(body: bytes, *, source: str, lang: str = "en", base_url: str = ""
 
     ``base_url`` (the final URL of the fetch) resolves relative links; ``content_type`` lets
     feedparser honour the charset the server declared. A bozo feed that still has entries is
-    accepted with a warning; one without entries raises SourceFormatError.
+    accepted with a warning; one without entries raises SourceFormatError. A UTF-8 feed with a
+    few invalid bytes is repaired first (see :func:`repair_utf8`).
     """
     check_not_html(body, source=source, what="a feed")
+    body, replaced = repair_utf8(body, content_type)
     headers = {"content-location": base_url} if base_url else {}
     if content_type:
         headers["content-type"] = content_type
     parsed = feedparser.parse(io.BytesIO(body), response_headers=headers)
     problem = _bozo_reason(parsed)
+    if replaced:
+        note = f"{replaced} invalid UTF-8 byte sequence{'s' if replaced > 1 else ''} replaced"
+        problem = f"{note}; {problem}" if problem else note
     if not parsed.entries:
         if problem or not parsed.get("version"):
             raise SourceFormatError(f"{source}: not a usable feed: {problem or 'no feed found'}",
@@ -204,6 +218,41 @@ def parse_feed(body: bytes, *, source: str, lang: str = "en", base_url: str = ""
                     url=url, title_html=_strip_publisher(title, entry),
                     summary_html=entry.get("summary") or "", published_at=published)
     return entries.result(problem)
+
+
+def repair_utf8(body: bytes, content_type: str | None = None) -> tuple[bytes, int]:
+    """``body`` with its invalid UTF-8 sequences replaced by U+FFFD, and how many there were.
+
+    feedparser decodes a feed that fails strict UTF-8 with the next candidate (windows-1252,
+    iso-8859-2), so one bad byte turns every Chinese title into mojibake. When the feed is
+    UTF-8 by declaration (header and XML declaration, or neither) and most of its non-ASCII
+    text does decode as UTF-8, only the bad bytes are replaced. A feed whose non-ASCII bytes
+    are mostly invalid is probably mislabelled windows-1252 and is left to feedparser.
+    """
+    if body.startswith(_UTF16_32_BOMS) or not _declared_utf8(body, content_type):
+        return body, 0
+    try:
+        body.decode("utf-8")
+        return body, 0
+    except UnicodeDecodeError:
+        pass
+    text = body.decode("utf-8", errors="replace")
+    invalid = text.count("\ufffd") - body.count("\ufffd".encode())
+    valid = len(text) - len(text.encode("ascii", errors="ignore")) - invalid
+    if invalid > valid:
+        return body, 0
+    return text.encode("utf-8"), invalid
+
+
+def _declared_utf8(body: bytes, content_type: str | None) -> bool:
+    """Whether every encoding the header and the XML declaration name is UTF-8 (or none is)."""
+    declared = []
+    if content_type and "charset=" in content_type.lower():
+        declared.append(content_type.lower().split("charset=")[-1].split(";")[0].strip(" \"'"))
+    match = _XML_ENCODING.search(body[:512].removeprefix(b"\xef\xbb\xbf"))
+    if match:
+        declared.append(match.group(1).decode("ascii").lower())
+    return all(name in _UTF_NAMES for name in declared)
 
 
 def _bozo_reason(parsed: Any) -> str | None:
@@ -303,13 +352,24 @@ class HtmlListSpec:
 
 
 def parse_html_list(body: bytes, *, source: str, spec: HtmlListSpec, base_url: str,
-                    lang: str = "zh", content_type: str | None = None) -> ParsedFeed:
-    """Extract (link, title, date) items from a plain HTML listing page such as MOFCOM's."""
+                    lang: str = "zh", content_type: str | None = None,
+                    deadline_s: float = PARSE_DEADLINE_S) -> ParsedFeed:
+    """Extract (link, title, date) items from a plain HTML listing page such as MOFCOM's.
+
+    Linear in the page size, which is bounded (``MAX_PAGE_CHARS``: the rest is not read, with
+    a warning); a parse still running after ``deadline_s`` raises SourceFormatError.
+    """
+    deadline = Deadline(source, deadline_s)
     page = decode_html(body, content_type)
+    warning = None
+    if len(page) > MAX_PAGE_CHARS:
+        warning = (f"page of {len(page)} characters: only the first {MAX_PAGE_CHARS} characters "
+                   "were read")
+        page = page[:MAX_PAGE_CHARS]
     date_re = re.compile(spec.date_pattern or DEFAULT_DATE_PATTERN)
     link_re = re.compile(spec.link_pattern) if spec.link_pattern else None
-    raw = (_regex_items(page, spec.regex, base_url) if spec.regex
-           else _selector_items(page, spec.selector or "li", base_url))
+    raw = (_regex_items(page, spec.regex, base_url, deadline) if spec.regex
+           else _selector_items(page, spec.selector or "li", base_url, deadline))
     entries = _Entries(source, lang)
     position = -1
     for position, (url, title, date_text) in enumerate(raw):
@@ -322,7 +382,24 @@ def parse_html_list(body: bytes, *, source: str, spec: HtmlListSpec, base_url: s
     if not entries.items and not entries.skipped:
         raise SourceFormatError(f"{source}: no items found on the page (checked {position + 1} "
                                 "candidates); has its layout changed?", source=source)
-    return entries.result()
+    return entries.result(warning)
+
+
+class Deadline:
+    """A time budget for parsing one payload; :meth:`check` raises once it is spent."""
+
+    def __init__(self, source: str, seconds: float) -> None:
+        self.source = source
+        self.seconds = seconds
+        self._at = time.monotonic() + seconds
+
+    def check(self, done: int, total: int) -> None:
+        """Raise SourceFormatError naming the source when the budget is spent."""
+        if time.monotonic() >= self._at:
+            raise SourceFormatError(
+                f"{self.source}: parsing the page took longer than {self.seconds:g}s (stopped "
+                f"after {done} of {total} characters); is it really a listing page?",
+                source=self.source)
 
 
 def decode_html(body: bytes, content_type: str | None = None) -> str:
@@ -357,8 +434,10 @@ def _find_date(date_re: re.Pattern[str], text: str) -> datetime | None:
         return None
 
 
-def _regex_items(page: str, pattern: str, base_url: str) -> Iterator[tuple[str, str, str]]:
+def _regex_items(page: str, pattern: str, base_url: str,
+                 deadline: Deadline) -> Iterator[tuple[str, str, str]]:
     for match in re.finditer(pattern, page, re.DOTALL):
+        deadline.check(match.end(), len(page))
         groups = match.groupdict()
         yield (_http_url(html.unescape(groups.get("url") or ""), base_url),
                groups.get("title") or "", groups.get("date") or match.group(0))
@@ -387,26 +466,61 @@ def parse_selector(selector: str) -> tuple[_Step, ...]:
     return tuple(steps)
 
 
-class _SelectorCollector(HTMLParser):
-    """Collects, for every element matching a selector, its first link, link text and text."""
+class _Open(NamedTuple):
+    """An open element: its tag, and how many ancestor steps of the selector the path to it
+    (itself included) has matched."""
 
-    def __init__(self, steps: tuple[_Step, ...]) -> None:
+    tag: str
+    matched: int
+
+
+class _SelectorCollector(HTMLParser):
+    """Collects, for every element matching a selector, its first link, link text and text.
+
+    Linear in the page: every tag does O(1) work however deep the page nests. Each open element
+    carries how far the selector's ancestor steps are matched along its path (greedy matching
+    from the root finds a descendant chain whenever there is one), and the depths at which each
+    tag is open are indexed, so an end tag or an ``<li>`` finds what it closes without walking
+    the stack.
+    """
+
+    def __init__(self, steps: tuple[_Step, ...], deadline: Deadline, total: int) -> None:
         super().__init__(convert_charrefs=True)
         self.steps = steps
-        self.stack: list[tuple[str, frozenset[str], str | None]] = []
+        self.stack: list[_Open] = []
         self.items: list[dict[str, Any]] = []
+        self._open_at: dict[str, list[int]] = {}  # tag -> depths where it is open, ascending
         self._open: list[tuple[int, dict[str, Any]]] = []  # (stack depth, item being built)
         self._in_link: dict[str, Any] | None = None
+        self._deadline = deadline
+        self._total = total
+        self._done = 0
+
+    def feed_all(self, page: str, chunk: int = 65_536) -> None:
+        """Feed ``page`` in chunks, checking the deadline between them and at every tag."""
+        for start in range(0, len(page), chunk):
+            self._done = start
+            self._deadline.check(start, self._total)
+            self.feed(page[start:start + chunk])
+        self.close()
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        values = {k: v or "" for k, v in attrs}
+        self._deadline.check(self._done, self._total)
         if tag in _VOID_TAGS:
             return
+        values = {k: v or "" for k, v in attrs}
         if tag == "li":  # an <li> closes an open sibling <li> (HTML's optional end tags)
-            self._close_open_sibling("li", stop_at=("ul", "ol"))
+            self._close_open_li()
         classes = frozenset(values.get("class", "").split())
-        self.stack.append((tag, classes, values.get("id") or None))
-        if self._selected():
+        element = (tag, classes, values.get("id") or None)
+        ancestors = len(self.steps) - 1
+        matched = self.stack[-1].matched if self.stack else 0
+        selected = matched == ancestors and self.steps[-1].matches(*element)
+        if matched < ancestors and self.steps[matched].matches(*element):
+            matched += 1
+        self._open_at.setdefault(tag, []).append(len(self.stack))
+        self.stack.append(_Open(tag, matched))
+        if selected and len(self.items) < MAX_ENTRIES * 20:
             item: dict[str, Any] = {"links": [], "text": []}
             self._open.append((len(self.stack), item))
             self.items.append(item)
@@ -418,10 +532,9 @@ class _SelectorCollector(HTMLParser):
     def handle_endtag(self, tag: str) -> None:
         if tag == "a":
             self._in_link = None
-        for depth in range(len(self.stack) - 1, -1, -1):
-            if self.stack[depth][0] == tag:
-                self._pop_to(depth)
-                return
+        depths = self._open_at.get(tag)
+        if depths:
+            self._pop_to(depths[-1])
 
     def handle_data(self, data: str) -> None:
         if self._open:
@@ -429,37 +542,31 @@ class _SelectorCollector(HTMLParser):
         if self._in_link is not None:
             self._in_link["text"].append(data)
 
-    def _close_open_sibling(self, tag: str, stop_at: tuple[str, ...]) -> None:
-        for depth in range(len(self.stack) - 1, -1, -1):
-            name = self.stack[depth][0]
-            if name in stop_at:
-                return
-            if name == tag:
-                self._pop_to(depth)
-                return
+    def _close_open_li(self) -> None:
+        """Close the innermost open ``<li>`` unless a list opened inside it since."""
+        li = self._innermost("li")
+        if li > max(self._innermost("ul"), self._innermost("ol")):
+            self._pop_to(li)
+
+    def _innermost(self, tag: str) -> int:
+        depths = self._open_at.get(tag)
+        return depths[-1] if depths else -1
 
     def _pop_to(self, depth: int) -> None:
+        """Close the element at ``depth`` and everything opened inside it."""
+        for element in reversed(self.stack[depth:]):
+            self._open_at[element.tag].pop()
         del self.stack[depth:]
         while self._open and self._open[-1][0] > depth:
             self._open.pop()
 
-    def _selected(self) -> bool:
-        """Does the element on top of the stack match the selector (descendant semantics)?"""
-        if not self.steps[-1].matches(*self.stack[-1]):
-            return False
-        remaining = list(self.steps[:-1])
-        for element in reversed(self.stack[:-1]):
-            if remaining and remaining[-1].matches(*element):
-                remaining.pop()
-        return not remaining
 
-
-def _selector_items(page: str, selector: str, base_url: str) -> Iterable[tuple[str, str, str]]:
-    collector = _SelectorCollector(parse_selector(selector))
-    collector.feed(page[:5_000_000])
-    collector.close()
+def _selector_items(page: str, selector: str, base_url: str,
+                    deadline: Deadline) -> Iterable[tuple[str, str, str]]:
+    collector = _SelectorCollector(parse_selector(selector), deadline, len(page))
+    collector.feed_all(page)
     base = _base_href(page) or base_url
-    for item in collector.items[: MAX_ENTRIES * 20]:
+    for item in collector.items:
         for link in item["links"]:
             url = _http_url(html.unescape(link["href"]), base)
             title = link["title"].strip() or "".join(link["text"])

@@ -5,6 +5,10 @@
 waits for signals with ``sigwait`` so no work ever runs inside a signal handler: SIGHUP reloads
 the config (validate everything first, keep the old one on error), SIGINT/SIGTERM stop within
 ``STOP_TIMEOUT_S``. ``critmon once`` runs one full cycle with the same functions and exits.
+
+Every job runs inside :meth:`JobTracker.track` with a limit (a poll: twice its source's timeout,
+for the fetch and the parse, plus ``JOB_MARGIN``); the heartbeat job records the jobs running
+for a while in the store, so ``critmon health`` can name one that runs past its limit.
 """
 
 from __future__ import annotations
@@ -15,10 +19,12 @@ import shutil
 import signal
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import count
 from pathlib import Path
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
@@ -41,6 +47,7 @@ from monitor.core.errors import ConfigError, MonitorError
 from monitor.core.models import Signal
 from monitor.news.events import policy_event_signals
 from monitor.news.store import NewsStore
+from monitor.ops.health import RUNNING_JOBS_KEY, RunningJob, encode_running_jobs
 from monitor.ops.self_alerts import (
     CONFIG_RELOAD_FAILED,
     OPERATIONAL_RULES,
@@ -67,6 +74,13 @@ HEARTBEAT_EVERY_S = 5.0
 HEARTBEAT_SAVE_EVERY_S = 30.0
 EVALUATE_EVERY = timedelta(minutes=15)
 DELIVER_EVERY = timedelta(seconds=5)
+#: A job may run this much longer than its own budget before it counts as stuck.
+JOB_MARGIN = timedelta(minutes=2)
+#: The longest healthy run of the jobs that are not polls (before ``JOB_MARGIN``).
+JOB_LIMITS = {"evaluate": EVALUATE_EVERY, "deliver": timedelta(minutes=5),
+              "housekeeping": timedelta(hours=1)}
+#: Jobs running at least this long are recorded in the store; shorter ones churn too fast.
+RECORD_RUNNING_AFTER = timedelta(seconds=HEARTBEAT_EVERY_S)
 BUNDLED_KEY = "bundled_fingerprint"
 RELOAD_ERROR_KEY = "config_reload_error"
 
@@ -236,12 +250,45 @@ def run_once(runtime: Runtime, fetcher: Fetcher, clock: Clock
 # ---------------------------------------------------------------------- the daemon
 
 
+class JobTracker:
+    """The jobs running now, each with its start time and limit (shared by worker threads).
+
+    The job wrappers record start and end themselves: apscheduler's EVENT_JOB_SUBMITTED is
+    dispatched after the job is handed to the pool, so a quick job can report EXECUTED first.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: dict[int, RunningJob] = {}
+        self._ids = count()
+
+    @contextmanager
+    def track(self, name: str, started_at: datetime, limit: timedelta) -> Iterator[None]:
+        """Count the enclosed block as a run of job ``name`` that may take up to ``limit``."""
+        key = next(self._ids)
+        with self._lock:
+            self._running[key] = RunningJob(name, started_at.isoformat(), limit.total_seconds())
+        try:
+            yield
+        finally:
+            with self._lock:
+                del self._running[key]
+
+    def running_for(self, at_least: timedelta, now: datetime) -> list[RunningJob]:
+        """The jobs that started ``at_least`` ago or earlier, oldest first."""
+        with self._lock:
+            jobs = list(self._running.values())
+        return sorted((j for j in jobs if now - datetime.fromisoformat(j.started_at) >= at_least),
+                      key=lambda j: (j.started_at, j.name))
+
+
 class Daemon:
     """The long-running process behind ``critmon run``."""
 
     def __init__(self, runtime: Runtime, *, fetcher: Fetcher | None = None,
                  clock: Clock | None = None,
-                 load: Callable[[Path | None], Config] = load_config) -> None:
+                 load: Callable[[Path | None], Config] = load_config,
+                 job_margin: timedelta = JOB_MARGIN) -> None:
         self.runtime = runtime
         self.fetcher = fetcher or HttpFetcher()
         self.clock = clock or SystemClock()
@@ -254,6 +301,9 @@ class Daemon:
         self.scheduler.add_listener(self._on_job_event, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
         self._last_heartbeat = time.monotonic()
         self._last_heartbeat_saved = float("-inf")
+        self._jobs = JobTracker()
+        self._job_margin = job_margin
+        self._recorded_jobs: list[RunningJob] | None = None  # None: nothing recorded yet
         self._config_stamp = config_files_stamp(runtime.config_dir)
         self._detector_cache = DetectorCache()
         # Swapped as one pair on reload, so a job never sees a config without its notifiers.
@@ -264,18 +314,30 @@ class Daemon:
     def _poll_job(self, source_id: str) -> None:
         runtime = self.runtime  # one consistent snapshot per tick
         source = next((s for s in runtime.enabled_sources() if s.id == source_id), None)
-        if source is not None:
+        if source is None:
+            return
+        # The fetch has the source's timeout, and a listing page's parse the same again.
+        limit = 2 * source.timeout + self._job_margin
+        with self._jobs.track(f"poll {source.id}", self.clock.now(), limit):
             poll_one(runtime, source, self.fetcher, self.clock, only_due=True)
 
     def _evaluate_job(self) -> None:
-        evaluate(self.runtime, self.clock, self._detector_cache)
-        with self.runtime.open_store() as store:
-            store.set_meta("last_cycle_at", self.clock.now().isoformat())
+        with self._tracked("evaluate"):
+            evaluate(self.runtime, self.clock, self._detector_cache)
+            with self.runtime.open_store() as store:
+                store.set_meta("last_cycle_at", self.clock.now().isoformat())
 
     def _deliver_job(self) -> None:
         config, notifiers = self._alerting
-        with self.runtime.open_store() as store:
+        with self._tracked("deliver"), self.runtime.open_store() as store:
             deliver_pending(store, config, notifiers, self.clock.now())
+
+    def _housekeeping_job(self) -> None:
+        with self._tracked("housekeeping"):
+            housekeeping(self.runtime, self.clock)
+
+    def _tracked(self, name: str) -> AbstractContextManager[None]:
+        return self._jobs.track(name, self.clock.now(), JOB_LIMITS[name] + self._job_margin)
 
     def _on_job_event(self, event: JobExecutionEvent) -> None:
         if event.exception is not None:
@@ -303,7 +365,7 @@ class Daemon:
             next_run_time=self.clock.now() + timedelta(seconds=20),
         )
         self.scheduler.add_job(
-            housekeeping, IntervalTrigger(hours=24, jitter=600), args=[self.runtime, self.clock],
+            self._housekeeping_job, IntervalTrigger(hours=24, jitter=600),
             id="housekeeping", name="housekeeping", replace_existing=True,
             next_run_time=self.clock.now() + timedelta(minutes=10))
         self.scheduler.add_job(
@@ -381,13 +443,22 @@ class Daemon:
         return 0
 
     def _heartbeat(self) -> None:
-        """A scheduler job: proves jobs still run; records it in the store now and then."""
+        """A scheduler job: proves jobs still run; records it in the store now and then.
+
+        Also records the jobs running for a while, at once when that list changes, so
+        ``critmon health`` sees a job pass its limit (or end) within a heartbeat.
+        """
         now = time.monotonic()
         self._last_heartbeat = now
-        if now - self._last_heartbeat_saved >= HEARTBEAT_SAVE_EVERY_S:
-            self._last_heartbeat_saved = now
-            with self.runtime.open_store() as store:
-                store.set_meta("heartbeat_at", self.clock.now().isoformat())
+        running = self._jobs.running_for(RECORD_RUNNING_AFTER, self.clock.now())
+        if (running == self._recorded_jobs
+                and now - self._last_heartbeat_saved < HEARTBEAT_SAVE_EVERY_S):
+            return
+        with self.runtime.open_store() as store, store.transaction():
+            store.set_meta("heartbeat_at", self.clock.now().isoformat())
+            store.set_meta(RUNNING_JOBS_KEY, encode_running_jobs(running))
+        self._last_heartbeat_saved = now
+        self._recorded_jobs = running
 
     def _on_tick(self, watchdog_s: float | None) -> None:
         if self._config_changed():
@@ -427,8 +498,17 @@ class Daemon:
             log.error("jobs did not finish within %.0fs; exiting anyway", timeout_s)
             logging.shutdown()
             os._exit(1)
+        self._record_no_running_jobs()
         self.fetcher_close()
         log.info("critmon stopped")
+
+    def _record_no_running_jobs(self) -> None:
+        """After a clean stop no job runs; a stale record would confuse ``critmon health``."""
+        try:
+            with self.runtime.open_store() as store:
+                store.set_meta(RUNNING_JOBS_KEY, encode_running_jobs([]))
+        except MonitorError as exc:
+            log.warning("could not clear the running-jobs record: %s", exc)
 
     def _shutdown(self) -> None:
         if self.scheduler.running:

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
-from monitor.store.database import SourceState
+from monitor.store.database import SourceState, Store
+
+log = logging.getLogger(__name__)
 
 HEARTBEAT_MAX_AGE = timedelta(minutes=2)
 CYCLE_MAX_AGE = timedelta(minutes=45)
 SOURCE_DOWN_GRACE = timedelta(hours=1)
+#: The meta key under which the daemon records its long-running jobs (see ``RunningJob``).
+RUNNING_JOBS_KEY = "running_jobs"
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,13 +28,47 @@ class Check:
     detail: str
 
 
+@dataclass(frozen=True, slots=True)
+class RunningJob:
+    """A scheduler job the daemon saw running: its name, since when, and how long it may run.
+
+    ``name`` is the scheduler's job name (``poll mofcom``, ``evaluate``); ``started_at`` an ISO
+    timestamp; ``limit_s`` the longest a healthy run takes (a poll: its fetch timeout, its
+    parse budget and a margin).
+    """
+
+    name: str
+    started_at: str
+    limit_s: float
+
+
+def encode_running_jobs(jobs: Sequence[RunningJob]) -> str:
+    """The JSON the daemon stores under ``RUNNING_JOBS_KEY``."""
+    return json.dumps([asdict(job) for job in jobs])
+
+
+def load_running_jobs(store: Store) -> list[RunningJob]:
+    """The long-running jobs the daemon last recorded; none when it recorded nothing usable."""
+    text = store.get_meta(RUNNING_JOBS_KEY)
+    if not text:
+        return []
+    try:
+        return [RunningJob(str(j["name"]), str(j["started_at"]), float(j["limit_s"]))
+                for j in json.loads(text)]
+    except (ValueError, TypeError, KeyError) as exc:
+        log.warning("ignoring an unreadable %s record: %s", RUNNING_JOBS_KEY, type(exc).__name__)
+        return []
+
+
 def check_health(*, now: datetime, heartbeat_at: str | None, last_cycle_at: str | None,
                  sources: Sequence[SourceState], db_error: str | None,
-                 stuck_deliveries: int = 0) -> list[Check]:
+                 stuck_deliveries: int = 0,
+                 running_jobs: Sequence[RunningJob] = ()) -> list[Check]:
     """Judge the daemon from what it recorded; every check says why it passed or failed."""
     return [
         _age_check("scheduler alive", heartbeat_at, now, HEARTBEAT_MAX_AGE, "heartbeat"),
         _age_check("last cycle", last_cycle_at, now, CYCLE_MAX_AGE, "successful cycle"),
+        _jobs_check(running_jobs, now),
         _sources_check(sources, now),
         Check("deliveries", stuck_deliveries == 0,
               "none stuck" if stuck_deliveries == 0
@@ -44,6 +84,18 @@ def _age_check(name: str, stamp: str | None, now: datetime, limit: timedelta,
     age = now - datetime.fromisoformat(stamp)
     ok = age <= limit
     return Check(name, ok, f"last {what} {_ago(age)} ago" + ("" if ok else f" (limit {limit})"))
+
+
+def _jobs_check(jobs: Sequence[RunningJob], now: datetime) -> Check:
+    """Fail when a job has run longer than its limit: a hung poll or evaluation."""
+    ages = [(job, now - datetime.fromisoformat(job.started_at)) for job in jobs]
+    over = [(job, age) for job, age in ages if age.total_seconds() > job.limit_s]
+    if not over:
+        return Check("jobs", True, f"{len(jobs)} long-running, none past its limit" if jobs
+                     else "no job running past its limit")
+    names = ", ".join(f"{job.name} running for {_ago(age)} "
+                      f"(limit {_ago(timedelta(seconds=job.limit_s))})" for job, age in over)
+    return Check("jobs", False, f"past their limit: {names}")
 
 
 def _sources_check(sources: Sequence[SourceState], now: datetime) -> Check:

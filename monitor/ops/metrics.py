@@ -20,7 +20,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from monitor.alerting.store import AlertStore
-from monitor.ops.health import check_health
+from monitor.ops.health import check_health, load_running_jobs
 from monitor.store.database import Store
 
 log = logging.getLogger(__name__)
@@ -123,7 +123,8 @@ def _healthz(db_path: Path) -> tuple[int, bytes, str]:
         checks = check_health(now=now, heartbeat_at=store.get_meta("heartbeat_at"),
                               last_cycle_at=store.get_meta("last_cycle_at"),
                               sources=store.source_states(), db_error=store.check_writable(),
-                              stuck_deliveries=AlertStore(store).stuck_deliveries(now))
+                              stuck_deliveries=AlertStore(store).stuck_deliveries(now),
+                              running_jobs=load_running_jobs(store))
     healthy = all(c.ok for c in checks)
     body = json.dumps({"healthy": healthy, "checks": [
         {"check": c.name, "ok": c.ok, "detail": c.detail} for c in checks]}).encode()

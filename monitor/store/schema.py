@@ -223,6 +223,14 @@ _SCHEMA = (
 )
 
 
+@alert_migrations()
+def m002_delivery_attempts(db: Database) -> None:
+    db.execute("""CREATE TABLE delivery_attempts (
+        id INTEGER PRIMARY KEY, delivery_id INTEGER NOT NULL, attempt INTEGER NOT NULL,
+        at TEXT NOT NULL, outcome TEXT NOT NULL, error TEXT, next_attempt_at TEXT)""")
+    db.execute("CREATE INDEX delivery_attempts_delivery ON delivery_attempts (delivery_id, id)")
+
+
 def apply_alert_migrations(db: Database) -> None:
     """Create or upgrade the alerting tables (idempotent; cheap when nothing is pending)."""
     try:

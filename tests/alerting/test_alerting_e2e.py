@@ -455,3 +455,141 @@ def test_history_filters_and_formats(state: Path) -> None:
     assert code == 0 and out.count("gallium") == 1 and "tin" not in out
     assert cli_on(state, "history", "--since", "2040-01-01", "--format", "csv")[1].strip() \
         .count("\n") == 0
+
+
+# --------------------------------------------------------------------------- hostile receivers
+
+
+def configure(setup: Setup, old: str, new: str) -> None:
+    """Edit the alerting config before the runtime first loads it."""
+    path = setup.config_dir / "alerting.yaml"
+    text = path.read_text("utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new), "utf-8")
+
+
+def deliveries(setup: Setup) -> dict[str, dict[str, Any]]:
+    """The newest alert delivery row per receiver."""
+    with Store.open(setup.state_dir / DB_NAME) as store:
+        rows = list(store.db.query("SELECT * FROM deliveries WHERE kind = 'alert' ORDER BY id"))
+    return {row["receiver"]: row for row in rows}
+
+
+@pytest.mark.parametrize("retry_after", ["1e300", "inf", "99999999999", "nan"])
+def test_an_absurd_retry_after_holds_only_its_receiver_and_at_most_an_hour(
+        setup: Setup, retry_after: str) -> None:
+    setup.serve(SPIKE)
+    setup.slack.script("api", f"429:{retry_after}")
+    setup.once()
+    assert len(setup.smtp.wait_for(1)) == 1 and setup.slack.delivered() == []
+    rows = deliveries(setup)
+    assert rows["analysts_email"]["status"] == rows["jsonl"]["status"] == "sent"
+    assert rows["analysts_slack"]["status"] == "retry"
+    retry_at = datetime.fromisoformat(rows["analysts_slack"]["next_attempt_at"])
+    assert T0 < retry_at <= T0 + timedelta(hours=1.1)
+
+    runtime = setup.runtime()
+    setup.clock.advance(LEASE + timedelta(seconds=1))  # a lost record would resend here
+    daemon.deliver_once(runtime, setup.clock)
+    assert len(setup.emails()) == 1
+    setup.clock.advance(timedelta(hours=1.1))
+    daemon.deliver_once(runtime, setup.clock)
+    assert len(setup.slack.wait_for(1)) == 1 and len(setup.emails()) == 1
+    assert len((setup.state_dir / "alerts.jsonl").read_text("utf-8").splitlines()) == 1
+
+
+RELAY_PATH = "/services/T0RELAY1234/B0RELAY5678/RelaySecretXyZ0123456789ab"
+
+
+def test_a_relay_echoing_the_webhook_path_leaks_it_nowhere(
+        setup: Setup, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+        tmp_path: Path) -> None:
+    caplog.set_level(logging.DEBUG)
+    with SlackStandIn(webhook_path=RELAY_PATH) as relay:
+        monkeypatch.setenv("CRITMON_E2E_SLACK_WEBHOOK", relay.webhook_url)
+        configure(setup, "    channel: \"#critical-minerals\"\n"
+                         "    token: ${CRITMON_E2E_SLACK_TOKEN}\n",
+                  "    webhook_url: ${CRITMON_E2E_SLACK_WEBHOOK}\n")
+        relay.script("webhook", "echo:500", "echo:503", "echo:404")
+        relay.always("webhook", "echo:403")
+        setup.serve(SPIKE)
+        setup.once()
+        runtime = setup.runtime()
+        for _ in range(3):
+            setup.clock.advance(timedelta(minutes=5))
+            daemon.deliver_once(runtime, setup.clock)
+        assert [r.answered for r in relay.requests] == ["echo:500", "echo:503", "echo:404"]
+        assert all(r.path == RELAY_PATH for r in relay.requests)
+        test_code, test_out = setup.cli("notify", "test", "analysts_slack")
+    assert test_code == 1 and "answered 403" in test_out
+
+    outputs = {"notify test": test_out, "log": caplog.text}
+    for fmt in ("table", "json", "csv"):
+        code, outputs[f"history {fmt}"] = setup.cli("history", "--since", "2031-03-01",
+                                                    "--format", fmt)
+        assert code == 0
+        code, outputs[f"notify status {fmt}"] = setup.cli("notify", "status", "--format", fmt)
+        assert code == 0
+    assert "relay error 500" in outputs["history csv"] and "[redacted]" in outputs["history csv"]
+    assert "answered 403" in outputs["notify status table"]  # the test message, last
+    backup = tmp_path / "backup.db"
+    assert setup.cli("db", "backup", str(backup))[0] == 0
+    import sqlite3
+
+    for name, path in (("database", setup.state_dir / DB_NAME), ("backup", backup)):
+        connection = sqlite3.connect(path)
+        outputs[name] = "\n".join(connection.iterdump())
+        connection.close()
+    for path in setup.state_dir.iterdir():  # the WAL, the JSONL file, anything else
+        if path.is_file():
+            outputs[path.name] = path.read_bytes().decode("utf-8", "replace")
+    parts = [p for p in RELAY_PATH.split("/") if p and p != "services"]
+    for where, text in outputs.items():
+        for part in parts + [p[:10] for p in parts]:
+            assert part not in text, f"{part!r} leaked into {where}"
+
+
+def test_every_attempt_stays_in_the_history_after_the_message_goes_out(setup: Setup) -> None:
+    setup.serve(SPIKE)
+    setup.slack.script("api", "429:1", "500")
+    setup.once()
+    runtime = setup.runtime()
+    for _ in range(2):
+        setup.clock.advance(timedelta(minutes=1))
+        daemon.deliver_once(runtime, setup.clock)
+    assert [r.answered for r in setup.slack.requests] == ["429:1", "500", "ok"]
+
+    code, out = setup.cli("history", "--since", "2031-03-01", "--format", "json")
+    assert code == 0
+    import json
+
+    attempts = [(e["event"], e["detail"]) for e in json.loads(out)
+                if e["type"] == "delivery" and e["receiver"] == "analysts_slack"]
+    assert [event for event, _ in attempts] == ["retry", "retry", "sent"]
+    assert attempts[0][1].startswith("attempt 1: slack chat.postMessage answered 429: "
+                                     "ratelimited; next attempt at 2031-03-03T09:00:01")
+    assert attempts[1][1].startswith("attempt 2: slack chat.postMessage answered 500")
+    assert "next attempt at" in attempts[1][1]
+    assert attempts[2][1] == "attempt 3"
+    for fmt in ("table", "csv"):
+        code, out = setup.cli("history", "--since", "2031-03-01", "--format", fmt)
+        assert code == 0 and "answered 429: ratelimited" in out and "answered 500" in out
+
+
+def test_implicit_tls_against_plain_smtp_fails_once_and_says_why(
+        setup: Setup, caplog: pytest.LogCaptureFixture) -> None:
+    configure(setup, "    tls: none\n", "    tls: implicit\n")
+    setup.serve(SPIKE)
+    setup.once()
+    runtime = setup.runtime()
+    for _ in range(6):
+        setup.clock.advance(timedelta(minutes=30))
+        daemon.deliver_once(runtime, setup.clock)
+    row = deliveries(setup)["analysts_email"]
+    assert (row["status"], row["attempts"]) == ("failed", 1)
+    assert setup.emails() == [] and len(setup.slack.wait_for(1)) == 1
+    assert caplog.text.count("failed for good") == 1
+    code, status = setup.cli("notify", "status")
+    assert code == 0 and "did not speak TLS" in status and "(try `starttls`)" in status
+    code, history = setup.cli("history", "--since", "2031-03-01", "--format", "csv")
+    assert code == 0 and history.count("did not speak TLS") == 1

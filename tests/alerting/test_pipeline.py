@@ -380,7 +380,8 @@ def test_a_transient_failure_is_retried_with_backoff(world: World) -> None:
     world.at(45 * SEC).deliver()  # the first backoff is 5-10 s
     assert world.reasons("slack") == ["first"]
     assert world.notifiers["slack"].attempts == 2
-    assert any(r["event"] == "sent" and "attempts=2" in r["detail"] for r in world.history())
+    assert [(r["event"], r["detail"][:9]) for r in world.history() if r["receiver"] == "slack"
+            ] == [("retry", "attempt 1"), ("sent", "attempt 2")]
 
 
 def test_retry_after_from_a_429_is_honoured(world: World) -> None:
@@ -490,6 +491,8 @@ def test_a_crash_after_claiming_resends_once_when_the_lease_ends(world: World,
     world.at(30 * SEC + LEASE).deliver()
     world.at(30 * SEC + LEASE + MIN).deliver()
     assert world.reasons("slack") == world.reasons("email") == ["first"]
+    assert [(r["event"], r["detail"][:9]) for r in world.history() if r["receiver"] == "slack"
+            ] == [("interrupted", "attempt 1"), ("sent", "attempt 2")]
 
 
 def test_a_delivery_already_in_the_log_is_not_sent_again(world: World) -> None:
@@ -648,3 +651,67 @@ def test_bad_digest_settings_are_config_errors_naming_the_receiver(
         load_config(tmp_path)
     assert caught.value.key is not None and caught.value.key.startswith("receivers.0.digest")
     assert caught.value.line == 5
+
+
+# --------------------------------------------------------------------------- isolation
+
+
+@pytest.mark.parametrize("retry_after", [float("inf"), 1e300, 99999999999.0, float("nan")])
+def test_a_retry_after_beyond_an_hour_waits_an_hour_and_holds_up_no_one(
+        world: World, retry_after: float) -> None:
+    world.notifiers["slack"].fail = [TransientDeliveryError("429", receiver="slack",
+                                                            retry_after_s=retry_after)]
+    world.evaluate(risk())
+    report = world.at(30 * SEC).deliver()
+    assert (report.sent, report.retrying) == (1, 1)
+    assert world.reasons("email") == ["first"]
+    (slack,) = [d for d in world.alerts.in_flight().values() if d.receiver == "slack"]
+    assert slack.next_attempt_at is not None
+    assert slack.next_attempt_at <= T0 + 30 * SEC + 1.1 * HOUR
+    world.at(30 * SEC + 1.1 * HOUR).deliver()
+    assert world.reasons("slack") == world.reasons("email") == ["first"]
+
+
+class UnrecordableRef(Recorder):
+    """A notifier bug: the send works but returns a reference the database cannot store."""
+
+    def send(self, notification: Notification) -> SendResult:
+        super().send(notification)
+        return SendResult(ref=object())  # type: ignore[arg-type]
+
+
+def test_an_outcome_that_cannot_be_recorded_is_that_messages_problem_only(
+        world: World, caplog: pytest.LogCaptureFixture) -> None:
+    world.notifiers["slack"] = UnrecordableRef("slack")
+    world.evaluate(risk())
+    report = world.at(30 * SEC).deliver()
+    assert report.sent == 2
+    rows = {r["receiver"]: r for r in world.store.db.query(
+        "SELECT receiver, status, last_error FROM deliveries")}
+    assert rows["email"] == {"receiver": "email", "status": "sent", "last_error": None}
+    assert rows["slack"]["status"] == "sent"
+    assert rows["slack"]["last_error"].startswith("recording failed: ProgrammingError")
+    assert "recording the outcome failed" in caplog.text
+    for minutes in (5, 30, 60):  # nothing is sent twice, nothing is stuck
+        world.at(minutes * MIN).deliver()
+    assert world.reasons("slack") == world.reasons("email") == ["first"]
+    assert world.alerts.in_flight() == {}
+
+
+def test_a_message_that_cannot_be_prepared_holds_up_only_its_own_group(
+        world: World, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    real_title = pipeline.title
+
+    def title_with_a_bug(notification: Notification) -> str:
+        if any(alert.mineral == "gallium" for alert in notification.alerts):
+            raise ValueError("a rendering bug")
+        return real_title(notification)
+
+    monkeypatch.setattr(pipeline, "title", title_with_a_bug)
+    world.evaluate(risk(), risk(mineral="cobalt"))
+    world.at(30 * SEC).deliver()
+    assert [n.alerts[0].mineral for n in world.sent("slack")] == ["cobalt"]
+    assert "cannot prepare the message to slack" in caplog.text
+    monkeypatch.setattr(pipeline, "title", real_title)  # the fix is deployed
+    world.at(MIN).deliver()
+    assert [n.alerts[0].mineral for n in world.sent("slack")] == ["cobalt", "gallium"]

@@ -65,3 +65,59 @@ sources:
             "SELECT * FROM alert_state WHERE alertname = 'policy_event'"))) == alerts_before
     lines = (state / "alerts.jsonl").read_text(encoding="utf-8").splitlines()
     assert any("antimony" in line and "policy_event" in line for line in lines)
+
+
+BURST_MINERALS = ("antimony", "gallium", "germanium", "graphite", "tungsten")
+
+
+def burst_feed(published: datetime, count: int = 500) -> str:
+    """``count`` distinct export-ban stories, spread evenly over five minerals."""
+    stamp = format_datetime(published)
+    items = "".join(
+        f"<item><title>China imposes export ban on {mineral} shipments, notice {n} covers lots "
+        f"{n + 1000} {n + 2000} {n + 3000} {n + 4000}</title>"
+        f"<link>https://example.org/notices/{n}</link><pubDate>{stamp}</pubDate></item>"
+        for n, mineral in ((n, BURST_MINERALS[n % len(BURST_MINERALS)]) for n in range(count)))
+    return (f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel>'
+            f"<title>Notices</title><link>https://example.org/</link>{items}</channel></rss>")
+
+
+def policy_alerts_sent(state: Path) -> list[dict]:
+    lines = (state / "alerts.jsonl").read_text(encoding="utf-8").splitlines()
+    return [alert for line in lines for alert in json.loads(line)["alerts"]
+            if alert["labels"]["alertname"] == "policy_event"]
+
+
+def test_a_burst_of_500_items_raises_one_alert_per_mineral_saying_how_many(
+        tmp_path: Path, httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/notices.xml").respond_with_data(
+        burst_feed(datetime.now(UTC) - timedelta(hours=1)), content_type="application/rss+xml")
+    config, state = tmp_path / "config", tmp_path / "state"
+    config.mkdir()
+    (config / "sources.yaml").write_text(f"""
+version: 1
+sources:
+  - id: notices
+    kind: rss
+    url: {httpserver.url_for("/notices.xml")}
+""", encoding="utf-8")
+    base = ["--config", str(config), "--state-dir", str(state)]
+    run(*base, "once")
+
+    with Store.open(state / DB_NAME) as store:
+        outbox = store.db.execute(
+            "SELECT COUNT(*) FROM outbox JOIN alert_state USING (fingerprint)"
+            " WHERE alertname = 'policy_event'").fetchone()[0]
+    assert outbox <= 2 * len(BURST_MINERALS)  # one per alert and receiver (console, jsonl)
+    sent = policy_alerts_sent(state)
+    assert sorted(a["labels"]["mineral"] for a in sent) == sorted(BURST_MINERALS)
+    for alert in sent:
+        annotations = alert["annotations"]
+        mineral = alert["labels"]["mineral"]
+        assert annotations["items"] == "100"
+        assert annotations["summary"].startswith(f"100 new items from notices on {mineral}: ")
+        assert annotations["summary"].endswith("and 97 more")
+        assert annotations["summary"].count(f"export ban on {mineral} shipments") == 3
+
+    run(*base, "once")  # the same feed again: the same alerts, nothing sent twice
+    assert len(policy_alerts_sent(state)) == len(BURST_MINERALS)

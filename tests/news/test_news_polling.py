@@ -26,7 +26,7 @@ from monitor.sources.polling import poll_source
 from monitor.store.database import DB_NAME, Store
 
 from .conftest import fixture_bytes
-from .test_parse import BILLION_LAUGHS, item, rss
+from .test_parse import BILLION_LAUGHS, item, nested_lists_page, rss
 
 T0 = datetime(2024, 12, 3, 12, 0, tzinfo=UTC)
 
@@ -269,6 +269,58 @@ def test_other_sources_continue_after_one_fails(httpserver: HTTPServer, store: S
     assert [o.ok for o in outcomes] == [False, True]
     assert store.source_state("broken").status == "failing"
     assert len(stored(store)) == 2
+
+
+def test_a_listing_page_still_parsing_at_the_source_timeout_fails_that_source(
+        httpserver: HTTPServer, store: Store, fetcher: HttpFetcher,
+        pipeline: NewsPipeline) -> None:
+    page = nested_lists_page(4_500_000)  # several seconds of parsing even when linear
+    serve(httpserver, "/list.html", page, content_type="text/html; charset=utf-8")
+    source = news_source("html_list", httpserver.url_for("/list.html"), id="mofcom",
+                         selector="ul li", timeout="1s")
+    started = time.perf_counter()
+    outcome = poll_source(source, fetcher, store, T0, news=pipeline)
+    assert time.perf_counter() - started < 30
+    assert not outcome.ok
+    assert "mofcom: parsing the page took longer than 1s" in (outcome.error or "")
+    state = store.source_state("mofcom")
+    assert state.status == "failing" and "took longer than 1s" in (state.last_error or "")
+    assert stored(store) == []
+
+
+def test_one_invalid_byte_in_a_utf8_feed_spoils_only_its_own_title(
+        httpserver: HTTPServer, store: Store, fetcher: HttpFetcher,
+        pipeline: NewsPipeline) -> None:
+    titles = ["商务部公告 对镓、锗相关物项实施出口管制", "稀土出口管制措施正式生效",
+              "锑矿石出口需申领许可证", "钨价格本周持续上涨"]
+    body = rss(*(item(t, f"https://example.org/{n}") for n, t in enumerate(titles)))
+    broken = body.replace("稀土出口".encode(), "稀土".encode() + b"\xff" + "出口".encode())
+    serve(httpserver, "/feed", broken, content_type="application/rss+xml; charset=utf-8")
+    outcome = poll_source(news_source("rss", httpserver.url_for("/feed"), lang="zh"), fetcher,
+                          store, T0, news=pipeline)
+    assert outcome.ok and outcome.rows == 4
+    found = {str(r["url"]): str(r["title"]) for r in stored(store)}
+    assert found == {"https://example.org/0": titles[0],
+                     "https://example.org/1": "稀土\ufffd出口管制措施正式生效",
+                     "https://example.org/2": titles[2], "https://example.org/3": titles[3]}
+
+
+def test_control_and_bidi_characters_never_reach_the_store(
+        httpserver: HTTPServer, store: Store, fetcher: HttpFetcher,
+        pipeline: NewsPipeline) -> None:
+    body = rss(
+        "<item><title>China bans \u009d31m gallium\u202e exports</title>"
+        "<link>https://example.org/1</link><description>Effective &#x202E;now&#x202C;, "
+        "\u009d0;pwned\u0007 says MOFCOM\u2066.</description></item>",
+        item("稀土出口管制\u202d生效\u200f", "https://example.org/2"))
+    serve(httpserver, "/feed", body, content_type="application/rss+xml; charset=utf-8")
+    outcome = poll_source(news_source("rss", httpserver.url_for("/feed")), fetcher, store, T0,
+                          news=pipeline)
+    assert outcome.ok and outcome.rows == 2
+    rows = {str(r["url"]): r for r in stored(store)}
+    assert rows["https://example.org/1"]["title"] == "China bans 31m gallium exports"
+    assert rows["https://example.org/1"]["summary"] == "Effective now, 0;pwned says MOFCOM."
+    assert rows["https://example.org/2"]["title"] == "稀土出口管制生效"
 
 
 # ----------------------------------------------------------------------------- dedup

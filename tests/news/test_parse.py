@@ -348,3 +348,112 @@ def test_html_list_without_matches_says_the_layout_may_have_changed() -> None:
 ])
 def test_decode_html(body: bytes, content_type: str | None, expected: str) -> None:
     assert expected in decode_html(body, content_type)
+
+
+# ----------------------------------------------------------------------------- hostile pages
+
+#: Parsing must stay linear in the page size. When each tag walked the stack of open elements,
+#: 2.5 MB of nested lists took 203 s, and stray end tags or distant siblings took hours.
+PAGE_BYTES = 1_000_000
+#: A hostile page may cost a few times an ordinary page of the same size, not 20 times more.
+#: (Timing against an ordinary page measured alongside keeps the bound fair on a loaded machine.)
+SLOWDOWN_BOUND = 4.0
+
+
+def repeat_to(size: int, unit: str, *, head: str = "", tail: str = "") -> bytes:
+    """``head``, then ``unit`` (formatted with a counter) until ``size`` bytes, then ``tail``."""
+    parts, total, n = [head], len(head.encode()), 0
+    while total < size:
+        text = unit.format(n=n)
+        parts.append(text)
+        total += len(text.encode())
+        n += 1
+    return ("".join(parts) + tail).encode()
+
+
+def nested_lists_page(size: int = PAGE_BYTES) -> bytes:
+    """Lists nested in list items, never closed: every element is deeper than the last."""
+    return repeat_to(size, '<ul><li><a href="/zcfb/{n}.html">公告 {n}</a> 2024-01-02',
+                     head="<html><body>", tail="</body></html>")
+
+
+def stray_end_tags_page(size: int = PAGE_BYTES) -> bytes:
+    """A deep stack of open divs, then end tags that close nothing."""
+    head = repeat_to(size // 2, "<div>", head='<ul><li><a href="/zcfb/1.html">公告</a></li></ul>')
+    return head + repeat_to(size // 2, "</span>")
+
+
+def distant_siblings_page(size: int = PAGE_BYTES) -> bytes:
+    """List items far from their list, each searching for an open sibling to close."""
+    head = repeat_to(size // 2, "<div>", head="<ul>")
+    return head + repeat_to(size // 2, '<li><a href="/zcfb/{n}.html">公告 {n}</a></li>')
+
+
+def ordinary_page(size: int = PAGE_BYTES) -> bytes:
+    """Flat lists of one item each, the same tags as the hostile pages."""
+    return repeat_to(size, '<ul><li><a href="/zcfb/{n}.html">公告 {n}</a> 2024-01-02</li></ul>',
+                     head="<html><body>", tail="</body></html>")
+
+
+def parse_seconds(body: bytes) -> float:
+    started = time.perf_counter()
+    parsed = parse_html_list(body, source="mofcom", spec=HtmlListSpec(selector="ul li"),
+                             base_url=MOFCOM)
+    elapsed = time.perf_counter() - started
+    assert parsed.items and parsed.items[0].title.startswith("公告")
+    return elapsed
+
+
+@pytest.mark.parametrize("page", [
+    pytest.param(nested_lists_page, id="nested-lists"),
+    pytest.param(stray_end_tags_page, id="stray-end-tags"),
+    pytest.param(distant_siblings_page, id="distant-siblings"),
+])
+def test_a_hostile_listing_page_parses_about_as_fast_as_an_ordinary_one(page) -> None:  # type: ignore[no-untyped-def]
+    ordinary = parse_seconds(ordinary_page())
+    hostile = parse_seconds(page())
+    assert hostile < SLOWDOWN_BOUND * ordinary, f"{hostile:.1f}s vs {ordinary:.1f}s"
+
+
+def test_nested_list_items_still_match_descendant_selectors() -> None:
+    page = (b'<div id="main"><ul class="list"><li><a href="/zcfb/1.html">outer</a>'
+            b'<ul><li><a href="/zcfb/2.html">inner</a></li></ul></li></ul></div>'
+            b'<ul><li><a href="/zcfb/3.html">elsewhere</a></li></ul>')
+    titles = {selector: [i.title for i in parse_html_list(
+        page, source="m", spec=HtmlListSpec(selector=selector), base_url=MOFCOM).items]
+        for selector in ("li", "#main li", "div ul.list li li", "ul li")}
+    assert titles == {"li": ["outer", "inner", "elsewhere"], "#main li": ["outer", "inner"],
+                      "div ul.list li li": ["inner"], "ul li": ["outer", "inner", "elsewhere"]}
+
+
+def test_a_parse_past_its_deadline_stops_with_an_error_naming_the_source() -> None:
+    with pytest.raises(SourceFormatError, match=r"^mofcom: parsing the page took longer than"):
+        parse_html_list(nested_lists_page(300_000), source="mofcom",
+                        spec=HtmlListSpec(selector="ul li"), base_url=MOFCOM, deadline_s=0.0)
+
+
+def test_a_page_over_the_size_bound_is_read_up_to_it_with_a_warning(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(parse, "MAX_PAGE_CHARS", 100_000)
+    parsed = parse_html_list(nested_lists_page(300_000), source="mofcom",
+                             spec=HtmlListSpec(selector="ul li"), base_url=MOFCOM)
+    assert parsed.items and "only the first 100000 characters were read" in (parsed.warning or "")
+
+
+# ----------------------------------------------------------------------------- encodings
+
+
+def test_a_few_invalid_bytes_in_a_utf8_feed_are_replaced_not_a_reason_to_guess_cp1252() -> None:
+    body = rss(item("镓出口管制", link="https://example.org/1"),
+               item("锗出口管制", link="https://example.org/2"))
+    body = body.replace("锗出口".encode(), "锗".encode() + b"\xc3" + "出口".encode())
+    parsed = parse_feed(body, source="s", content_type="application/rss+xml")
+    assert [i.title for i in parsed.items] == ["镓出口管制", "锗\ufffd出口管制"]
+    assert parsed.warning == "1 invalid UTF-8 byte sequence replaced"
+
+
+def test_a_windows_1252_feed_labelled_utf8_is_still_decoded_as_windows_1252() -> None:
+    body = rss(item("Café owners: “no tariff relief”", link="https://example.org/1"),
+               encoding="cp1252").replace(b'encoding="cp1252"', b'encoding="UTF-8"')
+    parsed = parse_feed(body, source="s")
+    assert [i.title for i in parsed.items] == ["Café owners: “no tariff relief”"]

@@ -9,7 +9,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from monitor.cli.main import cli
-from monitor.ops.health import check_health
+from monitor.ops.health import RUNNING_JOBS_KEY, RunningJob, check_health, load_running_jobs
 from monitor.store.database import DB_NAME, SourceState, Store
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -54,6 +54,23 @@ def test_a_source_down_briefly_is_tolerated_but_not_for_long() -> None:
 def test_stuck_deliveries_and_an_unwritable_database_fail() -> None:
     assert healthy(stuck_deliveries=2)["deliveries"] is False
     assert healthy(db_error="disk I/O error")["database writable"] is False
+
+
+def test_a_job_running_past_its_limit_fails_naming_it_and_how_long_it_ran() -> None:
+    stuck = RunningJob("poll mofcom", ago(minutes=12), limit_s=240)
+    slow = RunningJob("evaluate", ago(minutes=3), limit_s=1020)
+    assert healthy(running_jobs=[slow])["jobs"] is True
+    checks = check_health(now=NOW, heartbeat_at=ago(seconds=1), last_cycle_at=ago(seconds=1),
+                          sources=[], db_error=None, running_jobs=[slow, stuck])
+    jobs = next(c for c in checks if c.name == "jobs")
+    assert not jobs.ok
+    assert jobs.detail == "past their limit: poll mofcom running for 12m (limit 4m)"
+
+
+def test_an_unreadable_running_jobs_record_is_ignored() -> None:
+    store = Store.memory()
+    store.set_meta(RUNNING_JOBS_KEY, '[{"name": "poll x"}]')
+    assert load_running_jobs(store) == []
 
 
 def test_health_command_exits_one_with_reasons_when_the_daemon_never_ran(tmp_path: Path) -> None:

@@ -4,7 +4,9 @@ Each integration says whether a failure may pass (``TransientDeliveryError``: 42
 timeouts, a dropped connection; it may carry ``retry_after_s``) or will not
 (``PermanentDeliveryError``: bad token, unknown channel, 5xx SMTP reply). Error messages are
 written by us, never copied from a library exception that could contain a webhook URL or a
-token, and are passed through :func:`redact` as a second line of defence.
+token. What a server says back (an error code, a reply line) is outside text: it goes through
+:func:`clean_error`, which redacts every secret *and every token-like part of one* before it
+bounds the length, so an echo of a webhook's path cannot leak, not even cut in half.
 """
 
 from __future__ import annotations
@@ -14,6 +16,12 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from monitor.alerting.render import Notification
+from monitor.core.untrusted import clean_text, redact_secrets
+
+#: The longest wait a receiver's ``Retry-After`` can ask for; longer (or ``inf``) waits this long.
+RETRY_AFTER_MAX_S = 3600.0
+#: The longest delivery error kept (in the database, the log, ``notify status``).
+ERROR_MAX = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,8 +41,10 @@ class Notifier(Protocol):
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
-    """Replace every secret value in ``text`` with ``[redacted]``."""
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "[redacted]")
-    return text
+    """``text`` with every secret, and every token-like part of one, as ``[redacted]``."""
+    return redact_secrets(text, [s for s in secrets if s and len(s) >= 4])
+
+
+def clean_error(text: object, secrets: Iterable[str], *, limit: int = ERROR_MAX) -> str:
+    """An error fit to store, log and show: secrets redacted first, then one bounded line."""
+    return clean_text(redact(str(text), secrets), limit=limit)

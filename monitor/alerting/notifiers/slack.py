@@ -5,6 +5,12 @@ relays point it elsewhere). No retry handler is installed: slack-sdk's
 ``RateLimitErrorRetryHandler`` would ``time.sleep`` in the deliver job. A 429 becomes a
 :class:`TransientDeliveryError` carrying ``Retry-After``, and the pipeline schedules the retry.
 ``WebhookClient`` *returns* 4xx/5xx responses instead of raising, so status and body are checked.
+``Retry-After`` is honoured up to an hour (``RETRY_AFTER_MAX_S``): ``1e300`` or ``inf`` waits an
+hour, an unreadable value (``nan``, a date, a word) a minute.
+
+What the server says back (an error code, a webhook reply body) is quoted only after every
+secret and every token-like part of one is redacted: a relay that echoes the request path would
+otherwise leak the webhook's secret segments.
 
 The SDK's own logger is silenced: its debug line for a webhook contains the webhook URL, which
 is the secret.
@@ -13,15 +19,18 @@ is the secret.
 from __future__ import annotations
 
 import logging
+import math
+from collections.abc import Sequence
 from typing import Any
 
 from slack_sdk import WebClient, WebhookClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from monitor.alerting.notifiers.base import SendResult, redact
+from monitor.alerting.notifiers.base import RETRY_AFTER_MAX_S, SendResult, clean_error
 from monitor.alerting.render import Notification, slack_message
 from monitor.config.alerting import SlackReceiver
 from monitor.core.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
+from monitor.core.untrusted import bounded_seconds
 
 DEFAULT_API_URL = "https://slack.com/api/"
 DEFAULT_RETRY_AFTER_S = 60.0
@@ -68,8 +77,8 @@ class SlackNotifier:
                 return self._post(message)
             return self._hook(message)
         except DeliveryError as exc:
-            # Our own messages; redact anyway in case a server echoed a secret back.
-            exc.args = (redact(str(exc), self._secrets),)
+            # Server text in it was redacted where it was quoted; once more as a backstop.
+            exc.args = (clean_error(exc, self._secrets),)
             raise
 
     def _post(self, message: dict[str, Any]) -> SendResult:
@@ -80,7 +89,8 @@ class SlackNotifier:
                 attachments=message["attachments"], unfurl_links=False, unfurl_media=False)
         except SlackApiError as exc:
             raise _api_error(self.name, exc.response.status_code,
-                             _get(exc.response, "error"), exc.response.headers) from None
+                             _get(exc.response, "error"), exc.response.headers,
+                             secrets=self._secrets) from None
         except OSError as exc:  # connection refused, timeout, DNS, TLS
             raise TransientDeliveryError(f"cannot reach the Slack API: {type(exc).__name__}",
                                          receiver=self.name) from None
@@ -101,8 +111,8 @@ class SlackNotifier:
                 receiver=self.name) from None
         if response.status_code == 200 and response.body.strip() == "ok":
             return SendResult()
-        raise _api_error(self.name, response.status_code, response.body.strip()[:80],
-                         response.headers, webhook=True)
+        raise _api_error(self.name, response.status_code, response.body, response.headers,
+                         secrets=self._secrets, webhook=True)
 
 
 def _get(response: Any, key: str) -> str | None:
@@ -114,10 +124,14 @@ def _get(response: Any, key: str) -> str | None:
 
 
 def _api_error(receiver: str, status: int, error: str | None, headers: Any, *,
-               webhook: bool = False) -> DeliveryError:
-    """Classify a Slack reply the way Alertmanager's Retrier does: 429/5xx retry, rest fail."""
+               secrets: Sequence[str], webhook: bool = False) -> DeliveryError:
+    """Classify a Slack reply the way Alertmanager's Retrier does: 429/5xx retry, rest fail.
+
+    The server's words are redacted *before* they are cut short, so no prefix of a secret
+    survives the cut.
+    """
     what = "webhook" if webhook else "chat.postMessage"
-    code = " ".join((error or "").split())[:120] or "no error code"
+    code = clean_error(error or "", secrets, limit=120) or "no error code"
     message = f"slack {what} answered {status}: {code}"
     if status == 429 or code in ("ratelimited", "rate_limited"):
         return TransientDeliveryError(message, receiver=receiver, status=status,
@@ -128,7 +142,12 @@ def _api_error(receiver: str, status: int, error: str | None, headers: Any, *,
 
 
 def retry_after(headers: Any) -> float:
-    """Seconds from a ``Retry-After`` header (any case); a minute when absent or unreadable."""
+    """Seconds from a ``Retry-After`` header (any case), at most ``RETRY_AFTER_MAX_S``.
+
+    A minute when absent or unreadable (``nan`` included); ``inf`` or ``1e300`` is the cap, so
+    a hostile or broken server can neither overflow the retry time nor park a receiver for
+    years.
+    """
     try:
         items = dict(headers or {}).items()
     except (TypeError, ValueError):
@@ -137,7 +156,10 @@ def retry_after(headers: Any) -> float:
         if str(key).lower() == "retry-after":
             raw = value[0] if isinstance(value, list | tuple) and value else value
             try:
-                return max(0.0, float(str(raw).strip()))
+                seconds = float(str(raw).strip())
             except ValueError:
                 return DEFAULT_RETRY_AFTER_S
+            if math.isnan(seconds):
+                return DEFAULT_RETRY_AFTER_S
+            return bounded_seconds(seconds, maximum=RETRY_AFTER_MAX_S) or 0.0
     return DEFAULT_RETRY_AFTER_S

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,7 +16,7 @@ from monitor.alerting.notifiers.email import EmailNotifier, message_id
 from monitor.alerting.render import AlertView, Notification, Reason
 from monitor.config.alerting import EmailReceiver
 from monitor.core.errors import PermanentDeliveryError, TransientDeliveryError
-from tests.slack_standin import SmtpSink, free_port, make_certificate, server_context
+from tests.slack_standin import DrippingSmtp, SmtpSink, free_port, make_certificate, server_context
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 PASSWORD = "DISTINCTIVE-smtp-password-93e2"
@@ -152,3 +154,37 @@ def test_all_recipients_refused_is_permanent() -> None:
 def test_nobody_listening_is_transient() -> None:
     with pytest.raises(TransientDeliveryError):
         EmailNotifier("mail", receiver(free_port())).send(notification())
+
+
+def test_implicit_tls_against_plain_smtp_is_a_configuration_error_that_says_why(
+        plain: SmtpSink) -> None:
+    with pytest.raises(PermanentDeliveryError) as caught:
+        EmailNotifier("mail", receiver(plain.port, tls="implicit")).send(notification())
+    message = str(caught.value)
+    assert message.startswith(f"TLS handshake with 127.0.0.1:{plain.port} failed: the server "
+                              "did not speak TLS")
+    assert "is `tls: implicit` right for this port? (try `starttls`)" in message
+    assert plain.received == []
+
+
+def test_a_server_that_never_finishes_its_greeting_is_cut_off_by_a_deadline() -> None:
+    with DrippingSmtp(every_s=0.2) as server:
+        notifier = EmailNotifier("mail", receiver(server.port, timeout="1s"))
+        started = time.monotonic()
+        outcome: list[BaseException] = []
+        worker = threading.Thread(target=lambda: _capture(outcome, notifier))
+        worker.start()
+        worker.join(60)
+        elapsed = time.monotonic() - started
+        assert not worker.is_alive(), "the send never returned"
+    (error,) = outcome
+    assert isinstance(error, TransientDeliveryError)
+    assert "did not finish within" in str(error)
+    assert elapsed < 30
+
+
+def _capture(outcome: list[BaseException], notifier: EmailNotifier) -> None:
+    try:
+        notifier.send(notification())
+    except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+        outcome.append(exc)

@@ -8,10 +8,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from monitor.alerting.notifiers.slack import SlackNotifier
+from monitor.alerting.notifiers.base import RETRY_AFTER_MAX_S
+from monitor.alerting.notifiers.slack import DEFAULT_RETRY_AFTER_S, SlackNotifier
 from monitor.alerting.render import AlertView, Notification, Reason
 from monitor.config.alerting import SlackReceiver
-from monitor.core.errors import PermanentDeliveryError, TransientDeliveryError
+from monitor.core.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
 from tests.slack_standin import SlackStandIn, free_port
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -121,3 +122,46 @@ def test_secrets_never_reach_logs_or_errors(standin: SlackStandIn, caplog: pytes
     for secret in (SECRET_TOKEN, "DISTINCTIVEhooksecret41"):
         assert secret not in message
         assert secret not in caplog.text
+
+
+# --------------------------------------------------------------------------- hostile replies
+
+RELAY_HOOK = "/services/T0RELAY1234/B0RELAY5678/RelaySecretXyZ0123456789ab"
+
+
+def secret_parts(path: str) -> list[str]:
+    """Every piece of a webhook path that would help a reader rebuild it (not 'services')."""
+    parts = [p for p in path.split("/") if p and p != "services"]
+    return parts + [p[:10] for p in parts]  # a cut-off echo must not leak a prefix either
+
+
+@pytest.mark.parametrize("mode", ["bot", "webhook"])
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [("1e300", RETRY_AFTER_MAX_S), ("inf", RETRY_AFTER_MAX_S),
+     ("99999999999", RETRY_AFTER_MAX_S), ("nan", DEFAULT_RETRY_AFTER_S),
+     ("-5", 0.0), ("soon", DEFAULT_RETRY_AFTER_S), ("7", 7.0)],
+)
+def test_retry_after_is_a_finite_delay_of_at_most_an_hour(standin: SlackStandIn, mode: str,
+                                                          header: str, expected: float) -> None:
+    standin.script("api" if mode == "bot" else "webhook", f"429:{header}")
+    notifier = bot(standin) if mode == "bot" else hook(standin)
+    with pytest.raises(TransientDeliveryError) as caught:
+        notifier.send(notification())
+    assert caught.value.retry_after_s == expected
+    assert RETRY_AFTER_MAX_S == 3600.0
+
+
+@pytest.mark.parametrize("status", [400, 403, 404, 500, 503])
+def test_a_relay_echoing_the_webhook_path_leaks_no_part_of_it(
+        status: int, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    with SlackStandIn(webhook_path=RELAY_HOOK) as relay:
+        relay.script("webhook", f"echo:{status}")
+        with pytest.raises(DeliveryError) as caught:
+            hook(relay).send(notification())
+        assert relay.requests[0].path == RELAY_HOOK
+    text = f"{caught.value!s} {caught.value!r}"
+    assert f"answered {status}" in text and "[redacted]" in text
+    for part in secret_parts(RELAY_HOOK):
+        assert part not in text and part not in caplog.text
