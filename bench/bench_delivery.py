@@ -33,7 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pydantic import SecretStr
 
-from monitor.alerting.pipeline import build_notifiers, deliver_pending, enqueue_signals
+from monitor.alerting.deliver import deliver_pending
+from monitor.alerting.enqueue import enqueue_signals
+from monitor.alerting.receivers import build_notifiers
 from monitor.config.alerting import AlertingFile
 from monitor.config.load import Config, load_config
 from monitor.core.models import Signal

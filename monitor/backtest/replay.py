@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
-from monitor.alerting.pipeline import evaluated_rule_names, rule_timings
+from monitor.alerting.enqueue import evaluated_rule_names, rule_timings
 from monitor.alerting.state import (
     AlertState,
     EventKind,
@@ -182,7 +182,7 @@ class Replayer:
             self.levels[a.mineral] = a.risk.level
 
     def enqueue(self, signals: Sequence[Signal], now: datetime) -> list[Transition]:
-        """``pipeline.enqueue_signals`` without the store: step each alert, absent ones too."""
+        """``enqueue.enqueue_signals`` without the store: step each alert, absent ones too."""
         chosen = one_signal_per_alert(signals)
         evaluated = self.evaluated
         transitions: list[Transition] = []

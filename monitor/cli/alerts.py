@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 import click
 
-from monitor.alerting.pipeline import build_notifiers, send_test
+from monitor.alerting.receivers import build_notifiers, send_test
 from monitor.alerting.render import AlertView, data, measure_line
 from monitor.alerting.silences import acked_by, silenced_by
 from monitor.alerting.state import AlertState

@@ -15,12 +15,9 @@ from typing import Any, NoReturn
 
 import click
 
-from monitor.alerting.pipeline import (
-    build_notifiers,
-    deliver_pending,
-    enqueue_signals,
-    evaluated_rule_names,
-)
+from monitor.alerting.deliver import deliver_pending
+from monitor.alerting.enqueue import enqueue_signals, evaluated_rule_names
+from monitor.alerting.receivers import build_notifiers
 from monitor.alerting.state import DEFAULT_LADDER, EventKind
 from monitor.backtest.events import Event, bundled_events_text, parse_events
 from monitor.backtest.inputs import (

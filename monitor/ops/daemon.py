@@ -31,14 +31,10 @@ from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecution
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from monitor.alerting.deliver import DeliveryReport, deliver_pending
+from monitor.alerting.enqueue import enqueue_signals, evaluated_rule_names
 from monitor.alerting.notifiers.base import Notifier
-from monitor.alerting.pipeline import (
-    DeliveryReport,
-    build_notifiers,
-    deliver_pending,
-    enqueue_signals,
-    evaluated_rule_names,
-)
+from monitor.alerting.receivers import build_notifiers
 from monitor.alerting.store import AlertStore
 from monitor.config.load import CONFIG_FILES, Config, load_config
 from monitor.config.sources import Source

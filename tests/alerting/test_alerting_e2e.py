@@ -23,7 +23,7 @@ import pytest
 from click.testing import CliRunner
 from pytest_httpserver import HTTPServer
 
-from monitor.alerting.pipeline import LEASE
+from monitor.alerting.deliver import LEASE
 from monitor.cli.main import cli
 from monitor.config.load import Config, load_config
 from monitor.core.clock import FixedClock
@@ -296,10 +296,12 @@ import os, signal, sys
 from datetime import datetime
 from pathlib import Path
 
-from monitor.alerting import pipeline
+from monitor.alerting import crash_points
 from monitor.config.load import load_config
 from monitor.core.models import Signal
-from monitor.alerting.pipeline import build_notifiers, deliver_pending, enqueue_signals
+from monitor.alerting.deliver import deliver_pending
+from monitor.alerting.enqueue import enqueue_signals
+from monitor.alerting.receivers import build_notifiers
 from monitor.store.database import Store
 
 config_dir, state_dir, stage, level, now = sys.argv[1:6]
@@ -311,7 +313,7 @@ def die(at):
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-pipeline.after_commit = die
+crash_points.after_commit = die
 config = load_config(config_dir)
 Path(state_dir).mkdir(exist_ok=True)
 with Store.open(Path(state_dir) / "critmon.db") as store:
@@ -363,7 +365,7 @@ def test_sigkill_between_enqueue_and_send_then_restart_delivers_exactly_once(
 @pytest.fixture
 def state(tmp_path: Path) -> Iterator[Path]:
     """A state directory with gallium firing critical, tin resolved and cobalt pending."""
-    from monitor.alerting.pipeline import enqueue_signals
+    from monitor.alerting.enqueue import enqueue_signals
 
     state_dir = tmp_path / "state"
     state_dir.mkdir()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from monitor.alerting.pipeline import enqueue_signals, evaluated_rule_names
+from monitor.alerting.enqueue import enqueue_signals, evaluated_rule_names
 from monitor.alerting.state import EventKind, Timing, step
 from monitor.backtest.events import (
     Event,

@@ -551,7 +551,7 @@ def two_alerts(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     """A state directory with gallium and tin firing; returns it and their fingerprints."""
     from datetime import UTC, datetime
 
-    from monitor.alerting.pipeline import enqueue_signals
+    from monitor.alerting.enqueue import enqueue_signals
     from monitor.config.load import load_config
     from monitor.core.models import Signal
 

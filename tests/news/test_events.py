@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from monitor.alerting.pipeline import enqueue_signals, evaluated_rule_names
+from monitor.alerting.enqueue import enqueue_signals, evaluated_rule_names
 from monitor.alerting.state import State
 from monitor.alerting.store import AlertStore
 from monitor.config.load import load_config

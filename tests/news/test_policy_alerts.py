@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from monitor.alerting.pipeline import enqueue_signals, evaluated_rule_names
+from monitor.alerting.enqueue import enqueue_signals, evaluated_rule_names
 from monitor.alerting.state import State
 from monitor.alerting.store import AlertStore
 from monitor.config.load import load_config

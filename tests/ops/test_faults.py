@@ -37,7 +37,9 @@ from typing import Any, Self
 
 import pytest
 
-from monitor.alerting.pipeline import build_notifiers, deliver_pending, enqueue_signals
+from monitor.alerting.deliver import deliver_pending
+from monitor.alerting.enqueue import enqueue_signals
+from monitor.alerting.receivers import build_notifiers
 from monitor.config.load import load_config
 from monitor.core.clock import FixedClock
 from monitor.core.models import Signal
@@ -249,7 +251,7 @@ from pathlib import Path
 
 from monitor.ops import daemon
 
-from monitor.alerting import pipeline
+from monitor.alerting import crash_points
 from monitor.config.load import load_config
 from monitor.alerting.notifiers import slack
 from monitor.sources.http import HttpFetcher
@@ -278,7 +280,7 @@ def die(at):
             os.kill(os.getpid(), signal.SIGKILL)
 
 
-pipeline.after_commit = die
+crash_points.after_commit = die
 print("ready", flush=True)
 clock = ScaledClock()
 runtime = daemon.prepare(load_config(Path(config_dir)), Path(config_dir), Path(state_dir),

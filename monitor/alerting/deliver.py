@@ -1,11 +1,4 @@
-"""From signals to messages: the enqueue stage and the deliver stages.
-
-**Enqueue** (:func:`enqueue_signals`, after each evaluation): run the state machine for every
-signal, then write the new states, the history events and one outbox row per (notifying
-transition, matching route) in ONE transaction. A crash after it loses nothing; a crash before
-it loses nothing either (the next evaluation sees the same data).
-
-**Deliver** (:func:`deliver_pending`, every few seconds), Alertmanager's stages in order::
+"""The deliver stage (every few seconds): Alertmanager's stages, in order::
 
     route    current route tree -> (receiver, group) for every firing alert and outbox row
     dedup    per alert, against the notify log: first | escalated | repeat_due | resolved | none
@@ -13,14 +6,14 @@ it loses nothing either (the next evaluation sees the same data).
     group    group_wait before a group's first message, group_interval between messages
     claim    delivery row 'sending' with an idempotency key, committed BEFORE the send
     send     one thread per receiver (a Slack outage never blocks email), no DB access
-    record   each receiver as soon as its sends finish, each message in its own savepoint:
-             sent -> notify log + outbox done | retry at T (backoff, Retry-After) | failed once;
-             every attempt (time, outcome, error, next retry) is kept in delivery_attempts
+    record   sent -> notify log + outbox done | retry at T (backoff, Retry-After) | failed once
 
 A restart sends nothing twice: what was sent is in the notify log, and a message's
 idempotency key is unique in the delivery log. The one window left is a crash *during* a send
 (after the server accepted, before the row says so): that delivery is retried when its lease
 ends, with the same key (and the same mail Message-ID), i.e. at-least-once, as Alertmanager.
+Each group is prepared, and each outcome recorded, in its own savepoint: one bad message never
+holds up the others.
 """
 
 from __future__ import annotations
@@ -31,15 +24,15 @@ import json
 import logging
 import random
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
 
+from monitor.alerting import crash_points
 from monitor.alerting.notifiers.base import (
     RETRY_AFTER_MAX_S,
     Notifier,
@@ -59,129 +52,23 @@ from monitor.alerting.silences import (
 )
 from monitor.alerting.state import (
     AlertState,
-    EventKind,
     State,
-    Timing,
-    Transition,
-    absent_signal,
     level_rank,
-    one_signal_per_alert,
-    step,
 )
 from monitor.alerting.store import AlertStore, DeliveryItem, DeliveryRow, LogEntry, OutboxRow, iso
 from monitor.config.alerting import DeliverySettings, Receiver
 from monitor.config.load import Config
 from monitor.core.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
-from monitor.core.models import Signal
 from monitor.core.untrusted import bounded_seconds
 from monitor.store.database import Store
 
 log = logging.getLogger(__name__)
 
+
 #: How long a claimed ('sending') delivery is left alone before it counts as crashed.
 LEASE = timedelta(minutes=2)
+
 DIGEST_GROUP = "digest"
-
-#: Test seam: called with "enqueued" after the enqueue commit and "claimed" after the claim
-#: commit (the crash-safety test makes the process SIGKILL itself there).
-after_commit: Callable[[str], None] | None = None
-
-_REASON_OF = {EventKind.FIRED: Reason.FIRST, EventKind.ESCALATED: Reason.ESCALATED,
-              EventKind.RESOLVED: Reason.RESOLVED}
-
-
-def _hook(stage: str) -> None:
-    if after_commit is not None:
-        after_commit(stage)
-
-
-# =========================================================================== enqueue
-
-
-POLICY_EVENT_RULE = "policy_event"
-
-
-def rule_timings(config: Config) -> dict[str, Timing]:
-    timings = {rule.name: Timing(rule.hold, rule.keep_firing_for, tuple(rule.levels))
-               for rule in config.rules.rules}
-    timings[POLICY_EVENT_RULE] = Timing(timedelta(0), config.rules.news.alert_keep_firing,
-                                        ("high", "critical"))
-    return timings
-
-
-def evaluated_rule_names(config: Config) -> set[str]:
-    """Every rule one evaluation judges: an alert of these absent from a batch is not true."""
-    return {rule.name for rule in config.rules.rules} | {POLICY_EVENT_RULE}
-
-
-def enqueue_signals(store: Store, config: Config, signals: Sequence[Signal], now: datetime, *,
-                    evaluated_rules: Collection[str] | None = None) -> list[Transition]:
-    """Step every alert, persist states + events + outbox rows in one transaction.
-
-    An alert that is pending or firing but has no signal in this batch is treated as
-    condition-false when its rule was evaluated: by default, when the batch holds at least one
-    signal of that rule (so an empty batch changes nothing); pass ``evaluated_rules`` to say
-    so explicitly. A signal that could not judge (``state`` not ``ok``) never clears an alert.
-    """
-    alerts = AlertStore(store)
-    tree = build_route_tree(config.alerting.route)
-    timings = rule_timings(config)
-    chosen = one_signal_per_alert(signals)
-    evaluated = set(evaluated_rules) if evaluated_rules is not None \
-        else {s.rule for s in signals}
-    transitions: list[Transition] = []
-    with alerts.transaction():
-        states = alerts.load_states()
-        for fp, signal in chosen.items():
-            transitions += _apply(alerts, tree, states.get(fp), signal,
-                                  timings.get(signal.rule, Timing()), now)
-        for fp, alert in states.items():
-            if (fp in chosen or alert.alertname not in evaluated
-                    or alert.state not in (State.PENDING, State.FIRING)):
-                continue
-            transitions += _apply(alerts, tree, alert, absent_signal(alert),
-                                  timings.get(alert.alertname, Timing()), now)
-    for transition in transitions:
-        _log_transition(transition)
-    _hook("enqueued")
-    return transitions
-
-
-def _apply(alerts: AlertStore, tree: RouteNode, prev: AlertState | None, signal: Signal,
-           timing: Timing, now: datetime) -> list[Transition]:
-    new, transitions = step(prev, signal, timing, now)
-    if new is None:
-        return []
-    new = alerts.save_state(new, now)
-    done = []
-    for transition in transitions:
-        transition = replace(transition, alert=new)
-        event_id = alerts.append_event(transition)
-        if transition.notifies:
-            labels = new.all_labels
-            for match in match_routes(tree, labels):
-                alerts.add_outbox(created_at=now, receiver=match.receiver,
-                                  group_key=match.group_key(labels),
-                                  reason=str(_REASON_OF[transition.kind]),
-                                  fingerprint=new.fingerprint, event_id=event_id,
-                                  route_id=match.route_id)
-        done.append(transition)
-    return done
-
-
-def _log_transition(t: Transition) -> None:
-    alert = t.alert
-    what = f"{alert.alertname} {alert.mineral}"
-    if t.kind == EventKind.FIRED:
-        log.warning("alert fired: %s %s (value %s, threshold %s)", what, alert.level,
-                    alert.value, alert.threshold)
-    elif t.kind == EventKind.ESCALATED:
-        log.warning("alert escalated: %s %s -> %s", what, t.from_level, alert.level)
-    elif t.kind == EventKind.RESOLVED:
-        log.info("alert resolved: %s", what)
-    elif t.kind == EventKind.NO_DATA:
-        log.info("alert %s: no data (%s), keeping state %s", what, alert.data_state,
-                 alert.state)
 
 
 # =========================================================================== pure decisions
@@ -341,7 +228,7 @@ def deliver_pending(store: Store, config: Config, notifiers: Mapping[str, Notifi
         plan = _load_plan(alerts, config, now, flush)
         claims = _claim_all(alerts, plan, report)
     if claims:
-        _hook("claimed")
+        crash_points.reached("claimed")
     rng = rng or random.Random()
     for batch in send_all(claims, notifiers):
         with alerts.transaction():
@@ -870,57 +757,3 @@ def _remember(alerts: AlertStore, claim: _Claim, decision: _Decision, ref: str |
         level=alert.level, value=alert.value, sent_at=now,
         reason=str(decision.reason) if decision.reason else "context",
         delivery_id=claim.delivery_id, thread_ref=thread))
-
-
-# =========================================================================== notifiers, tests
-
-
-def build_notifiers(config: Config, state_dir: Path) -> dict[str, Notifier]:
-    """One notifier per configured receiver (secrets from ``config.secrets`` only)."""
-    from monitor.alerting.notifiers.console import ConsoleNotifier
-    from monitor.alerting.notifiers.email import EmailNotifier
-    from monitor.alerting.notifiers.file import FileNotifier
-    from monitor.alerting.notifiers.slack import SlackNotifier
-
-    def secret(name: str, key: str) -> str | None:
-        value = config.secrets.get(f"{name}.{key}")
-        return value.get_secret_value() if value is not None else None
-
-    notifiers: dict[str, Notifier] = {}
-    for receiver in config.alerting.receivers:
-        spec = receiver.config
-        if spec.kind == "console":
-            notifiers[receiver.name] = ConsoleNotifier(receiver.name)
-        elif spec.kind == "file":
-            notifiers[receiver.name] = FileNotifier(receiver.name, spec.path, state_dir)
-        elif spec.kind == "slack":
-            notifiers[receiver.name] = SlackNotifier(
-                receiver.name, spec, token=secret(receiver.name, "token"),
-                webhook_url=secret(receiver.name, "webhook_url"))
-        elif spec.kind == "email":
-            notifiers[receiver.name] = EmailNotifier(receiver.name, spec,
-                                                     password=secret(receiver.name, "password"))
-    return notifiers
-
-
-def send_test(notifier: Notifier, now: datetime, *, store: Store | None = None,
-              secrets: Iterable[str] = ()) -> tuple[bool, str]:
-    """Send a clearly marked test message; record it in the delivery log when a store is given.
-
-    Returns (ok, what happened) with secrets redacted.
-    """
-    key = idempotency_key("test", notifier.name, now.isoformat(), random.random())
-    notification = Notification(receiver=notifier.name, reason=Reason.TEST, key=key,
-                                created_at=now)
-    outcome = send_one(notifier, notification)
-    ok = outcome.status == "sent"
-    ref = outcome.result.ref if outcome.result else None
-    detail = clean_error(outcome.error, list(secrets)) if not ok else (
-        f"sent{f' (ref {ref})' if ref else ''}")
-    if store is not None:
-        alerts = AlertStore(store)
-        with alerts.transaction():
-            alerts.record_test(key=key, receiver=notifier.name, now=now,
-                               status="sent" if ok else "failed",
-                               error=None if ok else detail, message_ref=ref)
-    return ok, detail

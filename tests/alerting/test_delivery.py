@@ -14,16 +14,16 @@ from typing import Any
 import pytest
 import yaml
 
-from monitor.alerting import pipeline
-from monitor.alerting.notifiers.base import SendResult
-from monitor.alerting.pipeline import (
+from monitor.alerting import crash_points, deliver
+from monitor.alerting.deliver import (
     LEASE,
     DeliveryReport,
     deliver_pending,
-    enqueue_signals,
     needs_notification,
     next_slots,
 )
+from monitor.alerting.enqueue import enqueue_signals
+from monitor.alerting.notifiers.base import SendResult
 from monitor.alerting.render import Notification, Reason
 from monitor.alerting.state import State
 from monitor.alerting.store import AlertStore
@@ -482,10 +482,10 @@ def test_a_crash_after_claiming_resends_once_when_the_lease_ends(world: World,
             raise KeyboardInterrupt("killed")
 
     world.evaluate(risk())
-    monkeypatch.setattr(pipeline, "after_commit", crash)
+    monkeypatch.setattr(crash_points, "after_commit", crash)
     with pytest.raises(KeyboardInterrupt):
         world.at(30 * SEC).deliver()
-    monkeypatch.setattr(pipeline, "after_commit", None)
+    monkeypatch.setattr(crash_points, "after_commit", None)
     assert world.at(30 * SEC + LEASE - SEC).deliver().waiting == 2
     assert world.sent("slack") == []
     world.at(30 * SEC + LEASE).deliver()
@@ -593,24 +593,24 @@ def test_needs_notification(state: str, log: tuple[str, str, str] | None,
 def test_backoff_grows_exponentially_with_jitter_and_a_cap(base_config: Config) -> None:
     settings = base_config.alerting.delivery
     rng = random.Random(1)
-    delays = [pipeline.backoff(n, settings, rng).total_seconds() for n in range(1, 12)]
+    delays = [deliver.backoff(n, settings, rng).total_seconds() for n in range(1, 12)]
     assert 5 <= delays[0] <= 10 and 10 <= delays[1] <= 20 and 20 <= delays[2] <= 40
     assert max(delays) <= settings.max_backoff.total_seconds()
-    assert pipeline.backoff(1, settings, rng, retry_after_s=30).total_seconds() >= 30
+    assert deliver.backoff(1, settings, rng, retry_after_s=30).total_seconds() >= 30
 
 
 @pytest.fixture(autouse=True)
 def _no_hook() -> Iterator[None]:
     yield
-    pipeline.after_commit = None
+    crash_points.after_commit = None
 
 
 def test_log_lines_one_per_state_change(world: World, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="monitor.alerting.pipeline")
+    caplog.set_level(logging.INFO, logger="monitor.alerting.enqueue")
     world.evaluate(risk())
     world.at(MIN).evaluate(risk())
     world.at(2 * MIN).evaluate(risk("critical", 81.0))
-    lines = [r.getMessage() for r in caplog.records if r.name == "monitor.alerting.pipeline"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "monitor.alerting.enqueue"]
     assert lines == ["alert fired: supply_risk_level gallium high (value 62.0, threshold 50.0)",
                      "alert escalated: supply_risk_level gallium high -> critical"]
 
@@ -700,18 +700,18 @@ def test_an_outcome_that_cannot_be_recorded_is_that_messages_problem_only(
 
 def test_a_message_that_cannot_be_prepared_holds_up_only_its_own_group(
         world: World, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    real_title = pipeline.title
+    real_title = deliver.title
 
     def title_with_a_bug(notification: Notification) -> str:
         if any(alert.mineral == "gallium" for alert in notification.alerts):
             raise ValueError("a rendering bug")
         return real_title(notification)
 
-    monkeypatch.setattr(pipeline, "title", title_with_a_bug)
+    monkeypatch.setattr(deliver, "title", title_with_a_bug)
     world.evaluate(risk(), risk(mineral="cobalt"))
     world.at(30 * SEC).deliver()
     assert [n.alerts[0].mineral for n in world.sent("slack")] == ["cobalt"]
     assert "cannot prepare the message to slack" in caplog.text
-    monkeypatch.setattr(pipeline, "title", real_title)  # the fix is deployed
+    monkeypatch.setattr(deliver, "title", real_title)  # the fix is deployed
     world.at(MIN).deliver()
     assert [n.alerts[0].mineral for n in world.sent("slack")] == ["cobalt", "gallium"]
