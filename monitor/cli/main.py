@@ -26,8 +26,9 @@ from monitor.config.load import (
 )
 from monitor.core.clock import SystemClock
 from monitor.core.errors import ConfigError, MonitorError, StoreError
-from monitor.ops.daemon import Daemon, Runtime, poll_all, prepare, run_once
+from monitor.ops.daemon import Daemon
 from monitor.ops.health import check_health, load_running_jobs
+from monitor.ops.jobs import Runtime, poll_all, prepare, run_once
 from monitor.ops.metrics import start_metrics_server
 from monitor.risk.assess import assess_and_detect, signal_row
 from monitor.risk.status import STATUS_COLUMNS, explain_rows, status_rows

@@ -28,8 +28,9 @@ from monitor.cli.main import cli
 from monitor.config.load import Config, load_config
 from monitor.core.clock import FixedClock
 from monitor.core.models import Signal
-from monitor.ops import daemon
-from monitor.ops.daemon import Daemon, Runtime, prepare, run_once
+from monitor.ops import jobs
+from monitor.ops.daemon import Daemon
+from monitor.ops.jobs import Runtime, prepare, run_once
 from monitor.sources.http import HttpFetcher
 from monitor.store.database import DB_NAME, Store
 from tests.slack_standin import SlackStandIn, SmtpSink
@@ -200,7 +201,7 @@ def test_the_daemon_jobs_deliver_with_group_wait_and_the_cli_mutes(setup: Setup)
     setup.serve(SPIKE)
     runtime = setup.runtime()
     with HttpFetcher() as fetcher:
-        daemon.poll_all(runtime, fetcher, setup.clock)
+        jobs.poll_all(runtime, fetcher, setup.clock)
     worker = Daemon(runtime, clock=setup.clock)
     try:
         code, _ = setup.cli("silence", "add", "--match", "mineral=gallium", "--duration", "7d",
@@ -241,13 +242,13 @@ def test_a_slack_outage_never_blocks_email_and_429_is_honoured(setup: Setup) -> 
     assert len(setup.smtp.wait_for(1)) == 1 and setup.slack.delivered() == []
     runtime = setup.runtime()
     setup.clock.advance(timedelta(seconds=60))  # past the first backoff (10 s, jittered)
-    daemon.deliver_once(runtime, setup.clock)
+    jobs.deliver_once(runtime, setup.clock)
     assert [r.answered for r in setup.slack.requests] == ["500", "429:30"]
     setup.clock.advance(timedelta(seconds=29))
-    daemon.deliver_once(runtime, setup.clock)
+    jobs.deliver_once(runtime, setup.clock)
     assert len(setup.slack.requests) == 2, "Retry-After: 30 not yet over"
     setup.clock.advance(timedelta(seconds=5))
-    daemon.deliver_once(runtime, setup.clock)
+    jobs.deliver_once(runtime, setup.clock)
     assert [r.answered for r in setup.slack.requests] == ["500", "429:30", "ok"]
     assert len(setup.emails()) == 1
 
@@ -261,7 +262,7 @@ def test_invalid_auth_is_failed_once_and_secrets_stay_out_of_db_logs_and_errors(
     runtime = setup.runtime()
     for _ in range(10):
         setup.clock.advance(timedelta(minutes=7))
-        daemon.deliver_once(runtime, setup.clock)
+        jobs.deliver_once(runtime, setup.clock)
     assert len(setup.slack.requests) == 1
     code, status = setup.cli("notify", "status")
     assert code == 0 and "invalid_auth" in status
@@ -492,10 +493,10 @@ def test_an_absurd_retry_after_holds_only_its_receiver_and_at_most_an_hour(
 
     runtime = setup.runtime()
     setup.clock.advance(LEASE + timedelta(seconds=1))  # a lost record would resend here
-    daemon.deliver_once(runtime, setup.clock)
+    jobs.deliver_once(runtime, setup.clock)
     assert len(setup.emails()) == 1
     setup.clock.advance(timedelta(hours=1.1))
-    daemon.deliver_once(runtime, setup.clock)
+    jobs.deliver_once(runtime, setup.clock)
     assert len(setup.slack.wait_for(1)) == 1 and len(setup.emails()) == 1
     assert len((setup.state_dir / "alerts.jsonl").read_text("utf-8").splitlines()) == 1
 
@@ -519,7 +520,7 @@ def test_a_relay_echoing_the_webhook_path_leaks_it_nowhere(
         runtime = setup.runtime()
         for _ in range(3):
             setup.clock.advance(timedelta(minutes=5))
-            daemon.deliver_once(runtime, setup.clock)
+            jobs.deliver_once(runtime, setup.clock)
         assert [r.answered for r in relay.requests] == ["echo:500", "echo:503", "echo:404"]
         assert all(r.path == RELAY_PATH for r in relay.requests)
         test_code, test_out = setup.cli("notify", "test", "analysts_slack")
@@ -558,7 +559,7 @@ def test_every_attempt_stays_in_the_history_after_the_message_goes_out(setup: Se
     runtime = setup.runtime()
     for _ in range(2):
         setup.clock.advance(timedelta(minutes=1))
-        daemon.deliver_once(runtime, setup.clock)
+        jobs.deliver_once(runtime, setup.clock)
     assert [r.answered for r in setup.slack.requests] == ["429:1", "500", "ok"]
 
     code, out = setup.cli("history", "--since", "2031-03-01", "--format", "json")
@@ -586,7 +587,7 @@ def test_implicit_tls_against_plain_smtp_fails_once_and_says_why(
     runtime = setup.runtime()
     for _ in range(6):
         setup.clock.advance(timedelta(minutes=30))
-        daemon.deliver_once(runtime, setup.clock)
+        jobs.deliver_once(runtime, setup.clock)
     row = deliveries(setup)["analysts_email"]
     assert (row["status"], row["attempts"]) == ("failed", 1)
     assert setup.emails() == [] and len(setup.slack.wait_for(1)) == 1

@@ -37,7 +37,7 @@ from monitor.backtest.scoring import episodes, onsets, score
 from monitor.cli.main import cli
 from monitor.config.load import default_config_dir, load_config
 from monitor.core.models import Frequency, Signal
-from monitor.ops.daemon import seed_bundled_data
+from monitor.ops.jobs import seed_bundled_data
 from monitor.risk.assess import assess_and_detect, indicator_rows, score_row, signal_row
 from monitor.rules.evaluate import DetectorCache
 from monitor.store.database import Store

@@ -9,7 +9,8 @@ import pytest
 
 from monitor.config.load import load_config
 from monitor.core.clock import SystemClock
-from monitor.ops.daemon import RELOAD_ERROR_KEY, Daemon, prepare
+from monitor.ops.daemon import Daemon
+from monitor.ops.jobs import RELOAD_ERROR_KEY, prepare
 
 SOURCES = """version: 1
 sources:

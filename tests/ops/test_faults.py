@@ -43,7 +43,7 @@ from monitor.alerting.receivers import build_notifiers
 from monitor.config.load import load_config
 from monitor.core.clock import FixedClock
 from monitor.core.models import Signal
-from monitor.ops import daemon
+from monitor.ops import jobs
 from monitor.sources.http import HttpFetcher
 from monitor.store.database import DB_NAME, Store
 from tests.slack_standin import SlackStandIn, SmtpSink
@@ -249,7 +249,7 @@ import os, signal, sys, time
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from monitor.ops import daemon
+from monitor.ops import jobs
 
 from monitor.alerting import crash_points
 from monitor.config.load import load_config
@@ -283,16 +283,16 @@ def die(at):
 crash_points.after_commit = die
 print("ready", flush=True)
 clock = ScaledClock()
-runtime = daemon.prepare(load_config(Path(config_dir)), Path(config_dir), Path(state_dir),
+runtime = jobs.prepare(load_config(Path(config_dir)), Path(config_dir), Path(state_dir),
                          clock.now())
 if mode == "drain":  # deliver only, past every lease, backoff and group interval
     for _ in range(3):
         clock.extra += timedelta(hours=1)
-        daemon.deliver_once(runtime, clock)
+        jobs.deliver_once(runtime, clock)
     sys.exit(0)
 with HttpFetcher(total_timeout_s=5) as fetcher:
     while True:
-        daemon.run_once(runtime, fetcher, clock)
+        jobs.run_once(runtime, fetcher, clock)
 """
 SPEED = 60.0  # one wall second is one simulated minute
 
@@ -448,7 +448,7 @@ FAULTS: dict[str, Route] = {
 
 @dataclass
 class FeedRig:
-    runtime: daemon.Runtime
+    runtime: jobs.Runtime
     feeds: FeedServer
     slack: SlackStandIn
     clock: FixedClock
@@ -476,7 +476,7 @@ def feed_rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FeedRi
         config_dir = write_config(tmp_path / "config", sources=sources, slack_url=slack.api_url,
                                   timeout=f"{SOURCE_TIMEOUT_S:g}s")
         clock = FixedClock(T0)
-        runtime = daemon.prepare(load_config(config_dir), config_dir, tmp_path / "state",
+        runtime = jobs.prepare(load_config(config_dir), config_dir, tmp_path / "state",
                                  clock.now())
         yield FeedRig(runtime, feeds, slack, clock)
 
@@ -484,7 +484,7 @@ def feed_rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FeedRi
 def timed_poll(rig: FeedRig, fetcher: HttpFetcher, *, only_due: bool = False
                ) -> tuple[float, list[Any]]:
     started = time.monotonic()
-    outcomes = daemon.poll_all(rig.runtime, fetcher, rig.clock, only_due=only_due, workers=16)
+    outcomes = jobs.poll_all(rig.runtime, fetcher, rig.clock, only_due=only_due, workers=16)
     return time.monotonic() - started, outcomes
 
 
@@ -511,8 +511,8 @@ def test_feed_faults_back_off_per_source_and_never_block_the_others(feed_rig: Fe
             assert reason in states[source].last_error, states[source].last_error
 
         # Deliveries are unaffected: the good source's spike reaches Slack.
-        daemon.evaluate(feed_rig.runtime, feed_rig.clock)
-        report = daemon.deliver_once(feed_rig.runtime, feed_rig.clock)
+        jobs.evaluate(feed_rig.runtime, feed_rig.clock)
+        report = jobs.deliver_once(feed_rig.runtime, feed_rig.clock)
         assert report.sent == 1 and "gallium" in feed_rig.slack.delivered()[0].body["text"]
 
         # Backing off: within the first backoff nothing faulty is polled again ...
@@ -587,7 +587,7 @@ def outage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[OutageRi
         config_dir = write_config(tmp_path / "config", sources=[], slack_url=slack.api_url,
                                   slack_timeout="1s", smtp_port=smtp.port)
         state_dir = tmp_path / "state"
-        daemon.prepare(load_config(config_dir), config_dir, state_dir, T0)
+        jobs.prepare(load_config(config_dir), config_dir, state_dir, T0)
         try:
             yield OutageRig(config_dir, state_dir, slack, smtp, FixedClock(T0))
         finally:

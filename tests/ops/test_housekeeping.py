@@ -10,7 +10,8 @@ from monitor.config.load import load_config
 from monitor.config.sources import RetentionSpec
 from monitor.core.clock import FixedClock
 from monitor.core.models import Frequency, Measure, Observation
-from monitor.ops.daemon import housekeeping, prepare
+from monitor.ops.housekeeping import housekeeping
+from monitor.ops.jobs import prepare
 
 NOW = datetime(2026, 11, 23, tzinfo=UTC)
 

@@ -9,7 +9,8 @@ from monitor.alerting.store import AlertStore
 from monitor.config.load import load_config
 from monitor.config.sources import SourcesFile
 from monitor.core.errors import ConfigError
-from monitor.ops.daemon import Daemon, prepare
+from monitor.ops.daemon import Daemon
+from monitor.ops.jobs import prepare
 from monitor.ops.self_alerts import (
     CONFIG_RELOAD_FAILED,
     DISK_SPACE_LOW,

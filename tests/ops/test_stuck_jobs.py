@@ -22,7 +22,8 @@ from monitor.config.load import load_config
 from monitor.core.clock import SystemClock
 from monitor.core.errors import SourceUnavailableError
 from monitor.core.models import FetchResult
-from monitor.ops.daemon import Daemon, prepare
+from monitor.ops.daemon import Daemon
+from monitor.ops.jobs import prepare
 
 SOURCES = """
 version: 1

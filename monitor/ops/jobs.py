@@ -1,0 +1,193 @@
+"""The jobs the daemon schedules, as plain functions of a :class:`Runtime` and a clock.
+
+Prepare the store (migrate, load the bundled data, record the config), poll one source or all,
+evaluate (assess, detect, save, enqueue alerts), deliver, and one full cycle for ``critmon
+once``. ``critmon run`` calls the same functions from its scheduler, so ``once`` and the
+daemon never drift apart.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from monitor.alerting.deliver import DeliveryReport, deliver_pending
+from monitor.alerting.enqueue import enqueue_signals, evaluated_rule_names
+from monitor.alerting.notifiers.base import Notifier
+from monitor.alerting.receivers import build_notifiers
+from monitor.alerting.store import AlertStore
+from monitor.config.load import Config
+from monitor.config.sources import Source
+from monitor.core.clock import Clock
+from monitor.core.models import Signal
+from monitor.news.events import policy_event_signals
+from monitor.ops.self_alerts import (
+    OPERATIONAL_RULES,
+    DiskUsage,
+    operational_signals,
+)
+from monitor.risk.assess import (
+    assess_and_detect,
+    indicator_rows,
+    score_row,
+    signal_row,
+)
+from monitor.rules.evaluate import DetectorCache
+from monitor.sources import bundled
+from monitor.sources.polling import Fetcher, PollOutcome, is_due, poll_source
+from monitor.store.database import DB_NAME, Store, ensure_state_dir
+
+log = logging.getLogger(__name__)
+
+BUNDLED_KEY = "bundled_fingerprint"
+
+RELOAD_ERROR_KEY = "config_reload_error"
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Everything a job needs, read once per tick; a reload swaps the whole object."""
+
+    config: Config
+    config_dir: Path | None
+    state_dir: Path
+
+    @property
+    def db_path(self) -> Path:
+        return self.state_dir / DB_NAME
+
+    def open_store(self) -> Store:
+        """A connection for the calling thread; migrations ran once, in :func:`prepare`."""
+        return Store.open(self.db_path, migrate=False)
+
+    def enabled_sources(self) -> list[Source]:
+        return [s for s in self.config.sources.sources if s.enabled]
+
+
+def prepare(config: Config, config_dir: Path | None, state_dir: Path, now: datetime) -> Runtime:
+    """Create the state dir and database, load bundled data once, record the config."""
+    runtime = Runtime(config, config_dir, ensure_state_dir(state_dir))
+    with Store.open(runtime.db_path) as store:  # creates and migrates the database
+        seed_bundled_data(store, config, now)
+        record_config(store, config, now, origin="start")
+    return runtime
+
+
+def seed_bundled_data(store: Store, config: Config, now: datetime) -> bool:
+    """Load the bundled public data into the store unless this version is already there."""
+    fingerprint = bundled.bundled_fingerprint()
+    if store.get_meta(BUNDLED_KEY) == fingerprint:
+        return False
+    minerals = [(m.id, m.usgs) for m in config.minerals.minerals]
+    with store.transaction():
+        store.save_observations(bundled.load_bundled_observations(minerals), fetched_at=now)
+        known = set(config.mineral_ids)
+        columns = {code: m for code, m in bundled.PINKSHEET_COLUMNS.items() if m in known}
+        store.save_observations(bundled.load_bundled_pinksheet(columns), fetched_at=now)
+        store.save_wgi([
+            {"code": e.code, "year": e.year, "indicator": e.indicator, "country": e.country,
+             "estimate": e.estimate, "published_at": bundled.wgi_published_at(e.year).isoformat()}
+            for e in bundled.load_bundled_wgi()
+        ])
+        store.set_meta(BUNDLED_KEY, fingerprint)
+    log.info("loaded bundled data %s", fingerprint[:12])
+    return True
+
+
+def record_config(store: Store, config: Config, now: datetime, *, origin: str) -> bool:
+    summary = (f"{len(config.minerals.minerals)} minerals, {len(config.sources.sources)} sources,"
+               f" {len(config.rules.rules)} rules, {len(config.alerting.receivers)} receivers")
+    return store.record_config(digest=config.digest, loaded_at=now, origin=origin,
+                               summary=summary, files=config.texts)
+
+
+# ---------------------------------------------------------------------- one cycle
+
+
+def poll_all(runtime: Runtime, fetcher: Fetcher, clock: Clock, *,
+             only_due: bool = False, workers: int = 4) -> list[PollOutcome]:
+    """Poll every enabled source (in parallel, each job with its own store connection)."""
+    sources = runtime.enabled_sources()
+    if not sources:
+        return []
+    with ThreadPoolExecutor(max_workers=min(workers, len(sources))) as pool:
+        outcomes = list(pool.map(
+            lambda source: poll_one(runtime, source, fetcher, clock, only_due=only_due),
+            sources))
+    return [o for o in outcomes if o is not None]
+
+
+def poll_one(runtime: Runtime, source: Source, fetcher: Fetcher, clock: Clock, *,
+             only_due: bool) -> PollOutcome | None:
+    """Poll one source on its own connection; with ``only_due``, only when its time has come."""
+    with runtime.open_store() as store:
+        now = clock.now()
+        if only_due and not is_due(store.source_state(source.id), now):
+            return None
+        return poll_source(source, fetcher, store, now)
+
+
+def evaluate(runtime: Runtime, clock: Clock, cache: DetectorCache | None = None
+             ) -> list[Signal]:
+    """Assess every mineral, run the detector rules, store the results and enqueue alerts."""
+    started = time.monotonic()
+    now = clock.now()
+    as_of = now.date()
+    config = runtime.config
+    with runtime.open_store() as store:
+        assessments, signals = assess_and_detect(store, config, as_of=as_of, now=now,
+                                                 cache=cache)
+        store.save_evaluation(
+            evaluated_at=now,
+            indicators=[row for a in assessments for row in indicator_rows(a, as_of)],
+            scores=[score_row(a, as_of) for a in assessments],
+            signals=[signal_row(s) for s in signals])
+        store.set_meta("last_evaluation_at", now.isoformat())
+        # The news watermark moves in the same transaction as the alerts it produces.
+        with store.transaction():
+            signals = [*signals, *policy_event_signals(store, config, now),
+                       *gather_operational_signals(runtime, store, now)]
+            enqueue_signals(store, config, signals, now,
+                            evaluated_rules=evaluated_rule_names(config) | OPERATIONAL_RULES)
+        store.set_meta("last_evaluation_duration_s", f"{time.monotonic() - started:.3f}")
+    firing = sum(1 for s in signals if s.firing)
+    log.debug("evaluated %d minerals: %d signals, %d firing", len(assessments), len(signals),
+              firing)
+    return signals
+
+
+def gather_operational_signals(runtime: Runtime, store: Store, now: datetime) -> list[Signal]:
+    """Collect the facts about critmon itself and turn them into operational signals."""
+    try:
+        usage = shutil.disk_usage(runtime.state_dir)
+        disk: DiskUsage | None = DiskUsage(free=usage.free, total=usage.total)
+    except OSError:
+        disk = None
+    failed = AlertStore(store).failed_deliveries(since=now - timedelta(hours=24))
+    return operational_signals(
+        sources=runtime.enabled_sources(), states=store.source_states(), now=now, disk=disk,
+        failed_deliveries=len(failed), reload_error=store.get_meta(RELOAD_ERROR_KEY) or None)
+
+
+def deliver_once(runtime: Runtime, clock: Clock,
+                 notifiers: dict[str, Notifier] | None = None) -> DeliveryReport:
+    """Deliver what is due now; ``group_wait`` counts as elapsed (the run ends right after)."""
+    notifiers = notifiers or build_notifiers(runtime.config, runtime.state_dir)
+    with runtime.open_store() as store:
+        return deliver_pending(store, runtime.config, notifiers, clock.now(), flush=True)
+
+
+def run_once(runtime: Runtime, fetcher: Fetcher, clock: Clock
+             ) -> tuple[list[PollOutcome], DeliveryReport]:
+    """One full cycle: poll every source once, evaluate, deliver; report what happened."""
+    outcomes = poll_all(runtime, fetcher, clock)
+    evaluate(runtime, clock)
+    report = deliver_once(runtime, clock)
+    with runtime.open_store() as store:
+        store.set_meta("last_cycle_at", clock.now().isoformat())
+    return outcomes, report
