@@ -162,7 +162,8 @@ def _level(rule: EffectiveRule, fitted: BaseEstimator, X: np.ndarray, decision: 
         if index == 0:
             return None, None
         names = rule.levels or tuple(f"level{i + 1}" for i in range(len(fitted.thresholds)))
-        return names[min(index, len(names)) - 1], float(sorted(fitted.thresholds)[index - 1])
+        # thresholds_ run least to most severe in either direction (below: decreasing)
+        return names[min(index, len(names)) - 1], float(fitted.thresholds_[index - 1])
     if decision >= 0:
         return None, None
     return (rule.levels[0] if rule.levels else "warning"), None

@@ -84,6 +84,27 @@ def test_threshold_rule_levels(latest: float, firing: bool, level: str | None,
     assert "threshold(" in signal.reason
 
 
+PRICE_SLUMP = {"name": "price_slump_3m", "indicator": "price_change_3m", "minerals": "all",
+               "levels": ["high", "critical"],
+               "detector": {"kind": "threshold", "direction": "below",
+                            "thresholds": [-0.3, -0.6]}}
+
+
+@pytest.mark.parametrize(
+    ("latest", "level", "threshold"),
+    [
+        pytest.param(-0.45, "high", -0.3, id="below-first-threshold-is-high"),
+        pytest.param(-0.70, "critical", -0.6, id="below-second-threshold-is-critical"),
+    ],
+)
+def test_a_below_rule_names_the_threshold_it_crossed(latest: float, level: str,
+                                                     threshold: float) -> None:
+    series = {"nickel": {"price_change_3m": monthly([0.01, -0.02, 0.05, latest])}}
+    [signal] = evaluate_rules(effective_rules(rules_file([PRICE_SLUMP]), ["nickel"]), series,
+                              as_of=AS_OF, now=NOW)
+    assert (signal.firing, signal.level, signal.threshold) == (True, level, threshold)
+
+
 def test_a_mineral_without_the_indicator_gets_a_no_data_signal_not_silence() -> None:
     [signal] = evaluate_rules(effective_rules(rules_file([PRICE_JUMP]), ["gallium"]), {},
                               as_of=AS_OF, now=NOW)
