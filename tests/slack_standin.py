@@ -129,8 +129,8 @@ class SlackStandIn:
         with self._lock:
             return [r for r in self.requests if r.delivered and kind in (None, r.kind)]
 
-    def wait_for(self, count: int, timeout_s: float = 10.0) -> list[SlackRequest]:
-        """Block until ``count`` messages were delivered (or the timeout passes)."""
+    def wait_for(self, count: int, timeout_s: float = 120.0) -> list[SlackRequest]:
+        """Block until ``count`` messages were delivered (or the generous timeout passes)."""
         deadline = time.monotonic() + timeout_s
         with self._arrived:
             while sum(r.delivered for r in self.requests) < count:
@@ -305,7 +305,8 @@ class SmtpSink:
         with self._lock:
             self._replies.extend(replies)
 
-    def wait_for(self, count: int, timeout_s: float = 10.0) -> list[Received]:
+    def wait_for(self, count: int, timeout_s: float = 120.0) -> list[Received]:
+        """Block until ``count`` mails arrived (or the generous timeout passes)."""
         deadline = time.monotonic() + timeout_s
         with self._lock:
             while len(self.received) < count and time.monotonic() < deadline:

@@ -105,6 +105,32 @@ class JobTracker:
                       key=lambda j: (j.started_at, j.name))
 
 
+def _note_signals(signals: set[int]) -> list[int]:
+    """Handle ``signals`` by noting them, once each, in the returned list (arrival order).
+
+    The daemon blocks its signals and takes them with ``sigtimedwait``, but threads started
+    before that (numpy's BLAS pool starts at import) do not block them: a signal that arrives
+    while the main thread is busy (a reload, a tick) goes to such a thread, where the default
+    action of SIGHUP and SIGTERM ends the process at once. With this handler, which Python runs
+    in the main thread, it becomes a note that the main loop takes on its next turn.
+    """
+    caught: list[int] = []
+
+    def note(signo: int, _frame: object) -> None:
+        if signo not in caught:
+            caught.append(signo)
+
+    for signo in signals:
+        signal.signal(signo, note)
+    return caught
+
+
+def _wait_for_signal(signals: set[int], timeout_s: float) -> int | None:
+    """The next of the (blocked) ``signals`` to arrive within ``timeout_s``, or None."""
+    info = signal.sigtimedwait(signals, timeout_s)
+    return None if info is None else info.si_signo
+
+
 class Daemon:
     """The long-running process behind ``critmon run``."""
 
@@ -238,6 +264,7 @@ class Daemon:
         thread alone does not prove the daemon works.
         """
         handled = {*stop_signals, signal.SIGHUP}
+        caught = _note_signals(handled)
         signal.pthread_sigmask(signal.SIG_BLOCK, handled)  # worker threads inherit the mask
         self.schedule_jobs()
         self.scheduler.start()
@@ -249,16 +276,16 @@ class Daemon:
                  len(self.runtime.enabled_sources()), self.runtime.state_dir)
         try:
             while True:
-                info = signal.sigtimedwait(handled, tick)
-                if info is None:
+                signo = caught.pop(0) if caught else _wait_for_signal(handled, tick)
+                if signo is None:
                     self._on_tick(watchdog_s)
                     continue
-                if info.si_signo == signal.SIGHUP:
+                if signo == signal.SIGHUP:
                     sd_notify(reloading_message())
                     self.reload()
                     sd_notify(f"READY=1\nSTATUS={self.status_line()}")
                     continue
-                log.info("received %s, stopping", signal.Signals(info.si_signo).name)
+                log.info("received %s, stopping", signal.Signals(signo).name)
                 break
         finally:
             sd_notify("STOPPING=1")

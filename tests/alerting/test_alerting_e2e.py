@@ -287,7 +287,7 @@ def test_notify_test_sends_a_clearly_marked_message(setup: Setup) -> None:
     assert mail.message["Subject"] == "[critmon][TEST] test message from critmon to " \
                                       "analysts_email"
     code, out = setup.cli("notify", "test", "nobody")
-    assert code != 0 and "no receiver 'nobody'" in out
+    assert code == 1 and "no receiver 'nobody'" in out
 
 
 # --------------------------------------------------------------------------- crash safety

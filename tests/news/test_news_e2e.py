@@ -4,28 +4,34 @@ policy-event alert is raised, once."""
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 
 from click.testing import CliRunner
 from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
 
 from monitor.cli.main import cli
+from monitor.config.load import load_config
 from monitor.store.database import DB_NAME, Store
 
-
-def feed(published: datetime) -> str:
-    stamp = format_datetime(published)
-    return f"""<?xml version="1.0" encoding="UTF-8"?>
-<rss version="2.0"><channel><title>Trade wire</title><link>https://example.org/</link>
-<item><title>China imposes export ban on antimony shipments to the United States</title>
+BAN = """<item><title>China imposes export ban on antimony shipments to the United States</title>
 <link>https://example.org/news/antimony-ban</link><guid>antimony-ban-1</guid>
 <description>MOFCOM said exports of antimony, gallium and germanium to the US are prohibited
-with immediate effect.</description><pubDate>{stamp}</pubDate></item>
-<item><title>Copper demand from data centres keeps rising, analysts say</title>
+with immediate effect.</description><pubDate>{stamp}</pubDate></item>"""
+COMMENTARY = """<item><title>Copper demand from data centres keeps rising, analysts say</title>
 <link>https://example.org/news/copper-demand</link><guid>copper-1</guid>
-<description>A market commentary.</description><pubDate>{stamp}</pubDate></item>
+<description>A market commentary.</description><pubDate>{stamp}</pubDate></item>"""
+
+
+def feed(published: datetime, *items: str) -> str:
+    stamp = format_datetime(published)
+    body = "\n".join(item.format(stamp=stamp) for item in items)
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0"><channel><title>Trade wire</title><link>https://example.org/</link>
+{body}
 </channel></rss>"""
 
 
@@ -35,10 +41,19 @@ def run(*args: str) -> str:
     return result.stdout
 
 
+def status(base: list[str]) -> dict[str, dict]:
+    return {r["mineral"]: r for r in json.loads(run(*base, "status", "--format", "json"))}
+
+
 def test_an_export_ban_in_the_news_moves_the_score_and_alerts_once(
         tmp_path: Path, httpserver: HTTPServer) -> None:
-    httpserver.expect_request("/feed.xml").respond_with_data(
-        feed(datetime.now(UTC) - timedelta(hours=2)), content_type="application/rss+xml")
+    published = datetime.now(UTC) - timedelta(hours=2)
+    served = {"feed": feed(published, COMMENTARY)}  # first only a market commentary
+
+    def wire(_request: Request) -> Response:
+        return Response(served["feed"], content_type="application/rss+xml")
+
+    httpserver.expect_request("/feed.xml").respond_with_handler(wire)
     config, state = tmp_path / "config", tmp_path / "state"
     config.mkdir()
     (config / "sources.yaml").write_text(f"""
@@ -50,9 +65,24 @@ sources:
 """, encoding="utf-8")
     base = ["--config", str(config), "--state-dir", str(state)]
     run(*base, "once")
-    rows = {r["mineral"]: r for r in json.loads(run(*base, "status", "--format", "json"))}
-    assert rows["antimony"]["policy_pressure"] > 0
-    assert rows["copper"]["policy_pressure"] == 0
+    before = status(base)
+    assert before["antimony"]["policy_pressure"] == 0
+    assert before["antimony"]["score"] is not None
+
+    served["feed"] = feed(published, BAN, COMMENTARY)
+    run(*base, "once")
+    after = status(base)
+    pressure = after["antimony"]["policy_pressure"]
+    assert pressure > 0
+    assert after["copper"]["policy_pressure"] == 0
+    assert after["copper"]["score"] == before["copper"]["score"]
+    # Only the policy factor changed: the score rises by 100 * w_policy * (1 - exp(-pressure)).
+    # Scores are shown to 0.1 and the pressure to 0.001, hence the tolerance.
+    weight = load_config(config).rules.risk.weights.policy
+    rise = 100 * weight * (1 - math.exp(-pressure))
+    assert rise > 1.0
+    assert abs(after["antimony"]["score"] - before["antimony"]["score"] - rise) <= 0.15, \
+        (before["antimony"], after["antimony"], rise)
 
     with Store.open(state / DB_NAME) as store:
         policy = list(store.db.query(

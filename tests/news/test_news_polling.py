@@ -33,7 +33,7 @@ T0 = datetime(2024, 12, 3, 12, 0, tzinfo=UTC)
 
 def news_source(kind: str, url: str, **extra: object):  # type: ignore[no-untyped-def]
     spec = {"id": extra.pop("id", f"src_{kind}"), "kind": kind, "url": url, "interval": "1h",
-            "jitter": "0s", "timeout": "5s", **extra}
+            "jitter": "0s", "timeout": "60s", **extra}
     return SourcesFile.model_validate({"sources": [spec]}).sources[0]
 
 
@@ -45,7 +45,7 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 @pytest.fixture
 def fetcher() -> Iterator[HttpFetcher]:
-    with HttpFetcher(connect_timeout_s=2, read_timeout_s=2, total_timeout_s=5) as opened:
+    with HttpFetcher(connect_timeout_s=60, read_timeout_s=60, total_timeout_s=60) as opened:
         yield opened
 
 

@@ -30,13 +30,25 @@ sources:
 """
 
 
-def wait_for(condition: Callable[[], bool], timeout_s: float = 30.0) -> bool:
+#: How long any one wait may take. Generous, because the tests share a loaded machine; every
+#: wait ends as soon as its condition holds, so a fast machine never waits this long.
+LIMIT_S = 120.0
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float = LIMIT_S) -> bool:
+    """Poll ``condition`` until it holds (True) or ``timeout_s`` passes (False)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if condition():
             return True
         time.sleep(0.1)
-    return False
+    return condition()
+
+
+def receive(server: socket.socket, deadline: float) -> str:
+    """The next datagram on ``server``, waiting at most until ``deadline`` (monotonic)."""
+    server.settimeout(max(0.001, deadline - time.monotonic()))
+    return server.recv(4096).decode()
 
 
 def closed_port() -> int:
@@ -66,9 +78,12 @@ def daemon(tmp_path: Path, httpserver: HTTPServer) -> Iterator[dict]:
 
 
 def cobalt_rows(state: Path) -> int:
+    """Rows stored for the local source; 0 while the daemon is still creating the database."""
     if not (state / DB_NAME).exists():
         return 0
     with Store.open(state / DB_NAME, migrate=False) as store:
+        if not store.db["observations"].exists():  # created, not yet migrated
+            return 0
         return store.count_observations().get("local_cobalt", 0)
 
 
@@ -94,10 +109,30 @@ def test_daemon_polls_reloads_keeps_old_config_on_error_and_stops(daemon: dict) 
     assert wait_for(lambda: "config files changed on disk; reloading" in log.read_text())
     assert wait_for(lambda: log.read_text().count("config reloaded") == 2), log.read_text()
 
-    started = time.monotonic()
     process.send_signal(signal.SIGTERM)
-    assert process.wait(timeout=15) == 0
-    assert time.monotonic() - started < 15
+    # Exit code 0 means the scheduler stopped within the daemon's own 30 s limit: past it,
+    # the daemon logs "jobs did not finish" and exits 1.
+    assert process.wait(timeout=LIMIT_S) == 0, log.read_text()
+    assert "critmon stopped" in log.read_text()
+    assert "jobs did not finish" not in log.read_text()
+
+
+def test_signals_that_arrive_while_the_daemon_is_busy_reload_it_and_never_kill_it(
+        daemon: dict) -> None:
+    # SIGHUPs without pause: most arrive while a reload keeps the main thread busy, when
+    # threads started before the daemon blocked its signals (numpy's BLAS pool) can receive
+    # them. Each must still mean "reload", never the default action (terminate).
+    process, log = daemon["process"], daemon["log"]
+    assert wait_for(lambda: "critmon running" in log.read_text()), log.read_text()
+    deadline = time.monotonic() + LIMIT_S
+    while (process.poll() is None and log.read_text().count("config reloaded") < 3
+           and time.monotonic() < deadline):
+        process.send_signal(signal.SIGHUP)
+    assert process.poll() is None, f"killed by a signal: {process.returncode}\n{log.read_text()}"
+    assert log.read_text().count("config reloaded") >= 3, log.read_text()
+
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=LIMIT_S) == 0, log.read_text()
     assert "critmon stopped" in log.read_text()
 
 
@@ -106,7 +141,7 @@ def test_daemon_with_a_bad_config_exits_78_and_says_why(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "monitor", "--config", str(tmp_path), "--state-dir",
          str(tmp_path / "state"), "run"], check=False, capture_output=True, text=True,
-        timeout=60)
+        timeout=LIMIT_S)
     assert result.returncode == 78
     assert "rules.yaml" in result.stderr and "risk.weights" in result.stderr
 
@@ -120,22 +155,23 @@ def test_daemon_speaks_the_systemd_notify_protocol(tmp_path: Path, httpserver: H
     notify_path = str(tmp_path / "notify")
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as server:
         server.bind(notify_path)
-        server.settimeout(20)
         env = {**os.environ, "NOTIFY_SOCKET": notify_path, "WATCHDOG_USEC": "2000000"}
         process = subprocess.Popen(
             [sys.executable, "-m", "monitor", "--config", str(config), "--state-dir",
              str(tmp_path / "state"), "run"], stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL, env=env)
         try:
-            messages = [server.recv(4096).decode() for _ in range(3)]
+            deadline = time.monotonic() + LIMIT_S
+            messages = [receive(server, deadline) for _ in range(3)]
             assert messages[0].startswith("READY=1\nSTATUS=")
             assert all(m.startswith("WATCHDOG=1\nSTATUS=") for m in messages[1:])
             assert "sources ok" in messages[1]
             process.send_signal(signal.SIGTERM)
-            while (message := server.recv(4096).decode()).startswith("WATCHDOG"):
+            deadline = time.monotonic() + LIMIT_S
+            while (message := receive(server, deadline)).startswith("WATCHDOG"):
                 pass
             assert message == "STOPPING=1"
-            assert process.wait(timeout=15) == 0
+            assert process.wait(timeout=LIMIT_S) == 0
         finally:
             if process.poll() is None:
                 process.kill()

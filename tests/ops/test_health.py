@@ -104,7 +104,32 @@ def test_db_backup_copies_a_consistent_database(tmp_path: Path) -> None:
     assert oct(target.stat().st_mode & 0o777) == "0o600"
 
 
-def test_db_vacuum_runs(tmp_path: Path) -> None:
-    Store.open(tmp_path / DB_NAME).close()
+def pages(path: Path) -> tuple[int, int]:
+    """(file size in bytes, pages on the freelist) of the database, after a WAL checkpoint."""
+    with Store.open(path, migrate=False) as store:
+        store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        free = store.db.execute("PRAGMA freelist_count").fetchone()[0]
+    return path.stat().st_size, free
+
+
+def test_db_vacuum_returns_the_space_of_deleted_rows(tmp_path: Path) -> None:
+    path = tmp_path / DB_NAME
+    with Store.open(path) as store:
+        store.set_meta("kept", "still here")
+        with store.transaction():
+            store.db["meta"].insert_all({"key": f"filler{i}", "value": "x" * 4000}
+                                        for i in range(1000))  # about 4 MB
+        with store.transaction():
+            store.db.execute("DELETE FROM meta WHERE key LIKE 'filler%'")
+    size_before, free_before = pages(path)
+    assert free_before >= 900  # the deleted rows' pages, still in the file
+
     result = CliRunner().invoke(cli, ["--state-dir", str(tmp_path), "db", "vacuum"])
     assert result.exit_code == 0 and "vacuumed" in result.stdout
+
+    size_after, free_after = pages(path)
+    assert free_after == 0
+    assert size_after <= size_before - 3_500_000, (size_before, size_after)
+    with Store.open(path, migrate=False) as store:
+        assert store.get_meta("kept") == "still here"
+        assert store.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

@@ -32,7 +32,7 @@ FRED_CSV = (
 
 def fred_source(url: str, **extra: object) -> FredSource:
     spec = {"id": "fred_nickel", "kind": "fred_csv", "url": url, "mineral": "nickel",
-            "unit": "USD/t", "interval": "8h", "jitter": "0s", "timeout": "5s", **extra}
+            "unit": "USD/t", "interval": "8h", "jitter": "0s", "timeout": "60s", **extra}
     return SourcesFile.model_validate({"sources": [spec]}).sources[0]  # type: ignore[return-value]
 
 
@@ -44,7 +44,7 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 @pytest.fixture
 def fetcher() -> Iterator[HttpFetcher]:
-    with HttpFetcher(connect_timeout_s=2, read_timeout_s=2, total_timeout_s=5) as opened:
+    with HttpFetcher(connect_timeout_s=60, read_timeout_s=60, total_timeout_s=60) as opened:
         yield opened
 
 

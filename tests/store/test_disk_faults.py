@@ -2,8 +2,9 @@
 
 - Disk full: the child runs under ``RLIMIT_FSIZE`` (no file may grow past the limit; Python
   ignores SIGXFSZ, so a write fails with EFBIG and SQLite reports "database or disk is full").
-- Read-only: the child opens the database through a ``mode=ro`` URI (the tests run as root, for
-  whom ``chmod 0400`` does not stop writes); as another user ``chmod 0400`` is used as well.
+- Read-only: the child opens the database through a ``mode=ro`` URI; and the file is made
+  ``chmod 0400``. Root ignores file modes, so as root the child runs without the capabilities
+  that let it (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH): the modes then bind it like anyone.
 
 Each time critmon must say what is wrong, exit non-zero, leave the store intact
 (``PRAGMA integrity_check``), and work again once the cause is gone.
@@ -11,6 +12,7 @@ Each time critmon must say what is wrong, exit non-zero, leave the store intact
 
 from __future__ import annotations
 
+import ctypes
 import os
 import resource
 import subprocess
@@ -31,6 +33,25 @@ LONG_CSV = "observation_date,PRICE\n" + "".join(
 EX_CANTCREAT = 73
 # SQLite reports EFBIG as SQLITE_FULL or, for some writes (WAL, checkpoint), SQLITE_IOERR.
 DISK_FULL = ("database or disk is full", "disk I/O error")
+
+
+PR_CAPBSET_DROP = 24  # <linux/prctl.h>
+CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH = 1, 2  # <linux/capability.h>
+
+
+def honour_file_modes() -> None:
+    """In the child, before exec: as root, give up the capabilities that override file modes.
+
+    Dropped from the bounding set, they are not in the permitted set of the program executed
+    next, so root is then refused a write to a 0400 file like any user. Fails loudly (the
+    parent's subprocess call raises) rather than letting the test pass without the check.
+    """
+    if os.geteuid() != 0:
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    for capability in (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH):
+        if libc.prctl(PR_CAPBSET_DROP, capability, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP) failed")
 
 
 def says_disk_full(stderr: str) -> bool:
@@ -62,11 +83,15 @@ def critmon(tmp_path: Path) -> Iterator[Callable[..., subprocess.CompletedProces
                "NO_PROXY": "127.0.0.1,localhost"}
 
         def run(*args: str, fsize: int | None = None, read_only: bool = False,
-                csv: str = CSV) -> subprocess.CompletedProcess[str]:
+                file_modes: bool = False, csv: str = CSV) -> subprocess.CompletedProcess[str]:
             served["csv"] = csv
             head = ["-c", READ_ONLY_CLI] if read_only else ["-m", "monitor"]
-            limit = (lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))) \
-                if fsize else None
+
+            def limit() -> None:
+                if fsize:
+                    resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
+                if file_modes:
+                    honour_file_modes()
             return subprocess.run(
                 [sys.executable, *head, "--config", str(config), "--state-dir",
                  str(tmp_path / "state"), *args], env=env, capture_output=True, text=True,
@@ -100,7 +125,7 @@ def test_a_disk_that_fills_up_later_fails_loudly_without_corrupting_the_store(
     size = db.stat().st_size
 
     full = critmon("once", fsize=size // 4, csv=LONG_CSV)  # the new rows do not fit
-    assert full.returncode != 0
+    assert full.returncode == 1, full.stderr
     assert says_disk_full(full.stderr), full.stderr
     assert integrity(db) == "ok"
     assert query(db, "SELECT count(*) FROM observations") == rows_before
@@ -123,11 +148,14 @@ def test_a_read_only_database_is_named_as_the_problem_and_left_intact(
     assert integrity(db) == "ok"
     assert query(db, "SELECT count(*), max(fetched_at) FROM observations") == before
 
-    if os.geteuid() != 0:  # root ignores file modes
-        db.chmod(0o400)
-        try:
-            denied = critmon("once", csv=LONG_CSV)
-            assert denied.returncode != 0 and "readonly database" in denied.stderr
-        finally:
-            db.chmod(0o600)
+    db.chmod(0o400)
+    try:
+        denied = critmon("once", file_modes=True, csv=LONG_CSV)
+        assert denied.returncode == 1, denied.stderr
+        assert "readonly database" in denied.stderr, denied.stderr
+        assert "Traceback" not in denied.stderr
+    finally:
+        db.chmod(0o600)
+    assert integrity(db) == "ok"
+    assert query(db, "SELECT count(*), max(fetched_at) FROM observations") == before
     assert critmon("once").returncode == 0 and integrity(db) == "ok"

@@ -28,12 +28,12 @@ def standin() -> Iterator[SlackStandIn]:
 
 def bot(standin: SlackStandIn, channel: str = "#minerals") -> SlackNotifier:
     spec = SlackReceiver(kind="slack", channel=channel, token={"env": "T"},
-                         api_url=standin.api_url, timeout="3s")
+                         api_url=standin.api_url, timeout="60s")
     return SlackNotifier("slack_bot", spec, token=SECRET_TOKEN)
 
 
 def hook(standin: SlackStandIn, url: str | None = None) -> SlackNotifier:
-    spec = SlackReceiver(kind="slack", webhook_url={"env": "W"}, timeout="3s")
+    spec = SlackReceiver(kind="slack", webhook_url={"env": "W"}, timeout="60s")
     return SlackNotifier("slack_hook", spec, webhook_url=url or standin.webhook_url)
 
 
