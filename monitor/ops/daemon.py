@@ -34,6 +34,7 @@ from monitor.alerting.receivers import build_notifiers
 from monitor.config.load import CONFIG_FILES, Config, load_config
 from monitor.core.clock import Clock, SystemClock
 from monitor.core.errors import ConfigError, MonitorError
+from monitor.core.untrusted import clean_text
 from monitor.ops.health import RUNNING_JOBS_KEY, RunningJob, encode_running_jobs
 from monitor.ops.housekeeping import housekeeping
 from monitor.ops.jobs import RELOAD_ERROR_KEY, Runtime, evaluate, poll_one, record_config
@@ -228,11 +229,16 @@ class Daemon:
         """Load and validate the config again; swap it in only if it is valid."""
         try:
             config = self._load(self.runtime.config_dir)
+            notifiers = build_notifiers(config, self.runtime.state_dir)
         except ConfigError as exc:
             log.error("config reload failed, keeping the running config: %s", exc)
             self._report_reload(str(exc))
             return False
-        notifiers = build_notifiers(config, self.runtime.state_dir)
+        except Exception as exc:  # a reload must never end the daemon
+            log.exception("config reload failed unexpectedly, keeping the running config")
+            self._report_reload(clean_text(f"unexpected {type(exc).__name__} while loading the "
+                                           f"config: {exc}", limit=200))
+            return False
         with self._lock:
             self.runtime = Runtime(config, self.runtime.config_dir, self.runtime.state_dir)
             self._alerting = (config, notifiers)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config.load import load_config
+from monitor.config.load import Config, load_config
 from monitor.core.clock import SystemClock
 from monitor.ops.daemon import Daemon
 from monitor.ops.jobs import RELOAD_ERROR_KEY, prepare
@@ -85,3 +85,21 @@ def test_a_good_edit_after_a_hostile_one_is_taken(daemon: Daemon) -> None:
     assert daemon.reload() is True
     assert daemon.runtime.config.sources.sources[0].interval.total_seconds() == 12 * 3600
     assert reload_error(daemon) == ""
+
+
+def test_an_unexpected_error_while_loading_keeps_the_old_config_and_the_daemon(
+        tmp_path: Path) -> None:
+    config_dir = tmp_path / "config"
+    config_dir.mkdir()
+    (config_dir / "sources.yaml").write_text(SOURCES.format(interval="8h"), encoding="utf-8")
+    runtime = prepare(load_config(config_dir), config_dir, tmp_path / "state",
+                      SystemClock().now())
+
+    def exhausted(_directory: Path | None) -> Config:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    daemon = Daemon(runtime, load=exhausted)
+    old = daemon.runtime.config
+    assert daemon.reload() is False
+    assert daemon.runtime.config is old
+    assert "unexpected RecursionError" in reload_error(daemon)
