@@ -93,20 +93,20 @@ def _cache_dir(obj: Any) -> Path | None:
 def _echo_table(scored: Score, result: ReplayResult) -> None:
     rows = [row | {"minerals": ";".join(row["minerals"]),
                    "detected": _verdict(row), "cause": _cause(row),
-                   "shared_onset": ";".join(row["shares_onset_with"])}
+                   "shared_onset": ";".join(row["shares_onset_with"]) or None}
             for row in (s.row() for s in scored.per_event)]
     click.echo(render(rows, EVENT_COLUMNS, "table"))
     click.echo("")
     for key, value in scored.summary().items():
-        click.echo(safe_text(f"{key:32} {value}"))
-    click.echo(f"{'replay':32} {result.start}..{result.end}, {len(result.dates)} evaluations, "
+        click.echo(safe_text(f"{key:40} {value}"))
+    click.echo(f"{'replay':40} {result.start}..{result.end}, {len(result.dates)} evaluations, "
                f"{len(result.minerals)} minerals, {result.seconds:.1f} s")
 
 
-def _cause(row: dict[str, Any]) -> str:
+def _cause(row: dict[str, Any]) -> str | None:
     """The first alert's cause, marked when it does not relate to the event."""
     if row["cause"] is None:
-        return ""
+        return None
     return row["cause"] if row["cause_related"] else f"{row['cause']} (unrelated)"
 
 

@@ -200,3 +200,12 @@ def test_cli_backtest_json_has_new_keys_beside_the_old(tmp_path: Path) -> None:
     ev017 = next(e for e in doc["per_event"] if e["id"] == "EV017")
     assert ev017["cause"] == "market" and ev017["cause_related"] is True
     assert doc["summary"]["alertable_mineral_years"] == doc["summary"]["mineral_years"]
+
+
+def test_cli_backtest_table_shows_the_new_figures(tmp_path: Path) -> None:
+    out = CliRunner().invoke(cli, ["--state-dir", str(tmp_path), "backtest", "--from",
+                                   "2022-01-01", "--to", "2022-04-30", "--mineral", "nickel"])
+    assert out.exit_code == 0, out.output
+    for key in ("false_alarms_per_alertable_mineral_year", "onset_precision", "recall_related",
+                "shared_onset_detections", "shared_onset", "cause"):
+        assert key in out.stdout, key
