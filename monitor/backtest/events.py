@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from importlib import resources
+from types import MappingProxyType
 
 from monitor.config.minerals import Mineral
 
@@ -19,6 +20,34 @@ from monitor.config.minerals import Mineral
 EASING_KINDS = frozenset({"policy_relaxation", "trade_ruling", "threat_no_action",
                           "legal_framework", "regulation"})
 EVENTS_FILE = "events.csv"
+
+#: Kind families, written once for both vocabularies: the news classifier's kinds
+#: (``monitor.core.news_kinds.NEWS_KINDS``) and the events CSV ``kind`` column. A policy-news
+#: alert is attributed to an event only when both kinds fall in the same family
+#: (docs/backtest.md, "Attribution"). A kind in no family (``price_move``, an unknown event
+#: kind) matches nothing.
+KIND_FAMILIES: Mapping[str, frozenset[str]] = MappingProxyType({
+    # A government limits trade or the right to mine: bans, quotas, licences, sanctions.
+    "restriction": frozenset({
+        "export_control", "export_ban", "export_quota", "tariff", "sanction", "import_ban",
+        "resource_nationalism",  # news kinds
+        "export_suspension", "informal_export_embargo", "technology_export_ban",
+        "war_sanctions_risk",  # event kinds beyond the news vocabulary
+    }),
+    # Physical supply stops or shrinks: mines, smelters, logistics, ordered output cuts, a
+    # market that stops trading.
+    "disruption": frozenset({
+        "mine_disruption", "smelter_disruption", "logistics_disruption",
+        "mine_closure", "mine_closure_order", "production_curbs", "market_disruption",
+    }),
+    # Supply loosens or a threat is not carried out: releases, relaxations, rulings, frameworks.
+    "easing": frozenset({
+        "stockpile_release",
+        "policy_relaxation", "trade_ruling", "threat_no_action", "legal_framework", "regulation",
+    }),
+})
+_FAMILY_OF: dict[str, str] = {kind: family for family, kinds in KIND_FAMILIES.items()
+                              for kind in kinds}
 
 
 # =========================================================================== events
@@ -43,6 +72,11 @@ class Event:
     def scored(self) -> bool:
         """A tightening shock (scored for recall) rather than an easing/ruling/threat row."""
         return self.kind not in EASING_KINDS
+
+
+def kind_family(kind: str) -> str | None:
+    """The family (``restriction``, ``disruption``, ``easing``) of a news or event kind."""
+    return _FAMILY_OF.get(kind.strip().lower())
 
 
 def mineral_names(minerals: Sequence[Mineral]) -> dict[str, str]:

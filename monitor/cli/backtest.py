@@ -39,7 +39,8 @@ from monitor.store.database import DB_NAME, OutputRefusedError, Store
 
 DATE = click.DateTime(formats=["%Y-%m-%d"])
 EVENT_COLUMNS = ["id", "kind", "minerals", "date_announced", "detected", "first_alert_date",
-                 "lead_days_announced", "lead_days_effective", "level", "rule", "factor"]
+                 "lead_days_announced", "lead_days_effective", "level", "rule", "factor",
+                 "cause", "shared_onset"]
 DEMO_FROM, DEMO_TO = date(2021, 6, 1), date(2024, 8, 31)
 
 
@@ -91,14 +92,22 @@ def _cache_dir(obj: Any) -> Path | None:
 
 def _echo_table(scored: Score, result: ReplayResult) -> None:
     rows = [row | {"minerals": ";".join(row["minerals"]),
-                   "detected": _verdict(row)}
+                   "detected": _verdict(row), "cause": _cause(row),
+                   "shared_onset": ";".join(row["shares_onset_with"]) or None}
             for row in (s.row() for s in scored.per_event)]
     click.echo(render(rows, EVENT_COLUMNS, "table"))
     click.echo("")
     for key, value in scored.summary().items():
-        click.echo(safe_text(f"{key:32} {value}"))
-    click.echo(f"{'replay':32} {result.start}..{result.end}, {len(result.dates)} evaluations, "
+        click.echo(safe_text(f"{key:40} {value}"))
+    click.echo(f"{'replay':40} {result.start}..{result.end}, {len(result.dates)} evaluations, "
                f"{len(result.minerals)} minerals, {result.seconds:.1f} s")
+
+
+def _cause(row: dict[str, Any]) -> str | None:
+    """The first alert's cause, marked when it does not relate to the event."""
+    if row["cause"] is None:
+        return None
+    return row["cause"] if row["cause_related"] else f"{row['cause']} (unrelated)"
 
 
 def _verdict(row: dict[str, Any]) -> str:

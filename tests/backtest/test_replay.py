@@ -377,3 +377,22 @@ route:
         assert result.exit_code == 0, result.output
         texts = [r.text for r in slack.wait_for(1)]
     assert any("nickel" in text for text in texts)
+
+
+def test_replayed_policy_alert_is_attributed_by_kind_family(config, data) -> None:
+    """A replayed news alert carries its kind to the scorer: an export-control item relates to
+    an export-ban event (same family), not to a mine closure."""
+    news = [NewsEvent(id="n1", at=datetime(2023, 7, 3, 9, tzinfo=UTC),
+                      title="China to restrict gallium exports", url="https://x.test/n1",
+                      source="t", kind="export_control", country="China", minerals=("gallium",),
+                      inferred_minerals=(), is_supply_risk_event=True, risk_confidence=0.9)]
+    data = type(data)(data.observations, data.wgi, data.wgi_published_at, news)
+    result = replay(config, data, D("2023-06-01"), D("2023-08-31"), minerals=["gallium"],
+                    warmup=timedelta(0))
+    events = [_event("BAN", "2023-07-10", ("gallium",), kind="export_ban"),
+              _event("MINE", "2023-07-20", ("gallium",), kind="mine_closure")]
+    rows = {s.event.id: s.row() for s in score(events, onsets(result), start=D("2023-06-01"),
+                                               end=D("2023-08-31"), minerals=["gallium"]).per_event}
+    assert rows["BAN"]["cause"] == "news:restriction" and rows["BAN"]["cause_related"]
+    assert rows["MINE"]["detected"] and rows["MINE"]["cause_related"] is False
+    assert rows["BAN"]["shares_onset_with"] == ["MINE"]
