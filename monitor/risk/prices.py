@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import lru_cache
 
 from monitor.core.models import Frequency, Measure, Observation
 
@@ -25,6 +26,20 @@ DEFAULT_PRICE_PREFERENCE = (
 _PERIODS_PER_YEAR = {Frequency.ANNUAL: 1, Frequency.MONTHLY: 12, Frequency.DAILY: 12}
 
 _MIN_WINDOW_SHARE = 0.75  # share of a volatility window's returns that must exist
+
+#: Price histories remembered by the memoised series functions below. A replay evaluates the
+#: same history many times per date (indicators, market context, detector series) and a history
+#: that only grew at its end shares every earlier volatility window with the previous date, so
+#: these caches make the replay incremental without changing a single result (the functions are
+#: pure and the cached values are immutable tuples, copied out as lists).
+HISTORY_CACHE_SIZE = 512
+WINDOW_CACHE_SIZE = 1 << 16
+
+
+def clear_caches() -> None:
+    """Forget the memoised histories of this module (see ``market.clear_caches``)."""
+    for cached in (_indexed_cached, _price_change_cached, _rolling_cached, _stdev):
+        cached.cache_clear()
 
 
 # --------------------------------------------------------------------------- prices
@@ -113,13 +128,20 @@ def infer_frequency(history: Sequence[tuple[date, float]]) -> Frequency:
 
 def _indexed(history: Sequence[tuple[date, float]],
              frequency: Frequency | None) -> tuple[Frequency, dict[int, tuple[date, float]]]:
+    """Period index -> (date, value), memoised per history (callers must not mutate it)."""
+    frequency = frequency or infer_frequency(history)
+    return _indexed_cached(tuple(history), frequency)
+
+
+@lru_cache(maxsize=HISTORY_CACHE_SIZE)
+def _indexed_cached(history: tuple[tuple[date, float], ...], frequency: Frequency
+                    ) -> tuple[Frequency, dict[int, tuple[date, float]]]:
     """Period index -> (date, value); conflicting duplicates of a period are dropped.
 
     Monthly and annual points are indexed by month or year. Daily points collapse to the last
     observation of each month (no filling). Non-positive values have no logarithm and are
     dropped.
     """
-    frequency = frequency or infer_frequency(history)
     indexed: dict[int, tuple[date, float]] = {}
     conflicts: set[int] = set()
     for when, value in sorted(history):
@@ -149,12 +171,20 @@ def price_change_series(history: Sequence[tuple[date, float]], months: int, *,
     give nothing). A gap or an ambiguous duplicate period yields no change rather than a
     change over the wrong span.
     """
+    frequency = frequency or infer_frequency(history)
+    return list(_price_change_cached(tuple(history), months, frequency))
+
+
+@lru_cache(maxsize=HISTORY_CACHE_SIZE)
+def _price_change_cached(history: tuple[tuple[date, float], ...], months: int,
+                         frequency: Frequency) -> tuple[tuple[date, float], ...]:
     frequency, indexed = _indexed(history, frequency)
     steps = steps_for_months(months, frequency)
     if steps is None or steps <= 0:
-        return []
-    return [(when, math.log(value / indexed[index - steps][1]))
-            for index, (when, value) in sorted(indexed.items()) if index - steps in indexed]
+        return ()
+    return tuple((when, math.log(value / indexed[index - steps][1]))
+                 for index, (when, value) in sorted(indexed.items())
+                 if index - steps in indexed)
 
 
 def returns_per_window(frequency: Frequency, window_months: int | None) -> int:
@@ -163,8 +193,10 @@ def returns_per_window(frequency: Frequency, window_months: int | None) -> int:
     return max(1, window_months // 12) if frequency == Frequency.ANNUAL else window_months
 
 
-def _stdev(values: Sequence[float]) -> float:
-    """Sample standard deviation (statistics.stdev is exact but 50x slower)."""
+@lru_cache(maxsize=WINDOW_CACHE_SIZE)
+def _stdev(values: tuple[float, ...]) -> float:
+    """Sample standard deviation (statistics.stdev is exact but 50x slower), memoised: the
+    windows of a history's earlier points recur each time the history grows."""
     mean = math.fsum(values) / len(values)
     return math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (len(values) - 1))
 
@@ -192,16 +224,23 @@ def window_returns(history: Sequence[tuple[date, float]], *, window_months: int 
 def _rolling_volatility(history: Sequence[tuple[date, float]], window_months: int | None,
                         frequency: Frequency | None, *, last_only: bool
                         ) -> list[tuple[date, float]]:
+    frequency = frequency or infer_frequency(history)
+    return list(_rolling_cached(tuple(history), window_months, frequency, last_only))
+
+
+@lru_cache(maxsize=HISTORY_CACHE_SIZE)
+def _rolling_cached(history: tuple[tuple[date, float], ...], window_months: int | None,
+                    frequency: Frequency, last_only: bool) -> tuple[tuple[date, float], ...]:
     frequency, points, returns = _returns(history, frequency)
     width = returns_per_window(frequency, window_months)
     needed = max(2, math.ceil(_MIN_WINDOW_SHARE * width))
     scale = math.sqrt(_PERIODS_PER_YEAR[frequency])
     result = []
     for index, when in points[-1:] if last_only else points:
-        window = [returns[i] for i in range(index - width + 1, index + 1) if i in returns]
+        window = tuple(returns[i] for i in range(index - width + 1, index + 1) if i in returns)
         if len(window) >= needed:
             result.append((when, _stdev(window) * scale))
-    return result
+    return tuple(result)
 
 
 def volatility_series(history: Sequence[tuple[date, float]], *,
