@@ -1,7 +1,8 @@
 """The straightforward replay, kept as the reference for the optimised one.
 
 A copy of ``monitor.backtest.replay.Replayer`` as it was before the replay was restructured for
-speed (issue 17): every date re-assesses every mineral from scratch. The production replay must
+speed (issue 17): every date re-assesses every mineral from scratch, with the memoised price
+maths cleared before each date so that nothing computed for one date is reused at the next. The production replay must
 give the same signals, transitions and scores at every date (tests/backtest/test_replay.py) and
 bench/bench_backtest.py prints the ratio of the two. Keep it simple; do not optimise it.
 """
@@ -29,6 +30,7 @@ from monitor.core.models import Measure, Observation, Signal
 from monitor.news.events import event_signals, select_alerts
 from monitor.news.pressure import PolicyEvent, compute_policy_pressure, compute_production_shares
 from monitor.risk.assess import Assessment, annotate_signals, assess, detector_series
+from monitor.risk.market import clear_caches
 from monitor.rules.evaluate import DetectorCache, effective_rules, evaluate_rules
 
 
@@ -199,4 +201,5 @@ def reference_replay(config: Config, data: ReplayData, start: date, end: date, *
     """Every evaluation date's result over [start - warmup, end], in order."""
     replayer = ReferenceReplayer(config, data, minerals)
     for as_of in evaluation_dates(data, start - warmup, end):
+        clear_caches()
         yield replayer.step_date(as_of)
