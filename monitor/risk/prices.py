@@ -32,8 +32,8 @@ _MIN_WINDOW_SHARE = 0.75  # share of a volatility window's returns that must exi
 #: that only grew at its end shares every earlier volatility window with the previous date, so
 #: these caches make the replay incremental without changing a single result (the functions are
 #: pure and the cached values are immutable tuples, copied out as lists).
-HISTORY_CACHE_SIZE = 512
-WINDOW_CACHE_SIZE = 1 << 16
+HISTORY_CACHE_SIZE = 256  # a few evaluations of every priced mineral: what a replay reuses
+WINDOW_CACHE_SIZE = 1 << 15
 
 
 def clear_caches() -> None:
