@@ -35,10 +35,11 @@ from monitor.backtest.inputs import NewsEvent, ReplayData, Series, _published
 from monitor.config.load import Config
 from monitor.core.models import Measure, Observation, Signal
 from monitor.news.events import RULE as POLICY_RULE
-from monitor.news.events import build_signal, select_alerts
+from monitor.news.events import event_signals, select_alerts
 from monitor.news.pressure import PolicyEvent, compute_policy_pressure, compute_production_shares
 from monitor.risk.assess import Assessment, annotate_signals, assess, detector_series
 from monitor.rules.evaluate import DetectorCache, effective_rules, evaluate_rules
+from monitor.sources.wgi import WgiEstimate
 
 #: Days replayed before ``start`` so alerts already true on day one do not count as new onsets.
 DEFAULT_WARMUP = timedelta(days=120)
@@ -123,7 +124,9 @@ class Replayer:
         self.rules = effective_rules(config.rules, self.minerals)
         self.timings = rule_timings(config)
         self.evaluated = evaluated_rule_names(config)
-        self.cache = DetectorCache()
+        # Fits are deterministic: a detector fitted on the same series is reused, whatever the
+        # time between evaluations (live refits daily; on identical data that changes nothing).
+        self.cache = DetectorCache(refit_every=timedelta.max)
         self.alerts: dict[str, AlertState] = {}
         self.history: dict[str, Series] = defaultdict(list)
         self.levels: dict[str, str] = {}
@@ -132,6 +135,8 @@ class Replayer:
         self._cursor = 0
         self._known: dict[str, dict[tuple[str, str, str, date], Observation]] = defaultdict(dict)
         self._wanted = set(self.minerals) | self._groups_and_members()
+        self._wgi_pending = sorted(data.wgi, key=lambda w: data.wgi_published_at(w.year))
+        self._wgi_known: list[WgiEstimate] = []
 
     def _groups_and_members(self) -> set[str]:
         """Minerals whose data the chosen ones need (a member inherits from its group)."""
@@ -157,11 +162,26 @@ class Replayer:
         return {mineral: sorted(rows.values(), key=_store_order)
                 for mineral, rows in self._known.items()}
 
+    def wgi_at(self, as_of: date) -> list[WgiEstimate]:
+        """WGI estimates public at ``as_of``, in the data's order (incremental, like
+        :meth:`observations_at`)."""
+        published = self.data.wgi_published_at
+        fresh = 0
+        while fresh < len(self._wgi_pending) and \
+                published(self._wgi_pending[fresh].year) <= as_of:
+            fresh += 1
+        if fresh:
+            self._wgi_known += self._wgi_pending[:fresh]
+            del self._wgi_pending[:fresh]
+            order = {id(w): i for i, w in enumerate(self.data.wgi)}
+            self._wgi_known.sort(key=lambda w: order[id(w)])
+        return list(self._wgi_known)
+
     def step_date(self, as_of: date) -> DateResult:
         """Evaluate every mineral at ``as_of`` and advance every alert."""
         now = midnight(as_of)
         observations = self.observations_at(as_of)
-        wgi = [w for w in self.data.wgi if self.data.wgi_published_at(w.year) <= as_of]
+        wgi = self.wgi_at(as_of)
         pressure = self._pressure(observations, as_of)
         everything = assess(self.config, observations, wgi, as_of=as_of,
                             previous_levels=self.levels, policy_pressure=pressure)
@@ -228,7 +248,8 @@ class Replayer:
 
     def _policy_signals(self, observations: Mapping[str, Sequence[Observation]], as_of: date,
                         now: datetime) -> list[Signal]:
-        """``policy_event_signals``: items first seen since the previous evaluation."""
+        """``policy_event_signals``: items first seen since the previous evaluation, one alert per
+        (mineral, source) burst, capped per evaluation, as live."""
         fresh = [n for n in self._news_known(as_of)
                  if self.last_news is None or n.at.date() > self.last_news]
         self.last_news = as_of
@@ -237,15 +258,16 @@ class Replayer:
         settings = self.config.rules.news
         watched = set(self.minerals) if settings.watch == "all" else \
             set(settings.watch) & set(self.minerals)
-        signals = []
-        for item, mineral in select_alerts([n.as_item() for n in fresh], settings, watched,
-                                           max(now, *(n.at for n in fresh))):
-            share = None
-            if item.get("country"):
-                shares = _shares(observations, mineral, as_of)
-                share = shares.get(item["country"], 0.0) if shares else None
-            signals.append(build_signal(item, mineral, share, settings))
-        return signals
+        chosen = select_alerts([n.as_item() for n in fresh], settings, watched,
+                               max(now, *(n.at for n in fresh)))
+
+        def share_of(mineral: str, country: str | None) -> float | None:
+            if not country:
+                return None
+            shares = _shares(observations, mineral, as_of)
+            return shares.get(country, 0.0) if shares else None
+
+        return event_signals(chosen, share_of, settings)
 
 
 def _shares(observations: Mapping[str, Sequence[Observation]], mineral: str, as_of: date

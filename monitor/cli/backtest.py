@@ -357,4 +357,45 @@ def _store_history(obj: Any, since: datetime) -> list[dict[str, Any]]:
         return []
 
 
+@click.command("preview")
+@click.argument("draft_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--from", "start", type=DATE, default="2010-01-01", show_default=True)
+@click.option("--to", "end", type=DATE, default="2024-08-31", show_default=True)
+@with_common
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True)
+@click.pass_obj
+def rules_preview(obj: Any, draft_dir: Path, start: datetime, end: datetime,
+                  config_dir: str | None, prices: tuple[str, ...], news: tuple[Path, ...],
+                  events_path: Path | None, min_level: str, minerals: tuple[str, ...],
+                  excluded: tuple[str, ...], lag_monthly_days: int, lag_annual_days: int,
+                  fmt: str) -> None:
+    """Replay the running config and the draft in DRAFT_DIR: alerts gained and lost per
+    mineral, and the scoring figures of both."""
+    from monitor.backtest.preview import preview
+    from monitor.config.load import load_config
+
+    config = _config(obj, config_dir)
+    draft = load_config(draft_dir)  # ConfigError (exit 1, the reason) when the draft is bad
+    lags = PublicationLags(monthly=timedelta(days=lag_monthly_days),
+                           annual=timedelta(days=lag_annual_days))
+    data = _data(config, prices, news, lags, _cache_dir(obj))
+    result = preview(config, draft, data, _events(events_path, config), start=start.date(),
+                     end=end.date(), minerals=_minerals(config, minerals),
+                     min_level=min_level, excluded_rules=excluded)
+    if fmt == "json":
+        click.echo(to_json(result.as_dict()))
+        return
+    rows = [{"mineral": c.mineral, "gained": len(c.gained), "lost": len(c.lost),
+             "alerts": "; ".join([f"+{o.at} {o.rule} {o.level}" for o in c.gained]
+                                 + [f"-{o.at} {o.rule} {o.level}" for o in c.lost])}
+            for c in result.changes]
+    click.echo(render(rows, ["mineral", "gained", "lost", "alerts"], "table") if rows
+               else "no alert gained or lost")
+    click.echo("")
+    click.echo(f"{'':32} {'current':>12} {'draft':>12}")
+    for key, value in result.current.items():
+        click.echo(safe_text(f"{key:32} {value!s:>12} {result.draft.get(key)!s:>12}"))
+
+
 BACKTEST_COMMANDS = (backtest, demo, report)

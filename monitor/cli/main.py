@@ -467,10 +467,11 @@ for _command in ALERT_COMMANDS:  # alerts, ack, silence, history, notify (monito
     cli.add_command(_command)
 cli.add_command(news_command)  # news [list], news classify, news eval, news cv (cli_news.py)
 
-from monitor.cli.backtest import BACKTEST_COMMANDS
+from monitor.cli.backtest import BACKTEST_COMMANDS, rules_preview
 
 for _command in BACKTEST_COMMANDS:  # backtest, demo, report (monitor/cli_backtest.py)
     cli.add_command(_command)
+rules.add_command(rules_preview)  # rules preview DRAFT_DIR (monitor/cli/backtest.py)
 
 accept_global_options_everywhere(cli)  # keep last: after every command has been added
 

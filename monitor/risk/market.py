@@ -11,9 +11,12 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
+from functools import lru_cache
 
 from monitor.core.models import Frequency
+from monitor.risk import prices
 from monitor.risk.prices import (
+    HISTORY_CACHE_SIZE,
     infer_frequency,
     price_change_series,
     volatility_series,
@@ -88,6 +91,12 @@ def _chi2_cdf(x: float, dof: int) -> float:
     return min(1.0, total * math.exp(a * math.log(half) - half - math.lgamma(a)))
 
 
+def clear_caches() -> None:
+    """Forget every memoised price history (benchmarks start cold; nothing else needs this)."""
+    prices.clear_caches()
+    _market_context.cache_clear()
+
+
 def compute_market_context(history: Sequence[tuple[date, float]], *,
                            frequency: Frequency | None = None,
                            params: MarketParams = MARKET_PARAMS) -> MarketContext:
@@ -101,7 +110,13 @@ def compute_market_context(history: Sequence[tuple[date, float]], *,
     """
     if not history:
         return MarketContext(None, "none", reason="no price series")
-    frequency = frequency or infer_frequency(history)
+    return _market_context(tuple(history), frequency or infer_frequency(history), params)
+
+
+@lru_cache(maxsize=HISTORY_CACHE_SIZE)
+def _market_context(history: tuple[tuple[date, float], ...], frequency: Frequency,
+                    params: MarketParams) -> MarketContext:
+    """Memoised per history: a replay asks again whenever the history did not change."""
     months = 12 if frequency == Frequency.ANNUAL else params.change_months
     changes = price_change_series(history, months, frequency=frequency)
     latest = max(d for d, _ in history)

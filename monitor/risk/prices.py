@@ -8,10 +8,11 @@ its month or year (:func:`period_end`), so an annual and a monthly series compar
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import lru_cache
 
 from monitor.core.models import Frequency, Measure, Observation
 
@@ -25,6 +26,20 @@ DEFAULT_PRICE_PREFERENCE = (
 _PERIODS_PER_YEAR = {Frequency.ANNUAL: 1, Frequency.MONTHLY: 12, Frequency.DAILY: 12}
 
 _MIN_WINDOW_SHARE = 0.75  # share of a volatility window's returns that must exist
+
+#: Price histories remembered by the memoised series functions below. A replay evaluates the
+#: same history many times per date (indicators, market context, detector series) and a history
+#: that only grew at its end shares every earlier volatility window with the previous date, so
+#: these caches make the replay incremental without changing a single result (the functions are
+#: pure and the cached values are immutable tuples, copied out as lists).
+HISTORY_CACHE_SIZE = 256  # a few evaluations of every priced mineral: what a replay reuses
+WINDOW_CACHE_SIZE = 1 << 15
+
+
+def clear_caches() -> None:
+    """Forget the memoised histories of this module (see ``market.clear_caches``)."""
+    _PREPARED.clear()
+    _stdev.cache_clear()
 
 
 # --------------------------------------------------------------------------- prices
@@ -111,28 +126,167 @@ def infer_frequency(history: Sequence[tuple[date, float]]) -> Frequency:
     return Frequency.DAILY
 
 
+def _period_index(when: date, frequency: Frequency) -> int:
+    return when.year if frequency == Frequency.ANNUAL else when.year * 12 + when.month - 1
+
+
+class _Prepared:
+    """One history's period index, points and one-period returns, plus derived series.
+
+    Built once per (history, frequency) and kept in :data:`_PREPARED`. When the history is a
+    remembered one plus a single point of a later period (monthly or annual data: what a replay
+    sees at each release), it is built from that one in O(size) copies and its derived series
+    extend the remembered ones by that point instead of being recomputed: earlier points depend
+    only on earlier periods, so the results are those of a full computation.
+    """
+
+    __slots__ = (
+        "changes",
+        "frequency",
+        "grown",
+        "indexed",
+        "parent",
+        "points",
+        "returns",
+        "rolling",
+    )
+
+    def __init__(self, frequency: Frequency) -> None:
+        self.frequency = frequency
+        self.indexed: dict[int, tuple[date, float]] = {}
+        self.points: list[tuple[int, date]] = []
+        self.returns: dict[int, float] = {}
+        self.changes: dict[int, tuple[tuple[date, float], ...]] = {}
+        self.rolling: dict[tuple[int | None, bool], tuple[tuple[date, float], ...]] = {}
+        self.parent: _Prepared | None = None
+        self.grown: int | None = None  # the period index the parent lacked (None: none added)
+
+    @classmethod
+    def build(cls, history: tuple[tuple[date, float], ...], frequency: Frequency) -> _Prepared:
+        """Period index -> (date, value); conflicting duplicates of a period are dropped.
+
+        Monthly and annual points are indexed by month or year. Daily points collapse to the
+        last observation of each month (no filling). Non-positive values have no logarithm and
+        are dropped.
+        """
+        prepared = cls(frequency)
+        indexed = prepared.indexed
+        conflicts: set[int] = set()
+        for when, value in sorted(history):
+            if not (value > 0 and math.isfinite(value)):
+                continue
+            index = _period_index(when, frequency)
+            previous = indexed.get(index)
+            if previous is not None and frequency != Frequency.DAILY and previous[1] != value:
+                conflicts.add(index)  # two values for one period: which is right is unknown
+            indexed[index] = (when, value)
+        for index in conflicts:
+            del indexed[index]
+        prepared.points = [(i, d) for i, (d, _) in sorted(indexed.items())]
+        prepared.returns = {i: math.log(v / indexed[i - 1][1]) for i, (_, v) in indexed.items()
+                            if i - 1 in indexed}
+        return prepared
+
+    def grow(self, when: date, value: float) -> _Prepared:
+        """This history plus one point of a later period than any it holds."""
+        child = _Prepared(self.frequency)
+        child.indexed, child.points, child.returns = (dict(self.indexed), list(self.points),
+                                                      dict(self.returns))
+        child.parent, self.parent = self, None  # no chains: one step back is all that is used
+        if value > 0 and math.isfinite(value):
+            index = _period_index(when, self.frequency)
+            child.indexed[index] = (when, value)
+            child.points.append((index, when))
+            if index - 1 in child.indexed:
+                child.returns[index] = math.log(value / child.indexed[index - 1][1])
+            child.grown = index
+        return child
+
+    def change_series(self, steps: int) -> tuple[tuple[date, float], ...]:
+        if steps not in self.changes:
+            parent = self.parent
+            if parent is not None and steps in parent.changes:
+                self.changes[steps] = parent.changes[steps] + self._change_at(self.grown, steps)
+            else:
+                self.changes[steps] = tuple(
+                    (when, math.log(value / self.indexed[index - steps][1]))
+                    for index, (when, value) in sorted(self.indexed.items())
+                    if index - steps in self.indexed)
+        return self.changes[steps]
+
+    def _change_at(self, index: int | None, steps: int) -> tuple[tuple[date, float], ...]:
+        if index is None or index - steps not in self.indexed:
+            return ()
+        when, value = self.indexed[index]
+        return ((when, math.log(value / self.indexed[index - steps][1])),)
+
+    def rolling_volatility(self, window_months: int | None, last_only: bool
+                           ) -> tuple[tuple[date, float], ...]:
+        key = (window_months, last_only)
+        if key not in self.rolling:
+            parent = self.parent
+            if not last_only and parent is not None and key in parent.rolling:
+                added = self.points[-1:] if self.grown is not None else []
+                self.rolling[key] = parent.rolling[key] + self._volatility_at(added,
+                                                                              window_months)
+            else:
+                self.rolling[key] = self._volatility_at(
+                    self.points[-1:] if last_only else self.points, window_months)
+        return self.rolling[key]
+
+    def _volatility_at(self, points: Sequence[tuple[int, date]], window_months: int | None
+                       ) -> tuple[tuple[date, float], ...]:
+        returns = self.returns
+        width = returns_per_window(self.frequency, window_months)
+        needed = max(2, math.ceil(_MIN_WINDOW_SHARE * width))
+        scale = math.sqrt(_PERIODS_PER_YEAR[self.frequency])
+        result = []
+        for index, when in points:
+            window = tuple(returns[i] for i in range(index - width + 1, index + 1)
+                           if i in returns)
+            if len(window) >= needed:
+                result.append((when, _stdev(window) * scale))
+        return tuple(result)
+
+
+_PREPARED: OrderedDict[tuple[tuple[tuple[date, float], ...], Frequency], _Prepared] = \
+    OrderedDict()
+
+
+def _prepared(history: Sequence[tuple[date, float]], frequency: Frequency | None) -> _Prepared:
+    """The remembered preparation of ``history`` (an LRU of ``HISTORY_CACHE_SIZE``)."""
+    frequency = frequency or infer_frequency(history)
+    key = (tuple(history), frequency)
+    found = _PREPARED.get(key)
+    if found is not None:
+        _PREPARED.move_to_end(key)
+        return found
+    found = _grown(key[0], frequency) or _Prepared.build(key[0], frequency)
+    _PREPARED[key] = found
+    if len(_PREPARED) > HISTORY_CACHE_SIZE:
+        _PREPARED.popitem(last=False)
+    return found
+
+
+def _grown(history: tuple[tuple[date, float], ...], frequency: Frequency) -> _Prepared | None:
+    """``history`` built from its remembered prefix when it adds one later period, or None."""
+    if frequency == Frequency.DAILY or len(history) < 2:
+        return None
+    parent = _PREPARED.get((history[:-1], frequency))
+    if parent is None:
+        return None
+    when, value = history[-1]
+    latest = max(d for d, _ in history[:-1])
+    if _period_index(when, frequency) <= _period_index(latest, frequency):
+        return None
+    return parent.grow(when, value)
+
+
 def _indexed(history: Sequence[tuple[date, float]],
              frequency: Frequency | None) -> tuple[Frequency, dict[int, tuple[date, float]]]:
-    """Period index -> (date, value); conflicting duplicates of a period are dropped.
-
-    Monthly and annual points are indexed by month or year. Daily points collapse to the last
-    observation of each month (no filling). Non-positive values have no logarithm and are
-    dropped.
-    """
-    frequency = frequency or infer_frequency(history)
-    indexed: dict[int, tuple[date, float]] = {}
-    conflicts: set[int] = set()
-    for when, value in sorted(history):
-        if not (value > 0 and math.isfinite(value)):
-            continue
-        index = when.year if frequency == Frequency.ANNUAL else when.year * 12 + when.month - 1
-        previous = indexed.get(index)
-        if previous is not None and frequency != Frequency.DAILY and previous[1] != value:
-            conflicts.add(index)  # two values for one period: which is right is unknown
-        indexed[index] = (when, value)
-    for index in conflicts:
-        del indexed[index]
-    return frequency, indexed
+    """Period index -> (date, value), memoised per history (callers must not mutate it)."""
+    prepared = _prepared(history, frequency)
+    return prepared.frequency, prepared.indexed
 
 
 def steps_for_months(months: int, frequency: Frequency) -> int | None:
@@ -149,12 +303,11 @@ def price_change_series(history: Sequence[tuple[date, float]], months: int, *,
     give nothing). A gap or an ambiguous duplicate period yields no change rather than a
     change over the wrong span.
     """
-    frequency, indexed = _indexed(history, frequency)
-    steps = steps_for_months(months, frequency)
+    prepared = _prepared(history, frequency)
+    steps = steps_for_months(months, prepared.frequency)
     if steps is None or steps <= 0:
         return []
-    return [(when, math.log(value / indexed[index - steps][1]))
-            for index, (when, value) in sorted(indexed.items()) if index - steps in indexed]
+    return list(prepared.change_series(steps))
 
 
 def returns_per_window(frequency: Frequency, window_months: int | None) -> int:
@@ -163,8 +316,10 @@ def returns_per_window(frequency: Frequency, window_months: int | None) -> int:
     return max(1, window_months // 12) if frequency == Frequency.ANNUAL else window_months
 
 
-def _stdev(values: Sequence[float]) -> float:
-    """Sample standard deviation (statistics.stdev is exact but 50x slower)."""
+@lru_cache(maxsize=WINDOW_CACHE_SIZE)
+def _stdev(values: tuple[float, ...]) -> float:
+    """Sample standard deviation (statistics.stdev is exact but 50x slower), memoised: the
+    windows of a history's earlier points recur each time the history grows."""
     mean = math.fsum(values) / len(values)
     return math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (len(values) - 1))
 
@@ -172,10 +327,8 @@ def _stdev(values: Sequence[float]) -> float:
 def _returns(history: Sequence[tuple[date, float]], frequency: Frequency | None
              ) -> tuple[Frequency, list[tuple[int, date]], dict[int, float]]:
     """One-period log returns by period index, and the sorted (index, date) of every point."""
-    frequency, indexed = _indexed(history, frequency)
-    returns = {i: math.log(v / indexed[i - 1][1]) for i, (_, v) in indexed.items()
-               if i - 1 in indexed}
-    return frequency, [(i, d) for i, (d, _) in sorted(indexed.items())], returns
+    prepared = _prepared(history, frequency)
+    return prepared.frequency, prepared.points, prepared.returns
 
 
 def window_returns(history: Sequence[tuple[date, float]], *, window_months: int | None = None,
@@ -192,16 +345,7 @@ def window_returns(history: Sequence[tuple[date, float]], *, window_months: int 
 def _rolling_volatility(history: Sequence[tuple[date, float]], window_months: int | None,
                         frequency: Frequency | None, *, last_only: bool
                         ) -> list[tuple[date, float]]:
-    frequency, points, returns = _returns(history, frequency)
-    width = returns_per_window(frequency, window_months)
-    needed = max(2, math.ceil(_MIN_WINDOW_SHARE * width))
-    scale = math.sqrt(_PERIODS_PER_YEAR[frequency])
-    result = []
-    for index, when in points[-1:] if last_only else points:
-        window = [returns[i] for i in range(index - width + 1, index + 1) if i in returns]
-        if len(window) >= needed:
-            result.append((when, _stdev(window) * scale))
-    return result
+    return list(_prepared(history, frequency).rolling_volatility(window_months, last_only))
 
 
 def volatility_series(history: Sequence[tuple[date, float]], *,

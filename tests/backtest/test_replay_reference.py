@@ -1,0 +1,103 @@
+"""The optimised replay gives exactly what the straightforward reference replay gives."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from monitor.backtest.inputs import NewsEvent, ReplayData, bundled_data
+from monitor.backtest.replay import Replayer, evaluation_dates
+from monitor.config.load import default_config_dir, load_config
+from tests.backtest.reference_replay import reference_replay
+
+D = date.fromisoformat
+
+
+@pytest.fixture(scope="module")
+def config():
+    return load_config(default_config_dir())
+
+
+@pytest.fixture(scope="module")
+def data(config):
+    return bundled_data(config)
+
+
+def _news(eid: str, at: datetime, minerals: tuple[str, ...], *, source: str = "mofcom",
+          kind: str = "export_control", country: str | None = "China",
+          confidence: float = 0.9, supply: bool = True) -> NewsEvent:
+    return NewsEvent(id=eid, at=at, title=f"{country} curbs {' and '.join(minerals)} ({eid})",
+                     url=f"https://x.test/{eid}", source=source, kind=kind, country=country,
+                     minerals=minerals, inferred_minerals=(), is_supply_risk_event=supply,
+                     risk_confidence=confidence)
+
+
+def news_slice() -> list[NewsEvent]:
+    """A burst from one source (grouped into one alert), single items, noise, a late item."""
+    t = datetime(2023, 7, 3, 9, tzinfo=UTC)
+    return [
+        _news("a1", t, ("gallium", "germanium")),
+        _news("a2", t + timedelta(hours=2), ("gallium",)),
+        _news("a3", t + timedelta(hours=3), ("gallium",), source="reuters", country="Indonesia"),
+        _news("b1", datetime(2023, 10, 20, 8, tzinfo=UTC), ("graphite",)),
+        _news("b2", datetime(2023, 10, 20, 9, tzinfo=UTC), ("graphite",), supply=False),
+        _news("c1", datetime(2023, 12, 21, 8, tzinfo=UTC), ("rare_earths", "nickel"),
+              kind="export_ban", source="reuters", confidence=0.95),
+        _news("d1", datetime(2024, 2, 5, 8, tzinfo=UTC), ("nickel",), country="Indonesia",
+              kind="production_cut"),
+    ]
+
+
+def _same_dates(config, data: ReplayData, start: date, end: date,
+                minerals: list[str] | None = None) -> int:
+    """Step both replays over the same dates; every date must agree. Returns the transitions."""
+    ours = Replayer(config, data, minerals)
+    count = 0
+    reference = list(reference_replay(config, data, start, end, minerals=minerals))
+    assert [r.as_of for r in reference] == evaluation_dates(data, start - timedelta(days=120),
+                                                            end)
+    for ref in reference:
+        got = ours.step_date(ref.as_of)
+        assert got.signals == ref.signals, ref.as_of
+        assert got.transitions == ref.transitions, ref.as_of
+        assert [(a.mineral, a.risk) for a in got.assessments] == \
+            [(a.mineral, a.risk) for a in ref.assessments], ref.as_of
+        count += len(ref.transitions)
+    return count
+
+
+def test_bundled_data_all_minerals(config, data) -> None:
+    assert _same_dates(config, data, D("2022-09-01"), D("2023-06-30")) > 0
+
+
+def test_bundled_data_some_minerals_2010_2013(config, data) -> None:
+    assert _same_dates(config, data, D("2010-01-01"), D("2012-12-31"),
+                       ["nickel", "copper", "tin"]) > 0
+
+
+def test_a_slice_with_news(config, data) -> None:
+    with_news = ReplayData(data.observations, data.wgi, data.wgi_published_at, news_slice())
+    assert _same_dates(config, with_news, D("2023-06-01"), D("2024-03-31"),
+                       ["gallium", "germanium", "graphite", "rare_earths", "nickel"]) > 0
+
+
+def draft_config(directory: Path, old: str, new: str):
+    """The shipped configuration with one text replaced in rules.yaml."""
+    shutil.copytree(default_config_dir(), directory)
+    rules = directory / "rules.yaml"
+    text = rules.read_text()
+    assert old in text
+    rules.write_text(text.replace(old, new))
+    return load_config(directory)
+
+
+def test_a_config_with_lower_thresholds(config, data, tmp_path: Path) -> None:
+    """Another rule set: the price-jump thresholds lowered to +10%/+20%, so more alerts fire."""
+    lowered = draft_config(tmp_path / "draft", "thresholds: [0.262, 0.470]",
+                           "thresholds: [0.095, 0.182]")
+    minerals = ["nickel", "copper", "tin", "aluminum", "cobalt", "zinc"]
+    assert _same_dates(lowered, data, D("2021-06-01"), D("2022-06-30"), minerals) > \
+        _same_dates(config, data, D("2021-06-01"), D("2022-06-30"), minerals)
