@@ -41,7 +41,7 @@ from monitor.ops.jobs import (
     RELOAD_ERROR_KEY,
     Runtime,
     evaluate_cycle,
-    poll_one,
+    poll_if_due,
     record_config,
 )
 from monitor.ops.self_alerts import (
@@ -188,6 +188,8 @@ class Daemon:
         self._detector_cache = DetectorCache()
         self._evaluate_every = evaluate_every
         self._arrivals = Arrivals(evaluate_settle)
+        #: Each source's next poll time as last read from the store (None: read it).
+        self._next_poll: dict[str, datetime | None] = {}
         # Swapped as one pair on reload, so a job never sees a config without its notifiers.
         self._alerting = (runtime.config, build_notifiers(runtime.config, runtime.state_dir))
 
@@ -198,10 +200,14 @@ class Daemon:
         source = next((s for s in runtime.enabled_sources() if s.id == source_id), None)
         if source is None:
             return
+        due_at = self._next_poll.get(source_id)
+        if due_at is not None and self.clock.now() < due_at:
+            return  # not due yet, as last read from the store: no need to open it
         # The fetch has the source's timeout, and a listing page's parse the same again.
         limit = 2 * source.timeout + self._job_margin
         with self._jobs.track(f"poll {source.id}", self.clock.now(), limit):
-            outcome = poll_one(runtime, source, self.fetcher, self.clock, only_due=True)
+            outcome, self._next_poll[source_id] = poll_if_due(runtime, source, self.fetcher,
+                                                              self.clock)
         if outcome is not None and outcome.stored_new_data:
             self.evaluate_soon()
 
@@ -258,6 +264,7 @@ class Daemon:
         for job in self.scheduler.get_jobs():
             job.remove()
         self._arrivals.forget_request()
+        self._next_poll.clear()  # a new interval may make a source due sooner
         for source in self.runtime.enabled_sources():
             tick = _wake_interval(source.interval)
             self.scheduler.add_job(

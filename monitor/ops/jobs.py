@@ -140,6 +140,21 @@ class Evaluation:
     transitions: int
 
 
+def poll_if_due(runtime: Runtime, source: Source, fetcher: Fetcher, clock: Clock
+                ) -> tuple[PollOutcome | None, datetime | None]:
+    """Poll one source if it is due; also return when it is due next, as stored.
+
+    The daemon remembers that time and does not open the store for the source before it.
+    """
+    with runtime.open_store() as store:
+        now = clock.now()
+        outcome = None
+        if is_due(store.source_state(source.id), now):
+            outcome = poll_source(source, fetcher, store, now)
+        next_at = store.source_state(source.id).next_poll_at
+    return outcome, datetime.fromisoformat(next_at) if next_at else None
+
+
 def evaluate(runtime: Runtime, clock: Clock, cache: DetectorCache | None = None
              ) -> list[Signal]:
     """Assess every mineral, run the detector rules, store the results and enqueue alerts."""
