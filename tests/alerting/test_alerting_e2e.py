@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -137,19 +138,27 @@ class Setup:
         return result.exit_code, result.output
 
 
-@pytest.fixture
-def setup(tmp_path: Path, httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch
-          ) -> Iterator[Setup]:
+@contextmanager
+def live_setup(tmp_path: Path, httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch,
+               rules: str = RULES) -> Iterator[Setup]:
+    """A config with the Slack stand-in, an SMTP sink and a local price feed; ``rules`` given."""
     monkeypatch.setenv("CRITMON_E2E_SLACK_TOKEN", TOKEN)
     with SlackStandIn(token=TOKEN) as slack, SmtpSink() as smtp:
         config_dir = tmp_path / "config"
         config_dir.mkdir()
         (config_dir / "alerting.yaml").write_text(
             ALERTING.format(api_url=slack.api_url, smtp_port=smtp.port), "utf-8")
-        (config_dir / "rules.yaml").write_text(RULES, "utf-8")
+        (config_dir / "rules.yaml").write_text(rules, "utf-8")
         (config_dir / "sources.yaml").write_text(
             SOURCES.format(url=httpserver.url_for("/gallium.csv")), "utf-8")
         yield Setup(config_dir, tmp_path / "state", slack, smtp, httpserver, FixedClock(T0))
+
+
+@pytest.fixture
+def setup(tmp_path: Path, httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch
+          ) -> Iterator[Setup]:
+    with live_setup(tmp_path, httpserver, monkeypatch) as ready:
+        yield ready
 
 
 def test_a_price_spike_alerts_once_repeats_never_early_and_resolves_once(setup: Setup) -> None:

@@ -11,9 +11,12 @@ from pathlib import Path
 import pytest
 from pytest_httpserver import HTTPServer
 
-from monitor.core.clock import FixedClock
-from tests.alerting.test_alerting_e2e import ALERTING, HISTORY, SOURCES, SPIKE, T0, TOKEN, Setup
-from tests.slack_standin import SlackStandIn, SmtpSink
+from tests.alerting.test_alerting_e2e import (
+    HISTORY,
+    SPIKE,
+    Setup,
+    live_setup,
+)
 
 #: Two rules on gallium's 3-month price change: a big jump and a smaller move.
 RULES = """
@@ -39,16 +42,8 @@ CALM = HISTORY + "2025-11-01,415\n"  # ln(415/400) = 0.037: neither
 @pytest.fixture
 def setup(tmp_path: Path, httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch
           ) -> Iterator[Setup]:
-    monkeypatch.setenv("CRITMON_E2E_SLACK_TOKEN", TOKEN)
-    with SlackStandIn(token=TOKEN) as slack, SmtpSink() as smtp:
-        config_dir = tmp_path / "config"
-        config_dir.mkdir()
-        (config_dir / "alerting.yaml").write_text(
-            ALERTING.format(api_url=slack.api_url, smtp_port=smtp.port), "utf-8")
-        (config_dir / "rules.yaml").write_text(RULES, "utf-8")
-        (config_dir / "sources.yaml").write_text(
-            SOURCES.format(url=httpserver.url_for("/gallium.csv")), "utf-8")
-        yield Setup(config_dir, tmp_path / "state", slack, smtp, httpserver, FixedClock(T0))
+    with live_setup(tmp_path, httpserver, monkeypatch, rules=RULES) as ready:
+        yield ready
 
 
 def step(setup: Setup, csv: str) -> None:

@@ -5,12 +5,11 @@ from __future__ import annotations
 import gzip
 import os
 import socket
-import threading
 import time
 import tracemalloc
 import zlib
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from monitor.sources.http import (
     parse_retry_after,
     redact_url,
 )
+from tests.sources.raw_server import drip_server
 
 
 @pytest.fixture(autouse=True)
@@ -327,40 +327,6 @@ def test_tls_failure_is_retryable(httpserver: HTTPServer, fetcher: HttpFetcher) 
     assert "ConnectError" in str(info.value)
 
 
-@contextmanager
-def drip_server(head: bytes, drip: bytes, *, every_s: float) -> Iterator[str]:
-    """Answer each connection with ``head`` at once, then ``drip`` one byte per ``every_s``."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-    listener.settimeout(0.05)
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                continue
-            with conn:
-                conn.recv(65536)
-                try:
-                    conn.sendall(head)
-                    for byte in drip:
-                        if stop.wait(every_s):
-                            break
-                        conn.sendall(bytes([byte]))
-                except OSError:
-                    pass  # the client gave up, as it should
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}/"
-    finally:
-        stop.set()
-        thread.join(timeout=5)
-        listener.close()
 
 
 HEADERS = b"HTTP/1.1 200 OK\r\nContent-Type: text/csv\r\nContent-Length: 200\r\n\r\n"

@@ -6,9 +6,7 @@ import gzip
 import json
 import logging
 import socket
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -22,6 +20,7 @@ from monitor.config.sources import FredSource, SourcesFile
 from monitor.sources.http import HttpFetcher
 from monitor.sources.polling import compute_backoff, is_due, poll_source
 from monitor.store.database import DB_NAME, Store
+from tests.sources.raw_server import drip_server
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 FRED_CSV = (
@@ -319,38 +318,11 @@ def test_a_landing_page_cannot_make_critmon_read_a_local_file(
     assert state["status"] == "ok"  # the configured URL was used instead of the file
 
 
-@contextmanager
-def raw_http_server(response: bytes) -> Iterator[str]:
-    """Answer every connection with exactly these bytes (any status line, any reason phrase)."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-    listener.settimeout(0.05)
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                continue
-            with conn:
-                conn.recv(65536)
-                conn.sendall(response)
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}/prices.csv"
-    finally:
-        stop.set()
-        thread.join(timeout=5)
-        listener.close()
 
 
 def test_a_reason_phrase_with_terminal_escapes_is_stored_clean(tmp_path: Path) -> None:
     answer = b"HTTP/1.1 503 Busy \x1b[2J\x1b]0;owned\x07 now\r\nContent-Length: 0\r\n\r\n"
-    with raw_http_server(answer) as url:
+    with drip_server(answer, path="/prices.csv") as url:
         write_sources(tmp_path, f"""
   - id: local_tin
     kind: fred_csv
