@@ -33,6 +33,7 @@ from zoneinfo import ZoneInfo
 from apscheduler.triggers.cron import CronTrigger
 
 from monitor.alerting import crash_points
+from monitor.alerting.alertmanager_sync import alertmanager_receivers, sync_alertmanagers
 from monitor.alerting.notifiers.base import (
     RETRY_AFTER_MAX_S,
     Notifier,
@@ -148,6 +149,16 @@ class DeliveryReport:
     waiting: int = 0
     outcomes: list[tuple[str, int, str, str]] = field(default_factory=list)
 
+    def count(self, receiver: str, delivery_id: int, status: str, error: str) -> None:
+        """Count one outcome (``sent``, ``retry`` or ``failed``) and keep it."""
+        if status == "sent":
+            self.sent += 1
+        elif status == "retry":
+            self.retrying += 1
+        else:
+            self.failed += 1
+        self.outcomes.append((receiver, delivery_id, status, error))
+
     def __str__(self) -> str:
         return (f"{self.sent} sent, {self.retrying} to retry, {self.failed} failed, "
                 f"{self.muted} muted, {self.waiting} waiting")
@@ -220,6 +231,8 @@ def deliver_pending(store: Store, config: Config, notifiers: Mapping[str, Notifi
     """
     alerts = AlertStore(store)
     report = DeliveryReport()
+    for synced in sync_alertmanagers(store, config, notifiers, now):
+        report.count(synced.receiver, synced.delivery_id, synced.status, synced.error)
     digests = any(r.digest is not None for r in config.alerting.receivers)
     if not digests and not alerts.has_delivery_work():
         return report  # the usual idle tick: no write lock taken
@@ -243,7 +256,9 @@ def _load_plan(alerts: AlertStore, config: Config, now: datetime, flush: bool) -
               if a.state == State.FIRING]
     in_flight = alerts.in_flight()
     return _Plan(config=config, now=now, tree=build_route_tree(config.alerting.route),
-                 receivers={r.name: r for r in config.alerting.receivers}, alerts=states,
+                 receivers={r.name: r for r in config.alerting.receivers
+                            if r.config.kind != "alertmanager"},  # synced, not messaged
+                 alerts=states,
                  log=alerts.notify_log(), in_flight=in_flight,
                  silences=alerts.silences(include_expired=False, now=now), acks=alerts.acks(),
                  inhibit=[InhibitRule.from_config(r) for r in config.alerting.inhibit_rules],
@@ -274,7 +289,9 @@ def _held(plan: _Plan, receiver: str, report: DeliveryReport) -> bool:
 
 
 def _claim_all(alerts: AlertStore, plan: _Plan, report: DeliveryReport) -> list[_Claim]:
-    groups, orphans = _build_groups(alerts.pending_outbox(), plan)
+    synced = {r.name for r in alertmanager_receivers(plan.config)}
+    outbox = [row for row in alerts.pending_outbox() if row.receiver not in synced]
+    groups, orphans = _build_groups(outbox, plan)
     for row, note in orphans:
         alerts.close_outbox([row.id], plan.now, note=note)
     claims = []
@@ -707,13 +724,7 @@ def _tally(alerts: AlertStore, claim: _Claim, report: DeliveryReport, status: st
     """Keep the attempt in the delivery's history and count it in the pass's report."""
     alerts.record_attempt(claim.delivery_id, attempt=claim.attempts, at=now, outcome=status,
                           error=error or None, next_attempt_at=next_attempt_at)
-    if status == "sent":
-        report.sent += 1
-    elif status == "retry":
-        report.retrying += 1
-    else:
-        report.failed += 1
-    report.outcomes.append((claim.receiver, claim.delivery_id, status, error))
+    report.count(claim.receiver, claim.delivery_id, status, error)
 
 
 def _record(alerts: AlertStore, config: Config, claim: _Claim, outcome: _Outcome,

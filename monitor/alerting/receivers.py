@@ -22,6 +22,7 @@ from monitor.store.database import Store
 
 def build_notifiers(config: Config, state_dir: Path) -> dict[str, Notifier]:
     """One notifier per configured receiver (secrets from ``config.secrets`` only)."""
+    from monitor.alerting.notifiers.alertmanager import AlertmanagerNotifier
     from monitor.alerting.notifiers.console import ConsoleNotifier
     from monitor.alerting.notifiers.email import EmailNotifier
     from monitor.alerting.notifiers.file import FileNotifier
@@ -45,6 +46,10 @@ def build_notifiers(config: Config, state_dir: Path) -> dict[str, Notifier]:
         elif spec.kind == "email":
             notifiers[receiver.name] = EmailNotifier(receiver.name, spec,
                                                      password=secret(receiver.name, "password"))
+        elif spec.kind == "alertmanager":
+            notifiers[receiver.name] = AlertmanagerNotifier(
+                receiver.name, spec, password=secret(receiver.name, "password"),
+                bearer_token=secret(receiver.name, "bearer_token"))
     return notifiers
 
 

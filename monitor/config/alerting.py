@@ -6,11 +6,13 @@ Named after Prometheus Alertmanager's configuration, so operators recognise it.
 from __future__ import annotations
 
 import re
+import urllib.parse
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Annotated, Literal
 
 from pydantic import (
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationInfo,
@@ -29,6 +31,7 @@ from monitor.config.common import (
     SecretRef,
     StrictModel,
     Timeout,
+    duration_between,
     format_duration,
     listing,
     quote,
@@ -90,8 +93,104 @@ class EmailReceiver(StrictModel):
 
 
 
+#: Alertmanager's own rule for label (and annotation) names.
+LABEL_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+ResendInterval = Annotated[timedelta, BeforeValidator(duration_between("10s", "10m"))]
+ValidFor = Annotated[timedelta, BeforeValidator(duration_between("30s", "1d"))]
+ResolvedRetention = Annotated[timedelta, BeforeValidator(duration_between("0s", "1d"))]
+
+
+def _alertmanager_url(url: str, key: str) -> str:
+    """An http(s) base URL with a host, no credentials, query or fragment; no trailing ``/``."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError as exc:
+        raise ValueError(f"{key} {quote(url)} is not a URL: "
+                         f"{clean_text(exc, limit=QUOTE_MAX)}") from None
+    if parts.scheme not in ("http", "https") or not host:
+        raise ValueError(f"{key} must be an http:// or https:// URL with a host, "
+                         f"got {quote(url)}")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError(f"{key} must not hold credentials: use username + password "
+                         "or bearer_token (from the environment or a file)")
+    if parts.query or parts.fragment:
+        raise ValueError(f"{key} must not have a query or fragment, got {quote(url)}")
+    return url.rstrip("/")
+
+
+class AlertmanagerReceiver(StrictModel):
+    """Hand alerts to a Prometheus Alertmanager cluster (``POST /api/v2/alerts``).
+
+    ``urls`` are the cluster's members (base URLs, as Prometheus' ``alertmanagers``); every
+    member gets every post. Firing alerts are re-posted every ``resend_interval`` with
+    ``endsAt`` ``valid_for`` ahead, resolved ones with ``endsAt`` = when they resolved, for
+    ``resolved_retention`` after that.
+    """
+
+    kind: Literal["alertmanager"]
+    urls: tuple[str, ...] = Field(min_length=1, max_length=16)
+    external_url: str = "http://127.0.0.1:8765"
+    timeout: Timeout = timedelta(seconds=10)
+    resend_interval: ResendInterval = timedelta(minutes=1)
+    valid_for: ValidFor | None = None
+    resolved_retention: ResolvedRetention = timedelta(minutes=15)
+    labels: dict[str, str] = Field(default_factory=dict, max_length=32)
+    username: str | None = None
+    password: SecretRef | None = None
+    bearer_token: SecretRef | None = None
+    ca_file: str | None = None
+
+    @field_validator("urls")
+    @classmethod
+    def _http_urls(cls, urls: tuple[str, ...]) -> tuple[str, ...]:
+        clean = tuple(_alertmanager_url(url, "urls") for url in urls)
+        duplicates = sorted({u for u in clean if clean.count(u) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate urls: {listing(duplicates)}")
+        return clean
+
+    @field_validator("external_url")
+    @classmethod
+    def _http_external_url(cls, url: str) -> str:
+        return _alertmanager_url(url, "external_url")
+
+    @field_validator("labels")
+    @classmethod
+    def _label_names(cls, labels: dict[str, str]) -> dict[str, str]:
+        for name, value in labels.items():
+            if not LABEL_NAME_RE.match(name) or name.startswith("__"):
+                raise ValueError(f"label name {quote(name)} is not valid in Alertmanager "
+                                 "(letters, digits and _, not starting with a digit or __)")
+            if not value.strip():
+                raise ValueError(f"label {quote(name)} has an empty value")
+        return labels
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AlertmanagerReceiver:
+        if self.password is not None and not self.username:
+            raise ValueError("an alertmanager receiver with a password needs a username")
+        if self.username and self.password is None:
+            raise ValueError("an alertmanager receiver with a username needs a password")
+        if self.password is not None and self.bearer_token is not None:
+            raise ValueError("use either username + password or bearer_token, not both")
+        if self.valid_for is not None and self.valid_for < 2 * self.resend_interval:
+            raise ValueError(f"valid_for must be at least twice resend_interval "
+                             f"({format_duration(2 * self.resend_interval)}), or Alertmanager "
+                             "resolves alerts between two posts")
+        return self
+
+    @property
+    def alert_validity(self) -> timedelta:
+        """How far ahead a firing alert's ``endsAt`` is: ``valid_for`` or 4 resend intervals
+        (Prometheus: 4 x max(evaluation interval, resend delay))."""
+        return self.valid_for if self.valid_for is not None else 4 * self.resend_interval
+
+
 ReceiverKind = Annotated[
-    ConsoleReceiver | FileReceiver | SlackReceiver | EmailReceiver, Field(discriminator="kind")
+    ConsoleReceiver | FileReceiver | SlackReceiver | EmailReceiver | AlertmanagerReceiver,
+    Field(discriminator="kind"),
 ]
 
 
@@ -156,6 +255,19 @@ class Receiver(StrictModel):
     send_resolved: bool = True
     digest: DigestSpec | None = None
     config: ReceiverKind
+
+    @model_validator(mode="after")
+    def _alertmanager_is_a_sync(self) -> Receiver:
+        """Alertmanager gets the state of every alert; its own receivers decide the rest."""
+        if self.config.kind == "alertmanager":
+            if not self.send_resolved:
+                raise ValueError("send_resolved: false does not apply to an alertmanager "
+                                 "receiver (Alertmanager must hear resolves; set "
+                                 "send_resolved on Alertmanager's own receivers)")
+            if self.digest is not None:
+                raise ValueError("an alertmanager receiver takes no digest (Alertmanager "
+                                 "groups and repeats notifications itself)")
+        return self
 
     @model_validator(mode="before")
     @classmethod

@@ -430,7 +430,7 @@ def _resolve_secrets(config: Config, nodes: Mapping[str, yaml.Node | None],
     path = config.origins["alerting.yaml"]
     node = nodes["alerting.yaml"]
     for index, receiver in enumerate(config.alerting.receivers):
-        for key in ("token", "webhook_url", "password"):
+        for key in ("token", "webhook_url", "password", "bearer_token"):
             ref = getattr(receiver.config, key, None)
             if ref is None:
                 continue
