@@ -95,8 +95,8 @@ class EmailReceiver(StrictModel):
 
 #: Alertmanager's own rule for label (and annotation) names.
 LABEL_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-ResendInterval = Annotated[timedelta, BeforeValidator(duration_between("10s", "10m"))]
-ValidFor = Annotated[timedelta, BeforeValidator(duration_between("30s", "1d"))]
+ResendInterval = Annotated[timedelta, BeforeValidator(duration_between("1s", "10m"))]
+ValidFor = Annotated[timedelta, BeforeValidator(duration_between("2s", "1d"))]
 ResolvedRetention = Annotated[timedelta, BeforeValidator(duration_between("0s", "1d"))]
 
 
