@@ -66,7 +66,7 @@ class WebhookSink:
         sink = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            def do_POST(self) -> None:
                 size = int(self.headers.get("Content-Length") or 0)
                 payload = json.loads(self.rfile.read(size) or b"{}")
                 with sink._lock:
