@@ -14,6 +14,9 @@ idempotency key is unique in the delivery log. The one window left is a crash *d
 ends, with the same key (and the same mail Message-ID), i.e. at-least-once, as Alertmanager.
 Each group is prepared, and each outcome recorded, in its own savepoint: one bad message never
 holds up the others.
+
+Alertmanager receivers are not messaged: they are kept in sync with the alert state first
+(:mod:`monitor.alerting.alertmanager_sync`), and their routes and outbox rows are left to it.
 """
 
 from __future__ import annotations
