@@ -12,7 +12,14 @@ Two figures, both through the real pipeline (``enqueue_signals`` -> SQLite outbo
 
 The clock handed to the pipeline is fixed (time is an argument), so only real work is timed.
 
+- **alertmanager**: a real Alertmanager (Debian's ``prometheus-alertmanager``, clustering off, on
+  loopback): N new alerts posted in one sync pass (one ``POST /api/v2/alerts`` holding all of
+  them) until Alertmanager lists all N (``GET /api/v2/alerts``); a re-post of the N firing
+  alerts (the once-a-minute resend); and one alert per pass (each its own post). Real time
+  here: Alertmanager judges ``endsAt`` by its own clock.
+
 Usage: .venv/bin/python bench/bench_delivery.py [--alerts 300] [--latency-runs 40]
+       [--only standins|alertmanager]
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ from monitor.config.alerting import AlertingFile
 from monitor.config.load import Config, load_config
 from monitor.core.models import Signal
 from monitor.store.database import Store
+from tests.alertmanager_server import Alertmanager, WebhookSink, wait_for
 from tests.slack_standin import SlackStandIn, SmtpSink
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -123,15 +131,64 @@ def latency(base: Config, runs: int) -> None:
               f"p95 {p95 * 1000:6.1f} ms")
 
 
+AM_ALERTING = """
+version: 1
+receivers:
+  - {{name: am, kind: alertmanager, urls: ["{url}"], resend_interval: 1s, valid_for: 1h}}
+route:
+  receiver: am
+"""
+
+
+def alertmanager(base: Config, alerts: int, singles: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp, WebhookSink() as sink, \
+            Alertmanager(Path(tmp) / "am", sink.url) as server:
+        config = replace(base, alerting=AlertingFile.model_validate(yaml.safe_load(
+            AM_ALERTING.format(url=server.url))))
+        notifiers = build_notifiers(config, Path(tmp))
+        with Store.open(Path(tmp) / "critmon.db") as store:
+            enqueue_signals(store, config, [signal(f"m{i:04d}") for i in range(alerts)],
+                            datetime.now(UTC))
+            started = time.perf_counter()
+            report = deliver_pending(store, config, notifiers, datetime.now(UTC))
+            posted = time.perf_counter()
+            wait_for(lambda: len(server.alerts()) >= alerts, timeout=120,
+                     what=f"{alerts} alerts in Alertmanager")
+            listed = time.perf_counter()
+            time.sleep(1.1)  # resend_interval: the next pass re-posts all of them
+            again = time.perf_counter()
+            deliver_pending(store, config, notifiers, datetime.now(UTC))
+            reposted = time.perf_counter()
+            single_s = []
+            for run in range(singles):
+                enqueue_signals(store, config, [signal(f"m{i:04d}") for i in range(alerts)]
+                                + [signal(f"single{run:04d}")], datetime.now(UTC))
+                begin = time.perf_counter()
+                deliver_pending(store, config, notifiers, datetime.now(UTC))
+                single_s.append(time.perf_counter() - begin)
+        print(f"alertmanager (real, {server.url}): {alerts} new alerts, one sync pass ({report})")
+        print(f"  pass (render + one POST + record): {posted - started:.3f} s = "
+              f"{alerts / (posted - started):,.0f} alerts/s; listed by Alertmanager after "
+              f"{listed - started:.3f} s")
+        print(f"  re-post of {alerts} firing alerts: {reposted - again:.3f} s = "
+              f"{alerts / (reposted - again):,.0f} alerts/s")
+        print(f"  one new alert per pass ({alerts} others firing, all re-posted with it): "
+              f"median {statistics.median(single_s) * 1000:.1f} ms per pass")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--alerts", type=int, default=300)
     parser.add_argument("--latency-runs", type=int, default=40)
+    parser.add_argument("--only", choices=("standins", "alertmanager"), default=None)
     args = parser.parse_args()
     logging.getLogger("monitor").setLevel(logging.ERROR)  # no "alert fired" line per alert
     base = load_config(None)
-    throughput(base, args.alerts)
-    latency(base, args.latency_runs)
+    if args.only != "alertmanager":
+        throughput(base, args.alerts)
+        latency(base, args.latency_runs)
+    if args.only != "standins":
+        alertmanager(base, args.alerts, args.latency_runs)
 
 
 if __name__ == "__main__":
