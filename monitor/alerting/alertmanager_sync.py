@@ -256,11 +256,11 @@ def _sync_one(alerts: AlertStore, config: Config, receiver: Receiver,
             raise PermanentDeliveryError("no notifier for receiver", receiver=receiver.name)
         result = notifier.send(notification)
     except DeliveryError as exc:
-        return _failed(alerts, config, receiver, spec, state, exc, len(items), now)
+        return _failed(alerts, config, receiver, state, exc, notification, items, now)
     except Exception as exc:  # noqa: BLE001 - a notifier bug is a failure, not a crash
         error = TransientDeliveryError(f"unexpected {type(exc).__name__}",
                                        receiver=receiver.name)
-        return _failed(alerts, config, receiver, spec, state, error, len(items), now)
+        return _failed(alerts, config, receiver, state, error, notification, items, now)
     return _accepted(alerts, receiver, notification, items, rows, result, state, now)
 
 
@@ -280,8 +280,9 @@ def _accepted(alerts: AlertStore, receiver: Receiver, notification: Notification
     delivery_id = 0
     with alerts.transaction():
         if changes:
-            delivery_id = _log_delivery(alerts, receiver.name, notification, changes, result,
-                                        now)
+            delivery_id = _log_delivery(alerts, receiver.name, notification, changes, now,
+                                        status="sent", ref=result.ref,
+                                        detail=result.detail)
         for item in items:
             if item.record:
                 _remember(alerts, receiver.name, item, delivery_id or None, now)
@@ -299,9 +300,12 @@ def _accepted(alerts: AlertStore, receiver: Receiver, notification: Notification
 
 
 def _log_delivery(alerts: AlertStore, receiver: str, notification: Notification,
-                  changes: Sequence[SyncItem], result: SendResult, now: datetime) -> int:
-    """A change Alertmanager accepted, in the delivery log (``notify history``)."""
-    key = _key(SYNC_GROUP, receiver, sorted(
+                  changes: Sequence[SyncItem], now: datetime, *, status: str,
+                  ref: str | None = None, detail: str = "") -> int:
+    """A change Alertmanager accepted (``sent``) or refused for good (``failed``), once, in
+    the delivery log: ``notify history``, ``notify status``, ``critmon health`` and the
+    failed-deliveries self-alert see it like any other delivery."""
+    key = _key(SYNC_GROUP if status == "sent" else "alertmanager-refused", receiver, sorted(
         (i.alert.fingerprint, i.alert.episode, i.view.status, i.view.level or "")
         for i in changes))
     done = alerts.delivery_by_key(key)
@@ -314,10 +318,9 @@ def _log_delivery(alerts: AlertStore, receiver: str, notification: Notification,
                                reason=str(notification.reason), now=now, lease_until=now,
                                title=title(replace(notification, alerts=tuple(
                                    i.view for i in changes))), items=items)
-    alerts.finish(delivery_id, "sent", now, message_ref=result.ref,
-                  error=result.detail or None)
-    alerts.record_attempt(delivery_id, attempt=1, at=now, outcome="sent",
-                          error=result.detail or None)
+    alerts.finish(delivery_id, status, now, message_ref=ref, error=detail or None)
+    alerts.record_attempt(delivery_id, attempt=1, at=now, outcome=status,
+                          error=detail or None)
     return delivery_id
 
 
@@ -331,10 +334,16 @@ def _remember(alerts: AlertStore, receiver: str, item: SyncItem, delivery_id: in
         delivery_id=delivery_id))
 
 
-def _failed(alerts: AlertStore, config: Config, receiver: Receiver,
-            spec: AlertmanagerReceiver, state: SyncState, exc: DeliveryError, count: int,
+def _failed(alerts: AlertStore, config: Config, receiver: Receiver, state: SyncState,
+            exc: DeliveryError, notification: Notification, items: Sequence[SyncItem],
             now: datetime) -> SyncOutcome:
-    """Nothing is marked known: the same difference is posted again when the wait is over."""
+    """Nothing is marked known: the same difference is posted again when the wait is over.
+
+    A refusal (permanent) is also kept once per change set as a failed delivery, so it shows
+    where failed deliveries show; the sync still tries again every ``resend_interval``.
+    """
+    spec = receiver.config
+    assert isinstance(spec, AlertmanagerReceiver)
     secrets = [s.get_secret_value() for s in config.secrets.values()]
     error = clean_error(exc, secrets, limit=600)
     failures = state.failures + 1
@@ -347,10 +356,25 @@ def _failed(alerts: AlertStore, config: Config, receiver: Receiver,
     at = now + wait
     new = SyncState(last_ok_at=state.last_ok_at, last_attempt_at=now, next_attempt_at=at,
                     failures=failures, last_error=error)
-    alerts.store.set_meta(META_PREFIX + receiver.name, new.to_json())
+    changes = [i for i in items if i.change is not None]
+    delivery_id = 0
+    with alerts.transaction():
+        alerts.store.set_meta(META_PREFIX + receiver.name, new.to_json())
+        if permanent and changes:
+            delivery_id = _log_delivery(alerts, receiver.name, notification, changes, now,
+                                        status="failed", detail=error)
     kind = "refused for good" if permanent else "failed"
     if permanent or error != state.last_error or failures in (1, 10, 100):
         (log.error if permanent else log.warning)(
             "alertmanager %s: post of %d alerts %s (failure %d), next try at %s: %s",
-            receiver.name, count, kind, failures, at.isoformat(timespec="seconds"), error)
-    return SyncOutcome(receiver.name, "failed" if permanent else "retry", count, error)
+            receiver.name, len(items), kind, failures, at.isoformat(timespec="seconds"),
+            error)
+    return SyncOutcome(receiver.name, "failed" if permanent else "retry", len(items), error,
+                       delivery_id)
+
+
+def sync_states(store: Store) -> dict[str, SyncState]:
+    """Every Alertmanager receiver's sync state, by receiver name (``notify status``,
+    ``/metrics``)."""
+    rows = store.db.query("SELECT key, value FROM meta WHERE key LIKE ?", [META_PREFIX + "%"])
+    return {row["key"][len(META_PREFIX):]: SyncState.from_json(row["value"]) for row in rows}

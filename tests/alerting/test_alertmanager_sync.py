@@ -170,13 +170,18 @@ def test_a_failed_post_keeps_the_resolve_until_one_is_accepted(world: World) -> 
 def test_a_refused_post_is_permanent_and_tried_again_only_after_resend_interval(
         world: World) -> None:
     world.evaluate(risk())
-    world.am.fail = [PermanentDeliveryError("HTTP 400: bad label", receiver="team_am")]
+    refused = PermanentDeliveryError("HTTP 400: bad label", receiver="team_am")
+    world.am.fail = [refused, refused]
     report = world.deliver()
     assert report.failed == 1 and "HTTP 400: bad label" in report.outcomes[0][3]
     world.at(30 * SEC).deliver()
     assert world.am.sent == []
-    world.at(MIN).deliver()
+    assert world.at(MIN).deliver().failed == 1
+    [failed] = AlertStore(world.store).failed_deliveries()
+    assert failed["receiver"] == "team_am" and "HTTP 400: bad label" in failed["last_error"]
+    world.at(2 * MIN).deliver()
     assert world.am.posted() == [("gallium", "firing", "high")]
+    assert len(AlertStore(world.store).failed_deliveries()) == 1, "one row per change set"
 
 
 def test_a_level_change_retracts_the_old_labels(world: World) -> None:
