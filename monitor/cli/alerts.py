@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 import click
 
+from monitor.alerting.alertmanager_sync import SyncState, sync_states
 from monitor.alerting.receivers import build_notifiers, send_test
 from monitor.alerting.render import AlertView, data, measure_line
 from monitor.alerting.silences import acked_by, silenced_by
@@ -327,13 +328,33 @@ def notify_test(obj: _Obj, receiver: str) -> None:
     click.echo(safe_text(f"test message to {receiver}: {detail}"))
 
 
+def with_sync_states(rows: list[dict[str, Any]], states: dict[str, SyncState]
+                     ) -> list[dict[str, Any]]:
+    """Alertmanager receivers' re-posts and failures, which the delivery log does not keep."""
+    by_name = {row["receiver"]: dict(row) for row in rows}
+    for receiver, state in states.items():
+        row = by_name.setdefault(receiver, {"receiver": receiver, "last_sent_at": None,
+                                            "waiting": 0, "failed": 0, "last_failed_at": None,
+                                            "last_error": None})
+        if state.last_ok_at is not None:
+            row["last_sent_at"] = max(filter(None, [row["last_sent_at"],
+                                                    state.last_ok_at.isoformat()]))
+        if state.failures:
+            at = state.next_attempt_at
+            row["waiting"] = (row["waiting"] or 0) + 1
+            row["last_error"] = (f"{state.failures} failed posts, next at "
+                                 f"{at.isoformat(timespec='seconds') if at else '?'}: "
+                                 f"{state.last_error}")
+    return sorted(by_name.values(), key=lambda row: row["receiver"])
+
+
 @notify_group.command("status")
 @format_option
 @click.pass_obj
 def notify_status(obj: _Obj, fmt: str) -> None:
     """Per receiver: last message sent, failures, messages waiting for a retry."""
     with obj.open_store() as store:
-        rows = AlertStore(store).receiver_health()
+        rows = with_sync_states(AlertStore(store).receiver_health(), sync_states(store))
     click.echo(render(rows, ["receiver", "last_sent_at", "waiting", "failed",
                              "last_failed_at", "last_error"], fmt))
 

@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from monitor.alerting.alertmanager_sync import sync_states
 from monitor.alerting.store import AlertStore
 from monitor.ops.health import check_health, load_running_jobs
 from monitor.store.database import Store
@@ -39,6 +40,7 @@ class StoreCollector(Collector):
             for name, documentation, table, labels, value in _COUNTS:
                 yield _count_metric(store, name, documentation, table, labels, value)
             yield from _meta_metrics(store)
+            yield from _alertmanager_metrics(store)
 
 
 def _source_metrics(store: Store) -> Iterator[Metric]:
@@ -90,6 +92,24 @@ def _meta_metrics(store: Store) -> Iterator[Metric]:
     if duration:
         yield GaugeMetricFamily("critmon_evaluation_duration_seconds",
                                 "Duration of the last evaluation.", value=float(duration))
+
+
+def _alertmanager_metrics(store: Store) -> Iterator[Metric]:
+    """Per Alertmanager receiver: when a post was last accepted, failed posts since."""
+    states = sync_states(store)
+    if not states:
+        return
+    accepted = GaugeMetricFamily("critmon_alertmanager_last_accepted_timestamp_seconds",
+                                 "When an Alertmanager receiver last accepted a post.",
+                                 labels=["receiver"])
+    failures = GaugeMetricFamily("critmon_alertmanager_failed_posts",
+                                 "Failed posts to an Alertmanager receiver since the last "
+                                 "accepted one.", labels=["receiver"])
+    for receiver, state in sorted(states.items()):
+        if state.last_ok_at is not None:
+            accepted.add_metric([receiver], state.last_ok_at.timestamp())
+        failures.add_metric([receiver], state.failures)
+    yield from (accepted, failures)
 
 
 def make_handler(db_path: Path, registry: CollectorRegistry) -> type[BaseHTTPRequestHandler]:

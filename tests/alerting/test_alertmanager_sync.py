@@ -3,6 +3,7 @@ is posted when, and what is remembered), then against a real Alertmanager on loo
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
+from click.testing import CliRunner
 
 from monitor.alerting.alertmanager_sync import META_PREFIX, SyncState, sync_state
 from monitor.alerting.deliver import DeliveryReport, deliver_pending
@@ -22,10 +24,12 @@ from monitor.alerting.notifiers.base import SendResult
 from monitor.alerting.receivers import build_notifiers
 from monitor.alerting.render import Notification
 from monitor.alerting.store import AlertStore
+from monitor.cli.main import cli
 from monitor.config.alerting import AlertingFile
 from monitor.config.load import Config, load_config
 from monitor.core.errors import PermanentDeliveryError, TransientDeliveryError
 from monitor.core.models import Signal, SignalState
+from monitor.ops.metrics import StoreCollector
 from monitor.store.database import Store
 from tests.alertmanager_server import Alertmanager, WebhookSink, free_port, wait_for
 
@@ -348,3 +352,29 @@ def test_a_payload_alertmanager_refuses_is_a_permanent_failure_with_its_words(
     assert info.value.status == 400
     assert f"{alertmanager.url}: HTTP 400:" in message
     assert "label" in message.lower(), message
+
+
+def test_failed_posts_show_in_notify_status_and_metrics(base_config: Config,
+                                                        tmp_path: Path) -> None:
+    config = configured(base_config, alerting_yaml(["http://127.0.0.1:9"]))
+    world = World(config, Store.open(tmp_path / "critmon.db"))
+    world.evaluate(risk())
+    world.deliver()
+    world.at(2 * MIN).evaluate(risk(None))
+    world.am.fail = [TransientDeliveryError("no Alertmanager member took the post: HTTP 503",
+                                            receiver="team_am")]
+    world.deliver()
+    world.store.close()
+    result = CliRunner().invoke(cli, ["--state-dir", str(tmp_path), "notify", "status",
+                                      "--format", "json"])
+    assert result.exit_code == 0, result.output
+    [row] = [r for r in json.loads(result.output) if r["receiver"] == "team_am"]
+    assert row["last_sent_at"] == T0.isoformat()
+    assert row["waiting"] == 1
+    assert row["last_error"].startswith("1 failed posts, next at 2026-03-02T07:02:10+00:00: ")
+    assert "HTTP 503" in row["last_error"]
+    metrics = {m.name: m for m in StoreCollector(tmp_path / "critmon.db").collect()}
+    [failed] = metrics["critmon_alertmanager_failed_posts"].samples
+    assert failed.labels == {"receiver": "team_am"} and failed.value == 1
+    [accepted] = metrics["critmon_alertmanager_last_accepted_timestamp_seconds"].samples
+    assert accepted.value == T0.timestamp()
