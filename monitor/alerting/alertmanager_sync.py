@@ -43,7 +43,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 
@@ -203,9 +205,21 @@ def alertmanager_receivers(config: Config) -> list[Receiver]:
     return [r for r in config.alerting.receivers if r.config.kind == "alertmanager"]
 
 
-def sync_alertmanagers(store: Store, config: Config, notifiers: Mapping[str, Notifier],
-                       now: datetime) -> list[SyncOutcome]:
-    """Post to every Alertmanager receiver that is due; never raises for a failed post."""
+@dataclass(frozen=True)
+class SyncPlan:
+    """One due post: everything read from the store before it, so it can run in a thread."""
+
+    receiver: Receiver
+    notifier: Notifier | None
+    notification: Notification
+    items: tuple[SyncItem, ...]
+    rows: tuple[OutboxRow, ...]
+    state: SyncState
+
+
+def plan_syncs(store: Store, config: Config, notifiers: Mapping[str, Notifier],
+               now: datetime) -> list[SyncPlan]:
+    """The posts due now, one per Alertmanager receiver at most (store access: this thread)."""
     receivers = alertmanager_receivers(config)
     if not receivers:
         return []
@@ -215,25 +229,24 @@ def sync_alertmanagers(store: Store, config: Config, notifiers: Mapping[str, Not
     names = {r.name for r in receivers}
     rows = [row for row in alerts.pending_outbox() if row.receiver in names]
     tree = build_route_tree(config.alerting.route)
-    outcomes = []
+    plans = []
     for receiver in receivers:
         try:
-            outcome = _sync_one(alerts, config, receiver, notifiers.get(receiver.name), tree,
-                                states, known, [r for r in rows if r.receiver == receiver.name],
-                                now)
+            plan = _plan_one(alerts, receiver, notifiers.get(receiver.name), tree, states,
+                             known, [r for r in rows if r.receiver == receiver.name], now)
         except Exception as exc:  # noqa: BLE001 - one receiver's bug must not stop the pass
-            log.error("alertmanager %s: sync failed (%s); it is tried again next pass",
-                      receiver.name, type(exc).__name__)
+            log.error("alertmanager %s: cannot prepare the post (%s); it is tried again "
+                      "next pass", receiver.name, type(exc).__name__)
             continue
-        if outcome is not None:
-            outcomes.append(outcome)
-    return outcomes
+        if plan is not None:
+            plans.append(plan)
+    return plans
 
 
-def _sync_one(alerts: AlertStore, config: Config, receiver: Receiver,
-              notifier: Notifier | None, tree: RouteNode, states: Mapping[str, AlertState],
+def _plan_one(alerts: AlertStore, receiver: Receiver, notifier: Notifier | None,
+              tree: RouteNode, states: Mapping[str, AlertState],
               known: Mapping[tuple[str, str], LogEntry], rows: Sequence[OutboxRow],
-              now: datetime) -> SyncOutcome | None:
+              now: datetime) -> SyncPlan | None:
     spec = receiver.config
     assert isinstance(spec, AlertmanagerReceiver)
     items = desired_alerts(receiver.name, spec, tree, states, known, now)
@@ -251,17 +264,66 @@ def _sync_one(alerts: AlertStore, config: Config, receiver: Receiver,
         receiver=receiver.name,
         reason=_overall(changes), key=_key(SYNC_GROUP, receiver.name, iso(now)),
         created_at=now, alerts=tuple(i.view for i in items))
+    return SyncPlan(receiver, notifier, notification, tuple(items), tuple(rows), state)
+
+
+def post_sync(plan: SyncPlan) -> SendResult | DeliveryError:
+    """Send one planned post; never raises (no store access: any thread)."""
+    name = plan.receiver.name
     try:
-        if notifier is None:
-            raise PermanentDeliveryError("no notifier for receiver", receiver=receiver.name)
-        result = notifier.send(notification)
+        if plan.notifier is None:
+            raise PermanentDeliveryError("no notifier for receiver", receiver=name)
+        return plan.notifier.send(plan.notification)
     except DeliveryError as exc:
-        return _failed(alerts, config, receiver, state, exc, notification, items, now)
+        return exc
     except Exception as exc:  # noqa: BLE001 - a notifier bug is a failure, not a crash
-        error = TransientDeliveryError(f"unexpected {type(exc).__name__}",
-                                       receiver=receiver.name)
-        return _failed(alerts, config, receiver, state, error, notification, items, now)
-    return _accepted(alerts, receiver, notification, items, rows, result, state, now)
+        log.error("alertmanager %s: the notifier raised %s", name, type(exc).__name__)
+        return TransientDeliveryError(f"unexpected {type(exc).__name__}", receiver=name)
+
+
+def record_sync(store: Store, config: Config, plan: SyncPlan,
+                result: SendResult | DeliveryError, now: datetime) -> SyncOutcome:
+    """Record one post's outcome (store access: the planning thread)."""
+    alerts = AlertStore(store)
+    if isinstance(result, DeliveryError):
+        return _failed(alerts, config, plan.receiver, plan.state, result, plan.notification,
+                       plan.items, now)
+    return _accepted(alerts, plan.receiver, plan.notification, plan.items, plan.rows, result,
+                     plan.state, now)
+
+
+@contextmanager
+def alertmanager_syncs(store: Store, config: Config, notifiers: Mapping[str, Notifier],
+                       now: datetime) -> Iterator[list[SyncOutcome]]:
+    """Plan the due posts, send them in threads while the body runs (the other receivers'
+    messages: a slow Alertmanager holds up nobody), record them when it ends.
+
+    The yielded list holds the outcomes once the ``with`` block is left.
+    """
+    outcomes: list[SyncOutcome] = []
+    plans = plan_syncs(store, config, notifiers, now)
+    if not plans:
+        yield outcomes
+        return
+    with ThreadPoolExecutor(max_workers=len(plans), thread_name_prefix="critmon-am") as pool:
+        futures = [(plan, pool.submit(post_sync, plan)) for plan in plans]
+        try:
+            yield outcomes
+        finally:
+            for plan, future in futures:
+                try:
+                    outcomes.append(record_sync(store, config, plan, future.result(), now))
+                except Exception as exc:  # noqa: BLE001 - the next pass posts again
+                    log.error("alertmanager %s: recording the post failed (%s); the next "
+                              "pass posts again", plan.receiver.name, type(exc).__name__)
+
+
+def sync_alertmanagers(store: Store, config: Config, notifiers: Mapping[str, Notifier],
+                       now: datetime) -> list[SyncOutcome]:
+    """Post to every Alertmanager receiver that is due and record the outcomes."""
+    with alertmanager_syncs(store, config, notifiers, now) as outcomes:
+        pass
+    return outcomes
 
 
 def _overall(changes: Sequence[SyncItem]) -> Reason:

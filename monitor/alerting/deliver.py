@@ -15,8 +15,9 @@ ends, with the same key (and the same mail Message-ID), i.e. at-least-once, as A
 Each group is prepared, and each outcome recorded, in its own savepoint: one bad message never
 holds up the others.
 
-Alertmanager receivers are not messaged: they are kept in sync with the alert state first
-(:mod:`monitor.alerting.alertmanager_sync`), and their routes and outbox rows are left to it.
+Alertmanager receivers are not messaged: they are kept in sync with the alert state
+(:mod:`monitor.alerting.alertmanager_sync`; posted in their own threads while the messages go
+out, recorded after), and their routes and outbox rows are left to it.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from zoneinfo import ZoneInfo
 from apscheduler.triggers.cron import CronTrigger
 
 from monitor.alerting import crash_points
-from monitor.alerting.alertmanager_sync import alertmanager_receivers, sync_alertmanagers
+from monitor.alerting.alertmanager_sync import alertmanager_receivers, alertmanager_syncs
 from monitor.alerting.notifiers.base import (
     RETRY_AFTER_MAX_S,
     Notifier,
@@ -232,13 +233,22 @@ def deliver_pending(store: Store, config: Config, notifiers: Mapping[str, Notifi
     not keep email's "sent" unrecorded), and a message whose recording fails is recorded by
     :func:`_record_fallback` instead, so one bad message never loses the others' records.
     """
-    alerts = AlertStore(store)
     report = DeliveryReport()
-    for synced in sync_alertmanagers(store, config, notifiers, now):
-        report.count(synced.receiver, synced.delivery_id, synced.status, synced.error)
+    with alertmanager_syncs(store, config, notifiers, now) as synced:
+        _deliver_messages(store, config, notifiers, now, flush, rng, report)
+    for outcome in synced:
+        report.count(outcome.receiver, outcome.delivery_id, outcome.status, outcome.error)
+    return report
+
+
+def _deliver_messages(store: Store, config: Config, notifiers: Mapping[str, Notifier],
+                      now: datetime, flush: bool, rng: random.Random | None,
+                      report: DeliveryReport) -> None:
+    """Route, dedup, mute, group, claim, send and record the receivers' messages."""
+    alerts = AlertStore(store)
     digests = any(r.digest is not None for r in config.alerting.receivers)
     if not digests and not alerts.has_delivery_work():
-        return report  # the usual idle tick: no write lock taken
+        return  # the usual idle tick: no write lock taken
     with alerts.transaction():
         _schedule_digests(alerts, config, now)
         plan = _load_plan(alerts, config, now, flush)
@@ -250,7 +260,6 @@ def deliver_pending(store: Store, config: Config, notifiers: Mapping[str, Notifi
         with alerts.transaction():
             for claim, outcome in batch:
                 _record_isolated(alerts, config, claim, outcome, now, rng, report)
-    return report
 
 
 def _load_plan(alerts: AlertStore, config: Config, now: datetime, flush: bool) -> _Plan:

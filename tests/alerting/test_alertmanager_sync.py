@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -111,6 +112,11 @@ class World:
         return self
 
 
+def am_error(report: DeliveryReport) -> str:
+    [(_, _, _, error)] = [o for o in report.outcomes if o[0] == "team_am"]
+    return error
+
+
 @pytest.fixture
 def world(base_config: Config) -> World:
     return World(configured(base_config, alerting_yaml(["http://127.0.0.1:9"])))
@@ -156,7 +162,7 @@ def test_a_failed_post_keeps_the_resolve_until_one_is_accepted(world: World) -> 
     world.at(5 * MIN).evaluate(risk(None))
     world.am.fail = [TransientDeliveryError("HTTP 503", receiver="team_am")] * 3
     report = world.deliver()
-    assert report.retrying == 1 and "503" in report.outcomes[0][3]
+    assert report.retrying == 1 and "503" in am_error(report)
     state = sync_state(world.store, "team_am")
     assert state.failures == 1 and state.next_attempt_at == T0 + 5 * MIN + 10 * SEC
     world.at(5 * MIN + 5 * SEC).deliver()
@@ -177,7 +183,7 @@ def test_a_refused_post_is_permanent_and_tried_again_only_after_resend_interval(
     refused = PermanentDeliveryError("HTTP 400: bad label", receiver="team_am")
     world.am.fail = [refused, refused]
     report = world.deliver()
-    assert report.failed == 1 and "HTTP 400: bad label" in report.outcomes[0][3]
+    assert report.failed == 1 and "HTTP 400: bad label" in am_error(report)
     world.at(30 * SEC).deliver()
     assert world.am.sent == []
     assert world.at(MIN).deliver().failed == 1
@@ -378,3 +384,26 @@ def test_failed_posts_show_in_notify_status_and_metrics(base_config: Config,
     assert failed.labels == {"receiver": "team_am"} and failed.value == 1
     [accepted] = metrics["critmon_alertmanager_last_accepted_timestamp_seconds"].samples
     assert accepted.value == T0.timestamp()
+
+
+def test_a_slow_alertmanager_holds_up_no_other_receiver(world: World) -> None:
+    """The post runs in its own thread while the console's message goes out: the Alertmanager
+    notifier here waits for the console's send, which would never come if it ran first."""
+    console_sent = threading.Event()
+    waited: list[bool] = []
+
+    class Slow(Recorder):
+        def send(self, notification: Notification) -> SendResult:
+            waited.append(console_sent.wait(timeout=30))
+            return super().send(notification)
+
+    class Console(Recorder):
+        def send(self, notification: Notification) -> SendResult:
+            console_sent.set()
+            return super().send(notification)
+
+    world.notifiers = {"team_am": Slow("team_am"), "console": Console("console")}
+    world.evaluate(risk())
+    report = world.deliver()
+    assert waited == [True]
+    assert report.sent == 2 and report.failed == report.retrying == 0
