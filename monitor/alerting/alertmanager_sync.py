@@ -140,17 +140,21 @@ def desired_alerts(receiver: str, spec: AlertmanagerReceiver, tree: RouteNode,
     """What Alertmanager should hold for ``receiver`` now (see the module doc)."""
     items: list[SyncItem] = []
     for alert in sorted(states.values(), key=lambda a: a.fingerprint):
-        if alert.state not in (State.FIRING, State.RESOLVED):
-            continue
         entry = known.get((receiver, alert.fingerprint))
         heard_firing = entry is not None and entry.status == "firing"
+        if alert.state not in (State.FIRING, State.RESOLVED) and not heard_firing:
+            continue
         routed = any(m.receiver == receiver for m in match_routes(tree, alert.all_labels))
         if alert.state == State.FIRING and routed:
             items.append(SyncItem(_view(alert, "firing"), alert, _firing_change(alert, entry)))
-        elif heard_firing:
+        elif heard_firing and entry is not None:
+            # Resolved, pending again (resolved and re-started while Alertmanager was not
+            # told), or no longer routed here: Alertmanager's copy must end.
             ends = alert.resolved_at if alert.state == State.RESOLVED else now
-            items.append(SyncItem(_view(alert, "resolved", ends_at=ends), alert,
-                                  Reason.RESOLVED))
+            view = _view(alert, "resolved", ends_at=ends or now)
+            if entry.episode:
+                view = replace(view, starts_at=datetime.fromisoformat(entry.episode))
+            items.append(SyncItem(view, alert, Reason.RESOLVED))
         elif (alert.state == State.RESOLVED and routed and alert.resolved_at is not None
               and now - alert.resolved_at < spec.resolved_retention):
             items.append(SyncItem(_view(alert, "resolved"), alert, None))

@@ -24,6 +24,7 @@ from monitor.alerting.notifiers.alertmanager import AlertmanagerNotifier
 from monitor.alerting.notifiers.base import SendResult
 from monitor.alerting.receivers import build_notifiers
 from monitor.alerting.render import Notification
+from monitor.alerting.state import State
 from monitor.alerting.store import AlertStore
 from monitor.cli.main import cli
 from monitor.config.alerting import AlertingFile
@@ -407,3 +408,21 @@ def test_a_slow_alertmanager_holds_up_no_other_receiver(world: World) -> None:
     report = world.deliver()
     assert waited == [True]
     assert report.sent == 2 and report.failed == report.retrying == 0
+
+
+def test_an_alert_pending_again_before_the_resolve_went_out_is_resolved(world: World) -> None:
+    """Resolved and re-started (pending: a new episode, not yet firing) while Alertmanager was
+    unreachable: the copy Alertmanager holds is ended, with its own start."""
+    world.evaluate(risk())
+    world.deliver()
+    alerts = AlertStore(world.store)
+    [alert] = alerts.states(["firing"])
+    pending = replace(alert, state=State.PENDING, fired_at=None, resolved_at=None,
+                      active_since=T0 + 5 * MIN)
+    with alerts.transaction():
+        alerts.save_state(pending, T0 + 5 * MIN)
+    world.at(6 * MIN).deliver()
+    [posted] = world.am.sent[-1].alerts
+    assert (posted.status, posted.starts_at, posted.ends_at) == ("resolved", T0, T0 + 6 * MIN)
+    world.at(8 * MIN).deliver()
+    assert len(world.am.sent) == 2, "pending alerts are not posted"
