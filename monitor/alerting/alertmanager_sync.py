@@ -6,10 +6,11 @@ Prometheus hands its alerts over, and Alertmanager does the grouping, silencing,
 repeating and routing to people itself. So this stage does not use the outbox as a message
 queue; it compares two durable things on every deliver pass:
 
-    desired   from ``alert_state``: every alert routed to the receiver that is firing, or
-              resolved and either not yet acknowledged as resolved by Alertmanager or resolved
-              less than ``resolved_retention`` ago (Prometheus keeps re-sending resolved
-              alerts for 15 minutes, for members that missed the first post)
+    desired   from ``alert_state``: every alert routed to the receiver that is firing; every
+              alert Alertmanager last accepted as firing that no longer is (resolved, pending
+              again, no longer routed here), as resolved; and resolved alerts for
+              ``resolved_retention`` (Prometheus keeps re-sending resolved alerts for 15
+              minutes, for members that missed the first post)
     known     from ``notify_log``: what Alertmanager last *accepted* for each alert (episode,
               firing/resolved, level), written only after a successful post
 
