@@ -118,10 +118,14 @@ class AlertmanagerNotifier:
         message = clean_error(f"no Alertmanager member took the post: {summary}",
                               self._secrets, limit=600)
         status = failed[0].status if failed else None
-        if any(r.transient for r in failed):
-            waits = [r.retry_after_s for r in failed if r.retry_after_s is not None]
+        transient = [r for r in failed if r.transient]
+        if transient:
+            # The earliest moment a member may take the post: a member without a Retry-After
+            # (down, 5xx) may be back any time, so then the usual backoff applies.
+            waits = [r.retry_after_s for r in transient]
+            wait = None if None in waits else min(w for w in waits if w is not None)
             raise TransientDeliveryError(message, receiver=self.name, status=status,
-                                         retry_after_s=max(waits) if waits else None)
+                                         retry_after_s=wait)
         raise PermanentDeliveryError(message, receiver=self.name, status=status)
 
     # ------------------------------------------------------------------ one member
