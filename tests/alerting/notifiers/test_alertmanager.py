@@ -284,3 +284,18 @@ def test_notify_test_fails_clearly_when_no_member_answers(config_dir: Path,
     assert result.exit_code == 1
     assert f"FAILED: no Alertmanager member took the post: {down}: cannot connect" \
         in result.output
+
+
+def test_the_retry_waits_for_the_earliest_member(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/a/api/v2/alerts").respond_with_data(
+        "", status=429, headers={"Retry-After": "120"})
+    httpserver.expect_request("/b/api/v2/alerts").respond_with_data(
+        "", status=429, headers={"Retry-After": "30"})
+    a, b = httpserver.url_for("/a"), httpserver.url_for("/b")
+    with pytest.raises(TransientDeliveryError) as both:
+        AlertmanagerNotifier("am", spec(a, b)).post([])
+    assert both.value.retry_after_s == 30.0
+    down = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(TransientDeliveryError) as one_down:
+        AlertmanagerNotifier("am", spec(a, down)).post([])
+    assert one_down.value.retry_after_s is None, "the member that is down may be back any time"
