@@ -29,7 +29,6 @@ from monitor.core.errors import ConfigError, MonitorError, StoreError
 from monitor.ops.daemon import Daemon
 from monitor.ops.health import check_health, load_running_jobs
 from monitor.ops.jobs import Runtime, poll_all, prepare, run_once
-from monitor.ops.metrics import start_metrics_server
 from monitor.risk.assess import assess_and_detect, signal_row
 from monitor.risk.status import STATUS_COLUMNS, explain_rows, status_rows
 from monitor.rules.evaluate import effective_rules
@@ -153,7 +152,11 @@ def cli(ctx: click.Context, config_dir: str | None, state_dir: str | None, log_l
 def run(obj: Context, metrics_address: str | None) -> None:
     """Run the daemon in the foreground until SIGINT/SIGTERM (SIGHUP reloads the config)."""
     runtime = obj.runtime()
-    server = start_metrics_server(runtime.db_path, metrics_address) if metrics_address else None
+    server = None
+    if metrics_address:
+        from monitor.ops.metrics import start_metrics_server  # prometheus_client: only when used
+
+        server = start_metrics_server(runtime.db_path, metrics_address)
     try:
         code = Daemon(runtime).run()
     finally:

@@ -25,6 +25,7 @@ from itertools import count
 from pathlib import Path
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
@@ -37,7 +38,13 @@ from monitor.core.errors import ConfigError, MonitorError
 from monitor.core.untrusted import clean_text
 from monitor.ops.health import RUNNING_JOBS_KEY, RunningJob, encode_running_jobs
 from monitor.ops.housekeeping import housekeeping
-from monitor.ops.jobs import RELOAD_ERROR_KEY, Runtime, evaluate, poll_one, record_config
+from monitor.ops.jobs import (
+    RELOAD_ERROR_KEY,
+    Runtime,
+    evaluate_cycle,
+    poll_if_due,
+    record_config,
+)
 from monitor.ops.self_alerts import (
     CONFIG_RELOAD_FAILED,
     operational_signals,
@@ -57,6 +64,9 @@ HEARTBEAT_EVERY_S = 5.0
 HEARTBEAT_SAVE_EVERY_S = 30.0
 
 EVALUATE_EVERY = timedelta(minutes=15)
+
+#: New data evaluates this long after it arrived; arrivals meanwhile join that evaluation.
+EVALUATE_SETTLE = timedelta(seconds=2)
 
 DELIVER_EVERY = timedelta(seconds=5)
 
@@ -132,13 +142,60 @@ def _wait_for_signal(signals: set[int], timeout_s: float) -> int | None:
     return None if info is None else info.si_signo
 
 
+class Arrivals:
+    """Debounces evaluations on data arrival; never asks for one while one runs.
+
+    The first arrival asks for an evaluation after ``settle``; later arrivals before it starts
+    join it. An arrival during an evaluation asks for one more when that one ends (it may
+    have read the store before the new data was committed).
+    """
+
+    def __init__(self, settle: timedelta) -> None:
+        self._settle = settle
+        self._lock = threading.Lock()
+        self._requested = False
+        self._running = False
+        self._again = False
+
+    def arrived(self) -> timedelta | None:
+        """New data: the delay to evaluate after, or None when one is already coming."""
+        with self._lock:
+            if self._running:
+                self._again = True
+                return None
+            if self._requested:
+                return None
+            self._requested = True
+            return self._settle
+
+    def forget_request(self) -> None:
+        """The evaluate job was recreated (a reload): a requested run is no longer planned."""
+        with self._lock:
+            self._requested = False
+
+    def started(self) -> None:
+        with self._lock:
+            self._running, self._requested, self._again = True, False, False
+
+    def finished(self) -> timedelta | None:
+        """The evaluation ended: the delay for another one if data arrived meanwhile."""
+        with self._lock:
+            self._running = False
+            if not self._again:
+                return None
+            self._again, self._requested = False, True
+            return self._settle
+
+
 class Daemon:
     """The long-running process behind ``critmon run``."""
 
     def __init__(self, runtime: Runtime, *, fetcher: Fetcher | None = None,
                  clock: Clock | None = None,
                  load: Callable[[Path | None], Config] = load_config,
-                 job_margin: timedelta = JOB_MARGIN) -> None:
+                 job_margin: timedelta = JOB_MARGIN,
+                 evaluate_every: timedelta = EVALUATE_EVERY,
+                 evaluate_settle: timedelta = EVALUATE_SETTLE) -> None:
         self.runtime = runtime
         self.fetcher = fetcher or HttpFetcher()
         self.clock = clock or SystemClock()
@@ -156,6 +213,10 @@ class Daemon:
         self._recorded_jobs: list[RunningJob] | None = None  # None: nothing recorded yet
         self._config_stamp = config_files_stamp(runtime.config_dir)
         self._detector_cache = DetectorCache()
+        self._evaluate_every = evaluate_every
+        self._arrivals = Arrivals(evaluate_settle)
+        #: Each source's next poll time as last read from the store (None: read it).
+        self._next_poll: dict[str, datetime | None] = {}
         # Swapped as one pair on reload, so a job never sees a config without its notifiers.
         self._alerting = (runtime.config, build_notifiers(runtime.config, runtime.state_dir))
 
@@ -166,16 +227,46 @@ class Daemon:
         source = next((s for s in runtime.enabled_sources() if s.id == source_id), None)
         if source is None:
             return
+        due_at = self._next_poll.get(source_id)
+        if due_at is not None and self.clock.now() < due_at:
+            return  # not due yet, as last read from the store: no need to open it
         # The fetch has the source's timeout, and a listing page's parse the same again.
         limit = 2 * source.timeout + self._job_margin
         with self._jobs.track(f"poll {source.id}", self.clock.now(), limit):
-            poll_one(runtime, source, self.fetcher, self.clock, only_due=True)
+            outcome, self._next_poll[source_id] = poll_if_due(runtime, source, self.fetcher,
+                                                              self.clock)
+        if outcome is not None and outcome.stored_new_data:
+            self.evaluate_soon()
+
+    def evaluate_soon(self) -> None:
+        """New data is stored: evaluate within the settle time, not at the next tick."""
+        delay = self._arrivals.arrived()
+        if delay is not None:
+            self._run_soon("evaluate", delay)
+
+    def _run_soon(self, job_id: str, delay: timedelta) -> None:
+        """Run a job ``delay`` from now; its interval then counts from that run."""
+        at = datetime.now(UTC) + delay  # the scheduler runs on the wall clock
+        try:
+            self.scheduler.modify_job(job_id, next_run_time=at)
+        except JobLookupError:
+            pass  # being recreated by a reload, which schedules it soon anyway
 
     def _evaluate_job(self) -> None:
-        with self._tracked("evaluate"):
-            evaluate(self.runtime, self.clock, self._detector_cache)
-            with self.runtime.open_store() as store:
-                store.set_meta("last_cycle_at", self.clock.now().isoformat())
+        self._arrivals.started()
+        transitions = 0
+        try:
+            with self._tracked("evaluate"):
+                transitions = evaluate_cycle(self.runtime, self.clock,
+                                             self._detector_cache).transitions
+                with self.runtime.open_store() as store:
+                    store.set_meta("last_cycle_at", self.clock.now().isoformat())
+        finally:
+            delay = self._arrivals.finished()
+            if delay is not None:  # data arrived while evaluating: once more, soon
+                self._run_soon("evaluate", delay)
+        if transitions:
+            self._run_soon("deliver", timedelta(0))
 
     def _deliver_job(self) -> None:
         config, notifiers = self._alerting
@@ -199,6 +290,8 @@ class Daemon:
         """(Re)create the jobs from the current runtime: one per source, one evaluate job."""
         for job in self.scheduler.get_jobs():
             job.remove()
+        self._arrivals.forget_request()
+        self._next_poll.clear()  # a new interval may make a source due sooner
         for source in self.runtime.enabled_sources():
             tick = _wake_interval(source.interval)
             self.scheduler.add_job(
@@ -209,10 +302,11 @@ class Daemon:
             )
         self.scheduler.add_job(self._heartbeat, IntervalTrigger(seconds=HEARTBEAT_EVERY_S),
                                id="heartbeat", name="heartbeat", replace_existing=True)
+        # The first evaluation comes from start() (or reload) as an arrival of data, soon.
         self.scheduler.add_job(
-            self._evaluate_job, IntervalTrigger(seconds=EVALUATE_EVERY.total_seconds()),
+            self._evaluate_job,
+            IntervalTrigger(seconds=self._evaluate_every.total_seconds()),
             id="evaluate", name="evaluate", replace_existing=True,
-            next_run_time=self.clock.now() + timedelta(seconds=20),
         )
         self.scheduler.add_job(
             self._housekeeping_job, IntervalTrigger(hours=24, jitter=600),
@@ -245,6 +339,7 @@ class Daemon:
             with self.runtime.open_store() as store:
                 record_config(store, config, self.clock.now(), origin="reload")
             self.schedule_jobs()
+        self.evaluate_soon()  # the new rules and thresholds apply at once
         log.info("config reloaded (%s)", config.digest[:12])
         self._report_reload(None)
         return True
@@ -272,9 +367,7 @@ class Daemon:
         handled = {*stop_signals, signal.SIGHUP}
         caught = _note_signals(handled)
         signal.pthread_sigmask(signal.SIG_BLOCK, handled)  # worker threads inherit the mask
-        self.schedule_jobs()
-        self.scheduler.start()
-        self._heartbeat()
+        self.start()
         watchdog_s = watchdog_interval_s()
         tick = min(watchdog_s or HEARTBEAT_EVERY_S, HEARTBEAT_EVERY_S)
         sd_notify(f"READY=1\nSTATUS={self.status_line()}")
@@ -297,6 +390,13 @@ class Daemon:
             sd_notify("STOPPING=1")
             self.stop()
         return 0
+
+    def start(self) -> None:
+        """Schedule the jobs and start them; the stored data is evaluated soon."""
+        self.schedule_jobs()
+        self.scheduler.start()
+        self._heartbeat()
+        self.evaluate_soon()
 
     def _heartbeat(self) -> None:
         """A scheduler job: proves jobs still run; records it in the store now and then.

@@ -132,9 +132,38 @@ def poll_one(runtime: Runtime, source: Source, fetcher: Fetcher, clock: Clock, *
         return poll_source(source, fetcher, store, now)
 
 
+@dataclass(frozen=True)
+class Evaluation:
+    """What one evaluation produced: every signal, and how many alerts changed state."""
+
+    signals: list[Signal]
+    transitions: int
+
+
+def poll_if_due(runtime: Runtime, source: Source, fetcher: Fetcher, clock: Clock
+                ) -> tuple[PollOutcome | None, datetime | None]:
+    """Poll one source if it is due; also return when it is due next, as stored.
+
+    The daemon remembers that time and does not open the store for the source before it.
+    """
+    with runtime.open_store() as store:
+        now = clock.now()
+        outcome = None
+        if is_due(store.source_state(source.id), now):
+            outcome = poll_source(source, fetcher, store, now)
+        next_at = store.source_state(source.id).next_poll_at
+    return outcome, datetime.fromisoformat(next_at) if next_at else None
+
+
 def evaluate(runtime: Runtime, clock: Clock, cache: DetectorCache | None = None
              ) -> list[Signal]:
     """Assess every mineral, run the detector rules, store the results and enqueue alerts."""
+    return evaluate_cycle(runtime, clock, cache).signals
+
+
+def evaluate_cycle(runtime: Runtime, clock: Clock, cache: DetectorCache | None = None
+                   ) -> Evaluation:
+    """:func:`evaluate`, also counting the alert transitions (the daemon delivers at once)."""
     started = time.monotonic()
     now = clock.now()
     as_of = now.date()
@@ -152,13 +181,14 @@ def evaluate(runtime: Runtime, clock: Clock, cache: DetectorCache | None = None
         with store.transaction():
             signals = [*signals, *policy_event_signals(store, config, now),
                        *gather_operational_signals(runtime, store, now)]
-            enqueue_signals(store, config, signals, now,
-                            evaluated_rules=evaluated_rule_names(config) | OPERATIONAL_RULES)
+            transitions = enqueue_signals(
+                store, config, signals, now,
+                evaluated_rules=evaluated_rule_names(config) | OPERATIONAL_RULES)
         store.set_meta("last_evaluation_duration_s", f"{time.monotonic() - started:.3f}")
     firing = sum(1 for s in signals if s.firing)
     log.debug("evaluated %d minerals: %d signals, %d firing", len(assessments), len(signals),
               firing)
-    return signals
+    return Evaluation(signals, len(transitions))
 
 
 def gather_operational_signals(runtime: Runtime, store: Store, now: datetime) -> list[Signal]:
