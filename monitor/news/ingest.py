@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
@@ -25,13 +26,14 @@ from monitor.config.rules import NewsSettings
 from monitor.config.sources import FederalRegisterSource, HtmlListSource, NewsSource, RssSource
 from monitor.core.models import FetchResult
 from monitor.core.untrusted import clean_text
-from monitor.news.classify import NewsClassifier, load_classifier
 from monitor.news.dedup import DedupIndex, canonical_url
 from monitor.news.items import NewsItem, NewsRecord, ParsedFeed
-from monitor.news.parse import HtmlListSpec, parse_federal_register, parse_feed, parse_html_list
 from monitor.news.store import NewsStore
 from monitor.news.tagging import Tagger
 from monitor.store.database import Store
+
+if TYPE_CHECKING:  # imported where used: the classifier loads scikit-learn, the parser feedparser
+    from monitor.news.classify import NewsClassifier
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,8 @@ class NewsPipeline:
     def classifier(self) -> NewsClassifier:
         """The classifier, loaded or fitted at first use."""
         if self._classifier is None:
+            from monitor.news.classify import load_classifier
+
             self._classifier = load_classifier(self.cache_dir)
         return self._classifier
 
@@ -65,6 +69,13 @@ def parse_news_payload(source: NewsSource, result: FetchResult) -> ParsedFeed:
 
     A listing page's parse gets the source's ``timeout`` as its own budget, on top of the fetch.
     """
+    from monitor.news.parse import (
+        HtmlListSpec,
+        parse_federal_register,
+        parse_feed,
+        parse_html_list,
+    )
+
     if isinstance(source, FederalRegisterSource):
         return parse_federal_register(result.body, source=source.id, lang=source.lang)
     if isinstance(source, HtmlListSource):

@@ -35,13 +35,15 @@ from monitor.alerting.receivers import build_notifiers
 from monitor.config.load import CONFIG_FILES, Config, load_config
 from monitor.core.clock import Clock, SystemClock
 from monitor.core.errors import ConfigError, MonitorError
+from monitor.core.models import Signal
 from monitor.core.untrusted import clean_text
 from monitor.ops.health import RUNNING_JOBS_KEY, RunningJob, encode_running_jobs
 from monitor.ops.housekeeping import housekeeping
 from monitor.ops.jobs import (
     RELOAD_ERROR_KEY,
+    Evaluation,
     Runtime,
-    evaluate_cycle,
+    alert_cycle,
     poll_if_due,
     record_config,
 )
@@ -50,7 +52,7 @@ from monitor.ops.self_alerts import (
     operational_signals,
 )
 from monitor.ops.systemd import reloading_message, sd_notify, watchdog_interval_s
-from monitor.rules.evaluate import DetectorCache
+from monitor.ops.worker import EvaluationCancelled, evaluate_in_child
 from monitor.sources.http import HttpFetcher
 from monitor.sources.polling import Fetcher
 
@@ -212,9 +214,14 @@ class Daemon:
         self._job_margin = job_margin
         self._recorded_jobs: list[RunningJob] | None = None  # None: nothing recorded yet
         self._config_stamp = config_files_stamp(runtime.config_dir)
-        self._detector_cache = DetectorCache()
         self._evaluate_every = evaluate_every
         self._arrivals = Arrivals(evaluate_settle)
+        #: Set by stop(): a running evaluation is interrupted (and rolled back) at once.
+        self._stopping = threading.Event()
+        #: The detector signals of the last full evaluation, with the (config, day) they hold
+        #: for; reused by the ticks while no new data arrived (see _evaluate_job).
+        self._detected: tuple[tuple[str, object], list[Signal]] | None = None
+        self._inputs_changed = True
         #: Each source's next poll time as last read from the store (None: read it).
         self._next_poll: dict[str, datetime | None] = {}
         # Swapped as one pair on reload, so a job never sees a config without its notifiers.
@@ -240,6 +247,7 @@ class Daemon:
 
     def evaluate_soon(self) -> None:
         """New data is stored: evaluate within the settle time, not at the next tick."""
+        self._inputs_changed = True
         delay = self._arrivals.arrived()
         if delay is not None:
             self._run_soon("evaluate", delay)
@@ -253,20 +261,42 @@ class Daemon:
             pass  # being recreated by a reload, which schedules it soon anyway
 
     def _evaluate_job(self) -> None:
+        """Evaluate: in full (a child process) when an input changed, else re-enqueue.
+
+        A full evaluation runs when data arrived, the config changed, the day changed (the
+        date every indicator is judged at) or none succeeded yet. Otherwise the detector
+        signals of the last one still hold, and only what moves with time alone (``for``
+        holds, news windows, the daemon's own health) is evaluated again, in this process.
+        """
         self._arrivals.started()
-        transitions = 0
+        evaluation: Evaluation | None = None
         try:
             with self._tracked("evaluate"):
-                transitions = evaluate_cycle(self.runtime, self.clock,
-                                             self._detector_cache).transitions
+                evaluation = self._evaluate()
                 with self.runtime.open_store() as store:
                     store.set_meta("last_cycle_at", self.clock.now().isoformat())
+        except EvaluationCancelled as exc:
+            log.info("%s", exc)
         finally:
             delay = self._arrivals.finished()
-            if delay is not None:  # data arrived while evaluating: once more, soon
-                self._run_soon("evaluate", delay)
-        if transitions:
+            if delay is not None and not self._stopping.is_set():
+                self._run_soon("evaluate", delay)  # data arrived while evaluating: again, soon
+        if evaluation is not None and evaluation.transitions:
             self._run_soon("deliver", timedelta(0))
+
+    def _evaluate(self) -> Evaluation:
+        runtime, now = self.runtime, self.clock.now()
+        key = (runtime.config.digest, now.date())
+        if self._detected is not None and self._detected[0] == key and not self._inputs_changed:
+            return alert_cycle(runtime, now, self._detected[1])
+        self._inputs_changed = False  # an arrival from now on asks for another full one
+        try:
+            evaluation = evaluate_in_child(runtime, now, self._stopping)
+        except BaseException:
+            self._inputs_changed = True  # not evaluated: the next run is a full one again
+            raise
+        self._detected = (key, evaluation.detected)
+        return evaluation
 
     def _deliver_job(self) -> None:
         config, notifiers = self._alerting
@@ -446,7 +476,12 @@ class Daemon:
                 f"last cycle {last[:19]}")
 
     def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
-        """Stop the scheduler, letting running jobs finish, but never wait longer than timeout."""
+        """Stop the scheduler, letting running jobs finish, but never wait longer than timeout.
+
+        A running evaluation does not finish: it is interrupted at once (its child process
+        killed, its transaction rolled back), and runs again in full at the next start.
+        """
+        self._stopping.set()
         stopper = threading.Thread(target=self._shutdown, daemon=True)
         stopper.start()
         stopper.join(timeout_s)

@@ -1,0 +1,115 @@
+"""The daemon's full evaluation, run in a short-lived child process.
+
+An assessment needs NumPy, SciPy and scikit-learn (the detectors are scikit-learn estimators):
+about 100 MB of resident memory once imported, which a Python process never gives back. The
+daemon itself imports none of them; it hands each full evaluation to a child
+(``python -m monitor.ops.worker``) that imports them, evaluates, commits and exits, and it keeps
+only the detector signals the child sends back, to enqueue them again on the ticks that find
+no new input (:func:`monitor.ops.jobs.alert_cycle`).
+
+The child also makes stopping safe: when the daemon stops during an evaluation it kills the
+child, and since the child writes everything in one SQLite transaction, the store is left as
+it was before that evaluation (nothing half-written); the next start evaluates again.
+
+Protocol: the parent writes a pickle of :class:`Request` to the child's stdin; the child
+writes a pickle of :class:`monitor.ops.jobs.Evaluation` to its stdout and exits 0. Logs go to
+the inherited stderr (the daemon's journal). Both ends are this program, so pickle is safe.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+
+from monitor.core.errors import MonitorError
+from monitor.ops.jobs import Evaluation, Runtime
+
+log = logging.getLogger(__name__)
+
+#: How often the waiting parent checks whether it was asked to stop.
+POLL_S = 0.1
+
+
+class EvaluationCancelled(MonitorError):
+    """The daemon is stopping: the evaluation was interrupted and rolled back."""
+
+
+@dataclass(frozen=True)
+class Request:
+    runtime: Runtime
+    now: datetime
+    log_level: int
+
+
+def evaluate_in_child(runtime: Runtime, now: datetime, cancel: threading.Event
+                      ) -> Evaluation:
+    """Run :func:`monitor.ops.jobs.evaluate_cycle` at ``now`` in a child process.
+
+    Returns its result; raises :class:`EvaluationCancelled` as soon as ``cancel`` is set (the
+    child is killed, its transaction never commits) and :class:`MonitorError` if it failed.
+    """
+    if cancel.is_set():
+        raise EvaluationCancelled("stopping: evaluation not started")
+    payload = pickle.dumps(Request(runtime, now, logging.getLogger().getEffectiveLevel()))
+    process = subprocess.Popen([sys.executable, "-m", "monitor.ops.worker"],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        output = _wait(process, payload, cancel)
+    finally:
+        if process.poll() is None:  # cancelled, or an error in this thread
+            process.kill()
+            process.communicate()
+    if process.returncode != 0:
+        raise MonitorError(f"the evaluation process failed (exit status {process.returncode});"
+                           " its error is in the log above")
+    result = pickle.loads(output)
+    if not isinstance(result, Evaluation):
+        raise MonitorError("the evaluation process sent no evaluation")
+    return result
+
+
+def _wait(process: subprocess.Popen[bytes], payload: bytes, cancel: threading.Event) -> bytes:
+    """The child's stdout once it exits; raises EvaluationCancelled when ``cancel`` is set."""
+    sent: bytes | None = payload  # communicate() takes the input on its first call only
+    while True:
+        try:
+            output, _ = process.communicate(sent, timeout=POLL_S)
+        except subprocess.TimeoutExpired:
+            sent = None
+            if cancel.is_set():
+                process.kill()
+                process.communicate()
+                raise EvaluationCancelled("stopping: evaluation interrupted and rolled back"
+                                          ) from None
+            continue
+        return output
+
+
+def main() -> int:
+    """The child: read a request, evaluate, write the result."""
+    result_out = os.fdopen(os.dup(1), "wb")  # the pipe to the parent, for the result only
+    os.dup2(2, 1)  # anything printed while evaluating goes to the log, not into the result
+    request = pickle.load(sys.stdin.buffer)
+    logging.basicConfig(level=request.log_level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from monitor.core.clock import FixedClock
+    from monitor.ops.jobs import evaluate_cycle
+
+    try:
+        evaluation = evaluate_cycle(request.runtime, FixedClock(request.now))
+    except MonitorError as exc:
+        log.error("evaluation failed: %s", exc)
+        return 1
+    with result_out:
+        pickle.dump(evaluation, result_out, protocol=pickle.HIGHEST_PROTOCOL)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
