@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from monitor.alerting import crash_points
 from monitor.alerting.deliver import DeliveryReport, deliver_pending
 from monitor.alerting.enqueue import enqueue_signals, evaluated_rule_names
 from monitor.alerting.notifiers.base import Notifier
@@ -188,6 +189,7 @@ def evaluate_cycle(runtime: Runtime, clock: Clock, cache: DetectorCache | None =
             store.set_meta("last_evaluation_at", now.isoformat())
             signals, transitions = _enqueue(runtime, store, detected, now)
             store.set_meta("last_evaluation_duration_s", f"{time.monotonic() - started:.3f}")
+            crash_points.reached("evaluation_written")  # test seam: all written, not committed
     firing = sum(1 for s in signals if s.firing)
     log.debug("evaluated %d minerals: %d signals, %d firing", len(assessments), len(signals),
               firing)

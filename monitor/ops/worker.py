@@ -26,6 +26,7 @@ import sys
 import threading
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from monitor.core.errors import MonitorError
 from monitor.ops.jobs import Evaluation, Runtime
@@ -34,6 +35,10 @@ log = logging.getLogger(__name__)
 
 #: How often the waiting parent checks whether it was asked to stop.
 POLL_S = 0.1
+
+#: Test seam: with this set to a path, the child writes its pid there once the evaluation is
+#: written but not committed, and waits to be killed (tests/ops/test_stop_during_evaluation.py).
+HOLD_ENV = "CRITMON_TEST_HOLD_EVALUATION"
 
 
 class EvaluationCancelled(MonitorError):
@@ -101,6 +106,9 @@ def main() -> int:
     from monitor.core.clock import FixedClock
     from monitor.ops.jobs import evaluate_cycle
 
+    if os.environ.get(HOLD_ENV):
+        _hold_before_commit(Path(os.environ[HOLD_ENV]))
+
     try:
         evaluation = evaluate_cycle(request.runtime, FixedClock(request.now))
     except MonitorError as exc:
@@ -109,6 +117,17 @@ def main() -> int:
     with result_out:
         pickle.dump(evaluation, result_out, protocol=pickle.HIGHEST_PROTOCOL)
     return 0
+
+
+def _hold_before_commit(marker: Path) -> None:
+    from monitor.alerting import crash_points
+
+    def hold(stage: str) -> None:
+        if stage == "evaluation_written":
+            marker.write_text(str(os.getpid()), "utf-8")
+            threading.Event().wait()  # until killed
+
+    crash_points.after_commit = hold
 
 
 if __name__ == "__main__":
