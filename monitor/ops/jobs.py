@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -108,15 +109,22 @@ def record_config(store: Store, config: Config, now: datetime, *, origin: str) -
 
 
 def poll_all(runtime: Runtime, fetcher: Fetcher, clock: Clock, *,
-             only_due: bool = False, workers: int = 4) -> list[PollOutcome]:
-    """Poll every enabled source (in parallel, each job with its own store connection)."""
+             only_due: bool = False, workers: int = 4,
+             on_done: Callable[[PollOutcome | None], None] | None = None) -> list[PollOutcome]:
+    """Poll every enabled source (in parallel, each job with its own store connection).
+
+    ``on_done`` is called (in this thread) as each source's poll ends, for a progress bar.
+    """
     sources = runtime.enabled_sources()
     if not sources:
         return []
     with ThreadPoolExecutor(max_workers=min(workers, len(sources))) as pool:
-        outcomes = list(pool.map(
-            lambda source: poll_one(runtime, source, fetcher, clock, only_due=only_due),
-            sources))
+        futures = [pool.submit(poll_one, runtime, source, fetcher, clock, only_due=only_due)
+                   for source in sources]
+        if on_done is not None:
+            for future in as_completed(futures):
+                on_done(future.result())
+        outcomes = [future.result() for future in futures]  # in the sources' order
     return [o for o in outcomes if o is not None]
 
 
@@ -244,12 +252,28 @@ def deliver_once(runtime: Runtime, clock: Clock,
         return deliver_pending(store, runtime.config, notifiers, clock.now(), flush=True)
 
 
-def run_once(runtime: Runtime, fetcher: Fetcher, clock: Clock
+def run_once(runtime: Runtime, fetcher: Fetcher, clock: Clock,
+             progress: Callable[[int, int], None] | None = None
              ) -> tuple[list[PollOutcome], DeliveryReport]:
-    """One full cycle: poll every source once, evaluate, deliver; report what happened."""
-    outcomes = poll_all(runtime, fetcher, clock)
+    """One full cycle: poll every source once, evaluate, deliver; report what happened.
+
+    ``progress`` is told ``(steps done, steps)``: one step per source, then the evaluation
+    and the delivery.
+    """
+    total = len(runtime.enabled_sources()) + 2
+    done = 0
+
+    def step(_outcome: object = None) -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, total)
+
+    outcomes = poll_all(runtime, fetcher, clock, on_done=step)
     evaluate(runtime, clock)
+    step()
     report = deliver_once(runtime, clock)
+    step()
     with runtime.open_store() as store:
         store.set_meta("last_cycle_at", clock.now().isoformat())
     return outcomes, report
