@@ -63,14 +63,21 @@ STOP_TIMEOUT_S = 30.0
 
 HEARTBEAT_EVERY_S = 5.0
 
-HEARTBEAT_SAVE_EVERY_S = 30.0
+HEARTBEAT_SAVE_EVERY_S = 60.0
+
+#: How long the systemd STATUS line may be reused (it reads the store).
+STATUS_EVERY_S = 60.0
 
 EVALUATE_EVERY = timedelta(minutes=15)
 
 #: New data evaluates this long after it arrived; arrivals meanwhile join that evaluation.
 EVALUATE_SETTLE = timedelta(seconds=2)
 
+#: The deliver job's cadence while messages wait (group_wait, group_interval, a retry) or
+#: were just sent, and while idle. A transition always runs it at once; an idle pass still
+#: sends the repeat_interval reminders and digests, at most DELIVER_IDLE late.
 DELIVER_EVERY = timedelta(seconds=5)
+DELIVER_IDLE = timedelta(seconds=60)
 
 #: A job may run this much longer than its own budget before it counts as stuck.
 JOB_MARGIN = timedelta(minutes=2)
@@ -222,6 +229,7 @@ class Daemon:
         #: for; reused by the ticks while no new data arrived (see _evaluate_job).
         self._detected: tuple[tuple[str, object], list[Signal]] | None = None
         self._inputs_changed = True
+        self._status: tuple[float, str] | None = None  # (when, line) for the watchdog pings
         #: Each source's next poll time as last read from the store (None: read it).
         self._next_poll: dict[str, datetime | None] = {}
         # Swapped as one pair on reload, so a job never sees a config without its notifiers.
@@ -299,9 +307,12 @@ class Daemon:
         return evaluation
 
     def _deliver_job(self) -> None:
+        """Deliver what is due; look again in DELIVER_EVERY while anything waits, else idle."""
         config, notifiers = self._alerting
         with self._tracked("deliver"), self.runtime.open_store() as store:
-            deliver_pending(store, config, notifiers, self.clock.now())
+            report = deliver_pending(store, config, notifiers, self.clock.now())
+        if report.waiting or report.retrying or report.sent or report.failed:
+            self._run_soon("deliver", DELIVER_EVERY)
 
     def _housekeeping_job(self) -> None:
         with self._tracked("housekeeping"):
@@ -343,8 +354,9 @@ class Daemon:
             id="housekeeping", name="housekeeping", replace_existing=True,
             next_run_time=self.clock.now() + timedelta(minutes=10))
         self.scheduler.add_job(
-            self._deliver_job, IntervalTrigger(seconds=DELIVER_EVERY.total_seconds()),
+            self._deliver_job, IntervalTrigger(seconds=DELIVER_IDLE.total_seconds()),
             id="deliver", name="deliver", replace_existing=True,
+            next_run_time=self.clock.now(),  # what an earlier run left queued goes out now
         )
 
     # -- lifecycle
@@ -452,7 +464,7 @@ class Daemon:
             self.reload()
         age = time.monotonic() - self._last_heartbeat
         if watchdog_s is not None and age < max(3 * HEARTBEAT_EVERY_S, watchdog_s):
-            sd_notify(f"WATCHDOG=1\nSTATUS={self.status_line()}")
+            sd_notify(f"WATCHDOG=1\nSTATUS={self._recent_status_line()}")
         elif watchdog_s is not None:
             log.error("scheduler heartbeat is %.0fs old; not pinging the watchdog", age)
 
@@ -462,6 +474,13 @@ class Daemon:
         changed = stamp != self._config_stamp
         self._config_stamp = stamp
         return changed
+
+    def _recent_status_line(self) -> str:
+        """:meth:`status_line`, read from the store at most every STATUS_EVERY_S."""
+        now = time.monotonic()
+        if self._status is None or now - self._status[0] >= STATUS_EVERY_S:
+            self._status = (now, self.status_line())
+        return self._status[1]
 
     def status_line(self) -> str:
         """One line for systemctl status: sources up/down and the last cycle."""
