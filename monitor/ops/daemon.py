@@ -71,7 +71,7 @@ STATUS_EVERY_S = 60.0
 EVALUATE_EVERY = timedelta(minutes=15)
 
 #: New data evaluates this long after it arrived; arrivals meanwhile join that evaluation.
-EVALUATE_SETTLE = timedelta(seconds=2)
+EVALUATE_SETTLE = timedelta(seconds=1)
 
 #: The deliver job's cadence while messages wait (group_wait, group_interval, a retry) or
 #: were just sent, and while idle. A transition always runs it at once; an idle pass still
