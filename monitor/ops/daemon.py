@@ -52,7 +52,7 @@ from monitor.ops.self_alerts import (
     operational_signals,
 )
 from monitor.ops.systemd import reloading_message, sd_notify, watchdog_interval_s
-from monitor.ops.worker import EvaluationCancelled, evaluate_in_child
+from monitor.ops.worker import EvaluationCancelled, Spare, evaluate_in_child
 from monitor.sources.http import HttpFetcher
 from monitor.sources.polling import Fetcher
 
@@ -225,6 +225,7 @@ class Daemon:
         self._arrivals = Arrivals(evaluate_settle)
         #: Set by stop(): a running evaluation is interrupted (and rolled back) at once.
         self._stopping = threading.Event()
+        self._spare = Spare()  # a worker process importing while new data settles
         #: The detector signals of the last full evaluation, with the (config, day) they hold
         #: for; reused by the ticks while no new data arrived (see _evaluate_job).
         self._detected: tuple[tuple[str, object], list[Signal]] | None = None
@@ -258,6 +259,8 @@ class Daemon:
         self._inputs_changed = True
         delay = self._arrivals.arrived()
         if delay is not None:
+            if not self._stopping.is_set():
+                self._spare.prestart()
             self._run_soon("evaluate", delay)
 
     def _run_soon(self, job_id: str, delay: timedelta) -> None:
@@ -288,7 +291,8 @@ class Daemon:
         finally:
             delay = self._arrivals.finished()
             if delay is not None and not self._stopping.is_set():
-                self._run_soon("evaluate", delay)  # data arrived while evaluating: again, soon
+                self._spare.prestart()  # data arrived while evaluating: again, soon
+                self._run_soon("evaluate", delay)
         if evaluation is not None and evaluation.transitions:
             self._run_soon("deliver", timedelta(0))
 
@@ -299,7 +303,7 @@ class Daemon:
             return alert_cycle(runtime, now, self._detected[1])
         self._inputs_changed = False  # an arrival from now on asks for another full one
         try:
-            evaluation = evaluate_in_child(runtime, now, self._stopping)
+            evaluation = evaluate_in_child(runtime, now, self._stopping, self._spare)
         except BaseException:
             self._inputs_changed = True  # not evaluated: the next run is a full one again
             raise
@@ -501,6 +505,7 @@ class Daemon:
         killed, its transaction rolled back), and runs again in full at the next start.
         """
         self._stopping.set()
+        self._spare.discard()
         stopper = threading.Thread(target=self._shutdown, daemon=True)
         stopper.start()
         stopper.join(timeout_s)

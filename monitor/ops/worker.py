@@ -52,9 +52,48 @@ class Request:
     log_level: int
 
 
-def evaluate_in_child(runtime: Runtime, now: datetime, cancel: threading.Event
-                      ) -> Evaluation:
-    """Run :func:`monitor.ops.jobs.evaluate_cycle` at ``now`` in a child process.
+class Spare:
+    """At most one worker process started ahead of need, importing while data settles.
+
+    A worker spends most of its time importing scikit-learn and SciPy (seconds); started when
+    data arrives rather than when the settle time has passed, that import overlaps the wait.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def prestart(self) -> None:
+        with self._lock:
+            if self._process is None or self._process.poll() is not None:
+                self._process = _spawn()
+
+    def take(self) -> subprocess.Popen[bytes]:
+        """The spare process if it is still alive, else a new one."""
+        with self._lock:
+            process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return _spawn()
+        return process
+
+    def discard(self) -> None:
+        """Kill the spare (the daemon stops): it has written nothing."""
+        with self._lock:
+            process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
+def _spawn() -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "monitor.ops.worker"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+
+
+def evaluate_in_child(runtime: Runtime, now: datetime, cancel: threading.Event,
+                      spare: Spare | None = None) -> Evaluation:
+    """Run :func:`monitor.ops.jobs.evaluate_cycle` at ``now`` in a child process (the spare
+    one if there is one).
 
     Returns its result; raises :class:`EvaluationCancelled` as soon as ``cancel`` is set (the
     child is killed, its transaction never commits) and :class:`MonitorError` if it failed.
@@ -62,8 +101,7 @@ def evaluate_in_child(runtime: Runtime, now: datetime, cancel: threading.Event
     if cancel.is_set():
         raise EvaluationCancelled("stopping: evaluation not started")
     payload = pickle.dumps(Request(runtime, now, logging.getLogger().getEffectiveLevel()))
-    process = subprocess.Popen([sys.executable, "-m", "monitor.ops.worker"],
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    process = spare.take() if spare is not None else _spawn()
     try:
         output = _wait(process, payload, cancel)
     finally:
@@ -100,11 +138,18 @@ def main() -> int:
     """The child: read a request, evaluate, write the result."""
     result_out = os.fdopen(os.dup(1), "wb")  # the pipe to the parent, for the result only
     os.dup2(2, 1)  # anything printed while evaluating goes to the log, not into the result
-    request = pickle.load(sys.stdin.buffer)
-    logging.basicConfig(level=request.log_level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The slow imports first: a spare process does them while the parent waits for data to
+    # settle, before it sends the request.
+    import monitor.risk.assess  # noqa: F401 - NumPy, SciPy, scikit-learn
     from monitor.core.clock import FixedClock
     from monitor.ops.jobs import evaluate_cycle
+
+    try:
+        request = pickle.load(sys.stdin.buffer)
+    except EOFError:  # a spare the daemon did not need (it stopped)
+        return 0
+    logging.basicConfig(level=request.log_level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     if os.environ.get(HOLD_ENV):
         _hold_before_commit(Path(os.environ[HOLD_ENV]))
