@@ -61,7 +61,7 @@ route: {receiver: jsonl, group_by: [mineral], group_wait: 0s, group_interval: 1m
 TICK = timedelta(hours=6)
 
 
-def wait_for(condition: Callable[[], bool], timeout_s: float = 60.0) -> bool:
+def wait_for(condition: Callable[[], bool], timeout_s: float = 300.0) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if condition():

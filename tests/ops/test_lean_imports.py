@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 #: Not NumPy: sqlite-utils imports it whenever it is installed (about 17 MB; SciPy and
 #: scikit-learn on top of it are the 100 MB).
@@ -37,3 +38,13 @@ def test_loading_and_validating_the_config_imports_no_heavy_library() -> None:
 def test_the_evaluation_itself_does_load_them() -> None:
     # the probe can fail: the evaluation's module graph does need scikit-learn
     assert "sklearn" in loaded_after("import monitor.risk.assess")
+
+
+def test_a_tick_without_new_input_imports_no_heavy_library(tmp_path: Path) -> None:
+    code = ("from monitor.config.load import load_config\n"
+            "from monitor.core.clock import SystemClock\n"
+            "from monitor.ops.jobs import alert_cycle, prepare\n"
+            f"runtime = prepare(load_config(None), None, Path({str(tmp_path)!r}),"
+            " SystemClock().now())\n"
+            "alert_cycle(runtime, SystemClock().now(), [])\n")
+    assert loaded_after("from pathlib import Path\n" + code) == []
