@@ -49,6 +49,12 @@ def cpu_s(pid: int) -> float:
     return sum(int(f) for f in fields[11:15]) / TICKS  # utime, stime, cutime, cstime
 
 
+def own_cpu_s(pid: int) -> float:
+    """CPU time of the process alone (utime, stime)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
 def rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -94,7 +100,7 @@ def idle(env: dict[str, str], tmp: Path, seconds: float) -> None:
         process.wait(timeout=60)
         process, ready_s = start_daemon(tmp / "run", env, notify)  # a restart
         try:
-            ready_rss = rss_kib(process.pid)
+            ready_rss, ready_cpu = rss_kib(process.pid), own_cpu_s(process.pid)
             time.sleep(WARMUP_S)
             start_cpu = cpu_s(process.pid)
             time.sleep(seconds)
@@ -106,6 +112,8 @@ def idle(env: dict[str, str], tmp: Path, seconds: float) -> None:
     print(f"start to READY, first start (creates the DB, loads the bundled data): "
           f"{first_ready_s:.2f} s")
     print(figure("start to READY (s)", ready_s) + "  [a restart]")
+    print(f"CPU time to READY (the daemon's own, a restart; wall-clock figures depend on the "
+          f"machine's load, load average now {os.getloadavg()[0]:.1f}): {ready_cpu:.2f} s")
     print(f"RSS at READY: {ready_rss / 1024:.1f} MiB")
     print(figure("idle RSS (MiB)", end_rss / 1024))
     print(figure("idle CPU (s/hour)", used * 3600 / seconds) + f"  [{used:.2f}s in {seconds:.0f}s]")
