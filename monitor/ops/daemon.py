@@ -259,8 +259,7 @@ class Daemon:
         self._inputs_changed = True
         delay = self._arrivals.arrived()
         if delay is not None:
-            if not self._stopping.is_set():
-                self._spare.prestart()
+            self._spare.prestart()
             self._run_soon("evaluate", delay)
 
     def _run_soon(self, job_id: str, delay: timedelta) -> None:
@@ -291,7 +290,8 @@ class Daemon:
         finally:
             delay = self._arrivals.finished()
             if delay is not None and not self._stopping.is_set():
-                self._spare.prestart()  # data arrived while evaluating: again, soon
+                self._spare.prestart()  # data arrived while evaluating: again, soon (none
+                # once stopping: discard() closed the spare)
                 self._run_soon("evaluate", delay)
         if evaluation is not None and evaluation.transitions:
             self._run_soon("deliver", timedelta(0))

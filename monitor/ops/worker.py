@@ -62,10 +62,12 @@ class Spare:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
+        self._closed = False
 
     def prestart(self) -> None:
+        """Start the spare unless one is alive or :meth:`discard` was called."""
         with self._lock:
-            if self._process is None or self._process.poll() is not None:
+            if not self._closed and (self._process is None or self._process.poll() is not None):
                 self._process = _spawn()
 
     def take(self) -> subprocess.Popen[bytes]:
@@ -77,9 +79,9 @@ class Spare:
         return process
 
     def discard(self) -> None:
-        """Kill the spare (the daemon stops): it has written nothing."""
+        """Kill the spare and start no other (the daemon stops): it has written nothing."""
         with self._lock:
-            process, self._process = self._process, None
+            process, self._process, self._closed = self._process, None, True
         if process is not None and process.poll() is None:
             process.kill()
             process.communicate()
