@@ -259,7 +259,8 @@ class Daemon:
         self._inputs_changed = True
         delay = self._arrivals.arrived()
         if delay is not None:
-            self._spare.prestart()
+            if self.scheduler.running:  # else nothing would run the evaluation soon
+                self._spare.prestart()
             self._run_soon("evaluate", delay)
 
     def _run_soon(self, job_id: str, delay: timedelta) -> None:
