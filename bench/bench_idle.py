@@ -29,7 +29,7 @@ from pathlib import Path
 TICKS = os.sysconf("SC_CLK_TCK")
 #: Past the first evaluation (20 s after start before issue 17, 2 s now).
 WARMUP_S = 30.0
-READY_LIMIT_S = 120.0
+READY_LIMIT_S = 600.0  # a loaded machine
 
 #: (target, the figure before issue 17) per measure.
 TARGETS = {"start to READY (s)": (1.5, 3.0), "idle RSS (MiB)": (120.0, 188.0),
