@@ -132,13 +132,19 @@ def news_eval(obj: _Context, labels_path: Path, fmt: str) -> None:
 @click.pass_obj
 def news_cv(obj: _Context, folds: int, fmt: str) -> None:
     """Cross-validate the classifier on the shipped corpus (the docs' figures)."""
-    from monitor.news.classify import load_corpus
     from monitor.news.evaluation import build_mineral_names, cross_validate
 
     minerals = obj.load_config().minerals.minerals
     report = cross_validate(load_corpus(), folds=folds, tagger=Tagger(minerals),
                             mineral_names=build_mineral_names(minerals))
     _echo_report(report, fmt)
+
+
+def load_corpus() -> list[Any]:
+    """The shipped labelled corpus (scikit-learn is imported here, when used)."""
+    from monitor.news.classify import load_corpus as load
+
+    return list(load())
 
 
 def _echo_report(report: dict[str, Any], fmt: str) -> None:
