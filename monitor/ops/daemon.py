@@ -70,6 +70,10 @@ STATUS_EVERY_S = 60.0
 
 EVALUATE_EVERY = timedelta(minutes=15)
 
+#: The polls start this long after the jobs are scheduled: READY first (dozens of polls
+#: starting in threads at once would hold the interpreter while the daemon starts).
+FIRST_POLL_AFTER = timedelta(seconds=2)
+
 #: New data evaluates this long after it arrived; arrivals meanwhile join that evaluation.
 EVALUATE_SETTLE = timedelta(seconds=1)
 
@@ -344,7 +348,7 @@ class Daemon:
                 self._poll_job, IntervalTrigger(seconds=tick.total_seconds(),
                                                 jitter=min(5, int(tick.total_seconds() / 2))),
                 args=[source.id], id=f"poll:{source.id}", name=f"poll {source.id}",
-                next_run_time=self.clock.now(), replace_existing=True,
+                next_run_time=self.clock.now() + FIRST_POLL_AFTER, replace_existing=True,
             )
         self.scheduler.add_job(self._heartbeat, IntervalTrigger(seconds=HEARTBEAT_EVERY_S),
                                id="heartbeat", name="heartbeat", replace_existing=True)
