@@ -7,20 +7,43 @@ abnormal), ``decision_function = score_samples - offset_`` (below 0 fires) and `
 detectors reject NaN and infinite values with a ``ValueError``; scikit-learn's
 IsolationForest silently accepts them. Either way the calling layer drops (and counts)
 non-finite points before it calls a detector. See docs/detectors.md.
+
+The names below are imported on first use (PEP 562), so that ``detectors._params`` and
+``detectors.spec`` can be used without loading scikit-learn (and SciPy) at all: the daemon
+validates its config with them and keeps its resident memory small.
 """
 
-from detectors.cusum import CusumDetector
-from detectors.rate_of_change import RateOfChangeDetector
-from detectors.registry import (
-    DETECTORS,
-    build_detector,
-    check_params,
-    insufficient_history,
-    required_history,
-)
-from detectors.robust_zscore import RobustZScoreDetector
-from detectors.staleness import StalenessDetector
-from detectors.threshold import ThresholdDetector
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from detectors.cusum import CusumDetector
+    from detectors.rate_of_change import RateOfChangeDetector
+    from detectors.registry import (
+        DETECTORS,
+        build_detector,
+        check_params,
+        insufficient_history,
+        required_history,
+    )
+    from detectors.robust_zscore import RobustZScoreDetector
+    from detectors.staleness import StalenessDetector
+    from detectors.threshold import ThresholdDetector
+
+_WHERE = {
+    "CusumDetector": "detectors.cusum",
+    "RateOfChangeDetector": "detectors.rate_of_change",
+    "RobustZScoreDetector": "detectors.robust_zscore",
+    "StalenessDetector": "detectors.staleness",
+    "ThresholdDetector": "detectors.threshold",
+    "DETECTORS": "detectors.registry",
+    "build_detector": "detectors.registry",
+    "check_params": "detectors.registry",
+    "insufficient_history": "detectors.registry",
+    "required_history": "detectors.registry",
+}
 
 __all__ = [
     "DETECTORS",
@@ -34,3 +57,16 @@ __all__ = [
     "insufficient_history",
     "required_history",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    where = _WHERE.get(name)
+    if where is None:
+        raise AttributeError(f"module 'detectors' has no attribute {name!r}")
+    value = getattr(importlib.import_module(where), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -1,4 +1,5 @@
-"""Where a test may stop the process: right after the enqueue commit and after the claim commit.
+"""Where a test may stop the process: right after the enqueue commit and after the claim commit
+(and, in the daemon's evaluation, once everything is written but not yet committed).
 
 The crash-safety tests set :data:`after_commit` to a function that SIGKILLs the process at a
 stage (``"enqueued"``, ``"claimed"``), then restart and check that nothing was lost or sent

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import sqlite3
@@ -11,7 +12,7 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -28,14 +29,21 @@ from monitor.backtest.inputs import (
     load_price_file,
     read_news,
 )
-from monitor.backtest.replay import DateResult, ReplayResult
-from monitor.backtest.scoring import DEFAULT_EXCLUDED_RULES, Score, dumps, episodes, run_backtest
 from monitor.cli.formatting import render, safe_text, to_json
+from monitor.cli.progress import Progress, progress
 from monitor.config.load import Config
 from monitor.core.errors import MonitorError
 from monitor.core.untrusted import clean_text
-from monitor.rules.evaluate import effective_rules
 from monitor.store.database import DB_NAME, OutputRefusedError, Store
+
+if TYPE_CHECKING:  # the replay needs NumPy and scikit-learn: imported where used, so that
+    # `critmon run` (this module is part of the command line) never loads them
+    from monitor.backtest.replay import DateResult, ReplayResult
+    from monitor.backtest.scoring import Score
+
+#: The default of --exclude-rule: ``monitor.backtest.scoring.DEFAULT_EXCLUDED_RULES``, which
+#: tests/cli/test_progress.py pins (importing the scoring here would load scikit-learn).
+DEFAULT_EXCLUDED_RULES = ("price_stale",)
 
 DATE = click.DateTime(formats=["%Y-%m-%d"])
 EVENT_COLUMNS = ["id", "kind", "minerals", "date_announced", "detected", "first_alert_date",
@@ -143,6 +151,7 @@ def _write_report(obj: Any, path: Path, config: Config, result: ReplayResult, sc
                   since: date | None, store_history: Sequence[dict[str, Any]] = (), *,
                   force: bool = False) -> None:
     from monitor.backtest.report import render_report, write_report
+    from monitor.backtest.scoring import episodes
 
     eps = episodes(result.transitions)
     chosen = list(minerals or default_report_minerals(result, eps))
@@ -169,6 +178,7 @@ def default_report_minerals(result: ReplayResult, eps: Sequence[Any]) -> list[st
 def chart_specs(config: Config, minerals: Sequence[str]) -> list[Any]:
     """Level bands and price-jump thresholds per mineral, from the effective config."""
     from monitor.backtest.report import ChartSpec
+    from monitor.rules.evaluate import effective_rules
 
     bands = tuple((level.name, float(level.min)) for level in config.rules.risk.levels)
     specs = []
@@ -233,9 +243,13 @@ def backtest(obj: Any, start: datetime, end: datetime, config_dir: str | None,
                            annual=timedelta(days=lag_annual_days))
     data = _data(config, prices, news, lags, _cache_dir(obj))
     events = _events(events_path, config)
-    result, scored = run_backtest(config, data, events, start=start.date(), end=end.date(),
-                                  minerals=_minerals(config, minerals), min_level=min_level,
-                                  excluded_rules=excluded)
+    from monitor.backtest.scoring import dumps, run_backtest
+
+    with progress("replaying", fmt=fmt, unit="date") as bar:
+        result, scored = run_backtest(
+            config, data, events, start=start.date(), end=end.date(),
+            minerals=_minerals(config, minerals), min_level=min_level, excluded_rules=excluded,
+            **progress_argument(run_backtest, bar))
     if fmt == "json":
         click.echo(to_json(json.loads(dumps(scored, result))))
     else:
@@ -272,6 +286,8 @@ def demo(obj: Any, start: datetime, end: datetime, pause: float, deliver: bool) 
             outbox.deliver(out)
         if pause:
             time.sleep(pause)
+
+    from monitor.backtest.scoring import run_backtest
 
     try:
         result, scored = run_backtest(config, bundled_data(config), events, start=start.date(),
@@ -335,10 +351,15 @@ def report(obj: Any, out: Path, force: bool, minerals: tuple[str, ...], since: d
     chosen = _minerals(config, minerals)
     events = _events(events_path, config)
     last = end.date() if end else date.today()
-    result, scored = run_backtest(config, bundled_data(config), events, start=since.date(),
-                                  end=last, minerals=chosen)
-    _write_report(obj, out, config, result, scored, events, chosen, since.date(),
-                  _store_history(obj, since), force=force)
+    from monitor.backtest.scoring import run_backtest
+
+    with progress("report: replaying", unit="date") as bar:
+        result, scored = run_backtest(config, bundled_data(config), events, start=since.date(),
+                                      end=last, minerals=chosen,
+                                      **progress_argument(run_backtest, bar))
+        bar.note("writing the report")
+        _write_report(obj, out, config, result, scored, events, chosen, since.date(),
+                      _store_history(obj, since), force=force)
 
 
 def _store_history(obj: Any, since: datetime) -> list[dict[str, Any]]:
@@ -380,9 +401,11 @@ def rules_preview(obj: Any, draft_dir: Path, start: datetime, end: datetime,
     lags = PublicationLags(monthly=timedelta(days=lag_monthly_days),
                            annual=timedelta(days=lag_annual_days))
     data = _data(config, prices, news, lags, _cache_dir(obj))
-    result = preview(config, draft, data, _events(events_path, config), start=start.date(),
-                     end=end.date(), minerals=_minerals(config, minerals),
-                     min_level=min_level, excluded_rules=excluded)
+    with progress("replaying both configs", fmt=fmt, unit="date") as bar:
+        result = preview(config, draft, data, _events(events_path, config),
+                         start=start.date(), end=end.date(), minerals=_minerals(config, minerals),
+                         min_level=min_level, excluded_rules=excluded,
+                         **progress_argument(preview, bar))
     if fmt == "json":
         click.echo(to_json(result.as_dict()))
         return
@@ -396,6 +419,14 @@ def rules_preview(obj: Any, draft_dir: Path, start: datetime, end: datetime,
     click.echo(f"{'':32} {'current':>12} {'draft':>12}")
     for key, value in result.current.items():
         click.echo(safe_text(f"{key:32} {value!s:>12} {result.draft.get(key)!s:>12}"))
+
+
+def progress_argument(replay: Any, bar: Progress) -> dict[str, Any]:
+    """``{"progress": bar}`` when ``replay`` takes a ``progress(dates_done, dates_total)``
+    callback and a bar is shown; else nothing (the replay runs as before)."""
+    if not bar.shown or "progress" not in inspect.signature(replay).parameters:
+        return {}
+    return {"progress": bar}
 
 
 BACKTEST_COMMANDS = (backtest, demo, report)

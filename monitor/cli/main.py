@@ -16,6 +16,7 @@ from monitor.alerting.store import AlertStore
 from monitor.cli.alerts import ALERT_COMMANDS
 from monitor.cli.formatting import FORMATS, render, safe_text, to_json
 from monitor.cli.news import news as news_command
+from monitor.cli.progress import progress
 from monitor.config.common import format_duration
 from monitor.config.load import (
     CONFIG_FILES,
@@ -29,10 +30,6 @@ from monitor.core.errors import ConfigError, MonitorError, StoreError
 from monitor.ops.daemon import Daemon
 from monitor.ops.health import check_health, load_running_jobs
 from monitor.ops.jobs import Runtime, poll_all, prepare, run_once
-from monitor.ops.metrics import start_metrics_server
-from monitor.risk.assess import assess_and_detect, signal_row
-from monitor.risk.status import STATUS_COLUMNS, explain_rows, status_rows
-from monitor.rules.evaluate import effective_rules
 from monitor.sources.http import HttpFetcher
 from monitor.store.database import DB_NAME, Store, state_dir_path
 
@@ -153,7 +150,11 @@ def cli(ctx: click.Context, config_dir: str | None, state_dir: str | None, log_l
 def run(obj: Context, metrics_address: str | None) -> None:
     """Run the daemon in the foreground until SIGINT/SIGTERM (SIGHUP reloads the config)."""
     runtime = obj.runtime()
-    server = start_metrics_server(runtime.db_path, metrics_address) if metrics_address else None
+    server = None
+    if metrics_address:
+        from monitor.ops.metrics import start_metrics_server  # prometheus_client: only when used
+
+        server = start_metrics_server(runtime.db_path, metrics_address)
     try:
         code = Daemon(runtime).run()
     finally:
@@ -172,8 +173,8 @@ def once(obj: Context) -> None:
     failing source is reported, not fatal.
     """
     runtime = obj.runtime()
-    with HttpFetcher() as fetcher:
-        outcomes, report = run_once(runtime, fetcher, SystemClock())
+    with HttpFetcher() as fetcher, progress("critmon once") as bar:
+        outcomes, report = run_once(runtime, fetcher, SystemClock(), progress=bar)
     ok = sum(1 for o in outcomes if o.ok)
     for outcome in outcomes:
         if not outcome.ok:
@@ -191,6 +192,9 @@ def once(obj: Context) -> None:
 @click.pass_obj
 def status(obj: Context, fmt: str, as_of: Any) -> None:
     """Every mineral's indicators, supply-risk score and firing signals, riskiest first."""
+    from monitor.risk.assess import assess_and_detect  # NumPy, scikit-learn: only where used
+    from monitor.risk.status import STATUS_COLUMNS, status_rows
+
     config = obj.load_config()
     with obj.open_store() as store:
         assessments, signals = assess_and_detect(store, config, as_of=_date(as_of),
@@ -205,6 +209,9 @@ def status(obj: Context, fmt: str, as_of: Any) -> None:
 @click.pass_obj
 def explain(obj: Context, mineral: str, fmt: str, as_of: Any) -> None:
     """Break one mineral's score down: factors, weights, contributions, inputs, what is missing."""
+    from monitor.risk.assess import assess_and_detect, signal_row
+    from monitor.risk.status import explain_rows
+
     config = obj.load_config()
     if mineral not in config.mineral_ids:
         raise click.BadParameter(f"unknown mineral {mineral!r}", param_hint="MINERAL")
@@ -269,8 +276,11 @@ def sources() -> None:
 def sources_check(obj: Context, fmt: str) -> None:
     """Poll each enabled source once now and report status, latency, rows and error."""
     runtime = obj.runtime()
-    with HttpFetcher() as fetcher:
-        outcomes = {o.source: o for o in poll_all(runtime, fetcher, SystemClock())}
+    with (HttpFetcher() as fetcher,
+          progress("polling sources", len(runtime.enabled_sources()), fmt=fmt,
+                   unit="source") as bar):
+        polled = poll_all(runtime, fetcher, SystemClock(), on_done=lambda _: bar.advance())
+    outcomes = {o.source: o for o in polled}
     rows = []
     for source in runtime.enabled_sources():
         outcome = outcomes[source.id]
@@ -325,6 +335,8 @@ def rules() -> None:
 @click.pass_obj
 def rules_show(obj: Context, minerals: tuple[str, ...], fmt: str) -> None:
     """Print the effective rules per mineral, after per-mineral overrides."""
+    from monitor.rules.evaluate import effective_rules
+
     config = obj.load_config()
     unknown = sorted(set(minerals) - set(config.mineral_ids))
     if unknown:

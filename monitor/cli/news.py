@@ -12,8 +12,6 @@ from monitor.cli.formatting import FORMATS, render, safe_text, to_json
 from monitor.config.common import parse_duration
 from monitor.config.load import Config
 from monitor.core.news_kinds import NEWS_KINDS
-from monitor.news.classify import LabelsError, load_classifier, load_corpus, parse_labels
-from monitor.news.evaluation import build_mineral_names, cross_validate, evaluate, render_report
 from monitor.news.store import NewsStore
 from monitor.news.tagging import Tagger
 from monitor.store.database import Store
@@ -85,6 +83,8 @@ def news_classify(obj: _Context, text: str, summary: str, fmt: str) -> None:
     """Show minerals, acting country, kind and confidence for one headline."""
     config = obj.load_config()
     tags = Tagger(config.minerals.minerals).tag(text, summary)
+    from monitor.news.classify import load_classifier  # scikit-learn: only where used
+
     result = load_classifier(_cache_dir(obj)).classify(text, summary)
     row = {"minerals": list(tags.minerals), "country": tags.country, "kind": result.kind,
            "confidence": result.confidence,
@@ -109,6 +109,9 @@ def news_classify(obj: _Context, text: str, summary: str, fmt: str) -> None:
 @click.pass_obj
 def news_eval(obj: _Context, labels_path: Path, fmt: str) -> None:
     """Score the classifier and the tagger against a labelled file."""
+    from monitor.news.classify import LabelsError, load_classifier, parse_labels
+    from monitor.news.evaluation import build_mineral_names, evaluate
+
     try:
         items = parse_labels(labels_path.read_text(encoding="utf-8"), origin=str(labels_path))
     except (LabelsError, UnicodeDecodeError) as exc:
@@ -129,14 +132,25 @@ def news_eval(obj: _Context, labels_path: Path, fmt: str) -> None:
 @click.pass_obj
 def news_cv(obj: _Context, folds: int, fmt: str) -> None:
     """Cross-validate the classifier on the shipped corpus (the docs' figures)."""
+    from monitor.news.evaluation import build_mineral_names, cross_validate
+
     minerals = obj.load_config().minerals.minerals
     report = cross_validate(load_corpus(), folds=folds, tagger=Tagger(minerals),
                             mineral_names=build_mineral_names(minerals))
     _echo_report(report, fmt)
 
 
+def load_corpus() -> list[Any]:
+    """The shipped labelled corpus (scikit-learn is imported here, when used)."""
+    from monitor.news.classify import load_corpus as load
+
+    return list(load())
+
+
 def _echo_report(report: dict[str, Any], fmt: str) -> None:
     if fmt == "json":
         click.echo(to_json(report))
     else:
+        from monitor.news.evaluation import render_report
+
         click.echo(safe_text(render_report(report)))

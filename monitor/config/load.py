@@ -28,7 +28,7 @@ from pydantic import (
     ValidationError,
 )
 
-from detectors import build_detector
+from detectors.spec import check_spec
 from monitor.config.alerting import AlertingFile
 from monitor.config.common import QUOTE_MAX, quote
 from monitor.config.minerals import Mineral, MineralsFile
@@ -404,7 +404,7 @@ def _override_problem(rule: Rule | None, rule_name: str, override: dict[str, Any
         return f"no rule named {quote(rule_name)} to override"
     params = {k: v for k, v in override.items() if k not in ("enabled", "levels")}
     try:
-        build_detector(rule.detector.kind, {**rule.detector.params(), **params})
+        check_spec(rule.detector.kind, {**rule.detector.params(), **params})
     except ValueError as exc:
         return str(exc)
     return None

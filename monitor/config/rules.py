@@ -14,7 +14,7 @@ from pydantic import (
     model_validator,
 )
 
-from detectors import build_detector
+from detectors.spec import check_spec
 from monitor.config.common import (
     AlertHold,
     HalfLife,
@@ -78,7 +78,7 @@ class DetectorSpec(BaseModel):
 
     @model_validator(mode="after")
     def _buildable(self) -> DetectorSpec:
-        build_detector(self.kind, self.params())  # ValueError names the kind or parameter
+        check_spec(self.kind, self.params())  # ValueError names the kind or parameter
         return self
 
 

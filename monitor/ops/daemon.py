@@ -25,6 +25,7 @@ from itertools import count
 from pathlib import Path
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
@@ -34,16 +35,24 @@ from monitor.alerting.receivers import build_notifiers
 from monitor.config.load import CONFIG_FILES, Config, load_config
 from monitor.core.clock import Clock, SystemClock
 from monitor.core.errors import ConfigError, MonitorError
+from monitor.core.models import Signal
 from monitor.core.untrusted import clean_text
 from monitor.ops.health import RUNNING_JOBS_KEY, RunningJob, encode_running_jobs
 from monitor.ops.housekeeping import housekeeping
-from monitor.ops.jobs import RELOAD_ERROR_KEY, Runtime, evaluate, poll_one, record_config
+from monitor.ops.jobs import (
+    RELOAD_ERROR_KEY,
+    Evaluation,
+    Runtime,
+    alert_cycle,
+    poll_if_due,
+    record_config,
+)
 from monitor.ops.self_alerts import (
     CONFIG_RELOAD_FAILED,
     operational_signals,
 )
 from monitor.ops.systemd import reloading_message, sd_notify, watchdog_interval_s
-from monitor.rules.evaluate import DetectorCache
+from monitor.ops.worker import EvaluationCancelled, Spare, evaluate_in_child
 from monitor.sources.http import HttpFetcher
 from monitor.sources.polling import Fetcher
 
@@ -54,11 +63,25 @@ STOP_TIMEOUT_S = 30.0
 
 HEARTBEAT_EVERY_S = 5.0
 
-HEARTBEAT_SAVE_EVERY_S = 30.0
+HEARTBEAT_SAVE_EVERY_S = 60.0
+
+#: How long the systemd STATUS line may be reused (it reads the store).
+STATUS_EVERY_S = 60.0
 
 EVALUATE_EVERY = timedelta(minutes=15)
 
+#: The polls start this long after the jobs are scheduled: READY first (dozens of polls
+#: starting in threads at once would hold the interpreter while the daemon starts).
+FIRST_POLL_AFTER = timedelta(seconds=2)
+
+#: New data evaluates this long after it arrived; arrivals meanwhile join that evaluation.
+EVALUATE_SETTLE = timedelta(seconds=1)
+
+#: The deliver job's cadence while messages wait (group_wait, group_interval, a retry) or
+#: were just sent, and while idle. A transition always runs it at once; an idle pass still
+#: sends the repeat_interval reminders and digests, at most DELIVER_IDLE late.
 DELIVER_EVERY = timedelta(seconds=5)
+DELIVER_IDLE = timedelta(seconds=60)
 
 #: A job may run this much longer than its own budget before it counts as stuck.
 JOB_MARGIN = timedelta(minutes=2)
@@ -132,13 +155,60 @@ def _wait_for_signal(signals: set[int], timeout_s: float) -> int | None:
     return None if info is None else info.si_signo
 
 
+class Arrivals:
+    """Debounces evaluations on data arrival; never asks for one while one runs.
+
+    The first arrival asks for an evaluation after ``settle``; later arrivals before it starts
+    join it. An arrival during an evaluation asks for one more when that one ends (it may
+    have read the store before the new data was committed).
+    """
+
+    def __init__(self, settle: timedelta) -> None:
+        self._settle = settle
+        self._lock = threading.Lock()
+        self._requested = False
+        self._running = False
+        self._again = False
+
+    def arrived(self) -> timedelta | None:
+        """New data: the delay to evaluate after, or None when one is already coming."""
+        with self._lock:
+            if self._running:
+                self._again = True
+                return None
+            if self._requested:
+                return None
+            self._requested = True
+            return self._settle
+
+    def forget_request(self) -> None:
+        """The evaluate job was recreated (a reload): a requested run is no longer planned."""
+        with self._lock:
+            self._requested = False
+
+    def started(self) -> None:
+        with self._lock:
+            self._running, self._requested, self._again = True, False, False
+
+    def finished(self) -> timedelta | None:
+        """The evaluation ended: the delay for another one if data arrived meanwhile."""
+        with self._lock:
+            self._running = False
+            if not self._again:
+                return None
+            self._again, self._requested = False, True
+            return self._settle
+
+
 class Daemon:
     """The long-running process behind ``critmon run``."""
 
     def __init__(self, runtime: Runtime, *, fetcher: Fetcher | None = None,
                  clock: Clock | None = None,
                  load: Callable[[Path | None], Config] = load_config,
-                 job_margin: timedelta = JOB_MARGIN) -> None:
+                 job_margin: timedelta = JOB_MARGIN,
+                 evaluate_every: timedelta = EVALUATE_EVERY,
+                 evaluate_settle: timedelta = EVALUATE_SETTLE) -> None:
         self.runtime = runtime
         self.fetcher = fetcher or HttpFetcher()
         self.clock = clock or SystemClock()
@@ -155,7 +225,18 @@ class Daemon:
         self._job_margin = job_margin
         self._recorded_jobs: list[RunningJob] | None = None  # None: nothing recorded yet
         self._config_stamp = config_files_stamp(runtime.config_dir)
-        self._detector_cache = DetectorCache()
+        self._evaluate_every = evaluate_every
+        self._arrivals = Arrivals(evaluate_settle)
+        #: Set by stop(): a running evaluation is interrupted (and rolled back) at once.
+        self._stopping = threading.Event()
+        self._spare = Spare()  # a worker process importing while new data settles
+        #: The detector signals of the last full evaluation, with the (config, day) they hold
+        #: for; reused by the ticks while no new data arrived (see _evaluate_job).
+        self._detected: tuple[tuple[str, object], list[Signal]] | None = None
+        self._inputs_changed = True
+        self._status: tuple[float, str] | None = None  # (when, line) for the watchdog pings
+        #: Each source's next poll time as last read from the store (None: read it).
+        self._next_poll: dict[str, datetime | None] = {}
         # Swapped as one pair on reload, so a job never sees a config without its notifiers.
         self._alerting = (runtime.config, build_notifiers(runtime.config, runtime.state_dir))
 
@@ -166,21 +247,81 @@ class Daemon:
         source = next((s for s in runtime.enabled_sources() if s.id == source_id), None)
         if source is None:
             return
+        due_at = self._next_poll.get(source_id)
+        if due_at is not None and self.clock.now() < due_at:
+            return  # not due yet, as last read from the store: no need to open it
         # The fetch has the source's timeout, and a listing page's parse the same again.
         limit = 2 * source.timeout + self._job_margin
         with self._jobs.track(f"poll {source.id}", self.clock.now(), limit):
-            poll_one(runtime, source, self.fetcher, self.clock, only_due=True)
+            outcome, self._next_poll[source_id] = poll_if_due(runtime, source, self.fetcher,
+                                                              self.clock)
+        if outcome is not None and outcome.stored_new_data:
+            self.evaluate_soon()
+
+    def evaluate_soon(self) -> None:
+        """New data is stored: evaluate within the settle time, not at the next tick."""
+        self._inputs_changed = True
+        delay = self._arrivals.arrived()
+        if delay is not None:
+            if self.scheduler.running:  # else nothing would run the evaluation soon
+                self._spare.prestart()
+            self._run_soon("evaluate", delay)
+
+    def _run_soon(self, job_id: str, delay: timedelta) -> None:
+        """Run a job ``delay`` from now; its interval then counts from that run."""
+        at = datetime.now(UTC) + delay  # the scheduler runs on the wall clock
+        try:
+            self.scheduler.modify_job(job_id, next_run_time=at)
+        except JobLookupError:
+            pass  # being recreated by a reload, which schedules it soon anyway
 
     def _evaluate_job(self) -> None:
-        with self._tracked("evaluate"):
-            evaluate(self.runtime, self.clock, self._detector_cache)
-            with self.runtime.open_store() as store:
-                store.set_meta("last_cycle_at", self.clock.now().isoformat())
+        """Evaluate: in full (a child process) when an input changed, else re-enqueue.
+
+        A full evaluation runs when data arrived, the config changed, the day changed (the
+        date every indicator is judged at) or none succeeded yet. Otherwise the detector
+        signals of the last one still hold, and only what moves with time alone (``for``
+        holds, news windows, the daemon's own health) is evaluated again, in this process.
+        """
+        self._arrivals.started()
+        evaluation: Evaluation | None = None
+        try:
+            with self._tracked("evaluate"):
+                evaluation = self._evaluate()
+                with self.runtime.open_store() as store:
+                    store.set_meta("last_cycle_at", self.clock.now().isoformat())
+        except EvaluationCancelled as exc:
+            log.info("%s", exc)
+        finally:
+            delay = self._arrivals.finished()
+            if delay is not None and not self._stopping.is_set():
+                self._spare.prestart()  # data arrived while evaluating: again, soon (none
+                # once stopping: discard() closed the spare)
+                self._run_soon("evaluate", delay)
+        if evaluation is not None and evaluation.transitions:
+            self._run_soon("deliver", timedelta(0))
+
+    def _evaluate(self) -> Evaluation:
+        runtime, now = self.runtime, self.clock.now()
+        key = (runtime.config.digest, now.date())
+        if self._detected is not None and self._detected[0] == key and not self._inputs_changed:
+            return alert_cycle(runtime, now, self._detected[1])
+        self._inputs_changed = False  # an arrival from now on asks for another full one
+        try:
+            evaluation = evaluate_in_child(runtime, now, self._stopping, self._spare)
+        except BaseException:
+            self._inputs_changed = True  # not evaluated: the next run is a full one again
+            raise
+        self._detected = (key, evaluation.detected)
+        return evaluation
 
     def _deliver_job(self) -> None:
+        """Deliver what is due; look again in DELIVER_EVERY while anything waits, else idle."""
         config, notifiers = self._alerting
         with self._tracked("deliver"), self.runtime.open_store() as store:
-            deliver_pending(store, config, notifiers, self.clock.now())
+            report = deliver_pending(store, config, notifiers, self.clock.now())
+        if report.waiting or report.retrying or report.sent or report.failed:
+            self._run_soon("deliver", DELIVER_EVERY)
 
     def _housekeeping_job(self) -> None:
         with self._tracked("housekeeping"):
@@ -199,28 +340,32 @@ class Daemon:
         """(Re)create the jobs from the current runtime: one per source, one evaluate job."""
         for job in self.scheduler.get_jobs():
             job.remove()
+        self._arrivals.forget_request()
+        self._next_poll.clear()  # a new interval may make a source due sooner
         for source in self.runtime.enabled_sources():
             tick = _wake_interval(source.interval)
             self.scheduler.add_job(
                 self._poll_job, IntervalTrigger(seconds=tick.total_seconds(),
                                                 jitter=min(5, int(tick.total_seconds() / 2))),
                 args=[source.id], id=f"poll:{source.id}", name=f"poll {source.id}",
-                next_run_time=self.clock.now(), replace_existing=True,
+                next_run_time=self.clock.now() + FIRST_POLL_AFTER, replace_existing=True,
             )
         self.scheduler.add_job(self._heartbeat, IntervalTrigger(seconds=HEARTBEAT_EVERY_S),
                                id="heartbeat", name="heartbeat", replace_existing=True)
+        # The first evaluation comes from start() (or reload) as an arrival of data, soon.
         self.scheduler.add_job(
-            self._evaluate_job, IntervalTrigger(seconds=EVALUATE_EVERY.total_seconds()),
+            self._evaluate_job,
+            IntervalTrigger(seconds=self._evaluate_every.total_seconds()),
             id="evaluate", name="evaluate", replace_existing=True,
-            next_run_time=self.clock.now() + timedelta(seconds=20),
         )
         self.scheduler.add_job(
             self._housekeeping_job, IntervalTrigger(hours=24, jitter=600),
             id="housekeeping", name="housekeeping", replace_existing=True,
             next_run_time=self.clock.now() + timedelta(minutes=10))
         self.scheduler.add_job(
-            self._deliver_job, IntervalTrigger(seconds=DELIVER_EVERY.total_seconds()),
+            self._deliver_job, IntervalTrigger(seconds=DELIVER_IDLE.total_seconds()),
             id="deliver", name="deliver", replace_existing=True,
+            next_run_time=self.clock.now(),  # what an earlier run left queued goes out now
         )
 
     # -- lifecycle
@@ -245,6 +390,7 @@ class Daemon:
             with self.runtime.open_store() as store:
                 record_config(store, config, self.clock.now(), origin="reload")
             self.schedule_jobs()
+        self.evaluate_soon()  # the new rules and thresholds apply at once
         log.info("config reloaded (%s)", config.digest[:12])
         self._report_reload(None)
         return True
@@ -272,9 +418,7 @@ class Daemon:
         handled = {*stop_signals, signal.SIGHUP}
         caught = _note_signals(handled)
         signal.pthread_sigmask(signal.SIG_BLOCK, handled)  # worker threads inherit the mask
-        self.schedule_jobs()
-        self.scheduler.start()
-        self._heartbeat()
+        self.start()
         watchdog_s = watchdog_interval_s()
         tick = min(watchdog_s or HEARTBEAT_EVERY_S, HEARTBEAT_EVERY_S)
         sd_notify(f"READY=1\nSTATUS={self.status_line()}")
@@ -297,6 +441,13 @@ class Daemon:
             sd_notify("STOPPING=1")
             self.stop()
         return 0
+
+    def start(self) -> None:
+        """Schedule the jobs and start them; the stored data is evaluated soon."""
+        self.schedule_jobs()
+        self.scheduler.start()
+        self._heartbeat()
+        self.evaluate_soon()
 
     def _heartbeat(self) -> None:
         """A scheduler job: proves jobs still run; records it in the store now and then.
@@ -322,7 +473,7 @@ class Daemon:
             self.reload()
         age = time.monotonic() - self._last_heartbeat
         if watchdog_s is not None and age < max(3 * HEARTBEAT_EVERY_S, watchdog_s):
-            sd_notify(f"WATCHDOG=1\nSTATUS={self.status_line()}")
+            sd_notify(f"WATCHDOG=1\nSTATUS={self._recent_status_line()}")
         elif watchdog_s is not None:
             log.error("scheduler heartbeat is %.0fs old; not pinging the watchdog", age)
 
@@ -332,6 +483,13 @@ class Daemon:
         changed = stamp != self._config_stamp
         self._config_stamp = stamp
         return changed
+
+    def _recent_status_line(self) -> str:
+        """:meth:`status_line`, read from the store at most every STATUS_EVERY_S."""
+        now = time.monotonic()
+        if self._status is None or now - self._status[0] >= STATUS_EVERY_S:
+            self._status = (now, self.status_line())
+        return self._status[1]
 
     def status_line(self) -> str:
         """One line for systemctl status: sources up/down and the last cycle."""
@@ -346,7 +504,13 @@ class Daemon:
                 f"last cycle {last[:19]}")
 
     def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
-        """Stop the scheduler, letting running jobs finish, but never wait longer than timeout."""
+        """Stop the scheduler, letting running jobs finish, but never wait longer than timeout.
+
+        A running evaluation does not finish: it is interrupted at once (its child process
+        killed, its transaction rolled back), and runs again in full at the next start.
+        """
+        self._stopping.set()
+        self._spare.discard()
         stopper = threading.Thread(target=self._shutdown, daemon=True)
         stopper.start()
         stopper.join(timeout_s)

@@ -11,11 +11,14 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from monitor.alerting import crash_points
 from monitor.alerting.deliver import DeliveryReport, deliver_pending
 from monitor.alerting.enqueue import enqueue_signals, evaluated_rule_names
 from monitor.alerting.notifiers.base import Notifier
@@ -31,16 +34,12 @@ from monitor.ops.self_alerts import (
     DiskUsage,
     operational_signals,
 )
-from monitor.risk.assess import (
-    assess_and_detect,
-    indicator_rows,
-    score_row,
-    signal_row,
-)
-from monitor.rules.evaluate import DetectorCache
 from monitor.sources import bundled
 from monitor.sources.polling import Fetcher, PollOutcome, is_due, poll_source
 from monitor.store.database import DB_NAME, Store, ensure_state_dir
+
+if TYPE_CHECKING:
+    from monitor.rules.evaluate import DetectorCache
 
 log = logging.getLogger(__name__)
 
@@ -110,15 +109,22 @@ def record_config(store: Store, config: Config, now: datetime, *, origin: str) -
 
 
 def poll_all(runtime: Runtime, fetcher: Fetcher, clock: Clock, *,
-             only_due: bool = False, workers: int = 4) -> list[PollOutcome]:
-    """Poll every enabled source (in parallel, each job with its own store connection)."""
+             only_due: bool = False, workers: int = 4,
+             on_done: Callable[[PollOutcome | None], None] | None = None) -> list[PollOutcome]:
+    """Poll every enabled source (in parallel, each job with its own store connection).
+
+    ``on_done`` is called (in this thread) as each source's poll ends, for a progress bar.
+    """
     sources = runtime.enabled_sources()
     if not sources:
         return []
     with ThreadPoolExecutor(max_workers=min(workers, len(sources))) as pool:
-        outcomes = list(pool.map(
-            lambda source: poll_one(runtime, source, fetcher, clock, only_due=only_due),
-            sources))
+        futures = [pool.submit(poll_one, runtime, source, fetcher, clock, only_due=only_due)
+                   for source in sources]
+        if on_done is not None:
+            for future in as_completed(futures):
+                on_done(future.result())
+        outcomes = [future.result() for future in futures]  # in the sources' order
     return [o for o in outcomes if o is not None]
 
 
@@ -132,33 +138,97 @@ def poll_one(runtime: Runtime, source: Source, fetcher: Fetcher, clock: Clock, *
         return poll_source(source, fetcher, store, now)
 
 
+@dataclass(frozen=True)
+class Evaluation:
+    """What one evaluation produced: every signal, how many alerts changed state, and the
+    detector signals alone (the daemon reuses them while their inputs stay the same)."""
+
+    signals: list[Signal]
+    transitions: int
+    detected: list[Signal] = field(default_factory=list)
+
+
+def poll_if_due(runtime: Runtime, source: Source, fetcher: Fetcher, clock: Clock
+                ) -> tuple[PollOutcome | None, datetime | None]:
+    """Poll one source if it is due; also return when it is due next, as stored.
+
+    The daemon remembers that time and does not open the store for the source before it.
+    """
+    with runtime.open_store() as store:
+        now = clock.now()
+        outcome = None
+        if is_due(store.source_state(source.id), now):
+            outcome = poll_source(source, fetcher, store, now)
+        next_at = store.source_state(source.id).next_poll_at
+    return outcome, datetime.fromisoformat(next_at) if next_at else None
+
+
 def evaluate(runtime: Runtime, clock: Clock, cache: DetectorCache | None = None
              ) -> list[Signal]:
     """Assess every mineral, run the detector rules, store the results and enqueue alerts."""
+    return evaluate_cycle(runtime, clock, cache).signals
+
+
+def evaluate_cycle(runtime: Runtime, clock: Clock, cache: DetectorCache | None = None
+                   ) -> Evaluation:
+    """:func:`evaluate`, also counting the alert transitions (the daemon delivers at once).
+
+    Everything it writes (indicators, scores, signals, the news watermark, alerts and their
+    outbox rows) is one transaction: a process killed mid-way (the daemon stopping) leaves
+    the store as it was, and the next evaluation does the whole work again.
+    """
+    # The assessment needs NumPy and the detectors (scikit-learn): imported here, not by the
+    # daemon, which runs this in a child process (see monitor.ops.worker).
+    from monitor.risk.assess import assess_and_detect, indicator_rows, score_row, signal_row
+
     started = time.monotonic()
     now = clock.now()
     as_of = now.date()
     config = runtime.config
     with runtime.open_store() as store:
-        assessments, signals = assess_and_detect(store, config, as_of=as_of, now=now,
-                                                 cache=cache)
-        store.save_evaluation(
-            evaluated_at=now,
-            indicators=[row for a in assessments for row in indicator_rows(a, as_of)],
-            scores=[score_row(a, as_of) for a in assessments],
-            signals=[signal_row(s) for s in signals])
-        store.set_meta("last_evaluation_at", now.isoformat())
-        # The news watermark moves in the same transaction as the alerts it produces.
+        assessments, detected = assess_and_detect(store, config, as_of=as_of, now=now,
+                                                  cache=cache)
         with store.transaction():
-            signals = [*signals, *policy_event_signals(store, config, now),
-                       *gather_operational_signals(runtime, store, now)]
-            enqueue_signals(store, config, signals, now,
-                            evaluated_rules=evaluated_rule_names(config) | OPERATIONAL_RULES)
-        store.set_meta("last_evaluation_duration_s", f"{time.monotonic() - started:.3f}")
+            store.save_evaluation(
+                evaluated_at=now,
+                indicators=[row for a in assessments for row in indicator_rows(a, as_of)],
+                scores=[score_row(a, as_of) for a in assessments],
+                signals=[signal_row(s) for s in detected])
+            store.set_meta("last_evaluation_at", now.isoformat())
+            signals, transitions = _enqueue(runtime, store, detected, now)
+            store.set_meta("last_evaluation_duration_s", f"{time.monotonic() - started:.3f}")
+            crash_points.reached("evaluation_written")  # test seam: all written, not committed
     firing = sum(1 for s in signals if s.firing)
     log.debug("evaluated %d minerals: %d signals, %d firing", len(assessments), len(signals),
               firing)
-    return signals
+    return Evaluation(signals, transitions, detected)
+
+
+def alert_cycle(runtime: Runtime, now: datetime, detected: list[Signal]) -> Evaluation:
+    """Enqueue again the detector signals of the last evaluation, whose inputs are unchanged,
+    with fresh policy-news and operational signals: ``for`` holds, ``keep_firing_for``, a
+    source down for too long and the news windows move with time alone.
+
+    Cheap (SQL only, no assessment), so the daemon's evaluate tick costs little when no new
+    data arrived; any new data, a new day or a new config runs :func:`evaluate_cycle`.
+    """
+    with runtime.open_store() as store, store.transaction():
+        signals, transitions = _enqueue(runtime, store, detected, now)
+    return Evaluation(signals, transitions, detected)
+
+
+def _enqueue(runtime: Runtime, store: Store, detected: list[Signal], now: datetime
+             ) -> tuple[list[Signal], int]:
+    """Add policy-news and operational signals to ``detected`` and enqueue the alerts."""
+    config = runtime.config
+    # The news watermark moves in the same transaction as the alerts it produces.
+    with store.transaction():
+        signals = [*detected, *policy_event_signals(store, config, now),
+                   *gather_operational_signals(runtime, store, now)]
+        transitions = enqueue_signals(
+            store, config, signals, now,
+            evaluated_rules=evaluated_rule_names(config) | OPERATIONAL_RULES)
+    return signals, len(transitions)
 
 
 def gather_operational_signals(runtime: Runtime, store: Store, now: datetime) -> list[Signal]:
@@ -182,12 +252,28 @@ def deliver_once(runtime: Runtime, clock: Clock,
         return deliver_pending(store, runtime.config, notifiers, clock.now(), flush=True)
 
 
-def run_once(runtime: Runtime, fetcher: Fetcher, clock: Clock
+def run_once(runtime: Runtime, fetcher: Fetcher, clock: Clock,
+             progress: Callable[[int, int], None] | None = None
              ) -> tuple[list[PollOutcome], DeliveryReport]:
-    """One full cycle: poll every source once, evaluate, deliver; report what happened."""
-    outcomes = poll_all(runtime, fetcher, clock)
+    """One full cycle: poll every source once, evaluate, deliver; report what happened.
+
+    ``progress`` is told ``(steps done, steps)``: one step per source, then the evaluation
+    and the delivery.
+    """
+    total = len(runtime.enabled_sources()) + 2
+    done = 0
+
+    def step(_outcome: object = None) -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, total)
+
+    outcomes = poll_all(runtime, fetcher, clock, on_done=step)
     evaluate(runtime, clock)
+    step()
     report = deliver_once(runtime, clock)
+    step()
     with runtime.open_store() as store:
         store.set_meta("last_cycle_at", clock.now().isoformat())
     return outcomes, report

@@ -79,6 +79,11 @@ class PollOutcome:
     status_changed: bool = False
     data_problem: str | None = None
 
+    @property
+    def stored_new_data(self) -> bool:
+        """Whether this poll stored new or changed observations or new news items."""
+        return self.ok and self.changed > 0
+
 
 def parse_payload(source: Source, body: bytes, *, deadline: float | None = None
                   ) -> list[Observation]:

@@ -18,6 +18,7 @@ and a deadline (see ``_XlsxGuard``).
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import math
@@ -31,8 +32,6 @@ from datetime import date, datetime
 from itertools import pairwise
 from types import TracebackType
 from typing import IO, Any, Literal, Self
-
-from openpyxl.reader.excel import ExcelReader
 
 from monitor.core.errors import SourceFormatError
 from monitor.core.models import Frequency, Measure, Observation
@@ -296,7 +295,7 @@ def _read_pinksheet_xlsx(body: bytes, *, source: str, deadline: float) -> _Sheet
     guard = _XlsxGuard(deadline)
     try:
         _check_archive(body)
-        book = _GuardedExcelReader(body, guard).read_book()
+        book = _guarded_excel_reader()(body, guard).read_book()
     except _XlsxLimit as exc:
         raise _fail(source, "workbook", str(exc)) from exc
     except Exception as exc:  # openpyxl raises zipfile, KeyError, XML and value errors alike
@@ -452,17 +451,25 @@ class _GuardedZipFile(zipfile.ZipFile):
         return _GuardedPart(inner, part, self._guard) if mode == "r" else inner
 
 
-class _GuardedExcelReader(ExcelReader):
-    """openpyxl's own reader (read-only, values only, no external links) on a guarded archive."""
+@functools.cache
+def _guarded_excel_reader() -> type:
+    """The reader class, defined at first use: openpyxl is imported only to read a workbook
+    (the daemon polls CSV sources far more often, and keeps its memory small)."""
+    from openpyxl.reader.excel import ExcelReader
 
-    def __init__(self, body: bytes, guard: _XlsxGuard) -> None:
-        super().__init__(io.BytesIO(body), read_only=True, data_only=True, keep_links=False)
-        self.archive.close()
-        self.archive = _GuardedZipFile(body, guard)
+    class _GuardedExcelReader(ExcelReader):  # type: ignore[misc]
+        """openpyxl's reader (read-only, values only, no external links) on a guarded archive."""
 
-    def read_book(self) -> Any:
-        self.read()
-        return self.wb
+        def __init__(self, body: bytes, guard: _XlsxGuard) -> None:
+            super().__init__(io.BytesIO(body), read_only=True, data_only=True, keep_links=False)
+            self.archive.close()
+            self.archive = _GuardedZipFile(body, guard)
+
+        def read_book(self) -> Any:
+            self.read()
+            return self.wb
+
+    return _GuardedExcelReader
 
 
 def _read_pinksheet_csv(body: bytes, *, source: str) -> _Sheet:
