@@ -17,7 +17,6 @@ from monitor.core.models import Frequency
 from monitor.risk import prices
 from monitor.risk.prices import (
     HISTORY_CACHE_SIZE,
-    infer_frequency,
     price_change_series,
     volatility_series,
     window_returns,
@@ -110,7 +109,8 @@ def compute_market_context(history: Sequence[tuple[date, float]], *,
     """
     if not history:
         return MarketContext(None, "none", reason="no price series")
-    return _market_context(tuple(history), frequency or infer_frequency(history), params)
+    points = tuple(history)
+    return _market_context(points, frequency or prices.frequency_of(points), params)
 
 
 @lru_cache(maxsize=HISTORY_CACHE_SIZE)

@@ -66,7 +66,7 @@ def test_the_fast_path_learns_and_answers_as_the_public_api(detector, seed: int)
 
 
 def test_the_public_api_still_validates() -> None:
-    with pytest.raises(ValueError, match="NaN|infinity"):
+    with pytest.raises(ValueError, match=r"NaN|infinity"):
         ThresholdDetector(thresholds=[1.0]).fit([[np.nan]])
     fitted = CusumDetector().fit(_data(0, 20, 1))
     with pytest.raises(ValueError, match="features"):
