@@ -150,6 +150,7 @@ class Replayer:
         self._wanted = set(self.minerals) | self._groups_and_members()
         self._wgi_pending = sorted(data.wgi, key=lambda w: data.wgi_published_at(w.year))
         self._wgi_known: list[WgiEstimate] = []
+        self._wgi_order: dict[int, int] | None = None
         self._governance: GovernanceTable = build_governance(())
         eligible = [(i, n) for i, n in enumerate(data.news)
                     if n.dedup_of is None and n.is_supply_risk_event]
@@ -215,7 +216,9 @@ class Replayer:
         if fresh:
             self._wgi_known += self._wgi_pending[:fresh]
             del self._wgi_pending[:fresh]
-            order = {id(w): i for i, w in enumerate(self.data.wgi)}
+            if self._wgi_order is None:
+                self._wgi_order = {id(w): i for i, w in enumerate(self.data.wgi)}
+            order = self._wgi_order
             self._wgi_known.sort(key=lambda w: order[id(w)])
             self._governance = build_governance(self._wgi_known)
 
@@ -379,14 +382,22 @@ def _store_order(o: Observation) -> tuple[str, str, str, date, str]:
 
 def replay(config: Config, data: ReplayData, start: date, end: date, *,
            minerals: Sequence[str] | None = None, warmup: timedelta = DEFAULT_WARMUP,
-           on_date: Callable[[DateResult], None] | None = None) -> ReplayResult:
-    """Replay [start - warmup, end]; transitions before ``start`` only set up the state."""
+           on_date: Callable[[DateResult], None] | None = None,
+           progress: Callable[[int, int], None] | None = None) -> ReplayResult:
+    """Replay [start - warmup, end]; transitions before ``start`` only set up the state.
+
+    ``progress`` is called with ``(dates_done, dates_total)``: once with 0 before the first
+    date, then after each date (for a progress bar; it must not change anything).
+    """
     import time as _time
 
     began = _time.perf_counter()
     replayer = Replayer(config, data, minerals)
     result = ReplayResult(start, end, replayer.minerals)
-    for as_of in evaluation_dates(data, start - warmup, end):
+    dates = evaluation_dates(data, start - warmup, end)
+    if progress is not None:
+        progress(0, len(dates))
+    for done, as_of in enumerate(dates, start=1):
         out = replayer.step_date(as_of)
         result.dates.append(as_of)
         for a in out.assessments:
@@ -400,6 +411,8 @@ def replay(config: Config, data: ReplayData, start: date, end: date, *,
         result.transitions += out.transitions
         if on_date is not None:
             on_date(out)
+        if progress is not None:
+            progress(done, len(dates))
     result.seconds = _time.perf_counter() - began
     return result
 

@@ -48,6 +48,7 @@ def clear_caches() -> None:
     """Forget the memoised histories of this module (see ``market.clear_caches``)."""
     _PREPARED.clear()
     _PREPARED_BY_ID.clear()
+    _INTERNED.clear()
     _stdev.cache_clear()
     _BY_IDENTITY.clear()
     _LINEAGE.clear()
@@ -432,43 +433,85 @@ class _Prepared:
 
 #: The same preparations by the identity of a history tuple (held, so its id is not reused):
 #: a replay asks about one tuple many times, and hashing a long tuple costs more than the ask.
-_PREPARED_BY_ID: dict[tuple[int, Frequency | None],
-                      tuple[tuple[tuple[date, float], ...], _Prepared]] = {}
+_PREPARED_BY_ID: OrderedDict[tuple[int, Frequency | None],
+                             tuple[tuple[tuple[date, float], ...], _Prepared]] = OrderedDict()
+#: Interned histories by (length, id of the first point, id of the last), see intern_history.
+_INTERNED: OrderedDict[tuple[int, int, int], tuple[tuple[date, float], ...]] = OrderedDict()
 
 _PREPARED: OrderedDict[tuple[tuple[tuple[date, float], ...], Frequency | None], _Prepared] = \
     OrderedDict()
 
 
-def _prepared(history: Sequence[tuple[date, float]], frequency: Frequency | None) -> _Prepared:
-    """The remembered preparation of ``history`` (an LRU of ``HISTORY_CACHE_SIZE``).
+def intern_history(history: Sequence[tuple[date, float]]) -> tuple[tuple[date, float], ...]:
+    """``tuple(history)``, the very tuple remembered earlier when it holds the same points.
 
-    Without a ``frequency`` the inferred one is remembered too (under the key ``None``), so a
-    history asked again is not scanned again to infer it.
+    A list copied from a remembered history (``price_history`` returns one; a replay's detector
+    series share its points) holds the very same point objects, so it is recognised by
+    identity, point by point in C, instead of by hashing every point. The interned tuple holds
+    its points, so an id seen here always belongs to the point it was taken from.
     """
-    if type(history) is tuple:
-        known = _PREPARED_BY_ID.get((id(history), frequency))
-        if known is not None and known[0] is history:
-            return known[1]
-    points = tuple(history)
+    if not history:
+        return ()
+    key = (len(history), id(history[0]), id(history[-1]))
+    known = _INTERNED.get(key)
+    if known is not None and (known is history or all(map(operator.is_, known, history))):
+        return known
+    points = history if type(history) is tuple else tuple(history)
+    _INTERNED[key] = points
+    _bounded(_INTERNED)
+    return points
+
+
+def _prepared(history: Sequence[tuple[date, float]], frequency: Frequency | None) -> _Prepared:
+    """The remembered preparation of ``history`` (LRUs of ``HISTORY_CACHE_SIZE``).
+
+    Looked up by the identity of the interned history first (:func:`intern_history`), then by
+    its value. Without a ``frequency`` the inferred one is remembered too (under the key
+    ``None``), so a history asked again is not scanned again to infer it.
+    """
+    points = intern_history(history)
+    known = _PREPARED_BY_ID.get((id(points), frequency))
+    if known is not None and known[0] is points:
+        return known[1]
     found = _PREPARED.get((points, frequency))
-    if found is not None:
-        _PREPARED.move_to_end((points, frequency))
-        return found
-    inferred = frequency or infer_frequency(points)
-    key = (points, inferred)
-    found = _PREPARED.get(key)
     if found is None:
-        found = _grown(points, inferred) or _Prepared.build(points, inferred)
-    _PREPARED[key] = found
-    if frequency is None:
-        _PREPARED[(points, None)] = found
-    while len(_PREPARED) > HISTORY_CACHE_SIZE:
-        _PREPARED.popitem(last=False)
-    if type(history) is tuple:
-        _PREPARED_BY_ID[(id(history), frequency)] = (history, found)
-        while len(_PREPARED_BY_ID) > HISTORY_CACHE_SIZE:
-            del _PREPARED_BY_ID[next(iter(_PREPARED_BY_ID))]
+        parent = _parent(points, frequency)
+        inferred = frequency or _inferred(points, parent)
+        found = _PREPARED.get((points, inferred))
+        if found is None:
+            found = _grown(points, inferred, parent) or _Prepared.build(points, inferred)
+            _PREPARED[(points, inferred)] = found
+        _PREPARED[(points, frequency)] = found
+    _PREPARED.move_to_end((points, frequency))
+    _bounded(_PREPARED)
+    _PREPARED_BY_ID[(id(points), frequency)] = (points, found)
+    _bounded(_PREPARED_BY_ID)
     return found
+
+
+def _parent(points: tuple[tuple[date, float], ...], frequency: Frequency | None
+            ) -> _Prepared | None:
+    """The remembered preparation of ``points`` without its last point (by identity), if any."""
+    if len(points) < 2:
+        return None
+    prefix = _INTERNED.get((len(points) - 1, id(points[0]), id(points[-2])))
+    if prefix is None or not all(map(operator.is_, prefix, points)):
+        return None
+    known = _PREPARED_BY_ID.get((id(prefix), frequency))
+    return known[1] if known is not None and known[0] is prefix else None
+
+
+def _inferred(points: tuple[tuple[date, float], ...], parent: _Prepared | None) -> Frequency:
+    """:func:`infer_frequency` of ``points``, from the parent's inferred frequency when known
+    (every earlier date already passed the test): only the last date is looked at."""
+    if parent is None:
+        return infer_frequency(points)
+    when = points[-1][0]
+    if parent.frequency == Frequency.ANNUAL and when.month == 1 and when.day == 1:
+        return Frequency.ANNUAL
+    if parent.frequency in (Frequency.ANNUAL, Frequency.MONTHLY) and when.day == 1:
+        return Frequency.MONTHLY
+    return Frequency.DAILY
 
 
 def frequency_of(history: Sequence[tuple[date, float]]) -> Frequency:
@@ -476,16 +519,18 @@ def frequency_of(history: Sequence[tuple[date, float]]) -> Frequency:
     return _prepared(history, None).frequency
 
 
-def _grown(history: tuple[tuple[date, float], ...], frequency: Frequency) -> _Prepared | None:
+def _grown(history: tuple[tuple[date, float], ...], frequency: Frequency,
+           parent: _Prepared | None = None) -> _Prepared | None:
     """``history`` built from its remembered prefix when it adds one later period, or None."""
     if frequency == Frequency.DAILY or len(history) < 2:
         return None
-    parent = _PREPARED.get((history[:-1], frequency)) or _PREPARED.get((history[:-1], None))
     if parent is None or parent.frequency != frequency:
+        parent = _PREPARED.get((history[:-1], frequency)) or \
+            _PREPARED.get((history[:-1], None))
+    if parent is None or parent.frequency != frequency or parent.latest is None:
         return None
     when, value = history[-1]
-    latest = max(d for d, _ in history[:-1])
-    if _period_index(when, frequency) <= _period_index(latest, frequency):
+    if _period_index(when, frequency) <= _period_index(parent.latest, frequency):
         return None
     return parent.grow(when, value)
 

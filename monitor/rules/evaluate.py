@@ -243,7 +243,7 @@ class RuleEvaluator:
     """
 
     def __init__(self) -> None:
-        self._rules: dict[int, tuple[EffectiveRule, BaseEstimator]] = {}
+        self._rules: dict[int, tuple[EffectiveRule, BaseEstimator, tuple[str, ...]]] = {}
         self._last: dict[int, tuple[tuple[Series, ...], Signal | None]] = {}
         self._fitted: dict[int, tuple[str, BaseEstimator]] = {}
         self.fits = 0
@@ -255,31 +255,33 @@ class RuleEvaluator:
         for rule in rules:
             if not rule.enabled:
                 continue
-            prototype = self._prototype(rule)  # first: forgets what a dead rule left
+            _, prototype, indicators = self._prototype(rule)  # first: forgets a dead rule
             mine = series.get(rule.mineral, {})
-            columns = tuple(mine.get(i) or [] for i in rule.indicators)
+            columns = tuple(mine.get(i) or [] for i in indicators)
             previous = self._last.get(id(rule))
             if previous is not None and previous[0] == columns and previous[1] is not None:
                 signals.append(previous[1])
                 continue
-            signal, reusable = self._evaluate(rule, prototype, columns, as_of)
+            signal, reusable = self._evaluate(rule, prototype, indicators, columns, as_of)
             self._last[id(rule)] = (columns, signal if reusable else None)
             signals.append(signal)
         return signals
 
-    def _prototype(self, rule: EffectiveRule) -> BaseEstimator:
+    def _prototype(self, rule: EffectiveRule
+                   ) -> tuple[EffectiveRule, BaseEstimator, tuple[str, ...]]:
         known = self._rules.get(id(rule))
         if known is None or known[0] is not rule:
-            known = (rule, rule.build())
+            known = (rule, rule.build(), rule.indicators)
             self._rules[id(rule)] = known
             self._last.pop(id(rule), None)
             self._fitted.pop(id(rule), None)
-        return known[1]
+        return known
 
     def _evaluate(self, rule: EffectiveRule, prototype: BaseEstimator,
-                  columns: tuple[Series, ...], as_of: date) -> tuple[Signal, bool]:
+                  indicators: tuple[str, ...], columns: tuple[Series, ...], as_of: date
+                  ) -> tuple[Signal, bool]:
         """The signal, and whether it can be reused for equal series at another date."""
-        missing = [i for i, column in zip(rule.indicators, columns, strict=True) if not column]
+        missing = [i for i, column in zip(indicators, columns, strict=True) if not column]
         if missing:
             return _quiet(rule, as_of, SignalState.NO_DATA,
                           f"no data for {', '.join(missing)}"), False
