@@ -9,6 +9,7 @@ IsolationForest silently accepts them. Either way the calling layer drops (and c
 non-finite points before it calls a detector. See docs/detectors.md.
 """
 
+from detectors._base import BaseDetector
 from detectors.cusum import CusumDetector
 from detectors.rate_of_change import RateOfChangeDetector
 from detectors.registry import (
@@ -24,6 +25,7 @@ from detectors.threshold import ThresholdDetector
 
 __all__ = [
     "DETECTORS",
+    "BaseDetector",
     "CusumDetector",
     "RateOfChangeDetector",
     "RobustZScoreDetector",

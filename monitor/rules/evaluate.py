@@ -23,8 +23,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from detectors import ThresholdDetector, build_detector, insufficient_history
-from detectors._base import BaseDetector
+from detectors import BaseDetector, ThresholdDetector, build_detector, insufficient_history
 from monitor.config.rules import Rule, RulesFile
 from monitor.core.models import Signal, SignalState
 from monitor.core.values import format_pair
