@@ -4,13 +4,18 @@ The replay is the daemon's evaluate job with the store replaced by memory: at ea
 date ``D`` (every distinct publication date of the inputs and every news item date) it keeps the
 observations with ``published_at <= D`` and the WGI estimates public at ``D``, then runs
 :func:`monitor.risk.assess.assess` -> :func:`~monitor.risk.assess.detector_series` (risk history
-= the replay's own earlier scores) -> :func:`monitor.rules.evaluate.evaluate_rules` (one
-:class:`~monitor.rules.evaluate.DetectorCache` for the whole replay) ->
-:func:`~monitor.risk.assess.annotate_signals`, adds ``policy_event`` signals for news first seen
-since the previous date, and steps every alert with the pure state machine
-:func:`monitor.alerting.state.step`, exactly as the enqueue stage does. ``now`` is ``D`` at
-00:00 UTC. Nothing in here reads the network or the wall clock. Scoring is in
-:mod:`monitor.backtest.scoring`.
+= the replay's own earlier scores) -> the rules (:class:`monitor.rules.evaluate.RuleEvaluator`,
+``evaluate_rules`` for date after date) -> :func:`~monitor.risk.assess.annotate_signals`, adds
+``policy_event`` signals for news first seen since the previous date, and steps every alert with
+the pure state machine :func:`monitor.alerting.state.step`, exactly as the enqueue stage does.
+``now`` is ``D`` at 00:00 UTC. Nothing in here reads the network or the wall clock. Scoring is
+in :mod:`monitor.backtest.scoring`.
+
+Work shared between dates is done once (docs/backtest.md, "Speed"): observations are filed
+once per mineral and a mineral without new data keeps the same tuple, so the pure functions of
+its observations are remembered or grown (``monitor.risk.prices``); news items are filed once;
+signals of unchanged series are reused. ``tests/backtest/reference_replay.py`` keeps the
+straightforward replay, and the tests require identical results at every date.
 """
 
 from __future__ import annotations
@@ -124,7 +129,10 @@ def midnight(day: date) -> datetime:
 
 
 class Replayer:
-    """The daemon's evaluate job on a simulated clock, with its state held in memory."""
+    """The daemon's evaluate job on a simulated clock, with its state held in memory.
+
+    :meth:`step_date` must be called with increasing dates (the replay moves forward).
+    """
 
     def __init__(self, config: Config, data: ReplayData,
                  minerals: Sequence[str] | None = None) -> None:
