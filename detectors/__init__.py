@@ -19,6 +19,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from detectors._base import BaseDetector
     from detectors.cusum import CusumDetector
     from detectors.rate_of_change import RateOfChangeDetector
     from detectors.registry import (
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from detectors.threshold import ThresholdDetector
 
 _WHERE = {
+    "BaseDetector": "detectors._base",
     "CusumDetector": "detectors.cusum",
     "RateOfChangeDetector": "detectors.rate_of_change",
     "RobustZScoreDetector": "detectors.robust_zscore",
@@ -47,6 +49,7 @@ _WHERE = {
 
 __all__ = [
     "DETECTORS",
+    "BaseDetector",
     "CusumDetector",
     "RateOfChangeDetector",
     "RobustZScoreDetector",

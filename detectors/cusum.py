@@ -90,7 +90,10 @@ class CusumDetector(BaseDetector):
             The fitted detector.
         """
         self._check_params()
-        X = self._validate_fit_input(X)
+        return self._fit_array(self._validate_fit_input(X))
+
+    def _fit_array(self, X: np.ndarray) -> CusumDetector:
+        self._check_params()
         self.mean_ = X.mean(axis=0)
         self.std_ = nonzero_scale(X.std(axis=0), self.mean_)
         self._k = float(self.k)
@@ -110,7 +113,9 @@ class CusumDetector(BaseDetector):
         scores : ndarray of shape (n_samples,)
             Lower is more abnormal; the worst column of each row.
         """
-        X = self._validate_score_input(X)
+        return self._score_array(self._validate_score_input(X))
+
+    def _score_array(self, X: np.ndarray) -> np.ndarray:
         z = (X - self.mean_) / self.std_
         upper = _lindley(z - self._k)
         lower = _lindley(-z - self._k)

@@ -111,7 +111,10 @@ class RateOfChangeDetector(BaseDetector):
             The fitted detector.
         """
         self._check_params()
-        X = self._validate_fit_input(X)
+        return self._fit_array(self._validate_fit_input(X))
+
+    def _fit_array(self, X: np.ndarray) -> RateOfChangeDetector:
+        self._check_params()
         self._window = int(self.window)
         self._direction = self.direction
         self._change_kind = self.change
@@ -132,7 +135,9 @@ class RateOfChangeDetector(BaseDetector):
         scores : ndarray of shape (n_samples,)
             ``-change`` of the column that moved most; 0 for the first ``window`` rows.
         """
-        X = self._validate_score_input(X)
+        return self._score_array(self._validate_score_input(X))
+
+    def _score_array(self, X: np.ndarray) -> np.ndarray:
         self._check_positive(X)
         change = _directional(self._signed_change(X), self._direction)
         return -np.max(change, axis=1)

@@ -77,7 +77,10 @@ class RobustZScoreDetector(BaseDetector):
             The fitted detector.
         """
         self._check_params()
-        X = self._validate_fit_input(X)
+        return self._fit_array(self._validate_fit_input(X))
+
+    def _fit_array(self, X: np.ndarray) -> RobustZScoreDetector:
+        self._check_params()
         self.center_, self.scale_ = robust_location_scale(X)
         self.offset_ = -float(self.threshold)
         return self
@@ -95,5 +98,7 @@ class RobustZScoreDetector(BaseDetector):
         scores : ndarray of shape (n_samples,)
             Lower is more abnormal.
         """
-        X = self._validate_score_input(X)
+        return self._score_array(self._validate_score_input(X))
+
+    def _score_array(self, X: np.ndarray) -> np.ndarray:
         return -np.max(np.abs(X - self.center_) / self.scale_, axis=1)

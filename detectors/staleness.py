@@ -92,7 +92,10 @@ class StalenessDetector(BaseDetector):
             The fitted detector.
         """
         self._check_params()
-        X = self._validate_fit_input(X)
+        return self._fit_array(self._validate_fit_input(X))
+
+    def _fit_array(self, X: np.ndarray) -> StalenessDetector:
+        self._check_params()
         self.cadence_ = _median_gap(X)
         if self.max_age is not None:
             self.limit_ = float(self.max_age)
@@ -119,7 +122,9 @@ class StalenessDetector(BaseDetector):
         scores : ndarray of shape (n_samples,)
             Lower is more abnormal (staler).
         """
-        X = self._validate_score_input(X)
+        return self._score_array(self._validate_score_input(X))
+
+    def _score_array(self, X: np.ndarray) -> np.ndarray:
         return -np.max(X, axis=1)
 
 

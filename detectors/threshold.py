@@ -112,8 +112,11 @@ class ThresholdDetector(BaseDetector):
         self : ThresholdDetector
             The fitted detector.
         """
+        self._check_params()
+        return self._fit_array(self._validate_fit_input(X))
+
+    def _fit_array(self, X: np.ndarray) -> ThresholdDetector:
         thresholds, levels = self._check_params()
-        self._validate_fit_input(X)
         self._sign = 1.0 if self.direction == "above" else -1.0
         self._hysteresis = float(self.hysteresis)
         self.thresholds_ = thresholds
@@ -134,7 +137,9 @@ class ThresholdDetector(BaseDetector):
         scores : ndarray of shape (n_samples,)
             Lower is more abnormal; the worst column of each row.
         """
-        X = self._validate_score_input(X)
+        return self._score_array(self._validate_score_input(X))
+
+    def _score_array(self, X: np.ndarray) -> np.ndarray:
         oriented = self._sign * X
         held_first = self._held(oriented)[:, :, 0]
         return np.min(-(oriented + self._hysteresis * held_first), axis=1)
@@ -152,7 +157,10 @@ class ThresholdDetector(BaseDetector):
         levels : ndarray of int of shape (n_samples,)
             The highest level held by any column at each row.
         """
-        X = self._validate_score_input(X)
+        return self.predict_level_checked(self._validate_score_input(X))
+
+    def predict_level_checked(self, X: np.ndarray) -> np.ndarray:
+        """``predict_level`` on an array already known to be valid (see ``fit_checked``)."""
         return self._held(self._sign * X).sum(axis=2).max(axis=1)
 
     def _held(self, oriented: np.ndarray) -> np.ndarray:

@@ -8,7 +8,7 @@ preview both call it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -62,15 +62,20 @@ class Preview:
 def preview(current: Config, draft: Config, data: ReplayData, events: Sequence[Event], *,
             start: date, end: date, minerals: Sequence[str] | None = None,
             min_level: str = "high",
-            excluded_rules: Iterable[str] = DEFAULT_EXCLUDED_RULES) -> Preview:
-    """Replay both configs over [start, end] and compare the alerts each would have raised."""
+            excluded_rules: Iterable[str] = DEFAULT_EXCLUDED_RULES,
+            progress: Callable[[int, int], None] | None = None) -> Preview:
+    """Replay both configs over [start, end] and compare the alerts each would have raised.
+
+    ``progress`` gets ``(dates_done, dates_total)`` over both replays together.
+    """
     excluded = tuple(excluded_rules)
     found = []
     summaries = []
-    for config in (current, draft):
+    for round_, config in enumerate((current, draft)):
         result, scored = run_backtest(config, data, events, start=start, end=end,
                                       minerals=minerals, min_level=min_level,
-                                      excluded_rules=excluded)
+                                      excluded_rules=excluded,
+                                      progress=_both(progress, round_))
         found.append({_key(o): o for o in onsets(result, min_level=min_level,
                                                  excluded_rules=excluded)})
         summaries.append(scored.summary())
@@ -82,6 +87,19 @@ def preview(current: Config, draft: Config, data: ReplayData, events: Sequence[E
         tuple(before[k] for k in sorted(before.keys() - after.keys()) if k[1] == mineral))
         for mineral in changed)
     return Preview(start, end, changes, summaries[0], summaries[1])
+
+
+def _both(progress: Callable[[int, int], None] | None, round_: int
+          ) -> Callable[[int, int], None] | None:
+    """Report one of the two replays as part of both: (done + round * total, 2 * total)."""
+    if progress is None:
+        return None
+    report = progress
+
+    def relay(done: int, total: int) -> None:
+        if round_ == 0 or done > 0:  # the second replay's start is the first one's end
+            report(done + round_ * total, 2 * total)
+    return relay
 
 
 def _key(onset: Onset) -> tuple[date, str, str, str]:

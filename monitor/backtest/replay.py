@@ -4,17 +4,23 @@ The replay is the daemon's evaluate job with the store replaced by memory: at ea
 date ``D`` (every distinct publication date of the inputs and every news item date) it keeps the
 observations with ``published_at <= D`` and the WGI estimates public at ``D``, then runs
 :func:`monitor.risk.assess.assess` -> :func:`~monitor.risk.assess.detector_series` (risk history
-= the replay's own earlier scores) -> :func:`monitor.rules.evaluate.evaluate_rules` (one
-:class:`~monitor.rules.evaluate.DetectorCache` for the whole replay) ->
-:func:`~monitor.risk.assess.annotate_signals`, adds ``policy_event`` signals for news first seen
-since the previous date, and steps every alert with the pure state machine
-:func:`monitor.alerting.state.step`, exactly as the enqueue stage does. ``now`` is ``D`` at
-00:00 UTC. Nothing in here reads the network or the wall clock. Scoring is in
-:mod:`monitor.backtest.scoring`.
+= the replay's own earlier scores) -> the rules (:class:`monitor.rules.evaluate.RuleEvaluator`,
+``evaluate_rules`` for date after date) -> :func:`~monitor.risk.assess.annotate_signals`, adds
+``policy_event`` signals for news first seen since the previous date, and steps every alert with
+the pure state machine :func:`monitor.alerting.state.step`, exactly as the enqueue stage does.
+``now`` is ``D`` at 00:00 UTC. Nothing in here reads the network or the wall clock. Scoring is
+in :mod:`monitor.backtest.scoring`.
+
+Work shared between dates is done once (docs/backtest.md, "Speed"): observations are filed
+once per mineral and a mineral without new data keeps the same tuple, so the pure functions of
+its observations are remembered or grown (``monitor.risk.prices``); news items are filed once;
+signals of unchanged series are reused. ``tests/backtest/reference_replay.py`` keeps the
+straightforward replay, and the tests require identical results at every date.
 """
 
 from __future__ import annotations
 
+import bisect
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,7 +34,9 @@ from monitor.alerting.state import (
     Timing,
     Transition,
     absent_signal,
-    one_signal_per_alert,
+    fingerprint,
+    level_rank,
+    signal_labels,
     step,
 )
 from monitor.backtest.inputs import NewsEvent, ReplayData, Series, _published
@@ -37,8 +45,15 @@ from monitor.core.models import Measure, Observation, Signal
 from monitor.news.events import RULE as POLICY_RULE
 from monitor.news.events import event_signals, select_alerts
 from monitor.news.pressure import PolicyEvent, compute_policy_pressure, compute_production_shares
-from monitor.risk.assess import Assessment, annotate_signals, assess, detector_series
-from monitor.rules.evaluate import DetectorCache, effective_rules, evaluate_rules
+from monitor.risk.assess import (
+    Assessment,
+    annotate_signals,
+    assess,
+    detector_series,
+    price_detector_series,
+)
+from monitor.risk.indicators import GovernanceTable, build_governance
+from monitor.rules.evaluate import RuleEvaluator, effective_rules
 from monitor.sources.wgi import WgiEstimate
 
 #: Days replayed before ``start`` so alerts already true on day one do not count as new onsets.
@@ -114,7 +129,10 @@ def midnight(day: date) -> datetime:
 
 
 class Replayer:
-    """The daemon's evaluate job on a simulated clock, with its state held in memory."""
+    """The daemon's evaluate job on a simulated clock, with its state held in memory.
+
+    :meth:`step_date` must be called with increasing dates (the replay moves forward).
+    """
 
     def __init__(self, config: Config, data: ReplayData,
                  minerals: Sequence[str] | None = None) -> None:
@@ -126,7 +144,7 @@ class Replayer:
         self.evaluated = evaluated_rule_names(config)
         # Fits are deterministic: a detector fitted on the same series is reused, whatever the
         # time between evaluations (live refits daily; on identical data that changes nothing).
-        self.cache = DetectorCache(refit_every=timedelta.max)
+        self.evaluator = RuleEvaluator()
         self.alerts: dict[str, AlertState] = {}
         self.history: dict[str, Series] = defaultdict(list)
         self.levels: dict[str, str] = {}
@@ -134,9 +152,23 @@ class Replayer:
         self._pending = sorted(data.observations, key=_published)
         self._cursor = 0
         self._known: dict[str, dict[tuple[str, str, str, date], Observation]] = defaultdict(dict)
+        self._filed: dict[str, tuple[Observation, ...]] = {}
+        # Per mineral, its observations in store order and their sort keys (kept sorted).
+        self._ordered: dict[str, tuple[list[Observation], list[tuple[str, str, str, date, str]]]] = {}
         self._wanted = set(self.minerals) | self._groups_and_members()
         self._wgi_pending = sorted(data.wgi, key=lambda w: data.wgi_published_at(w.year))
         self._wgi_known: list[WgiEstimate] = []
+        self._wgi_order: dict[int, int] | None = None
+        self._governance: GovernanceTable = build_governance(())
+        eligible = [(i, n) for i, n in enumerate(data.news)
+                    if n.dedup_of is None and n.is_supply_risk_event]
+        self._news_pending = sorted(eligible, key=lambda pair: pair[1].at.date())
+        self._news_cursor = 0
+        self._events: dict[str, list[tuple[int, PolicyEvent]]] = {}
+        self._price_memo: dict[str, tuple[Sequence[Observation], dict[str, Series]]] = {}
+        self._fingerprints: dict[tuple[object, ...], str] = {}
+        self._shares_memo: dict[str, tuple[Sequence[Observation], date,
+                                           dict[str, float]]] = {}
 
     def _groups_and_members(self) -> set[str]:
         """Minerals whose data the chosen ones need (a member inherits from its group)."""
@@ -148,23 +180,42 @@ class Replayer:
                     extra.add(mineral.group)
         return extra
 
-    def observations_at(self, as_of: date) -> dict[str, list[Observation]]:
+    def observations_at(self, as_of: date) -> dict[str, tuple[Observation, ...]]:
         """Observations public at ``as_of``, per mineral, ordered as the store returns them.
 
         Incremental: the replay moves forward, so each observation is filed once. A later
-        publication of the same natural key replaces the earlier one (a revision).
+        publication of the same natural key replaces the earlier one (a revision). A mineral
+        without new observations keeps the very same tuple, which lets the pure functions of
+        its observations be remembered (``monitor.risk.prices.memo_by_identity``).
         """
+        changed: set[str] = set()
         while self._cursor < len(self._pending) and \
                 _published(self._pending[self._cursor]) <= as_of:
             obs = self._pending[self._cursor]
             self._cursor += 1
-            self._known[obs.mineral][(obs.source, obs.series, obs.country, obs.period)] = obs
-        return {mineral: sorted(rows.values(), key=_store_order)
-                for mineral, rows in self._known.items()}
+            known = self._known[obs.mineral]
+            key = (obs.source, obs.series, obs.country, obs.period)
+            rows, keys = self._ordered.setdefault(obs.mineral, ([], []))
+            if key in known:  # a revision: the earlier publication leaves its place
+                at = bisect.bisect_left(keys, _store_order(known[key]))
+                del rows[at], keys[at]
+            known[key] = obs
+            order = _store_order(obs)
+            at = bisect.bisect_left(keys, order)
+            rows.insert(at, obs)
+            keys.insert(at, order)
+            changed.add(obs.mineral)
+        for mineral in changed:
+            self._filed[mineral] = tuple(self._ordered[mineral][0])
+        return dict(self._filed)
 
     def wgi_at(self, as_of: date) -> list[WgiEstimate]:
         """WGI estimates public at ``as_of``, in the data's order (incremental, like
         :meth:`observations_at`)."""
+        self._advance_wgi(as_of)
+        return list(self._wgi_known)
+
+    def _advance_wgi(self, as_of: date) -> None:
         published = self.data.wgi_published_at
         fresh = 0
         while fresh < len(self._wgi_pending) and \
@@ -173,27 +224,48 @@ class Replayer:
         if fresh:
             self._wgi_known += self._wgi_pending[:fresh]
             del self._wgi_pending[:fresh]
-            order = {id(w): i for i, w in enumerate(self.data.wgi)}
+            if self._wgi_order is None:
+                self._wgi_order = {id(w): i for i, w in enumerate(self.data.wgi)}
+            order = self._wgi_order
             self._wgi_known.sort(key=lambda w: order[id(w)])
-        return list(self._wgi_known)
+            self._governance = build_governance(self._wgi_known)
+
+    def governance_at(self, as_of: date) -> GovernanceTable:
+        """The governance table of the WGI estimates public at ``as_of``: built once per
+        release, the same object in between."""
+        self._advance_wgi(as_of)
+        return self._governance
 
     def step_date(self, as_of: date) -> DateResult:
         """Evaluate every mineral at ``as_of`` and advance every alert."""
         now = midnight(as_of)
         observations = self.observations_at(as_of)
-        wgi = self.wgi_at(as_of)
+        wgi = self.governance_at(as_of)
+        fresh_news = self._advance_news(as_of)
         pressure = self._pressure(observations, as_of)
         everything = assess(self.config, observations, wgi, as_of=as_of,
                             previous_levels=self.levels, policy_pressure=pressure)
         assessments = [a for a in everything if a.mineral in self.minerals]
-        series = {a.mineral: detector_series(a, as_of=as_of, risk_history=self.history[a.mineral])
+        series = {a.mineral: detector_series(a, as_of=as_of, risk_history=self.history[a.mineral],
+                                             price_series=self._price_series(a, observations))
                   for a in assessments}
-        signals = evaluate_rules(self.rules, series, as_of=as_of, now=now, cache=self.cache)
+        signals = self.evaluator.evaluate(self.rules, series, as_of=as_of)
         signals = annotate_signals(signals, {a.mineral: a for a in assessments})
         self._remember_scores(assessments, as_of)
-        signals = [*signals, *self._policy_signals(observations, as_of, now)]
+        signals = [*signals, *self._policy_signals(observations, as_of, now, fresh_news)]
         transitions = self.enqueue(signals, now)
         return DateResult(as_of, assessments, signals, transitions)
+
+    def _price_series(self, assessment: Assessment,
+                      observations: Mapping[str, Sequence[Observation]]) -> dict[str, Series]:
+        """``price_detector_series`` of the mineral's prices, kept while its observations are
+        the same tuple (its prices are a function of them)."""
+        rows = observations.get(assessment.mineral, ())
+        known = self._price_memo.get(assessment.mineral)
+        if known is None or known[0] is not rows:
+            known = (rows, price_detector_series(assessment.prices))
+            self._price_memo[assessment.mineral] = known
+        return known[1]
 
     def _remember_scores(self, assessments: Sequence[Assessment], as_of: date) -> None:
         for a in assessments:
@@ -203,7 +275,7 @@ class Replayer:
 
     def enqueue(self, signals: Sequence[Signal], now: datetime) -> list[Transition]:
         """``enqueue.enqueue_signals`` without the store: step each alert, absent ones too."""
-        chosen = one_signal_per_alert(signals)
+        chosen = self._one_signal_per_alert(signals)
         evaluated = self.evaluated
         transitions: list[Transition] = []
         for fp, signal in chosen.items():
@@ -215,6 +287,20 @@ class Replayer:
             transitions += self._apply(alert, absent_signal(alert), now)
         return transitions
 
+    def _one_signal_per_alert(self, signals: Sequence[Signal]) -> dict[str, Signal]:
+        """``one_signal_per_alert`` with each alert's fingerprint hashed once per replay."""
+        chosen: dict[str, Signal] = {}
+        for signal in signals:
+            identity = (signal.rule, signal.mineral, signal.indicator, signal.labels)
+            fp = self._fingerprints.get(identity)
+            if fp is None:
+                fp = self._fingerprints[identity] = fingerprint(signal_labels(signal))
+            old = chosen.get(fp)
+            if old is None or (signal.firing, level_rank(signal.level)) > (
+                    old.firing, level_rank(old.level)):
+                chosen[fp] = signal
+        return chosen
+
     def _apply(self, prev: AlertState | None, signal: Signal, now: datetime
                ) -> list[Transition]:
         timing = self.timings.get(signal.rule, Timing())
@@ -225,33 +311,61 @@ class Replayer:
 
     # ------------------------------------------------------------------ news
 
-    def _news_known(self, as_of: date) -> list[NewsEvent]:
-        return [n for n in self.data.news
-                if n.at.date() <= as_of and n.dedup_of is None and n.is_supply_risk_event]
+    def _advance_news(self, as_of: date) -> list[NewsEvent]:
+        """File the supply-risk items (originals) dated up to ``as_of``; return the ones new since
+        the previous date, in the data's order.
+
+        Each item is filed once, under every mineral it names (the pressure's events), so a
+        date costs what was published on it, not the whole news history.
+        """
+        fresh: list[tuple[int, NewsEvent]] = []
+        while self._news_cursor < len(self._news_pending) and \
+                self._news_pending[self._news_cursor][1].at.date() <= as_of:
+            fresh.append(self._news_pending[self._news_cursor])
+            self._news_cursor += 1
+        fresh.sort(key=lambda pair: pair[0])
+        for index, n in fresh:
+            event = PolicyEvent(n.id, n.at, n.kind, n.country)
+            for mineral in {*n.minerals, *n.inferred_minerals}:
+                bisect.insort(self._events.setdefault(mineral, []), (index, event),
+                              key=lambda pair: pair[0])
+        return [n for _, n in fresh]
 
     def _pressure(self, observations: Mapping[str, Sequence[Observation]], as_of: date
                   ) -> dict[str, float | None]:
         """``policy_pressure_for`` on the replay's news: 0.0 for a mineral without events."""
         at = datetime.combine(as_of, time.max, tzinfo=UTC)
         settings = self.config.rules.news
-        news = self._news_known(as_of)
         pressure: dict[str, float | None] = {}
         for mineral in self.config.mineral_ids:
-            events = [PolicyEvent(n.id, n.at, n.kind, n.country) for n in news
-                      if mineral in n.minerals or mineral in n.inferred_minerals]
-            if not events:
+            filed = self._events.get(mineral)
+            if not filed:
                 pressure[mineral] = 0.0
                 continue
-            shares = _shares(observations, mineral, as_of)
-            pressure[mineral] = compute_policy_pressure(events, shares, at, settings)
+            shares = self._shares(observations, mineral, as_of)
+            pressure[mineral] = compute_policy_pressure([e for _, e in filed], shares, at,
+                                                        settings)
         return pressure
 
+    def _shares(self, observations: Mapping[str, Sequence[Observation]], mineral: str,
+                as_of: date) -> dict[str, float]:
+        """``_shares``, remembered while the mineral's observations are the same tuple and no
+        production period lies after ``as_of`` (the only way the date enters)."""
+        rows = observations.get(mineral, ())
+        known = self._shares_memo.get(mineral)
+        if known is not None and known[0] is rows and known[1] <= as_of:
+            return known[2]
+        production = [o for o in rows if o.measure == Measure.PRODUCTION]
+        latest = max((o.period for o in production), default=date.min)
+        shares = compute_production_shares(production, as_of)
+        if latest <= as_of:  # nothing was left out for being later than as_of
+            self._shares_memo[mineral] = (rows, latest, shares)
+        return shares
+
     def _policy_signals(self, observations: Mapping[str, Sequence[Observation]], as_of: date,
-                        now: datetime) -> list[Signal]:
+                        now: datetime, fresh: list[NewsEvent]) -> list[Signal]:
         """``policy_event_signals``: items first seen since the previous evaluation, one alert per
         (mineral, source) burst, capped per evaluation, as live."""
-        fresh = [n for n in self._news_known(as_of)
-                 if self.last_news is None or n.at.date() > self.last_news]
         self.last_news = as_of
         if not fresh:
             return []
@@ -264,16 +378,10 @@ class Replayer:
         def share_of(mineral: str, country: str | None) -> float | None:
             if not country:
                 return None
-            shares = _shares(observations, mineral, as_of)
+            shares = self._shares(observations, mineral, as_of)
             return shares.get(country, 0.0) if shares else None
 
         return event_signals(chosen, share_of, settings)
-
-
-def _shares(observations: Mapping[str, Sequence[Observation]], mineral: str, as_of: date
-            ) -> dict[str, float]:
-    rows = [o for o in observations.get(mineral, ()) if o.measure == Measure.PRODUCTION]
-    return compute_production_shares(rows, as_of)
 
 
 def _store_order(o: Observation) -> tuple[str, str, str, date, str]:
@@ -282,14 +390,22 @@ def _store_order(o: Observation) -> tuple[str, str, str, date, str]:
 
 def replay(config: Config, data: ReplayData, start: date, end: date, *,
            minerals: Sequence[str] | None = None, warmup: timedelta = DEFAULT_WARMUP,
-           on_date: Callable[[DateResult], None] | None = None) -> ReplayResult:
-    """Replay [start - warmup, end]; transitions before ``start`` only set up the state."""
+           on_date: Callable[[DateResult], None] | None = None,
+           progress: Callable[[int, int], None] | None = None) -> ReplayResult:
+    """Replay [start - warmup, end]; transitions before ``start`` only set up the state.
+
+    ``progress`` is called with ``(dates_done, dates_total)``: once with 0 before the first
+    date, then after each date (for a progress bar; it must not change anything).
+    """
     import time as _time
 
     began = _time.perf_counter()
     replayer = Replayer(config, data, minerals)
     result = ReplayResult(start, end, replayer.minerals)
-    for as_of in evaluation_dates(data, start - warmup, end):
+    dates = evaluation_dates(data, start - warmup, end)
+    if progress is not None:
+        progress(0, len(dates))
+    for done, as_of in enumerate(dates, start=1):
         out = replayer.step_date(as_of)
         result.dates.append(as_of)
         for a in out.assessments:
@@ -303,6 +419,8 @@ def replay(config: Config, data: ReplayData, start: date, end: date, *,
         result.transitions += out.transitions
         if on_date is not None:
             on_date(out)
+        if progress is not None:
+            progress(done, len(dates))
     result.seconds = _time.perf_counter() - began
     return result
 

@@ -364,10 +364,12 @@ def _covered(event: Event, groups: Mapping[str, frozenset[str]]) -> frozenset[st
 def run_backtest(config: Config, data: ReplayData, events: Sequence[Event], *, start: date,
                  end: date, minerals: Sequence[str] | None = None, min_level: str = "high",
                  excluded_rules: Iterable[str] = DEFAULT_EXCLUDED_RULES,
-                 on_date: Callable[[DateResult], None] | None = None
+                 on_date: Callable[[DateResult], None] | None = None,
+                 progress: Callable[[int, int], None] | None = None
                  ) -> tuple[ReplayResult, Score]:
     """Replay, then score: the whole of ``critmon backtest`` without the I/O."""
-    result = replay(config, data, start, end, minerals=minerals, on_date=on_date)
+    result = replay(config, data, start, end, minerals=minerals, on_date=on_date,
+                    progress=progress)
     found = onsets(result, min_level=min_level, excluded_rules=excluded_rules)
     scored = score(events, found, start=start, end=end, minerals=result.minerals,
                    groups=expand_groups(config), min_level=min_level,

@@ -16,7 +16,7 @@ from datetime import date, datetime
 from monitor.config.load import Config
 from monitor.core.models import Observation, Signal
 from monitor.news.pressure import policy_pressure_for
-from monitor.risk.indicators import IndicatorValue, build_governance, compute_all_indicators
+from monitor.risk.indicators import GovernanceTable, IndicatorValue, compute_all_indicators
 from monitor.risk.market import MarketContext, compute_market_context
 from monitor.risk.prices import price_change_series, price_history, volatility_series
 from monitor.risk.score import RiskScore, score_mineral
@@ -42,13 +42,17 @@ class Assessment:
 
 
 def assess(config: Config, observations: Mapping[str, Sequence[Observation]],
-           wgi: Sequence[WgiEstimate], *, as_of: date,
+           wgi: Sequence[WgiEstimate] | GovernanceTable, *, as_of: date,
            previous_levels: Mapping[str, str] | None = None,
            policy_pressure: Mapping[str, float | None] | None = None) -> list[Assessment]:
-    """Assess every configured mineral from data known at ``as_of`` (pure)."""
+    """Assess every configured mineral from data known at ``as_of`` (pure).
+
+    ``wgi`` may be a prebuilt :class:`~monitor.risk.indicators.GovernanceTable` (a replay
+    builds one per WGI release, not one per date).
+    """
     minerals = config.minerals.minerals
     values = compute_all_indicators(
-        [(m.id, m.group, m.members) for m in minerals], observations, build_governance(wgi),
+        [(m.id, m.group, m.members) for m in minerals], observations, wgi,
         as_of=as_of, policy_pressure=policy_pressure)
     previous_levels = previous_levels or {}
     assessments = []
@@ -92,20 +96,18 @@ def assess_and_detect(store: Store, config: Config, *, as_of: date, now: datetim
 
 
 def detector_series(assessment: Assessment, *, as_of: date,
-                    risk_history: Series = ()) -> dict[str, Series]:
+                    risk_history: Series = (),
+                    price_series: Mapping[str, Series] | None = None) -> dict[str, Series]:
     """The time series each indicator offers to detectors, oldest first.
 
     Price indicators come with their whole history (log changes over 1/3/12 months, rolling
     volatility); the supply-risk score with its stored history plus today's value; every other
-    indicator with its current value only.
+    indicator with its current value only. ``price_series`` is
+    :func:`price_detector_series` of the assessment's prices when the caller kept it (a replay
+    does while a mineral's prices do not change); the lists are then shared, not copied.
     """
-    series: dict[str, Series] = {}
-    prices = assessment.prices
-    if prices:
-        series["price"] = list(prices)
-        for months in PRICE_CHANGE_MONTHS:
-            series[f"price_change_{months}m"] = price_change_series(prices, months)
-        series["price_volatility"] = volatility_series(prices)
+    series: dict[str, Series] = dict(price_detector_series(assessment.prices)
+                                     if price_series is None else price_series)
     for name, value in assessment.indicators.items():
         if name not in series and value.value is not None and math.isfinite(value.value):
             series[name] = [(as_of, float(value.value))]
@@ -116,6 +118,17 @@ def detector_series(assessment: Assessment, *, as_of: date,
     if assessment.risk.score is not None:
         history = [(d, s) for d, s in risk_history if d < as_of]
         series["supply_risk"] = [*history, (as_of, assessment.risk.score)]
+    return series
+
+
+def price_detector_series(prices: Series) -> dict[str, Series]:
+    """The price part of :func:`detector_series`: a function of the price history alone."""
+    series: dict[str, Series] = {}
+    if prices:
+        series["price"] = list(prices)
+        for months in PRICE_CHANGE_MONTHS:
+            series[f"price_change_{months}m"] = price_change_series(prices, months)
+        series["price_volatility"] = volatility_series(prices)
     return series
 
 
@@ -153,14 +166,17 @@ def annotate_signals(signals: Sequence[Signal], assessments: Mapping[str, Assess
                      ) -> list[Signal]:
     """Add each mineral's risk breakdown and data sources to its signals, for the alert text."""
     annotated = []
+    extras: dict[str, tuple[tuple[str, str], ...]] = {}  # one description per mineral
     for signal in signals:
         assessment = assessments.get(signal.mineral)
         if assessment is None:
             annotated.append(signal)
             continue
-        extra = (("risk", describe_risk(assessment.risk)),
-                 ("sources", describe_sources(assessment)),
-                 ("name", assessment.name))
+        extra = extras.get(signal.mineral)
+        if extra is None:
+            extra = extras[signal.mineral] = (("risk", describe_risk(assessment.risk)),
+                                              ("sources", describe_sources(assessment)),
+                                              ("name", assessment.name))
         annotated.append(replace(signal, annotations=(*signal.annotations, *extra)))
     return annotated
 

@@ -34,6 +34,8 @@ from monitor.risk.prices import (
     DEFAULT_PRICE_PREFERENCE,
     headline_series,
     latest_revision,
+    memo_by_identity,
+    memo_growing,
     period_end,
     price_change_series,
     returns_per_window,
@@ -162,13 +164,35 @@ def compute_indicators(
         if group and group_values is not None:
             values = inherit_from_group(values, group_values, group)
         return values
-    values["net_import_reliance"] = _net_import_reliance(mineral, observations)
-    values.update(_concentration(mineral, observations, _as_governance(wgi), members))
+    values["net_import_reliance"] = memo_growing(_nir_of, _nir_reads, observations, mineral)
+    values.update(memo_growing(_concentration_of, _concentration_reads, observations, mineral,
+                               _as_governance(wgi), members))
     values.update(_price_indicators(mineral, observations, as_of))
     values["policy_pressure"] = _policy_value(mineral, policy_pressure, as_of)
     if group and group_values is not None:
         values = inherit_from_group(values, group_values, group)
     return values
+
+
+def _nir_of(observations: Sequence[Observation], mineral: str) -> IndicatorValue:
+    return _net_import_reliance(mineral, observations)
+
+
+def _nir_reads(o: Observation) -> bool:
+    """What ``_net_import_reliance`` reads (for ``memo_growing``)."""
+    return o.measure == Measure.NET_IMPORT_RELIANCE
+
+
+def _concentration_reads(o: Observation) -> bool:
+    """What ``_concentration`` reads: production tables, and the MCS sources named in the
+    reason when there is none (for ``memo_growing``)."""
+    return o.measure == Measure.PRODUCTION or o.source.startswith("usgs_mcs")
+
+
+def _concentration_of(observations: Sequence[Observation], mineral: str,
+                      governance: GovernanceTable,
+                      members: Sequence[str]) -> dict[str, IndicatorValue]:
+    return _concentration(mineral, observations, governance, members)
 
 
 def _policy_value(mineral: str, pressure: float | None, as_of: date) -> IndicatorValue:
@@ -444,25 +468,38 @@ def _no_table_reason(mineral: str, observations: Sequence[Observation],
 
 def _price_indicators(mineral: str, observations: Sequence[Observation],
                       as_of: date) -> dict[str, IndicatorValue]:
+    """Price indicators at ``as_of``: all but the age are pure functions of the observations
+    (remembered per observation tuple, see ``memo_by_identity``); the age is dated here."""
+    values, end = memo_by_identity(_dateless_price_indicators, observations, mineral)
+    values = dict(values)
+    if end is not None:
+        age = values["price_age_days"]
+        values["price_age_days"] = replace(age, value=float(max(0, (as_of - end).days)))
+    return values
+
+
+def _dateless_price_indicators(observations: Sequence[Observation], mineral: str
+                               ) -> tuple[dict[str, IndicatorValue], date | None]:
+    """The price indicators with the age left at 0, and the end of the last price period."""
     names = ("price", "price_change_1m", "price_change_3m", "price_change_12m",
              "price_volatility", "price_volatility_36m", "price_age_days")
     chosen = headline_series(observations, DEFAULT_PRICE_PREFERENCE)
     if chosen is None:
-        return {n: _missing(mineral, n, "no price series") for n in names}
+        return {n: _missing(mineral, n, "no price series") for n in names}, None
     last = chosen.rows[-1]
-    history = [(o.period, float(o.value or 0.0)) for o in chosen.rows]
+    history = chosen.history
     template = IndicatorValue(
         mineral, "", None, as_of=last.period, published_at=last.published_at,
         source=last.source,
         detail=(("series", chosen.series), ("frequency", chosen.frequency.value),
                 ("points", str(len(history))), ("first", history[0][0].isoformat())),
     )
-    age = (as_of - period_end(last.period, chosen.frequency)).days
+    end = period_end(last.period, chosen.frequency)
     values = {
         "price": replace(template, indicator="price", value=last.value, unit=last.unit,
                          qualifier=last.qualifier),
-        "price_age_days": replace(template, indicator="price_age_days",
-                                  value=float(max(0, age)), unit="days"),
+        "price_age_days": replace(template, indicator="price_age_days", value=0.0,
+                                  unit="days"),
     }
     for months in (1, 3, 12):
         values[f"price_change_{months}m"] = _latest_change(
@@ -472,7 +509,7 @@ def _price_indicators(mineral: str, observations: Sequence[Observation],
         values[name] = _latest_volatility(
             replace(template, indicator=name, unit="annualised"), history, window,
             chosen.frequency)
-    return values
+    return values, end
 
 
 def _latest_change(template: IndicatorValue, history: Sequence[tuple[date, float]],

@@ -8,16 +8,16 @@ with a reference volatility for a typical metal (:class:`MarketParams`). Pure.
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
-from functools import lru_cache
+from operator import itemgetter
 
 from monitor.core.models import Frequency
 from monitor.risk import prices
 from monitor.risk.prices import (
     HISTORY_CACHE_SIZE,
-    infer_frequency,
     price_change_series,
     volatility_series,
     window_returns,
@@ -65,8 +65,8 @@ class MarketContext:
 
 def _percentile(value: float, history: Sequence[float]) -> float:
     """Mid-rank empirical percentile of ``value`` within ``history`` (which includes it)."""
-    below = sum(1 for x in history if x < value)
-    equal = sum(1 for x in history if x == value)
+    below = sum(map(value.__gt__, history))  # x < value, counted in C
+    equal = sum(map(value.__eq__, history))
     return (below + 0.5 * equal) / len(history)
 
 
@@ -94,7 +94,7 @@ def _chi2_cdf(x: float, dof: int) -> float:
 def clear_caches() -> None:
     """Forget every memoised price history (benchmarks start cold; nothing else needs this)."""
     prices.clear_caches()
-    _market_context.cache_clear()
+    _MARKET.clear()
 
 
 def compute_market_context(history: Sequence[tuple[date, float]], *,
@@ -110,13 +110,27 @@ def compute_market_context(history: Sequence[tuple[date, float]], *,
     """
     if not history:
         return MarketContext(None, "none", reason="no price series")
-    return _market_context(tuple(history), frequency or infer_frequency(history), params)
+    points = prices.intern_history(history)
+    frequency = frequency or prices.frequency_of(points)
+    key = (id(points), frequency, params)
+    known = _MARKET.get(key)
+    if known is not None and known[0] is points:
+        return known[1]
+    context = _market_context(points, frequency, params)
+    _MARKET[key] = (points, context)
+    while len(_MARKET) > HISTORY_CACHE_SIZE:
+        _MARKET.popitem(last=False)
+    return context
 
 
-@lru_cache(maxsize=HISTORY_CACHE_SIZE)
+#: Market contexts by the identity of the interned history (held), see ``intern_history``.
+_MARKET: OrderedDict[tuple[int, Frequency, MarketParams],
+                     tuple[tuple[tuple[date, float], ...], MarketContext]] = OrderedDict()
+
+
 def _market_context(history: tuple[tuple[date, float], ...], frequency: Frequency,
                     params: MarketParams) -> MarketContext:
-    """Memoised per history: a replay asks again whenever the history did not change."""
+    """Remembered per history: a replay asks again whenever the history did not change."""
     months = 12 if frequency == Frequency.ANNUAL else params.change_months
     changes = price_change_series(history, months, frequency=frequency)
     latest = max(d for d, _ in history)
@@ -135,12 +149,12 @@ def _market_context(history: tuple[tuple[date, float], ...], frequency: Frequenc
 def _own_history(history: Sequence[tuple[date, float]], frequency: Frequency,
                  changes: Sequence[tuple[date, float]], change: float, months: int,
                  latest: date) -> MarketContext:
-    change_pct = _percentile(change, [abs(c) for _, c in changes])
+    change_pct = _percentile(change, list(map(abs, map(itemgetter(1), changes))))
     vols = volatility_series(history, frequency=frequency)
     vol = vol_pct = None
     if vols and vols[-1][0] == latest:
         vol = vols[-1][1]
-        vol_pct = _percentile(vol, [v for _, v in vols])
+        vol_pct = _percentile(vol, list(map(itemgetter(1), vols)))
     parts = [_stress(p) for p in (change_pct, vol_pct) if p is not None]
     note = (f"|{months}m change| {change:.3f} at percentile {change_pct:.2f} of "
             f"{len(changes)} since {changes[0][0]:%Y-%m}")

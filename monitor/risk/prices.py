@@ -8,11 +8,13 @@ its month or year (:func:`period_end`), so an annual and a monthly series compar
 from __future__ import annotations
 
 import math
+import operator
 from collections import OrderedDict, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
+from typing import Any, TypeVar
 
 from monitor.core.models import Frequency, Measure, Observation
 
@@ -36,10 +38,51 @@ HISTORY_CACHE_SIZE = 256  # a few evaluations of every priced mineral: what a re
 WINDOW_CACHE_SIZE = 1 << 15
 
 
+#: Results remembered per observation tuple (see :func:`memo_by_identity`): a few per mineral.
+IDENTITY_CACHE_SIZE = 1024
+
+T = TypeVar("T")
+
+
 def clear_caches() -> None:
     """Forget the memoised histories of this module (see ``market.clear_caches``)."""
     _PREPARED.clear()
+    _PREPARED_BY_ID.clear()
+    _INTERNED.clear()
     _stdev.cache_clear()
+    _BY_IDENTITY.clear()
+    _LINEAGE.clear()
+    _DELTAS.clear()
+    _GROWN.clear()
+
+
+_BY_IDENTITY: OrderedDict[tuple[Any, ...], tuple[tuple[Any, ...], Any]] = OrderedDict()
+
+
+def memo_by_identity(function: Callable[..., T], observations: Sequence[Observation],
+                     *others: Any) -> T:
+    """``function(observations, *others)``, remembered while ``observations`` is one tuple.
+
+    A replay passes each mineral the same tuple of observations until new data for it become
+    public, so the results of pure functions of those observations (the headline price
+    series, import reliance, the production tables) are computed once per change instead of
+    once per date. Arguments are matched by identity (tuples and frozen values cannot change,
+    and the entry holds them, so an id is never reused while remembered); a list, which
+    could change between calls, is never remembered. Callers copy mutable results out.
+    """
+    if type(observations) is not tuple:
+        return function(observations, *others)
+    held = (observations, *others)
+    key = (function, *map(id, held))
+    found = _BY_IDENTITY.get(key)
+    if found is not None and all(a is b for a, b in zip(found[0], held, strict=True)):
+        _BY_IDENTITY.move_to_end(key)
+        return found[1]
+    result = function(observations, *others)
+    _BY_IDENTITY[key] = (held, result)
+    if len(_BY_IDENTITY) > IDENTITY_CACHE_SIZE:
+        _BY_IDENTITY.popitem(last=False)
+    return result
 
 
 # --------------------------------------------------------------------------- prices
@@ -71,21 +114,148 @@ class _PriceSeries:
     series: str
     frequency: Frequency
     rows: tuple[Observation, ...]  # one per period, sorted
+    history: tuple[tuple[date, float], ...]  # (period, value) of each row
+
+    @classmethod
+    def of(cls, series: str, frequency: Frequency, rows: tuple[Observation, ...],
+           before: _PriceSeries | None = None) -> _PriceSeries:
+        """The series of ``rows``; ``before`` holds a prefix of them (its history is reused)."""
+        done = before.history if before is not None else ()
+        return cls(series, frequency, rows,
+                   (*done, *((o.period, float(o.value or 0.0)) for o in rows[len(done):])))
 
     @property
     def end(self) -> date:
         return self.rows[-1].period
 
 
+def _is_price(o: Observation) -> bool:
+    return o.measure == Measure.PRICE and o.value is not None and math.isfinite(o.value)
+
+
 def _price_series(observations: Iterable[Observation]) -> list[_PriceSeries]:
     by_series: dict[tuple[str, Frequency], list[Observation]] = defaultdict(list)
     for o in observations:
-        if o.measure == Measure.PRICE and o.value is not None and math.isfinite(o.value):
+        if _is_price(o):
             by_series[(o.series, o.frequency)].append(o)
     result = []
     for (series, frequency), rows in by_series.items():
         rows = sorted(latest_revision(rows), key=lambda o: o.period)
-        result.append(_PriceSeries(series, frequency, tuple(rows)))
+        result.append(_PriceSeries.of(series, frequency, tuple(rows)))
+    return result
+
+
+# --------------------------------------------------------------------------- growing tuples
+# A replay hands each mineral the tuple of observations it had plus the values just published.
+# The functions below recognise that (every earlier observation still there, in the same order)
+# and let a pure function of the observations reuse its previous result when nothing it reads
+# was added, or grow it by what was. Anything else is computed in full.
+
+#: Per mineral, its latest tuple of observations and their ids.
+_LINEAGE: OrderedDict[str, tuple[tuple[Observation, ...], frozenset[int]]] = OrderedDict()
+#: Per tuple (by id, held): its predecessor in the lineage and what it adds to it.
+_DELTAS: OrderedDict[int, tuple[tuple[Observation, ...], tuple[Observation, ...] | None,
+                                tuple[Observation, ...]]] = OrderedDict()
+#: Per (function, mineral): the last tuple, the other arguments and the result.
+_GROWN: dict[tuple[Any, str], tuple[tuple[Observation, ...], tuple[Any, ...], Any]] = {}
+
+
+def _bounded(cache: OrderedDict[Any, Any]) -> None:
+    while len(cache) > HISTORY_CACHE_SIZE:
+        cache.popitem(last=False)
+
+
+def delta(observations: tuple[Observation, ...]
+          ) -> tuple[tuple[Observation, ...] | None, tuple[Observation, ...]]:
+    """The previous tuple of this tuple's mineral and the observations this one adds to it.
+
+    ``(None, ())`` unless the tuple holds every observation of the previous one, in the same
+    order, plus others (in any place): a revision or a reordering starts a new lineage.
+    """
+    found = _DELTAS.get(id(observations))
+    if found is not None and found[0] is observations:
+        return found[1], found[2]
+    mineral = observations[0].mineral
+    last = _LINEAGE.get(mineral)
+    before: tuple[Observation, ...] | None = None
+    added: tuple[Observation, ...] = ()
+    if last is not None and len(last[1]) == len(last[0]) <= len(observations):
+        previous, ids = last
+        kept = [o for o in observations if id(o) in ids]
+        if len(kept) == len(previous) and all(map(operator.is_, kept, previous)):
+            before = previous
+            added = tuple(o for o in observations if id(o) not in ids)
+    _LINEAGE[mineral] = (observations, frozenset(map(id, observations)))
+    _LINEAGE.move_to_end(mineral)
+    _DELTAS[id(observations)] = (observations, before, added)
+    _bounded(_LINEAGE)
+    _bounded(_DELTAS)
+    return before, added
+
+
+def memo_growing(function: Callable[..., T], reads: Callable[[Observation], bool],
+                 observations: Sequence[Observation], *others: Any) -> T:
+    """``function(observations, *others)`` for a function that reads only the observations
+    for which ``reads`` is true: its result for the mineral's previous tuple is reused when the
+    new tuple only adds observations it does not read (and the other arguments are the same
+    objects). Lists and empty tuples are computed every time."""
+    if type(observations) is not tuple or not observations:
+        return function(observations, *others)
+    key = (function, observations[0].mineral)
+    last = _GROWN.get(key)
+    same_others = last is not None and len(last[1]) == len(others) and \
+        all(map(operator.is_, last[1], others))
+    if last is not None and same_others and last[0] is observations:
+        return last[2]
+    before, added = delta(observations)
+    if last is not None and same_others and before is not None and last[0] is before and \
+            not any(map(reads, added)):
+        result = last[2]
+    else:
+        result = function(observations, *others)
+    _GROWN[key] = (observations, others, result)
+    return result
+
+
+def _series_of(observations: tuple[Observation, ...]) -> list[_PriceSeries]:
+    """``_price_series`` of a tuple, grown from the mineral's previous tuple when possible.
+
+    When each price the tuple adds is of a later period than any its series holds (a new
+    month), each series is the old one plus the new rows by period, which is what the full
+    computation gives: no revision competes, and the stable sort keeps the earlier rows in
+    place (the earlier observations are in the same order).
+    """
+    if not observations:
+        return []
+    key = (_series_of, observations[0].mineral)
+    last = _GROWN.get(key)
+    if last is not None and last[0] is observations:
+        return list(last[2].values())
+    before, added = delta(observations)
+    grown = None
+    if last is not None and before is not None and last[0] is before:
+        grown = _grown_series(last[2], added)
+    if grown is None:
+        grown = {(s.series, s.frequency): s for s in _price_series(observations)}
+    _GROWN[key] = (observations, (), grown)
+    return list(grown.values())
+
+
+def _grown_series(series: dict[tuple[str, Frequency], _PriceSeries],
+                  added: Sequence[Observation]) -> dict[tuple[str, Frequency], _PriceSeries] | None:
+    """The series plus ``added`` when every added price is of a later period (else None)."""
+    by_series: dict[tuple[str, Frequency], list[Observation]] = defaultdict(list)
+    for o in added:
+        if _is_price(o):
+            by_series[(o.series, o.frequency)].append(o)
+    result = dict(series)
+    for key, rows in by_series.items():
+        periods = [o.period for o in rows]
+        old = series.get(key)
+        if len(set(periods)) != len(periods) or (old is not None and min(periods) <= old.end):
+            return None
+        rows.sort(key=lambda o: o.period)
+        result[key] = _PriceSeries.of(key[0], key[1], (*(old.rows if old else ()), *rows), old)
     return result
 
 
@@ -95,7 +265,15 @@ def _preference_rank(series: str, prefer: Sequence[str]) -> int:
 
 def headline_series(observations: Iterable[Observation],
               prefer: Sequence[str]) -> _PriceSeries | None:
-    candidates = _price_series(observations)
+    if type(observations) is tuple:
+        return memo_by_identity(_headline_series, observations, prefer)
+    return _headline_series(observations, prefer)
+
+
+def _headline_series(observations: Iterable[Observation],
+                     prefer: Sequence[str]) -> _PriceSeries | None:
+    candidates = (_series_of(observations) if type(observations) is tuple
+                  else _price_series(observations))
     if not candidates:
         return None
     rank = {Frequency.DAILY: 3, Frequency.MONTHLY: 2, Frequency.ANNUAL: 1}
@@ -114,7 +292,7 @@ def price_history(observations: Iterable[Observation], *,
     leave a gap: nothing is forward-filled.
     """
     chosen = headline_series(observations, prefer)
-    return [] if chosen is None else [(o.period, float(o.value or 0.0)) for o in chosen.rows]
+    return [] if chosen is None else list(chosen.history)
 
 
 def infer_frequency(history: Sequence[tuple[date, float]]) -> Frequency:
@@ -145,6 +323,7 @@ class _Prepared:
         "frequency",
         "grown",
         "indexed",
+        "latest",
         "parent",
         "points",
         "returns",
@@ -159,6 +338,7 @@ class _Prepared:
         self.changes: dict[int, tuple[tuple[date, float], ...]] = {}
         self.rolling: dict[tuple[int | None, bool], tuple[tuple[date, float], ...]] = {}
         self.parent: _Prepared | None = None
+        self.latest: date | None = None  # the latest date of the history, valid or not
         self.grown: int | None = None  # the period index the parent lacked (None: none added)
 
     @classmethod
@@ -183,6 +363,7 @@ class _Prepared:
         for index in conflicts:
             del indexed[index]
         prepared.points = [(i, d) for i, (d, _) in sorted(indexed.items())]
+        prepared.latest = max((d for d, _ in history), default=None)
         prepared.returns = {i: math.log(v / indexed[i - 1][1]) for i, (_, v) in indexed.items()
                             if i - 1 in indexed}
         return prepared
@@ -193,6 +374,7 @@ class _Prepared:
         child.indexed, child.points, child.returns = (dict(self.indexed), list(self.points),
                                                       dict(self.returns))
         child.parent, self.parent = self, None  # no chains: one step back is all that is used
+        child.latest = when if self.latest is None else max(self.latest, when)
         if value > 0 and math.isfinite(value):
             index = _period_index(when, self.frequency)
             child.indexed[index] = (when, value)
@@ -249,35 +431,106 @@ class _Prepared:
         return tuple(result)
 
 
-_PREPARED: OrderedDict[tuple[tuple[tuple[date, float], ...], Frequency], _Prepared] = \
+#: The same preparations by the identity of a history tuple (held, so its id is not reused):
+#: a replay asks about one tuple many times, and hashing a long tuple costs more than the ask.
+_PREPARED_BY_ID: OrderedDict[tuple[int, Frequency | None],
+                             tuple[tuple[tuple[date, float], ...], _Prepared]] = OrderedDict()
+#: Interned histories by (length, id of the first point, id of the last), see intern_history.
+_INTERNED: OrderedDict[tuple[int, int, int], tuple[tuple[date, float], ...]] = OrderedDict()
+
+_PREPARED: OrderedDict[tuple[tuple[tuple[date, float], ...], Frequency | None], _Prepared] = \
     OrderedDict()
 
 
+def intern_history(history: Sequence[tuple[date, float]]) -> tuple[tuple[date, float], ...]:
+    """``tuple(history)``, the very tuple remembered earlier when it holds the same points.
+
+    A list copied from a remembered history (``price_history`` returns one; a replay's detector
+    series share its points) holds the very same point objects, so it is recognised by
+    identity, point by point in C, instead of by hashing every point. The interned tuple holds
+    its points, so an id seen here always belongs to the point it was taken from.
+    """
+    if not history:
+        return ()
+    key = (len(history), id(history[0]), id(history[-1]))
+    known = _INTERNED.get(key)
+    if known is not None and (known is history or all(map(operator.is_, known, history))):
+        return known
+    points = history if type(history) is tuple else tuple(history)
+    _INTERNED[key] = points
+    _bounded(_INTERNED)
+    return points
+
+
 def _prepared(history: Sequence[tuple[date, float]], frequency: Frequency | None) -> _Prepared:
-    """The remembered preparation of ``history`` (an LRU of ``HISTORY_CACHE_SIZE``)."""
-    frequency = frequency or infer_frequency(history)
-    key = (tuple(history), frequency)
-    found = _PREPARED.get(key)
-    if found is not None:
-        _PREPARED.move_to_end(key)
-        return found
-    found = _grown(key[0], frequency) or _Prepared.build(key[0], frequency)
-    _PREPARED[key] = found
-    if len(_PREPARED) > HISTORY_CACHE_SIZE:
-        _PREPARED.popitem(last=False)
+    """The remembered preparation of ``history`` (LRUs of ``HISTORY_CACHE_SIZE``).
+
+    Looked up by the identity of the interned history first (:func:`intern_history`), then by
+    its value. Without a ``frequency`` the inferred one is remembered too (under the key
+    ``None``), so a history asked again is not scanned again to infer it.
+    """
+    points = intern_history(history)
+    known = _PREPARED_BY_ID.get((id(points), frequency))
+    if known is not None and known[0] is points:
+        return known[1]
+    found = _PREPARED.get((points, frequency))
+    if found is None:
+        parent = _parent(points, frequency)
+        inferred = frequency or _inferred(points, parent)
+        found = _PREPARED.get((points, inferred))
+        if found is None:
+            found = _grown(points, inferred, parent) or _Prepared.build(points, inferred)
+            _PREPARED[(points, inferred)] = found
+        _PREPARED[(points, frequency)] = found
+    _PREPARED.move_to_end((points, frequency))
+    _bounded(_PREPARED)
+    _PREPARED_BY_ID[(id(points), frequency)] = (points, found)
+    _bounded(_PREPARED_BY_ID)
     return found
 
 
-def _grown(history: tuple[tuple[date, float], ...], frequency: Frequency) -> _Prepared | None:
+def _parent(points: tuple[tuple[date, float], ...], frequency: Frequency | None
+            ) -> _Prepared | None:
+    """The remembered preparation of ``points`` without its last point (by identity), if any."""
+    if len(points) < 2:
+        return None
+    prefix = _INTERNED.get((len(points) - 1, id(points[0]), id(points[-2])))
+    if prefix is None or not all(map(operator.is_, prefix, points)):
+        return None
+    known = _PREPARED_BY_ID.get((id(prefix), frequency))
+    return known[1] if known is not None and known[0] is prefix else None
+
+
+def _inferred(points: tuple[tuple[date, float], ...], parent: _Prepared | None) -> Frequency:
+    """:func:`infer_frequency` of ``points``, from the parent's inferred frequency when known
+    (every earlier date already passed the test): only the last date is looked at."""
+    if parent is None:
+        return infer_frequency(points)
+    when = points[-1][0]
+    if parent.frequency == Frequency.ANNUAL and when.month == 1 and when.day == 1:
+        return Frequency.ANNUAL
+    if parent.frequency in (Frequency.ANNUAL, Frequency.MONTHLY) and when.day == 1:
+        return Frequency.MONTHLY
+    return Frequency.DAILY
+
+
+def frequency_of(history: Sequence[tuple[date, float]]) -> Frequency:
+    """:func:`infer_frequency`, remembered with the history's preparation."""
+    return _prepared(history, None).frequency
+
+
+def _grown(history: tuple[tuple[date, float], ...], frequency: Frequency,
+           parent: _Prepared | None = None) -> _Prepared | None:
     """``history`` built from its remembered prefix when it adds one later period, or None."""
     if frequency == Frequency.DAILY or len(history) < 2:
         return None
-    parent = _PREPARED.get((history[:-1], frequency))
-    if parent is None:
+    if parent is None or parent.frequency != frequency:
+        parent = _PREPARED.get((history[:-1], frequency)) or \
+            _PREPARED.get((history[:-1], None))
+    if parent is None or parent.frequency != frequency or parent.latest is None:
         return None
     when, value = history[-1]
-    latest = max(d for d, _ in history[:-1])
-    if _period_index(when, frequency) <= _period_index(latest, frequency):
+    if _period_index(when, frequency) <= _period_index(parent.latest, frequency):
         return None
     return parent.grow(when, value)
 
@@ -363,6 +616,6 @@ def volatility(history: Sequence[tuple[date, float]], *, window_months: int | No
                frequency: Frequency | None = None) -> float | None:
     """The volatility of the window ending at the last period of ``history`` (or None)."""
     last = _rolling_volatility(history, window_months, frequency, last_only=True)
-    if not last or last[0][0] != max(d for d, _ in history):
+    if not last or last[0][0] != _prepared(history, frequency).latest:
         return None
     return last[0][1]

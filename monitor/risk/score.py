@@ -23,6 +23,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date
+from functools import lru_cache
 
 from monitor.config.rules import RiskLevel, RiskModelSpec
 from monitor.risk.indicators import IndicatorValue
@@ -201,6 +202,12 @@ def level_for(score: float, levels: Sequence[RiskLevel], previous_level: str | N
 
 def method_version(spec: RiskModelSpec, params: MarketParams = MARKET_PARAMS) -> str:
     """``risk-v1:`` and a short hash of everything that changes a score for the same inputs."""
+    return _method_version(spec, params)
+
+
+@lru_cache(maxsize=64)
+def _method_version(spec: RiskModelSpec, params: MarketParams) -> str:
+    """Memoised: both arguments are frozen, and every score of an evaluation asks again."""
     payload = {
         "spec": spec.model_dump(mode="json"),
         "market": asdict(params),

@@ -10,9 +10,11 @@ deterministic (``random_state`` is fixed for detectors that take one), so a repl
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
+import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -21,7 +23,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from detectors import ThresholdDetector, build_detector, insufficient_history
+from detectors import BaseDetector, ThresholdDetector, build_detector, insufficient_history
 from monitor.config.rules import Rule, RulesFile
 from monitor.core.models import Signal, SignalState
 from monitor.core.values import format_pair
@@ -130,8 +132,14 @@ def _evaluate_one(rule: EffectiveRule, series: Mapping[str, Series], as_of: date
                       f"insufficient history (n={len(X)} < {needed}){note}")
     fitted = cache.fitted(rule, X, now)
     decision = float(fitted.decision_function(X[-1:])[0])
+    return _judged(rule, fitted, X, dates, decision, note, checked=False)
+
+
+def _judged(rule: EffectiveRule, fitted: BaseEstimator, X: np.ndarray, dates: list[date],
+            decision: float, note: str, *, checked: bool) -> Signal:
+    """The signal of a fitted detector's decision on the latest row."""
     value = float(X[-1, 0]) if X.shape[1] == 1 else None
-    level, threshold = _level(rule, fitted, X, decision)
+    level, threshold = _level(rule, fitted, X, decision, checked=checked)
     labels = (("detector", rule.rule.detector.kind),)
     evidence = _evidence(rule, fitted, X, decision, dates[-1]) + note
     return Signal(rule=rule.rule.name, mineral=rule.mineral, indicator=rule.rule.indicator,
@@ -142,6 +150,10 @@ def _evaluate_one(rule: EffectiveRule, series: Mapping[str, Series], as_of: date
 
 def build_matrix(columns: Sequence[Series]) -> tuple[list[date], np.ndarray, int]:
     """Align indicator series on their common dates; drop non-finite rows and count them."""
+    if len(columns) == 1:
+        single = _single_column(columns[0])
+        if single is not None:
+            return single
     common = set.intersection(*({d for d, _ in column} for column in columns))
     lookup = [dict(column) for column in columns]
     dates = sorted(common)
@@ -154,11 +166,29 @@ def build_matrix(columns: Sequence[Series]) -> tuple[list[date], np.ndarray, int
     return [d for d, _ in kept], np.array([r for _, r in kept], dtype=float), dropped
 
 
-def _level(rule: EffectiveRule, fitted: BaseEstimator, X: np.ndarray, decision: float
-           ) -> tuple[str | None, float | None]:
+def _single_column(column: Series) -> tuple[list[date], np.ndarray, int] | None:
+    """``build_matrix`` of one series whose dates strictly increase (every series critmon
+    builds), in vectorised form; None for any other series (the general path handles it)."""
+    dates = [d for d, _ in column]
+    if not all(map(operator.lt, dates, dates[1:])):
+        return None
+    values = np.array([v for _, v in column], dtype=float)  # None becomes NaN: dropped below
+    finite = np.isfinite(values)
+    kept = int(finite.sum())
+    if kept == len(values):
+        return dates, values.reshape(-1, 1), 0
+    if not kept:
+        return [], np.empty((0, 1)), len(values)
+    return ([d for d, ok in zip(dates, finite.tolist(), strict=True) if ok],
+            values[finite].reshape(-1, 1), len(values) - kept)
+
+
+def _level(rule: EffectiveRule, fitted: BaseEstimator, X: np.ndarray, decision: float, *,
+           checked: bool = False) -> tuple[str | None, float | None]:
     """The level name for the latest row, and the threshold it crossed."""
     if isinstance(fitted, ThresholdDetector):
-        index = int(fitted.predict_level(X)[-1])
+        levels = fitted.predict_level_checked(X) if checked else fitted.predict_level(X)
+        index = int(levels[-1])
         if index == 0:
             return None, None
         names = rule.levels or tuple(f"level{i + 1}" for i in range(len(fitted.thresholds)))
@@ -196,3 +226,86 @@ def _quiet(rule: EffectiveRule, as_of: date, state: SignalState, reason: str) ->
 
 def _data_key(X: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(X).tobytes()).hexdigest()[:16]
+
+
+class RuleEvaluator:
+    """:func:`evaluate_rules` for a caller that evaluates the same rules date after date.
+
+    The replay's evaluator: it returns exactly the signals :func:`evaluate_rules` returns, with
+    the work shared between calls done once. A signal is a function of its rule and its input
+    series alone (``as_of`` only enters when a series is missing or empty), so a (rule, mineral)
+    whose series equal the previous call's gets the previous signal back. Detectors are built
+    once per rule, refitted only when the data change, and fitted and asked through their
+    checked fast path (``build_matrix`` already guarantees a finite float64 array), which
+    tests/detectors/test_fast_path.py proves equal to the validating API. The series passed in
+    must not be changed afterwards (they are kept for the comparison).
+    """
+
+    def __init__(self) -> None:
+        self._rules: dict[int, tuple[EffectiveRule, BaseEstimator, tuple[str, ...]]] = {}
+        self._last: dict[int, tuple[tuple[Series, ...], Signal | None]] = {}
+        self._fitted: dict[int, tuple[str, BaseEstimator]] = {}
+        self.fits = 0
+
+    def evaluate(self, rules: Sequence[EffectiveRule],
+                 series: Mapping[str, Mapping[str, Series]], *, as_of: date) -> list[Signal]:
+        """The signals of :func:`evaluate_rules` (``now`` does not change them)."""
+        signals = []
+        for rule in rules:
+            if not rule.enabled:
+                continue
+            _, prototype, indicators = self._prototype(rule)  # first: forgets a dead rule
+            mine = series.get(rule.mineral, {})
+            columns = tuple(mine.get(i) or [] for i in indicators)
+            previous = self._last.get(id(rule))
+            if previous is not None and previous[0] == columns and previous[1] is not None:
+                signals.append(previous[1])
+                continue
+            signal, reusable = self._evaluate(rule, prototype, indicators, columns, as_of)
+            self._last[id(rule)] = (columns, signal if reusable else None)
+            signals.append(signal)
+        return signals
+
+    def _prototype(self, rule: EffectiveRule
+                   ) -> tuple[EffectiveRule, BaseEstimator, tuple[str, ...]]:
+        known = self._rules.get(id(rule))
+        if known is None or known[0] is not rule:
+            known = (rule, rule.build(), rule.indicators)
+            self._rules[id(rule)] = known
+            self._last.pop(id(rule), None)
+            self._fitted.pop(id(rule), None)
+        return known
+
+    def _evaluate(self, rule: EffectiveRule, prototype: BaseEstimator,
+                  indicators: tuple[str, ...], columns: tuple[Series, ...], as_of: date
+                  ) -> tuple[Signal, bool]:
+        """The signal, and whether it can be reused for equal series at another date."""
+        missing = [i for i, column in zip(indicators, columns, strict=True) if not column]
+        if missing:
+            return _quiet(rule, as_of, SignalState.NO_DATA,
+                          f"no data for {', '.join(missing)}"), False
+        dates, X, dropped = build_matrix(columns)
+        note = f"; skipped {dropped} non-finite value{'s' * (dropped != 1)}" if dropped else ""
+        needed = insufficient_history(prototype, len(X))
+        if needed is not None:
+            return _quiet(rule, dates[-1] if dates else as_of, SignalState.INSUFFICIENT_HISTORY,
+                          f"insufficient history (n={len(X)} < {needed}){note}"), bool(dates)
+        fitted = self._fit(rule, prototype, X)
+        checked = isinstance(fitted, BaseDetector)
+        decision = float((fitted.decision_checked(X[-1:]) if checked
+                          else fitted.decision_function(X[-1:]))[0])
+        return _judged(rule, fitted, X, dates, decision, note, checked=checked), True
+
+    def _fit(self, rule: EffectiveRule, prototype: BaseEstimator, X: np.ndarray
+             ) -> BaseEstimator:
+        data_key = _data_key(X)
+        known = self._fitted.get(id(rule))
+        if known is not None and known[0] == data_key:
+            return known[1]
+        if isinstance(prototype, BaseDetector):
+            detector = copy.copy(prototype).fit_checked(X)
+        else:
+            detector = rule.build().fit(X)
+        self._fitted[id(rule)] = (data_key, detector)
+        self.fits += 1
+        return detector

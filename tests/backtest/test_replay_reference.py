@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from monitor.backtest.inputs import NewsEvent, ReplayData, bundled_data
-from monitor.backtest.replay import Replayer, evaluation_dates
+from monitor.backtest.replay import Replayer, evaluation_dates, replay
 from monitor.config.load import default_config_dir, load_config
 from tests.backtest.reference_replay import reference_replay
+from tests.backtest.synthetic_news import synthetic_news
 
 D = date.fromisoformat
 
@@ -63,8 +64,7 @@ def _same_dates(config, data: ReplayData, start: date, end: date,
         got = ours.step_date(ref.as_of)
         assert got.signals == ref.signals, ref.as_of
         assert got.transitions == ref.transitions, ref.as_of
-        assert [(a.mineral, a.risk) for a in got.assessments] == \
-            [(a.mineral, a.risk) for a in ref.assessments], ref.as_of
+        assert got.assessments == ref.assessments, ref.as_of  # indicators, market, risk
         count += len(ref.transitions)
     return count
 
@@ -101,3 +101,25 @@ def test_a_config_with_lower_thresholds(config, data, tmp_path: Path) -> None:
     minerals = ["nickel", "copper", "tin", "aluminum", "cobalt", "zinc"]
     assert _same_dates(lowered, data, D("2021-06-01"), D("2022-06-30"), minerals) > \
         _same_dates(config, data, D("2021-06-01"), D("2022-06-30"), minerals)
+
+
+def test_dense_news_all_minerals_through_replay_entry_point(config, data) -> None:
+    """Synthetic news (the bench's generator, denser) on every mineral: the ``replay`` entry
+    point gives the reference's transitions and scores, and reports its progress."""
+    news = synthetic_news(config, 80, D("2023-01-01"), 120, seed=3)
+    with_news = ReplayData(data.observations, data.wgi, data.wgi_published_at, news)
+    start, end = D("2023-01-01"), D("2023-05-31")
+    reference = list(reference_replay(config, with_news, start, end))
+    seen: list[tuple[int, int]] = []
+    ours = replay(config, with_news, start, end, progress=lambda *pair: seen.append(pair))
+    assert ours.dates == [r.as_of for r in reference]
+    assert ours.transitions == [t for r in reference for t in r.transitions]
+    assert any(t.alert.alertname == "policy_event" for t in ours.transitions)
+    expected: dict[str, list] = {}
+    for r in reference:
+        for a in r.assessments:
+            if a.risk.score is not None:
+                expected.setdefault(a.mineral, []).append((r.as_of, a.risk.score, a.risk.level))
+    assert dict(ours.scores) == expected
+    total = len(ours.dates)
+    assert seen == [(done, total) for done in range(total + 1)]

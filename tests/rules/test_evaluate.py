@@ -206,3 +206,79 @@ def test_nickel_in_calm_2013_never_fires(month: int) -> None:
     # ban; no 3-month move beyond 16% all year.
     signal = _nickel_signal(date(2013, month, 5))
     assert not signal.firing
+
+
+# --------------------------------------------------------------------------- replay's evaluator
+
+
+def _general_matrix(columns):
+    """``build_matrix`` as written before its one-column fast path (the reference)."""
+    import numpy as np
+
+    common = set.intersection(*({d for d, _ in column} for column in columns))
+    lookup = [dict(column) for column in columns]
+    dates = sorted(common)
+    rows = [[values[d] for values in lookup] for d in dates]
+    kept = [(d, r) for d, r in zip(dates, rows, strict=True)
+            if all(v is not None and math.isfinite(v) for v in r)]
+    if not kept:
+        return [], np.empty((0, len(columns))), len(rows) - len(kept)
+    return ([d for d, _ in kept], np.array([r for _, r in kept], dtype=float),
+            len(rows) - len(kept))
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_one_column_matrix_equals_the_general_path(seed: int) -> None:
+    import random
+
+    import numpy as np
+
+    rng = random.Random(seed)
+    day = date(2020, 1, 1)
+    column = [(day + timedelta(days=3 * i), rng.choice(
+        [rng.uniform(-5, 5), rng.uniform(-5, 5), float("nan"), None, math.inf, 2.0]))
+        for i in range(rng.randrange(0, 40))]
+    if seed % 3 == 1:
+        rng.shuffle(column)  # unsorted: the general path sorts
+    if seed % 3 == 2 and column:
+        column.append(column[0])  # a repeated date
+    got, expected = build_matrix([column]), _general_matrix([column])
+    assert got[0] == expected[0] and got[2] == expected[2]
+    assert got[1].shape == expected[1].shape and got[1].dtype == expected[1].dtype
+    np.testing.assert_array_equal(got[1], expected[1])
+
+
+def test_rule_evaluator_gives_what_evaluate_rules_gives_date_after_date() -> None:
+    """Rising and falling series over many dates, a rule over two indicators, an anomaly
+    detector and missing data: the evaluator's signals equal ``evaluate_rules``' at each date."""
+    from monitor.rules.evaluate import RuleEvaluator
+
+    rules = effective_rules(_rules_with_anomaly(), ["nickel", "tin"])
+    evaluator = RuleEvaluator()
+    values = [50.0 + 30.0 * math.sin(i / 3.0) for i in range(60)]
+    for step in range(1, 60):
+        as_of = date(2020, 1, 1) + timedelta(days=30 * step)
+        dates = [date(2020, 1, 1) + timedelta(days=30 * i) for i in range(step + 1)]
+        series = {"nickel": {"supply_risk": list(zip(dates, values, strict=False)),
+                             "price_change_3m": [(as_of, values[step] / 100.0)]}}
+        if step % 7:  # tin: its series only some dates, unchanged in between
+            series["tin"] = {"supply_risk": [(dates[0], 40.0), (dates[1], 45.0)] * (step > 5)}
+        now = datetime.combine(as_of, datetime.min.time(), tzinfo=UTC)
+        assert evaluator.evaluate(rules, series, as_of=as_of) == \
+            evaluate_rules(rules, series, as_of=as_of, now=now)
+
+
+def _rules_with_anomaly() -> RulesFile:
+    return rules_file([
+        PRICE_JUMP,
+        {"name": "risk_level", "indicator": "supply_risk", "minerals": "all",
+         "levels": ["high", "critical"],
+         "detector": {"kind": "threshold", "thresholds": [50, 75], "hysteresis": 3}},
+        {"name": "risk_shift", "indicator": "supply_risk", "minerals": "all",
+         "levels": ["warning"], "detector": {"kind": "cusum", "k": 0.5, "h": 3.0}},
+        {"name": "risk_and_price", "indicator": "supply_risk, price_change_3m",
+         "minerals": "all", "levels": ["warning"],
+         "detector": {"kind": "robust_zscore", "threshold": 3.0}},
+        {"name": "risk_forest", "indicator": "supply_risk", "minerals": ["nickel"],
+         "levels": ["warning"], "detector": {"kind": "isolation_forest", "n_estimators": 20}},
+    ])
