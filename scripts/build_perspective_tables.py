@@ -118,8 +118,8 @@ PARTNER_MINERALS = {
 }
 LEFT_OUT_PARTNERS = (
     "CN cobalt (unprocessed) 2022: no share given",
-    "CN nickel ore 2021, nickel ore (laterite) 2017 (Indonesia + Philippines combined), "
-    "nickel sulphate 2024: other product series than the 2022 nickel row",
+    ("CN nickel ore 2021, nickel ore (laterite) 2017 (Indonesia + Philippines combined), "
+     "nickel sulphate 2024: other product series than the 2022 nickel row"),
     "CN lithium carbonate 2022: a refined product (the 2022 lithium row is raw material)",
     "CN copper concentrate 2016: Chile + Peru combined",
     "CN tin concentrate 2020: older than the 2022 tin row",

@@ -27,6 +27,7 @@ import csv
 import hashlib
 import importlib.resources
 import io
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -326,7 +327,7 @@ class _Fields:
             number = float(value)
         except (TypeError, ValueError):
             raise self.fail(key, f"not a number: {quote(value)}") from None
-        if number != number or number < 0:
+        if math.isnan(number) or number < 0:
             raise self.fail(key, f"{number:g} is not a share: use 0 to 100")
         if number > 100:
             raise self.fail(key, f"share above 100: {number:g}")

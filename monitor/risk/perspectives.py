@@ -13,12 +13,12 @@ unchanged (USGS net import reliance is already the US's). For another economy:
   (``recycling_pct``, the EU study's EoL-RIR) carries it in ``detail``; the score discounts
   the exposure by it (secondary supply needs no imports).
 * **Governance.** Where the economy's import partners are known, the governance-weighted HHI
-  follows the EU method: DP = r/2 · DP_world + (1 − r/2) · DP_sourcing, r the import reliance
-  and DP_sourcing = Σ s²·g over the economy's own supply mix: domestic production (1 − r, at
+  follows the EU method: DP = r/2 · DP_world + (1 - r/2) · DP_sourcing, r the import reliance
+  and DP_sourcing = Σ s²·g over the economy's own supply mix: domestic production (1 - r, at
   the members' median governance), each listed partner (r · its share of imports) and the
   unlisted rest of imports spread over the other world producers by their world shares.
 
-A computed reliance (apparent consumption = production + imports − exports, from trade flows)
+A computed reliance (apparent consumption = production + imports - exports, from trade flows)
 plugs in through :func:`apparent_consumption_reliance`: a source that supplies the three
 quantities for the economy replaces the table's figure, and its method is shown the same way.
 """
@@ -59,9 +59,9 @@ def method_key(perspective: Perspective) -> str:
 
 def apparent_consumption_reliance(production: float, imports: float,
                                   exports: float) -> tuple[float, str]:
-    """Net import reliance from trade flows: (imports − exports) / apparent consumption.
+    """Net import reliance from trade flows: (imports - exports) / apparent consumption.
 
-    Apparent consumption = production + imports − exports. Returns (percent, qualifier):
+    Apparent consumption = production + imports - exports. Returns (percent, qualifier):
     ``E`` (0 %) for a net exporter; ValueError when consumption is not positive.
     """
     if min(production, imports, exports) < 0:
@@ -143,8 +143,8 @@ def exposure(perspective: Perspective, mineral: str, group: str | None,
         return IndicatorValue(
             mineral, "net_import_reliance", 0.0, unit="percent", as_of=date(table.year, 1, 1),
             published_at=table.published_at, source=table.source, qualifier="E",
-            detail=(*detail, ("why", f"{perspective.name} produces {share:.0%} of world "
-                                     f"output ({table.series} {table.year}): net exporter")))
+            detail=(*detail, ("why", (f"{perspective.name} produces {share:.0%} of world "
+                                      f"output ({table.series} {table.year}): net exporter"))))
     return IndicatorValue(mineral, "net_import_reliance", None, unit="percent",
                           reason=f"{where}; it produces {share:.0%} of world output "
                                  f"({table.series} {table.year}), below the "
@@ -185,7 +185,7 @@ def spread(figures: Sequence[RelianceFigure]) -> str:
 def sourcing_governance(world: IndicatorValue, table: ProductionTable, partners: Partners,
                         perspective: Perspective, reliance: float,
                         governance: GovernanceTable) -> IndicatorValue:
-    """DP = r/2 · DP_world + (1 − r/2) · DP_sourcing (the EU method's mix; module doc)."""
+    """DP = r/2 · DP_world + (1 - r/2) · DP_sourcing (the EU method's mix; module doc)."""
     assert world.value is not None
     mix = sourcing_mix(table, partners, perspective, reliance)
     known = {c: gov.g for c in mix if (gov := governance.get(c)) is not None}
@@ -205,7 +205,7 @@ def sourcing_governance(world: IndicatorValue, table: ProductionTable, partners:
     detail = (*world.detail, ("perspective", perspective.id),
               ("dp_world", f"{world.value:.4f}"), ("dp_sourcing", f"{total:.4f}"),
               ("partners", f"{listed} ({partners.year})"),
-              ("formula", f"r/2·DP_world + (1 − r/2)·DP_sourcing, r = {reliance:.2f}"))
+              ("formula", f"r/2·DP_world + (1 - r/2)·DP_sourcing, r = {reliance:.2f}"))
     return replace(world, value=value, detail=detail)
 
 
