@@ -35,7 +35,7 @@ from monitor.backtest.inputs import NewsEvent, ReplayData, Series, _published
 from monitor.config.load import Config
 from monitor.core.models import Measure, Observation, Signal
 from monitor.news.events import RULE as POLICY_RULE
-from monitor.news.events import event_signals, select_alerts
+from monitor.news.events import perspective_event_signals, select_alerts
 from monitor.news.pressure import PolicyEvent, compute_policy_pressure, compute_production_shares
 from monitor.risk.assess import Assessment, annotate_signals, assess, detector_series
 from monitor.rules.evaluate import DetectorCache, effective_rules, evaluate_rules
@@ -184,7 +184,8 @@ class Replayer:
         wgi = self.wgi_at(as_of)
         pressure = self._pressure(observations, as_of)
         everything = assess(self.config, observations, wgi, as_of=as_of,
-                            previous_levels=self.levels, policy_pressure=pressure)
+                            previous_levels=self.levels, policy_pressure=pressure,
+                            perspective=self.config.perspectives[0])  # the first listed
         assessments = [a for a in everything if a.mineral in self.minerals]
         series = {a.mineral: detector_series(a, as_of=as_of, risk_history=self.history[a.mineral])
                   for a in assessments}
@@ -243,7 +244,9 @@ class Replayer:
                 pressure[mineral] = 0.0
                 continue
             shares = _shares(observations, mineral, as_of)
-            pressure[mineral] = compute_policy_pressure(events, shares, at, settings)
+            pressure[mineral] = compute_policy_pressure(
+                events, shares, at, settings, perspective=self.config.perspectives[0],
+                mineral=mineral)
         return pressure
 
     def _policy_signals(self, observations: Mapping[str, Sequence[Observation]], as_of: date,
@@ -267,7 +270,8 @@ class Replayer:
             shares = _shares(observations, mineral, as_of)
             return shares.get(country, 0.0) if shares else None
 
-        return event_signals(chosen, share_of, settings)
+        return perspective_event_signals(chosen, self.config.perspectives[:1], share_of,
+                                         settings)
 
 
 def _shares(observations: Mapping[str, Sequence[Observation]], mineral: str, as_of: date
