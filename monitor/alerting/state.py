@@ -244,6 +244,9 @@ def _observe(prev: AlertState, signal: Signal, now: datetime) -> AlertState:
     observed = signal.value is not None or not signal.firing
     return replace(
         prev,
+        # Same fingerprint, so the same identity; the signal's labels may add one the fingerprint
+        # ignores (``perspective="us"`` on an alert stored before perspectives existed).
+        labels=tuple(sorted(signal_labels(signal).items())),
         last_eval_at=now,
         value=signal.value if observed else prev.value,
         previous_value=prev.value if observed else prev.previous_value,

@@ -211,7 +211,8 @@ def status(obj: Context, fmt: str, as_of: Any, perspective: str | None) -> None:
     with obj.open_store() as store:
         assessments, signals = assess_and_detect(store, config, as_of=_date(as_of),
                                                  now=SystemClock().now(), perspective=chosen)
-    click.echo(render(status_rows(assessments, signals), status_columns(assessments), fmt))
+    click.echo(render(status_rows(assessments, signals), status_columns(assessments, fmt),
+                       fmt))
 
 
 @cli.command()

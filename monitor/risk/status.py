@@ -17,9 +17,10 @@ STATUS_COLUMNS = (
 )
 
 
-def status_columns(assessments: Sequence[Assessment]) -> tuple[str, ...]:
-    """:data:`STATUS_COLUMNS`, led by ``perspective`` when more than one is shown."""
-    if len({a.perspective for a in assessments}) > 1:
+def status_columns(assessments: Sequence[Assessment], fmt: str = "table") -> tuple[str, ...]:
+    """:data:`STATUS_COLUMNS`, led by ``perspective`` when more than one is shown, and always
+    in JSON (a key more breaks no reader; a column more would change the table and CSV)."""
+    if fmt == "json" or len({a.perspective for a in assessments}) > 1:
         return ("perspective", *STATUS_COLUMNS)
     return STATUS_COLUMNS
 
