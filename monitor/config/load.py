@@ -93,6 +93,11 @@ class Config:
         return tuple(p.id for p in self.perspectives)
 
     @property
+    def perspective_files(self) -> tuple[Path, ...]:
+        """The users' perspective tables this config read (a change to one is a config change)."""
+        return tuple(Path(f) for p in self.perspectives for f in p.files)
+
+    @property
     def digest(self) -> str:
         """A hash of the four files' text (and of any perspective table they name): equal
         digests mean an equal config."""
@@ -100,7 +105,7 @@ class Config:
         for name in CONFIG_FILES:
             sha.update(name.encode() + b"\0" + self.texts[name].encode() + b"\0")
         for perspective in self.perspectives:
-            if perspective.origin != "shipped" and perspective.digest:
+            if perspective.files:
                 sha.update(perspective.digest.encode() + b"\0")
         return sha.hexdigest()
 

@@ -125,6 +125,8 @@ class Perspective:
     method: str = "table"
     origin: str = "shipped"
     digest: str = ""
+    #: A user's table files (the daemon reloads when one changes); none for shipped ones.
+    files: tuple[str, ...] = ()
 
     @property
     def member_codes(self) -> frozenset[str]:
@@ -418,7 +420,7 @@ YamlParser = Callable[[str, str], tuple[yaml.Node | None, dict[str, Any]]]
 
 def table_perspective(pid: str, name: str, members: Sequence[str], table: Path,
                       partners: Path | None, known: Mapping[str, str], parse: YamlParser,
-                      origin: str) -> Perspective:
+                      origin: str, *, shipped: bool = False) -> Perspective:
     """A perspective from a reliance table (CSV or YAML) and an optional partners table."""
     text = read_table_text(table)
     path = str(table)
@@ -441,9 +443,11 @@ def table_perspective(pid: str, name: str, members: Sequence[str], table: Path,
                                 ("mineral", "year", "partner", "share_pct"))
     digest = hashlib.sha256(
         "\0".join([pid, name, *members, text, partner_text]).encode()).hexdigest()[:12]
+    files = (path, *([partner_path] if partners is not None else []))
     return Perspective(pid, name, tuple(members), MappingProxyType(reliance),
                        MappingProxyType(parse_partners(partner_rows, partner_path, known)),
-                       method="table", origin=origin, digest=digest)
+                       method="table", origin=origin, digest=digest,
+                       files=files if origin != "shipped" and not shipped else ())
 
 
 def data_dir() -> Path:
@@ -466,7 +470,7 @@ def shipped_perspective(pid: str, known: Mapping[str, str], parse: YamlParser) -
     assert table is not None and partners is not None
     base = data_dir()
     return table_perspective(pid, name, members, base / table, base / partners, known, parse,
-                             origin=f"monitor/data/{table}")
+                             origin=f"monitor/data/{table}", shipped=True)
 
 
 def build_perspectives(entries: Sequence[PerspectiveEntry], config_dir: Path,

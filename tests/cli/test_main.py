@@ -675,7 +675,8 @@ def test_demo_lines_keep_their_colour_but_not_escapes_from_alert_text() -> None:
 
 
 def test_status_and_explain_take_a_perspective(tmp_path: Path, local_config: Path) -> None:
-    (local_config / "rules.yaml").write_text("version: 1\nperspectives: [us, cn]\n",
+    shipped = (default_config_dir() / "rules.yaml").read_text(encoding="utf-8")
+    (local_config / "rules.yaml").write_text(shipped + "\nperspectives: [us, cn]\n",
                                              encoding="utf-8")
     state = tmp_path / "state"
     code, _, err = invoke("--config", str(local_config), "--state-dir", str(state), "once")
