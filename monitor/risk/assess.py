@@ -75,12 +75,28 @@ def load_assessments(store: Store, config: Config, *, as_of: date,
                      previous_levels: Mapping[str, str] | None = None,
                      perspective: Perspective = US) -> list[Assessment]:
     """Read observations and WGI public at ``as_of`` from the store and assess every mineral."""
+    by_mineral, wgi = load_inputs(store, as_of)
+    return _assess_stored(store, config, by_mineral, wgi, as_of=as_of,
+                          previous_levels=previous_levels, perspective=perspective)
+
+
+def load_inputs(store: Store, as_of: date
+                ) -> tuple[dict[str, list[Observation]], list[WgiEstimate]]:
+    """Observations (by mineral) and WGI estimates public at ``as_of``: read once, shared by
+    every perspective."""
     by_mineral: dict[str, list[Observation]] = {}
     for observation in store.observations(known_at=as_of):
         by_mineral.setdefault(observation.mineral, []).append(observation)
     wgi = [WgiEstimate(code=row["code"], country=row["country"], year=row["year"],
                        indicator=row["indicator"], estimate=row["estimate"])
            for row in store.wgi(known_at=as_of)]
+    return by_mineral, wgi
+
+
+def _assess_stored(store: Store, config: Config, by_mineral: Mapping[str, Sequence[Observation]],
+                   wgi: Sequence[WgiEstimate], *, as_of: date,
+                   previous_levels: Mapping[str, str] | None,
+                   perspective: Perspective) -> list[Assessment]:
     pressure = {m: policy_pressure_for(store, m, as_of, config.rules.news,
                                        perspective=perspective)
                 for m in config.mineral_ids}
@@ -106,9 +122,10 @@ def assess_and_detect(store: Store, config: Config, *, as_of: date, now: datetim
     """
     assessments: list[Assessment] = []
     signals: list[Signal] = []
+    by_mineral, wgi = load_inputs(store, as_of)
     for chosen in selected_perspectives(config, perspective):
-        mine = load_assessments(store, config, as_of=as_of, perspective=chosen,
-                                previous_levels=store.latest_levels(chosen.id))
+        mine = _assess_stored(store, config, by_mineral, wgi, as_of=as_of, perspective=chosen,
+                              previous_levels=store.latest_levels(chosen.id))
         series = {a.mineral: detector_series(
             a, as_of=as_of, risk_history=store.risk_series(a.mineral, chosen.id))
             for a in mine}

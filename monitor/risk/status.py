@@ -11,18 +11,18 @@ from monitor.risk.assess import Assessment
 from monitor.risk.indicators import IndicatorValue
 
 STATUS_COLUMNS = (
-    "mineral", "score", "level", "confidence", "nir", "hhi", "gw_hhi", "top_producer",
+    "perspective", "mineral", "score", "level", "confidence", "nir", "hhi", "gw_hhi", "top_producer",
     "top_share", "china_share", "price", "price_unit", "price_period", "chg_3m_pct",
     "chg_12m_pct", "volatility", "policy_pressure", "signals",
 )
 
 
 def status_columns(assessments: Sequence[Assessment], fmt: str = "table") -> tuple[str, ...]:
-    """:data:`STATUS_COLUMNS`, led by ``perspective`` when more than one is shown, and always
-    in JSON (a key more breaks no reader; a column more would change the table and CSV)."""
+    """:data:`STATUS_COLUMNS`; ``perspective`` only when more than one is shown, or in JSON
+    (a key more breaks no reader; a column more would change the table and the CSV)."""
     if fmt == "json" or len({a.perspective for a in assessments}) > 1:
-        return ("perspective", *STATUS_COLUMNS)
-    return STATUS_COLUMNS
+        return STATUS_COLUMNS
+    return STATUS_COLUMNS[1:]
 
 
 def status_rows(assessments: Sequence[Assessment], signals: Sequence[Signal] = ()
