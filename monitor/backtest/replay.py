@@ -37,7 +37,13 @@ from monitor.core.models import Measure, Observation, Signal
 from monitor.news.events import RULE as POLICY_RULE
 from monitor.news.events import perspective_event_signals, select_alerts
 from monitor.news.pressure import PolicyEvent, compute_policy_pressure, compute_production_shares
-from monitor.risk.assess import Assessment, annotate_signals, assess, detector_series
+from monitor.risk.assess import (
+    Assessment,
+    annotate_signals,
+    assess,
+    detector_series,
+    label_perspective,
+)
 from monitor.rules.evaluate import DetectorCache, effective_rules, evaluate_rules
 from monitor.sources.wgi import WgiEstimate
 
@@ -190,7 +196,8 @@ class Replayer:
         series = {a.mineral: detector_series(a, as_of=as_of, risk_history=self.history[a.mineral])
                   for a in assessments}
         signals = evaluate_rules(self.rules, series, as_of=as_of, now=now, cache=self.cache)
-        signals = annotate_signals(signals, {a.mineral: a for a in assessments})
+        signals = annotate_signals(label_perspective(signals, self.config.perspectives[0].id),
+                                   {a.mineral: a for a in assessments})
         self._remember_scores(assessments, as_of)
         signals = [*signals, *self._policy_signals(observations, as_of, now)]
         transitions = self.enqueue(signals, now)
