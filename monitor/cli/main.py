@@ -412,6 +412,12 @@ def config_check(obj: Context) -> None:
     click.echo(f"valid: {len(config.minerals.minerals)} minerals, "
                f"{len(config.sources.sources)} sources, {len(config.rules.rules)} rules, "
                f"{len(config.alerting.receivers)} receivers (digest {config.digest[:12]})")
+    for perspective in config.perspectives:
+        figures = "USGS net import reliance" if perspective.method == "usgs" else \
+            (f"{len(perspective.reliance)} minerals with import reliance, "
+             f"{len(perspective.partners)} with partners")
+        click.echo(safe_text(f"perspective {perspective.id}: {perspective.name}, {figures} "
+                             f"({perspective.origin})"))
 
 
 @config_group.command("init")
