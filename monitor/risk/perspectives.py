@@ -30,7 +30,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import date
 
-from monitor.config.perspectives import Partners, Perspective, Reliance, RelianceFigure
+from monitor.config.perspectives import (
+    HEADLINE_WINDOW_YEARS,
+    Partners,
+    Perspective,
+    Reliance,
+    RelianceFigure,
+)
 from monitor.core.models import Observation
 from monitor.risk.indicators import (
     GovernanceTable,
@@ -54,7 +60,8 @@ def method_key(perspective: Perspective) -> str:
     """
     if perspective.method == "usgs":
         return ""
-    return f"{perspective.id}:{perspective.digest}:dominant={DOMINANT_SHARE}"
+    return (f"{perspective.id}:{perspective.digest}:dominant={DOMINANT_SHARE}:"
+            f"headline_window={HEADLINE_WINDOW_YEARS}")
 
 
 def apparent_consumption_reliance(production: float, imports: float,
