@@ -145,9 +145,20 @@ def signal_labels(signal: Signal) -> dict[str, str]:
     return labels
 
 
+#: The default perspective's label, left out of the fingerprint: an alert of the ``us``
+#: perspective keeps the identity it had before perspectives existed (stores stay valid, and
+#: monitoring a second perspective does not re-identify the first one's alerts).
+DEFAULT_PERSPECTIVE_LABEL = ("perspective", "us")
+
+
 def fingerprint(labels: Mapping[str, str]) -> str:
-    """Hash the sorted labels, ``severity`` excluded, to 16 hex digits (Alertmanager's width)."""
-    items = sorted((k, v) for k, v in labels.items() if k != "severity")
+    """Hash the sorted labels, ``severity`` excluded, to 16 hex digits (Alertmanager's width).
+
+    ``perspective="us"`` is left out too (:data:`DEFAULT_PERSPECTIVE_LABEL`); any other
+    perspective is part of the identity.
+    """
+    items = sorted((k, v) for k, v in labels.items()
+                   if k != "severity" and (k, v) != DEFAULT_PERSPECTIVE_LABEL)
     return hashlib.sha256(json.dumps(items).encode("utf-8")).hexdigest()[:16]
 
 
@@ -233,6 +244,9 @@ def _observe(prev: AlertState, signal: Signal, now: datetime) -> AlertState:
     observed = signal.value is not None or not signal.firing
     return replace(
         prev,
+        # Same fingerprint, so the same identity; the signal's labels may add one the fingerprint
+        # ignores (``perspective="us"`` on an alert stored before perspectives existed).
+        labels=tuple(sorted(signal_labels(signal).items())),
         last_eval_at=now,
         value=signal.value if observed else prev.value,
         previous_value=prev.value if observed else prev.previous_value,

@@ -43,13 +43,14 @@ from monitor.backtest.inputs import NewsEvent, ReplayData, Series, _published
 from monitor.config.load import Config
 from monitor.core.models import Measure, Observation, Signal
 from monitor.news.events import RULE as POLICY_RULE
-from monitor.news.events import event_signals, select_alerts
+from monitor.news.events import perspective_event_signals, select_alerts
 from monitor.news.pressure import PolicyEvent, compute_policy_pressure, compute_production_shares
 from monitor.risk.assess import (
     Assessment,
     annotate_signals,
     assess,
     detector_series,
+    label_perspective,
     price_detector_series,
 )
 from monitor.risk.indicators import GovernanceTable, build_governance
@@ -244,13 +245,15 @@ class Replayer:
         fresh_news = self._advance_news(as_of)
         pressure = self._pressure(observations, as_of)
         everything = assess(self.config, observations, wgi, as_of=as_of,
-                            previous_levels=self.levels, policy_pressure=pressure)
+                            previous_levels=self.levels, policy_pressure=pressure,
+                            perspective=self.config.perspectives[0])  # the first listed
         assessments = [a for a in everything if a.mineral in self.minerals]
         series = {a.mineral: detector_series(a, as_of=as_of, risk_history=self.history[a.mineral],
                                              price_series=self._price_series(a, observations))
                   for a in assessments}
         signals = self.evaluator.evaluate(self.rules, series, as_of=as_of)
-        signals = annotate_signals(signals, {a.mineral: a for a in assessments})
+        signals = annotate_signals(label_perspective(signals, self.config.perspectives[0].id),
+                                   {a.mineral: a for a in assessments})
         self._remember_scores(assessments, as_of)
         signals = [*signals, *self._policy_signals(observations, as_of, now, fresh_news)]
         transitions = self.enqueue(signals, now)
@@ -343,8 +346,9 @@ class Replayer:
                 pressure[mineral] = 0.0
                 continue
             shares = self._shares(observations, mineral, as_of)
-            pressure[mineral] = compute_policy_pressure([e for _, e in filed], shares, at,
-                                                        settings)
+            pressure[mineral] = compute_policy_pressure(
+                [e for _, e in filed], shares, at, settings,
+                perspective=self.config.perspectives[0], mineral=mineral)
         return pressure
 
     def _shares(self, observations: Mapping[str, Sequence[Observation]], mineral: str,
@@ -381,7 +385,8 @@ class Replayer:
             shares = self._shares(observations, mineral, as_of)
             return shares.get(country, 0.0) if shares else None
 
-        return event_signals(chosen, share_of, settings)
+        return perspective_event_signals(chosen, self.config.perspectives[:1], share_of,
+                                         settings)
 
 
 def _store_order(o: Observation) -> tuple[str, str, str, date, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
 import os
@@ -56,6 +57,23 @@ def _config(obj: Any, config_dir: str | None) -> Config:
     if config_dir:
         obj.config_dir_option = config_dir
     return obj.load_config()
+
+
+perspective_option = click.option(
+    "--perspective", metavar="ID",
+    help="Replay as this perspective (the economy scored: us, cn, eu or one of your own, as "
+         "listed in rules.yaml) [default: the first rules.yaml lists].")
+
+
+def _with_perspective(config: Config, perspective: str | None) -> Config:
+    """The config with ``perspective`` alone: the replay scores the first perspective listed."""
+    if perspective is None:
+        return config
+    if perspective not in config.perspective_ids:
+        raise click.BadParameter(f"{perspective!r} is not monitored; rules.yaml lists "
+                                 f"{', '.join(config.perspective_ids)}",
+                                 param_hint="--perspective")
+    return dataclasses.replace(config, perspectives=(config.perspective(perspective),))
 
 
 def _events(path: Path | None, config: Config) -> list[Event]:
@@ -155,8 +173,11 @@ def _write_report(obj: Any, path: Path, config: Config, result: ReplayResult, sc
 
     eps = episodes(result.transitions)
     chosen = list(minerals or default_report_minerals(result, eps))
+    seen_from = config.perspectives[0]
+    title = "critmon report" if seen_from.id == "us" else \
+        f"critmon report: supply security of {seen_from.name} ({seen_from.id})"
     text = render_report(result, chart_specs(config, chosen), events=events, episodes=eps,
-                         score=scored, since=since, store_history=store_history)
+                         score=scored, since=since, store_history=store_history, title=title)
     try:
         write_report(path, text, live_db=_live_db(obj), force=force)
     except OutputRefusedError as exc:
@@ -229,16 +250,17 @@ def with_common(func: Any) -> Any:
               help="Also write the HTML report here (replaces only a previous report).")
 @click.option("--force", is_flag=True,
               help="Let --report replace an existing file that is not a critmon report.")
+@perspective_option
 @click.pass_obj
 def backtest(obj: Any, start: datetime, end: datetime, config_dir: str | None,
              prices: tuple[str, ...], news: tuple[Path, ...], events_path: Path | None,
              min_level: str, minerals: tuple[str, ...], excluded: tuple[str, ...],
              lag_monthly_days: int, lag_annual_days: int, fmt: str,
-             report_path: Path | None, force: bool) -> None:
+             report_path: Path | None, force: bool, perspective: str | None) -> None:
     """Replay history through the live pipeline and score the alerts against dated events."""
     if report_path:
         _check_report_path(obj, report_path, force)
-    config = _config(obj, config_dir)
+    config = _with_perspective(_config(obj, config_dir), perspective)
     lags = PublicationLags(monthly=timedelta(days=lag_monthly_days),
                            annual=timedelta(days=lag_annual_days))
     data = _data(config, prices, news, lags, _cache_dir(obj))
@@ -342,12 +364,13 @@ def demo_line(as_of: date, t: Any) -> str:
 @click.option("--to", "end", type=DATE, help="Last date replayed [default: today].")
 @click.option("--events", "events_path", type=click.Path(exists=True, dir_okay=False,
                                                         path_type=Path))
+@perspective_option
 @click.pass_obj
 def report(obj: Any, out: Path, force: bool, minerals: tuple[str, ...], since: datetime,
-           end: datetime | None, events_path: Path | None) -> None:
+           end: datetime | None, events_path: Path | None, perspective: str | None) -> None:
     """Write one self-contained HTML report: charts per mineral, alert episodes and events."""
     _check_report_path(obj, out, force)
-    config = obj.load_config()
+    config = _with_perspective(obj.load_config(), perspective)
     chosen = _minerals(config, minerals)
     events = _events(events_path, config)
     last = end.date() if end else date.today()

@@ -40,6 +40,19 @@ as_of_option = click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"])
                              help="Use only the data that was public on this date.")
 format_option = click.option("--format", "fmt", type=click.Choice(FORMATS), default="table",
                              show_default=True, help="Output format.")
+perspective_option = click.option(
+    "--perspective", metavar="ID",
+    help="Only this perspective (the economy scored: us, cn, eu or one of your own, as listed "
+         "in rules.yaml) [default: every perspective rules.yaml lists].")
+
+
+def check_perspective(config: Config, perspective: str | None) -> str | None:
+    """``--perspective`` checked against the perspectives rules.yaml lists."""
+    if perspective is not None and perspective not in config.perspective_ids:
+        raise click.BadParameter(
+            f"{perspective!r} is not monitored; rules.yaml lists "
+            f"{', '.join(config.perspective_ids)}", param_hint="--perspective")
+    return perspective
 
 
 class Context:
@@ -189,52 +202,92 @@ def once(obj: Context) -> None:
 @cli.command()
 @format_option
 @as_of_option
+@perspective_option
 @click.pass_obj
-def status(obj: Context, fmt: str, as_of: Any) -> None:
-    """Every mineral's indicators, supply-risk score and firing signals, riskiest first."""
+def status(obj: Context, fmt: str, as_of: Any, perspective: str | None) -> None:
+    """Every mineral's indicators, supply-risk score and firing signals, riskiest first
+    (per perspective when rules.yaml lists several)."""
     from monitor.risk.assess import assess_and_detect  # NumPy, scikit-learn: only where used
-    from monitor.risk.status import STATUS_COLUMNS, status_rows
+    from monitor.risk.status import status_columns, status_rows
 
     config = obj.load_config()
+    chosen = check_perspective(config, perspective)
     with obj.open_store() as store:
         assessments, signals = assess_and_detect(store, config, as_of=_date(as_of),
-                                                 now=SystemClock().now())
-    click.echo(render(status_rows(assessments, signals), STATUS_COLUMNS, fmt))
+                                                 now=SystemClock().now(), perspective=chosen)
+    click.echo(render(status_rows(assessments, signals), status_columns(assessments, fmt),
+                       fmt))
 
 
 @cli.command()
 @click.argument("mineral")
 @format_option
 @as_of_option
+@perspective_option
 @click.pass_obj
-def explain(obj: Context, mineral: str, fmt: str, as_of: Any) -> None:
-    """Break one mineral's score down: factors, weights, contributions, inputs, what is missing."""
-    from monitor.risk.assess import assess_and_detect, signal_row
-    from monitor.risk.status import explain_rows
+def explain(obj: Context, mineral: str, fmt: str, as_of: Any, perspective: str | None) -> None:
+    """Break one mineral's score down: factors, weights, contributions, inputs, what is missing
+    (for each perspective rules.yaml lists, or only --perspective)."""
+    from monitor.risk.assess import assess_and_detect
 
     config = obj.load_config()
     if mineral not in config.mineral_ids:
         raise click.BadParameter(f"unknown mineral {mineral!r}", param_hint="MINERAL")
+    chosen = check_perspective(config, perspective)
     with obj.open_store() as store:
         assessments, signals = assess_and_detect(store, config, as_of=_date(as_of),
-                                                 now=SystemClock().now())
-    found = next(a for a in assessments if a.mineral == mineral)
-    factors, indicators = explain_rows(found)
-    mine = [s for s in signals if s.mineral == mineral]
+                                                 now=SystemClock().now(), perspective=chosen)
+    found = [a for a in assessments if a.mineral == mineral]
     if fmt == "json":
-        risk = found.risk
-        click.echo(to_json({
-            "mineral": mineral, "as_of": risk.as_of.isoformat(), "score": risk.score,
-            "score_range": [risk.score_low, risk.score_high], "level": risk.level,
-            "confidence": risk.confidence, "method": risk.method, "factors": factors,
-            "indicators": indicators, "missing": list(risk.missing),
-            "signals": [signal_row(s) for s in mine],
-        }))
+        docs = [_explain_doc(a, signals) for a in found]
+        click.echo(to_json(docs[0] if len(docs) == 1 else docs))
         return
+    for index, assessment in enumerate(found):
+        if index:
+            click.echo("")
+        _explain_one(assessment, signals, fmt, several=len(found) > 1)
+
+
+def _perspective_of(signal: Any) -> str:
+    return dict(signal.labels).get("perspective", "us")
+
+
+def _explain_doc(found: Any, signals: Any) -> dict[str, Any]:
+    """``explain --format json``: one mineral under one perspective."""
+    from monitor.risk.assess import signal_row
+    from monitor.risk.status import describe_exposure, explain_rows
+
+    factors, indicators = explain_rows(found)
+    risk = found.risk
+    mine = [s for s in signals
+            if s.mineral == found.mineral and _perspective_of(s) == found.perspective]
+    return {
+        "mineral": found.mineral, "perspective": found.perspective,
+        "as_of": risk.as_of.isoformat(), "score": risk.score,
+        "score_range": [risk.score_low, risk.score_high], "level": risk.level,
+        "confidence": risk.confidence, "method": risk.method,
+        "exposure": describe_exposure(found), "factors": factors,
+        "indicators": indicators, "missing": list(risk.missing),
+        "signals": [signal_row(s) for s in mine],
+    }
+
+
+def _explain_one(found: Any, signals: Any, fmt: str, *, several: bool) -> None:
+    from monitor.risk.status import describe_exposure, explain_rows
+
+    factors, indicators = explain_rows(found)
+    mine = [s for s in signals
+            if s.mineral == found.mineral and _perspective_of(s) == found.perspective]
     if fmt == "csv":
-        click.echo(render(indicators, list(indicators[0]), "csv"))
+        rows = [{"perspective": found.perspective, **row} for row in indicators] if several \
+            else indicators
+        click.echo(render(rows, list(rows[0]), "csv"))
         return
+    if several:
+        click.echo(safe_text(f"== perspective {found.perspective} =="))
     click.echo(safe_text(_explain_header(found)))
+    if found.perspective != "us":
+        click.echo(safe_text(describe_exposure(found) + "\n"))
     click.echo(render(factors, ["factor", "value", "weight", "contribution", "inputs", "note"],
                       "table"))
     click.echo("")
@@ -375,6 +428,12 @@ def config_check(obj: Context) -> None:
     click.echo(f"valid: {len(config.minerals.minerals)} minerals, "
                f"{len(config.sources.sources)} sources, {len(config.rules.rules)} rules, "
                f"{len(config.alerting.receivers)} receivers (digest {config.digest[:12]})")
+    for perspective in config.perspectives:
+        figures = "USGS net import reliance" if perspective.method == "usgs" else \
+            (f"{len(perspective.reliance)} minerals with import reliance, "
+             f"{len(perspective.partners)} with partners")
+        click.echo(safe_text(f"perspective {perspective.id}: {perspective.name}, {figures} "
+                             f"({perspective.origin})"))
 
 
 @config_group.command("init")

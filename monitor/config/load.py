@@ -32,6 +32,7 @@ from detectors.spec import check_spec
 from monitor.config.alerting import AlertingFile
 from monitor.config.common import QUOTE_MAX, quote
 from monitor.config.minerals import Mineral, MineralsFile
+from monitor.config.perspectives import US, Perspective, build_perspectives, mineral_names
 from monitor.config.rules import Rule, RulesFile
 from monitor.config.sources import SourcesFile
 from monitor.core.errors import ConfigError
@@ -68,6 +69,8 @@ class Config:
     origins: dict[str, str]
     texts: dict[str, str]
     secrets: dict[str, SecretStr] = field(default_factory=dict, repr=False)
+    #: The economies whose supply security is scored (``rules.yaml`` ``perspectives:``).
+    perspectives: tuple[Perspective, ...] = (US,)
 
     @property
     def mineral_ids(self) -> tuple[str, ...]:
@@ -79,12 +82,31 @@ class Config:
                 return mineral
         raise KeyError(mineral_id)
 
+    def perspective(self, perspective_id: str) -> Perspective:
+        for perspective in self.perspectives:
+            if perspective.id == perspective_id:
+                return perspective
+        raise KeyError(perspective_id)
+
+    @property
+    def perspective_ids(self) -> tuple[str, ...]:
+        return tuple(p.id for p in self.perspectives)
+
+    @property
+    def perspective_files(self) -> tuple[Path, ...]:
+        """The users' perspective tables this config read (a change to one is a config change)."""
+        return tuple(Path(f) for p in self.perspectives for f in p.files)
+
     @property
     def digest(self) -> str:
-        """A hash of the four files' text: equal digests mean an equal config."""
+        """A hash of the four files' text (and of any perspective table they name): equal
+        digests mean an equal config."""
         sha = hashlib.sha256()
         for name in CONFIG_FILES:
             sha.update(name.encode() + b"\0" + self.texts[name].encode() + b"\0")
+        for perspective in self.perspectives:
+            if perspective.files:
+                sha.update(perspective.digest.encode() + b"\0")
         return sha.hexdigest()
 
 
@@ -128,9 +150,23 @@ def load_config(directory: str | os.PathLike[str] | None = None, *,
     alerting = _validate(AlertingFile, data, nodes, origins, "alerting.yaml")
     config = Config(minerals, sources, rules, alerting, origins, texts)
     _check_cross_references(config, nodes)
+    perspectives = _build_perspectives(config, Path(origins["rules.yaml"]).parent,
+                                       nodes["rules.yaml"])
     secrets = _resolve_secrets(config, nodes, environ)
     secrets.update(_resolve_source_urls(config, nodes, environ))
-    return Config(minerals, sources, rules, alerting, origins, texts, secrets)
+    return Config(minerals, sources, rules, alerting, origins, texts, secrets, perspectives)
+
+
+def _build_perspectives(config: Config, base: Path,
+                        node: yaml.Node | None) -> tuple[Perspective, ...]:
+    """The perspectives rules.yaml lists; their tables are relative to rules.yaml's directory."""
+    path = config.origins["rules.yaml"]
+
+    def where(index: int) -> tuple[str, int | None]:
+        return path, _line_of(node, ["perspectives", index])
+
+    known = mineral_names((m.id, m.name) for m in config.minerals.minerals)
+    return build_perspectives(config.rules.perspectives, base, known, parse_yaml, where)
 
 
 
@@ -329,7 +365,8 @@ def _is_union_tag(part: object) -> bool:
     return isinstance(part, str) and (part in {"fred_csv", "pinksheet", "table", "console",
                                                "file", "slack", "email", "alertmanager",
                                                "config", "rss",
-                                               "federal_register", "html_list"}
+                                               "federal_register", "html_list",
+                                               "shipped"}
                                       or part.startswith("function-"))
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     field_validator,
     model_validator,
 )
@@ -24,6 +26,7 @@ from monitor.config.common import (
     Window,
     listing,
 )
+from monitor.config.perspectives import DEFAULT_PERSPECTIVE, PerspectiveSpec
 from monitor.core.news_kinds import DEFAULT_ALERT_KINDS, DEFAULT_KIND_WEIGHTS, NEWS_KINDS
 
 # --------------------------------------------------------------------------- rules
@@ -146,9 +149,22 @@ def _check_kinds(kinds: Iterable[str]) -> None:
 
 
 
+def _perspective_kind(value: object) -> str:
+    return "table" if isinstance(value, dict | PerspectiveSpec) else "shipped"
+
+
+#: A perspective in ``rules.yaml``: a shipped id (``cn``) or a user's own table.
+PerspectiveEntry = Annotated[
+    Annotated[Identifier, Tag("shipped")] | Annotated[PerspectiveSpec, Tag("table")],
+    Discriminator(_perspective_kind)]
+
+
 class RulesFile(StrictModel):
     version: Literal[1] = 1
     risk: RiskModelSpec = RiskModelSpec()
     news: NewsSettings = NewsSettings()
     rules: tuple[Rule, ...] = ()
     overrides: dict[str, dict[str, dict[str, Any]]] = Field(default_factory=dict)
+    # The economies whose supply security is scored (docs/risk-model.md, "Perspectives").
+    perspectives: tuple[PerspectiveEntry, ...] = Field(default=(DEFAULT_PERSPECTIVE,),
+                                                       min_length=1, max_length=20)

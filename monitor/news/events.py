@@ -19,13 +19,15 @@ import hashlib
 import logging
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from monitor.config.load import Config
+from monitor.config.perspectives import Perspective
 from monitor.config.rules import NewsSettings
 from monitor.core.models import Signal
-from monitor.news.pressure import load_production_shares
+from monitor.news.pressure import OUTBOUND_KINDS, load_production_shares
 from monitor.news.store import NewsStore
 from monitor.store.database import Store
 
@@ -212,8 +214,27 @@ def policy_event_signals(store: Store, config: Config, now: datetime) -> list[Si
             shares[mineral, country] = _producer_share(store, mineral, country, now)
         return shares[mineral, country]
 
-    signals = event_signals(select_alerts(items, settings, watched, now), share_of, settings)
+    signals = perspective_event_signals(select_alerts(items, settings, watched, now),
+                                        config.perspectives, share_of, settings)
     store.set_meta(WATERMARK_KEY, now.isoformat())
+    return signals
+
+
+def perspective_event_signals(chosen: Sequence[tuple[Mapping[str, Any], str]],
+                              perspectives: Sequence[Perspective], share_of: ShareOf,
+                              settings: NewsSettings) -> list[Signal]:
+    """:func:`event_signals` once per perspective, each signal labelled with it.
+
+    An export restriction by a member of a perspective's economy is no supply threat to it:
+    that perspective gets no alert for it (the others do).
+    """
+    signals: list[Signal] = []
+    for perspective in perspectives:
+        mine = [(item, mineral) for item, mineral in chosen
+                if not (item["kind"] in OUTBOUND_KINDS
+                        and perspective.is_member(item.get("country")))]
+        signals += [replace(s, labels=(*s.labels, ("perspective", perspective.id)))
+                    for s in event_signals(mine, share_of, settings)]
     return signals
 
 

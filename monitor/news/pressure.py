@@ -1,7 +1,10 @@
 """The ``policy_pressure`` indicator: recent supply-restricting events, weighted and decayed.
 
 For one mineral, each supply-risk event counts ``kind weight x share x 0.5 ** (age / half_life)``
-where ``share`` is the acting country's share of world production of that mineral. Stories of
+where ``share`` is how much the event touches the supply of the perspective's economy
+(:func:`touch`): by default the acting country's share of world production of that mineral; 0
+for an export restriction by the economy itself (not a supply threat to it); the acting
+country's share of the economy's imports where its import partners are known. Stories of
 the same (country, kind) within ``event_window`` of the first one are one event: ten outlets
 reporting one export ban do not make ten bans. Nothing happened means exactly 0. The risk model
 maps the sum to [0, 1) with ``1 - exp(-policy_pressure)``.
@@ -17,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from monitor.config.perspectives import US, Perspective
 from monitor.config.rules import NewsSettings
 from monitor.core.countries import is_country, normalise_name
 from monitor.core.models import Measure
@@ -73,8 +77,35 @@ def cluster_events(events: Iterable[PolicyEvent], window: timedelta) -> list[tup
     return sorted(clusters, key=lambda c: (c[0].at, c[0].item_id))
 
 
+#: Kinds that restrict what the acting country sends abroad: by the economy itself, they do
+#: not threaten its own supply.
+OUTBOUND_KINDS = frozenset({"export_ban", "export_control", "export_quota"})
+
+
+def touch(kind: str, country: str | None, shares: Mapping[str, float],
+          perspective: Perspective, mineral: str, unknown: float) -> float:
+    """How much an event of ``kind`` by ``country`` touches the economy's supply of ``mineral``.
+
+    * an export restriction by a member of the economy: 0 (its own supply is not threatened);
+    * the economy's import partners known: the country's share of its imports; a country not
+      listed gets its world share, at most the unlisted part of the imports;
+    * otherwise: the country's share of world production (what an importer on the world
+      market faces), ``unknown`` when the actor or the production table is unknown.
+    """
+    if kind in OUTBOUND_KINDS and perspective.is_member(country):
+        return 0.0
+    world = _share(country, shares, unknown)
+    partners = perspective.partners.get(mineral)
+    if partners is None or not country or perspective.is_member(country):
+        return world
+    listed = partners.shares.get(country)
+    return listed if listed is not None else min(world, partners.unlisted)
+
+
 def pressure_contributions(events: Iterable[PolicyEvent], shares: Mapping[str, float],
-                           as_of: datetime, settings: NewsSettings) -> list[Contribution]:
+                           as_of: datetime, settings: NewsSettings, *,
+                           perspective: Perspective = US, mineral: str = ""
+                           ) -> list[Contribution]:
     """Each event cluster's contribution at ``as_of`` (events after ``as_of`` are ignored)."""
     half_life_s = settings.half_life.total_seconds()
     known = [e for e in events if e.at <= as_of]
@@ -83,7 +114,8 @@ def pressure_contributions(events: Iterable[PolicyEvent], shares: Mapping[str, f
         weight = settings.kind_weights.get(event.kind, 0.0)
         if weight <= 0:
             continue
-        share = _share(event.country, shares, settings.unknown_share)
+        share = touch(event.kind, event.country, shares, perspective, mineral,
+                      settings.unknown_share)
         age_s = (as_of - event.at).total_seconds()
         decay = 0.5 ** (age_s / half_life_s) if half_life_s > 0 else float(age_s == 0)
         contributions.append(Contribution(event, weight, share, decay, stories))
@@ -91,9 +123,12 @@ def pressure_contributions(events: Iterable[PolicyEvent], shares: Mapping[str, f
 
 
 def compute_policy_pressure(events: Iterable[PolicyEvent], shares: Mapping[str, float],
-                            as_of: datetime, settings: NewsSettings) -> float:
-    """Sum of kind weight x producer share x decay over event clusters; 0.0 with no events."""
-    return sum(c.value for c in pressure_contributions(events, shares, as_of, settings))
+                            as_of: datetime, settings: NewsSettings, *,
+                            perspective: Perspective = US, mineral: str = "") -> float:
+    """Sum of kind weight x touch x decay over event clusters; 0.0 with no events."""
+    return sum(c.value for c in pressure_contributions(events, shares, as_of, settings,
+                                                       perspective=perspective,
+                                                       mineral=mineral))
 
 
 def _share(country: str | None, shares: Mapping[str, float], unknown: float) -> float:
@@ -148,14 +183,16 @@ def load_policy_events(store: Store, mineral: str, as_of: datetime) -> list[Poli
 
 
 def policy_pressure_for(store: Store, mineral: str, as_of: date | datetime,
-                        settings: NewsSettings) -> float:
-    """``policy_pressure`` of ``mineral`` at ``as_of`` from stored news and production data."""
+                        settings: NewsSettings, *, perspective: Perspective = US) -> float:
+    """``policy_pressure`` of ``mineral`` at ``as_of`` from stored news and production data,
+    as it touches ``perspective``'s economy."""
     at = _as_datetime(as_of)
     events = load_policy_events(store, mineral, at)
     if not events:
         return 0.0
     shares = load_production_shares(store, mineral, at.date())
-    return compute_policy_pressure(events, shares, at, settings)
+    return compute_policy_pressure(events, shares, at, settings, perspective=perspective,
+                                   mineral=mineral)
 
 
 def _as_datetime(value: date | datetime) -> datetime:

@@ -18,7 +18,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
 from itertools import count
@@ -224,7 +224,8 @@ class Daemon:
         self._jobs = JobTracker()
         self._job_margin = job_margin
         self._recorded_jobs: list[RunningJob] | None = None  # None: nothing recorded yet
-        self._config_stamp = config_files_stamp(runtime.config_dir)
+        self._config_stamp = config_files_stamp(runtime.config_dir,
+                                                runtime.config.perspective_files)
         self._evaluate_every = evaluate_every
         self._arrivals = Arrivals(evaluate_settle)
         #: Set by stop(): a running evaluation is interrupted (and rolled back) at once.
@@ -479,7 +480,8 @@ class Daemon:
 
     def _config_changed(self) -> bool:
         """Whether a file of the config directory changed since the config was last loaded."""
-        stamp = config_files_stamp(self.runtime.config_dir)
+        stamp = config_files_stamp(self.runtime.config_dir,
+                                   self.runtime.config.perspective_files)
         changed = stamp != self._config_stamp
         self._config_stamp = stamp
         return changed
@@ -540,14 +542,17 @@ class Daemon:
             close()
 
 
-def config_files_stamp(config_dir: Path | None) -> tuple[tuple[str, int, int], ...]:
-    """Name, mtime and size of each config file: a cheap change detector polled each tick."""
+def config_files_stamp(config_dir: Path | None, extra: Iterable[Path] = ()
+                       ) -> tuple[tuple[str, int, int], ...]:
+    """Name, mtime and size of each config file (and of ``extra`` files: the perspective
+    tables the config names): a cheap change detector polled each tick."""
     if config_dir is None:
         return ()
     stamp = []
-    for name in CONFIG_FILES:
+    for name, path in [*((n, config_dir / n) for n in CONFIG_FILES),
+                       *((str(p), p) for p in extra)]:
         try:
-            info = (config_dir / name).stat()
+            info = path.stat()
         except OSError:
             continue
         stamp.append((name, info.st_mtime_ns, info.st_size))

@@ -14,10 +14,17 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 from monitor.config.load import Config
+from monitor.config.perspectives import US, Perspective
 from monitor.core.models import Observation, Signal
 from monitor.news.pressure import policy_pressure_for
-from monitor.risk.indicators import GovernanceTable, IndicatorValue, compute_all_indicators
+from monitor.risk.indicators import (
+    GovernanceTable,
+    IndicatorValue,
+    build_governance,
+    compute_all_indicators,
+)
 from monitor.risk.market import MarketContext, compute_market_context
+from monitor.risk.perspectives import apply_perspective, method_key
 from monitor.risk.prices import price_change_series, price_history, volatility_series
 from monitor.risk.score import RiskScore, score_mineral
 from monitor.rules.evaluate import DetectorCache, effective_rules, evaluate_rules
@@ -39,60 +46,111 @@ class Assessment:
     market: MarketContext | None
     risk: RiskScore
     prices: Series
+    perspective: str = US.id
 
 
 def assess(config: Config, observations: Mapping[str, Sequence[Observation]],
            wgi: Sequence[WgiEstimate] | GovernanceTable, *, as_of: date,
            previous_levels: Mapping[str, str] | None = None,
-           policy_pressure: Mapping[str, float | None] | None = None) -> list[Assessment]:
-    """Assess every configured mineral from data known at ``as_of`` (pure).
+           policy_pressure: Mapping[str, float | None] | None = None,
+           perspective: Perspective = US) -> list[Assessment]:
+    """Assess every configured mineral from data known at ``as_of`` (pure), as seen from
+    ``perspective``'s economy (``us`` by default; docs/risk-model.md, "Perspectives").
 
     ``wgi`` may be a prebuilt :class:`~monitor.risk.indicators.GovernanceTable` (a replay
     builds one per WGI release, not one per date).
     """
     minerals = config.minerals.minerals
-    values = compute_all_indicators(
-        [(m.id, m.group, m.members) for m in minerals], observations, wgi,
-        as_of=as_of, policy_pressure=policy_pressure)
+    specs = [(m.id, m.group, m.members) for m in minerals]
+    governance = wgi if isinstance(wgi, GovernanceTable) else build_governance(wgi)
+    values = compute_all_indicators(specs, observations, governance, as_of=as_of,
+                                    policy_pressure=policy_pressure)
+    values = apply_perspective(values, perspective, specs, observations, governance)
+    key = method_key(perspective)
     previous_levels = previous_levels or {}
     assessments = []
     for mineral in minerals:
         prices = price_history(observations.get(mineral.id, ()))
         market = compute_market_context(prices) if prices else None
         risk = score_mineral(values[mineral.id], config.rules.risk, as_of=as_of, market=market,
-                             previous_level=previous_levels.get(mineral.id))
+                             previous_level=previous_levels.get(mineral.id), perspective=key)
         assessments.append(Assessment(mineral.id, mineral.name, mineral.lists,
-                                      values[mineral.id], market, risk, prices))
+                                      values[mineral.id], market, risk, prices,
+                                      perspective.id))
     return assessments
 
 
 def load_assessments(store: Store, config: Config, *, as_of: date,
-                     previous_levels: Mapping[str, str] | None = None) -> list[Assessment]:
+                     previous_levels: Mapping[str, str] | None = None,
+                     perspective: Perspective = US) -> list[Assessment]:
     """Read observations and WGI public at ``as_of`` from the store and assess every mineral."""
+    by_mineral, wgi = load_inputs(store, as_of)
+    return _assess_stored(store, config, by_mineral, wgi, as_of=as_of,
+                          previous_levels=previous_levels, perspective=perspective)
+
+
+def load_inputs(store: Store, as_of: date
+                ) -> tuple[dict[str, list[Observation]], list[WgiEstimate]]:
+    """Observations (by mineral) and WGI estimates public at ``as_of``: read once, shared by
+    every perspective."""
     by_mineral: dict[str, list[Observation]] = {}
     for observation in store.observations(known_at=as_of):
         by_mineral.setdefault(observation.mineral, []).append(observation)
     wgi = [WgiEstimate(code=row["code"], country=row["country"], year=row["year"],
                        indicator=row["indicator"], estimate=row["estimate"])
            for row in store.wgi(known_at=as_of)]
-    pressure = {m: policy_pressure_for(store, m, as_of, config.rules.news)
+    return by_mineral, wgi
+
+
+def _assess_stored(store: Store, config: Config, by_mineral: Mapping[str, Sequence[Observation]],
+                   wgi: Sequence[WgiEstimate], *, as_of: date,
+                   previous_levels: Mapping[str, str] | None,
+                   perspective: Perspective) -> list[Assessment]:
+    pressure = {m: policy_pressure_for(store, m, as_of, config.rules.news,
+                                       perspective=perspective)
                 for m in config.mineral_ids}
     return assess(config, by_mineral, wgi, as_of=as_of, previous_levels=previous_levels,
-                  policy_pressure=pressure)
+                  policy_pressure=pressure, perspective=perspective)
+
+
+def selected_perspectives(config: Config, only: str | None = None) -> tuple[Perspective, ...]:
+    """The monitored perspectives, or just ``only`` (KeyError naming it when not monitored)."""
+    if only is None:
+        return config.perspectives
+    return (config.perspective(only),)
 
 
 def assess_and_detect(store: Store, config: Config, *, as_of: date, now: datetime,
-                      cache: DetectorCache | None = None
+                      cache: DetectorCache | None = None, perspective: str | None = None
                       ) -> tuple[list[Assessment], list[Signal]]:
-    """Assess every mineral at ``as_of`` and run the detector rules over the results."""
-    assessments = load_assessments(store, config, as_of=as_of,
-                                   previous_levels=store.latest_levels())
-    series = {a.mineral: detector_series(a, as_of=as_of,
-                                         risk_history=store.risk_series(a.mineral))
-              for a in assessments}
-    signals = evaluate_rules(effective_rules(config.rules, config.mineral_ids), series,
-                             as_of=as_of, now=now, cache=cache)
-    return assessments, annotate_signals(signals, {a.mineral: a for a in assessments})
+    """Assess every mineral at ``as_of`` and run the detector rules over the results, for
+    each monitored perspective (or only ``perspective``).
+
+    Every signal carries a ``perspective`` label. Assessments come perspective by
+    perspective, in the order rules.yaml lists them.
+    """
+    assessments: list[Assessment] = []
+    signals: list[Signal] = []
+    by_mineral, wgi = load_inputs(store, as_of)
+    for chosen in selected_perspectives(config, perspective):
+        mine = _assess_stored(store, config, by_mineral, wgi, as_of=as_of, perspective=chosen,
+                              previous_levels=store.latest_levels(chosen.id))
+        series = {a.mineral: detector_series(
+            a, as_of=as_of, risk_history=store.risk_series(a.mineral, chosen.id))
+            for a in mine}
+        found = evaluate_rules(effective_rules(config.rules, config.mineral_ids), series,
+                               as_of=as_of, now=now,
+                               cache=cache.child(chosen.id) if cache is not None else None)
+        assessments += mine
+        signals += annotate_signals(label_perspective(found, chosen.id),
+                                    {a.mineral: a for a in mine})
+    return assessments, signals
+
+
+def label_perspective(signals: Sequence[Signal], perspective: str) -> list[Signal]:
+    """Add the ``perspective`` label to every signal (routes and silences can match it)."""
+    return [s if dict(s.labels).get("perspective") else
+            replace(s, labels=(*s.labels, ("perspective", perspective))) for s in signals]
 
 
 def detector_series(assessment: Assessment, *, as_of: date,
@@ -140,7 +198,8 @@ def _frequency(assessment: Assessment) -> str | None:
 def indicator_rows(assessment: Assessment, as_of: date) -> list[dict[str, object]]:
     """Rows for the ``indicator_values`` table."""
     return [{
-        "mineral": v.mineral or assessment.mineral, "indicator": name, "as_of": as_of.isoformat(),
+        "mineral": v.mineral or assessment.mineral, "perspective": assessment.perspective,
+        "indicator": name, "as_of": as_of.isoformat(),
         "value": v.value, "unit": v.unit,
         "period": v.as_of.isoformat() if v.as_of else None,
         "published_at": v.published_at.isoformat() if v.published_at else None,
@@ -153,7 +212,8 @@ def score_row(assessment: Assessment, as_of: date) -> dict[str, object]:
     """A row for the ``risk_scores`` table."""
     risk = assessment.risk
     return {
-        "mineral": assessment.mineral, "as_of": as_of.isoformat(), "score": risk.score,
+        "mineral": assessment.mineral, "perspective": assessment.perspective,
+        "as_of": as_of.isoformat(), "score": risk.score,
         "level": risk.level, "confidence": risk.confidence, "method": risk.method,
         "factors": json.dumps([{"name": f.name, "value": f.value, "weight": f.weight,
                                 "contribution": f.contribution, "inputs": list(f.inputs),
@@ -206,6 +266,7 @@ def signal_row(signal: Signal) -> dict[str, object]:
     """A row for the ``signals`` table (the current signal of each rule and mineral)."""
     return {
         "rule": signal.rule, "mineral": signal.mineral, "indicator": signal.indicator,
+        "perspective": dict(signal.labels).get("perspective", US.id),
         "as_of": signal.as_of.isoformat() if signal.as_of else None,
         "state": str(signal.state), "firing": int(signal.firing), "level": signal.level,
         "value": signal.value, "threshold": signal.threshold, "reason": signal.reason,

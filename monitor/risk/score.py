@@ -97,12 +97,20 @@ def _structural(indicators: Mapping[str, IndicatorValue], weight: float,
     assert dp_value.value is not None and te_value.value is not None
     dp = min(1.0, max(0.0, dp_value.value))
     te = min(1.0, max(0.0, te_value.value / 100.0))
+    te_detail = te_value.detail_dict()
+    recycling = te_detail.get("recycling_pct")
+    if recycling is not None:  # secondary supply (EoL-RIR) needs no imports
+        te *= 1.0 - min(100.0, max(0.0, float(recycling))) / 100.0
     s = usgs_supply_risk(dp, te, ev)
     stage = dp_value.detail_dict().get("stage", "?")
+    perspective = te_detail.get("perspective")
+    exposure = f"import reliance ({perspective})" if perspective else "NIR"
     note = (f"S = (DP·TE·EV)^(1/3) = ({dp:.3f}·{te:.2f}·{ev:g})^(1/3) = {s:.3f}; "
-            f"DP = governance-weighted HHI ({stage}, {_year(dp_value)}), "
-            f"TE = NIR {te_value.qualifier if te_value.qualifier in ('>', '<') else ''}"
-            f"{te_value.value:g}% ({_year(te_value)}){' net exporter' * (te_value.qualifier == 'E')}")
+            f"DP = governance-weighted HHI ({stage}, {_year(dp_value)}"
+            f"{', sourcing mix' * ('dp_sourcing' in dp_value.detail_dict())}), "
+            f"TE = {exposure} {te_value.qualifier if te_value.qualifier in ('>', '<') else ''}"
+            f"{te_value.value:g}% ({_year(te_value)}){' net exporter' * (te_value.qualifier == 'E')}"
+            f"{f' x (1 - EoL-RIR {recycling}%)' if recycling is not None else ''}")
     return RiskFactor("structural", s, weight, weight * s, inputs, note), []
 
 
@@ -146,8 +154,13 @@ def _policy(indicators: Mapping[str, IndicatorValue],
 
 def score_mineral(indicators: Mapping[str, IndicatorValue], spec: RiskModelSpec, *,
                   as_of: date, market: MarketContext | None = None,
-                  previous_level: str | None = None, ev: float = 1.0) -> RiskScore:
-    """Score one mineral from its indicators (and its market context); see the module doc."""
+                  previous_level: str | None = None, ev: float = 1.0,
+                  perspective: str = "") -> RiskScore:
+    """Score one mineral from its indicators (and its market context); see the module doc.
+
+    ``perspective`` is the perspective's method key (``risk.perspectives.method_key``): its
+    data and rules are part of the method version. Empty for the default ``us``.
+    """
     mineral = next((v.mineral for v in indicators.values()), "")
     weights = spec.weights
     parts = (_structural(indicators, weights.structural, ev),
@@ -161,7 +174,8 @@ def score_mineral(indicators: Mapping[str, IndicatorValue], spec: RiskModelSpec,
     confidence = known_weight / total_weight if total_weight else 0.0
     low = 100.0 * min(1.0, sum(f.contribution for f in known) / (total_weight or 1.0))
     high = min(100.0, low + 100.0 * (total_weight - known_weight) / (total_weight or 1.0))
-    method = method_version(spec, market.params if market is not None else MARKET_PARAMS)
+    method = method_version(spec, market.params if market is not None else MARKET_PARAMS,
+                            perspective)
     if known_weight <= 0 or confidence < MIN_CONFIDENCE:
         note = f"no score: only {confidence:.0%} of the weight is known (< {MIN_CONFIDENCE:.0%})"
         return RiskScore(mineral, as_of, None, UNKNOWN_LEVEL, confidence, factors, missing,
@@ -200,18 +214,25 @@ def level_for(score: float, levels: Sequence[RiskLevel], previous_level: str | N
     return names[raw]
 
 
-def method_version(spec: RiskModelSpec, params: MarketParams = MARKET_PARAMS) -> str:
-    """``risk-v1:`` and a short hash of everything that changes a score for the same inputs."""
-    return _method_version(spec, params)
+def method_version(spec: RiskModelSpec, params: MarketParams = MARKET_PARAMS,
+                   perspective: str = "") -> str:
+    """``risk-v1:`` and a short hash of everything that changes a score for the same inputs.
+
+    ``perspective`` (a perspective's data digest and rules) joins the hash when given; the
+    default ``us`` perspective gives none, so its method version is unchanged.
+    """
+    return _method_version(spec, params, perspective)
 
 
 @lru_cache(maxsize=64)
-def _method_version(spec: RiskModelSpec, params: MarketParams) -> str:
-    """Memoised: both arguments are frozen, and every score of an evaluation asks again."""
-    payload = {
+def _method_version(spec: RiskModelSpec, params: MarketParams, perspective: str) -> str:
+    """Memoised: the arguments are frozen, and every score of an evaluation asks again."""
+    payload: dict[str, object] = {
         "spec": spec.model_dump(mode="json"),
         "market": asdict(params),
         "min_confidence": MIN_CONFIDENCE,
     }
+    if perspective:
+        payload["perspective"] = perspective
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     return f"{METHOD_PREFIX}:{hashlib.sha256(text.encode()).hexdigest()[:10]}"

@@ -11,21 +11,59 @@ from monitor.risk.assess import Assessment
 from monitor.risk.indicators import IndicatorValue
 
 STATUS_COLUMNS = (
-    "mineral", "score", "level", "confidence", "nir", "hhi", "gw_hhi", "top_producer",
+    "perspective", "mineral", "score", "level", "confidence", "nir", "hhi", "gw_hhi", "top_producer",
     "top_share", "china_share", "price", "price_unit", "price_period", "chg_3m_pct",
     "chg_12m_pct", "volatility", "policy_pressure", "signals",
 )
 
 
+def status_columns(assessments: Sequence[Assessment], fmt: str = "table") -> tuple[str, ...]:
+    """:data:`STATUS_COLUMNS`; ``perspective`` only when more than one is shown, or in JSON
+    (a key more breaks no reader; a column more would change the table and the CSV)."""
+    if fmt == "json" or len({a.perspective for a in assessments}) > 1:
+        return STATUS_COLUMNS
+    return STATUS_COLUMNS[1:]
+
+
 def status_rows(assessments: Sequence[Assessment], signals: Sequence[Signal] = ()
                 ) -> list[dict[str, Any]]:
-    """One row per mineral, riskiest first; unknown scores last."""
-    firing: dict[str, list[str]] = {}
+    """One row per mineral and perspective, riskiest first; unknown scores last.
+
+    Perspectives keep the order in which they come (rules.yaml's); within one, riskiest first.
+    """
+    firing: dict[tuple[str, str], list[str]] = {}
     for signal in signals:
         if signal.firing:
-            firing.setdefault(signal.mineral, []).append(f"{signal.rule}:{signal.level}")
-    rows = [_row(a, firing.get(a.mineral, [])) for a in assessments]
-    return sorted(rows, key=lambda r: (r["score"] is None, -(r["score"] or 0), r["mineral"]))
+            key = (dict(signal.labels).get("perspective", "us"), signal.mineral)
+            firing.setdefault(key, []).append(f"{signal.rule}:{signal.level}")
+    order = {p: i for i, p in enumerate(dict.fromkeys(a.perspective for a in assessments))}
+    rows = [_row(a, firing.get((a.perspective, a.mineral), [])) for a in assessments]
+    return sorted(rows, key=lambda r: (order[r["perspective"]], r["score"] is None,
+                                       -(r["score"] or 0), r["mineral"]))
+
+
+def rows_by_perspective(assessments: Sequence[Assessment], signals: Sequence[Signal] = ()
+                        ) -> dict[str, list[dict[str, Any]]]:
+    """:func:`status_rows` per perspective id (for the web console: one table per economy)."""
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for row in status_rows(assessments, signals):
+        grouped.setdefault(row["perspective"], []).append(row)
+    return grouped
+
+
+def side_by_side(assessments: Sequence[Assessment], top: int = 10) -> list[dict[str, Any]]:
+    """The ``top`` riskiest minerals of each perspective, side by side: row ``rank`` holds,
+    per perspective id, ``"mineral score"`` (e.g. ``{"rank": 1, "us": "bismuth 63.5"}``)."""
+    grouped = rows_by_perspective(assessments)
+    rows = []
+    for rank in range(top):
+        row: dict[str, Any] = {"rank": rank + 1}
+        for perspective, ranked in grouped.items():
+            scored = [r for r in ranked if r["score"] is not None]
+            row[perspective] = (f"{scored[rank]['mineral']} {scored[rank]['score']:.1f}"
+                                if rank < len(scored) else "")
+        rows.append(row)
+    return rows
 
 
 def _row(a: Assessment, firing: list[str]) -> dict[str, Any]:
@@ -33,6 +71,7 @@ def _row(a: Assessment, firing: list[str]) -> dict[str, Any]:
     top = v.get("top_producer")
     price = v.get("price")
     return {
+        "perspective": a.perspective,
         "mineral": a.mineral,
         "score": _round(a.risk.score, 1), "level": a.risk.level,
         "confidence": _round(a.risk.confidence, 2),
@@ -97,3 +136,38 @@ def _round(value: float | None, digits: int) -> float | None:
 def _pct(log_change: float | None) -> float | None:
     """A log change shown as a percentage change."""
     return None if log_change is None else round(100 * math.expm1(log_change), 1)
+
+
+def describe_exposure(a: Assessment) -> str:
+    """Where the exposure term of a perspective comes from, in one paragraph (for explain).
+
+    The reliance figure with its source and the other published figures, the dominant-producer
+    rule that made the economy a net exporter, or why it is unknown; plus the sourcing mix
+    when the economy's import partners are known.
+    """
+    nir = a.indicators.get("net_import_reliance")
+    if nir is None:
+        return ""
+    d = nir.detail_dict()
+    who = d.get("perspective", a.perspective)
+    if nir.value is None:
+        text = f"import reliance ({who}) unknown: {nir.reason}"
+    elif d.get("method") == "dominant producer":
+        text = f"import reliance ({who}): net exporter, {d.get('why', '')}"
+    elif "figure" in d:
+        inherited = f" (from {d['inherited_from']})" if "inherited_from" in d else ""
+        text = (f"import reliance ({who}){inherited}: {d['figure']}, stage {d.get('stage')}, "
+                f"reliability {d.get('reliability')}/5, source: {d.get('source_title', '')}")
+        if d.get("recycling_pct"):
+            text += f"; end-of-life recycling input {d['recycling_pct']}%"
+        if d.get("spread"):
+            text += f"; other figures: {d['spread']}"
+    else:
+        text = f"import reliance ({who}): {format_nir(nir)} ({nir.source})"
+    dp = a.indicators.get("governance_weighted_hhi")
+    dp_detail = dp.detail_dict() if dp is not None else {}
+    if "dp_sourcing" in dp_detail:
+        text += (f"; governance from the sourcing mix: partners {dp_detail['partners']}, "
+                 f"DP_world {dp_detail['dp_world']}, DP_sourcing {dp_detail['dp_sourcing']}")
+    return text
+

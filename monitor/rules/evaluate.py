@@ -87,6 +87,18 @@ class DetectorCache:
     refit_every: timedelta = timedelta(days=1)
     _fitted: dict[tuple[str, str, str], _Fitted] = field(default_factory=dict)
     fits: int = 0
+    _children: dict[str, DetectorCache] = field(default_factory=dict)
+
+    def child(self, name: str) -> DetectorCache:
+        """The cache of one perspective: each has its own series, so its own detectors.
+
+        The default perspective ``us`` uses this cache itself.
+        """
+        if name == "us":
+            return self
+        if name not in self._children:
+            self._children[name] = DetectorCache(refit_every=self.refit_every)
+        return self._children[name]
 
     def fitted(self, rule: EffectiveRule, X: np.ndarray, now: datetime) -> BaseEstimator:
         key = (rule.rule.name, rule.mineral, rule.params_key)

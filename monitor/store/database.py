@@ -24,6 +24,7 @@ from typing import Any, Self
 from sqlite_utils import Database
 from sqlite_utils.db import NotFoundError
 
+from monitor.config.perspectives import DEFAULT_PERSPECTIVE
 from monitor.core.errors import StoreError
 from monitor.core.models import Frequency, Measure, Observation
 from monitor.store.schema import apply_all
@@ -420,14 +421,17 @@ class Store:
         stamp = evaluated_at.isoformat()
         with self.transaction():
             appended = sum(self._append_if_changed(
-                "indicator_values", ("mineral", "indicator"),
-                ("value", "qualifier", "period", "reason"), {**row, "evaluated_at": stamp})
+                "indicator_values", ("mineral", "perspective", "indicator"),
+                ("value", "qualifier", "period", "reason"),
+                {"perspective": DEFAULT_PERSPECTIVE, **row, "evaluated_at": stamp})
                 for row in indicators)
             scored = sum(self._append_if_changed(
-                "risk_scores", ("mineral",), ("score", "level", "method", "as_of"),
-                {**row, "evaluated_at": stamp}) for row in scores)
+                "risk_scores", ("mineral", "perspective"), ("score", "level", "method", "as_of"),
+                {"perspective": DEFAULT_PERSPECTIVE, **row, "evaluated_at": stamp})
+                for row in scores)
             self.db["signals"].upsert_all(
-                [{**row, "evaluated_at": stamp} for row in signals], pk=("rule", "mineral"))
+                [{"perspective": DEFAULT_PERSPECTIVE, **row, "evaluated_at": stamp}
+                 for row in signals], pk=("rule", "mineral", "perspective"))
         return appended, scored
 
     def _append_if_changed(self, table: str, keys: tuple[str, ...], compared: tuple[str, ...],
@@ -441,26 +445,34 @@ class Store:
         self.db[table].insert(row)
         return 1
 
-    def risk_series(self, mineral: str) -> list[tuple[date, float]]:
+    def risk_series(self, mineral: str,
+                    perspective: str = DEFAULT_PERSPECTIVE) -> list[tuple[date, float]]:
         """The last stored score of each evaluated date, oldest first (for detectors)."""
         rows = self.db.query(
             "SELECT as_of, score FROM risk_scores WHERE id IN (SELECT MAX(id) FROM risk_scores"
-            " WHERE mineral = ? AND score IS NOT NULL GROUP BY as_of) ORDER BY as_of", [mineral])
+            " WHERE mineral = ? AND perspective = ? AND score IS NOT NULL GROUP BY as_of)"
+            " ORDER BY as_of", [mineral, perspective])
         return [(date.fromisoformat(row["as_of"]), row["score"]) for row in rows]
 
-    def latest_levels(self) -> dict[str, str]:
+    def latest_levels(self, perspective: str = DEFAULT_PERSPECTIVE) -> dict[str, str]:
         """Each mineral's last stored risk level (for hysteresis across evaluations)."""
         return {row["mineral"]: row["level"] for row in self.db.query(
             "SELECT mineral, level FROM risk_scores WHERE id IN "
-            "(SELECT MAX(id) FROM risk_scores GROUP BY mineral)")}
+            "(SELECT MAX(id) FROM risk_scores WHERE perspective = ? GROUP BY mineral)",
+            [perspective])}
 
-    def risk_history(self, mineral: str) -> list[dict[str, Any]]:
-        """Every stored score of one mineral, oldest first (a row per change)."""
-        return list(self.db.query("SELECT * FROM risk_scores WHERE mineral = ? ORDER BY id",
-                                  [mineral]))
+    def risk_history(self, mineral: str,
+                     perspective: str | None = None) -> list[dict[str, Any]]:
+        """Every stored score of one mineral (of one perspective, or all), oldest first."""
+        if perspective is None:
+            return list(self.db.query(
+                "SELECT * FROM risk_scores WHERE mineral = ? ORDER BY id", [mineral]))
+        return list(self.db.query(
+            "SELECT * FROM risk_scores WHERE mineral = ? AND perspective = ? ORDER BY id",
+            [mineral, perspective]))
 
     def current_signals(self) -> list[dict[str, Any]]:
-        return list(self.db.query("SELECT * FROM signals ORDER BY mineral, rule"))
+        return list(self.db.query("SELECT * FROM signals ORDER BY mineral, rule, perspective"))
 
     # ------------------------------------------------------------------ governance, meta
 

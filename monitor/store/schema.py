@@ -115,6 +115,18 @@ def m007_source_failing_since(db: Database) -> None:
     db["source_state"].add_column("failing_since", str)
 
 
+@migrations()
+def m008_perspectives(db: Database) -> None:
+    # Scores, indicator values and signals are per perspective (the economy whose supply
+    # security is scored). Rows written before perspectives are the default one, "us".
+    for table in ("indicator_values", "risk_scores"):
+        db[table].add_column("perspective", str, not_null_default="us")
+    db["indicator_values"].create_index(["mineral", "perspective", "indicator", "as_of"])
+    db["risk_scores"].create_index(["mineral", "perspective", "as_of"])
+    db["signals"].add_column("perspective", str, not_null_default="us")
+    db["signals"].transform(pk=("rule", "mineral", "perspective"))
+
+
 # --------------------------------------------------------------------------- news
 
 news_migrations = Migrations("critmon_news")

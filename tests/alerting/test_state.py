@@ -195,3 +195,21 @@ def test_a_resolution_by_absence_keeps_no_stale_value() -> None:
     resolved, _ = step(fired, absent_signal(fired), NO_HOLD, T0 + MIN)
     assert resolved is not None and resolved.state == State.RESOLVED
     assert (resolved.value, resolved.previous_value) == (None, 0.98)
+
+
+def test_the_default_perspective_keeps_the_fingerprint_others_change_it() -> None:
+    plain = signal_labels(sig())
+    us = signal_labels(replace(sig(), labels=(("detector", "threshold"), ("perspective", "us"))))
+    cn = signal_labels(replace(sig(), labels=(("detector", "threshold"), ("perspective", "cn"))))
+    assert us["perspective"] == "us"
+    assert fingerprint(us) == fingerprint(plain)  # stores from before perspectives stay valid
+    assert fingerprint(cn) != fingerprint(us)
+
+
+def test_an_alert_stored_without_a_perspective_takes_the_label_on_its_next_evaluation() -> None:
+    old, _ = step(None, sig(), Timing(), T0)  # labels as before perspectives existed
+    assert old is not None and "perspective" not in dict(old.labels)
+    labelled = replace(sig(), labels=(("detector", "threshold"), ("perspective", "us")))
+    new, _ = step(old, labelled, Timing(), T0 + timedelta(hours=1))
+    assert new is not None and new.fingerprint == old.fingerprint
+    assert new.all_labels["perspective"] == "us"

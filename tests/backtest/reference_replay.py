@@ -29,7 +29,13 @@ from monitor.config.load import Config
 from monitor.core.models import Measure, Observation, Signal
 from monitor.news.events import event_signals, select_alerts
 from monitor.news.pressure import PolicyEvent, compute_policy_pressure, compute_production_shares
-from monitor.risk.assess import Assessment, annotate_signals, assess, detector_series
+from monitor.risk.assess import (
+    Assessment,
+    annotate_signals,
+    assess,
+    detector_series,
+    label_perspective,
+)
 from monitor.risk.market import clear_caches
 from monitor.rules.evaluate import DetectorCache, effective_rules, evaluate_rules
 
@@ -104,7 +110,9 @@ class ReferenceReplayer:
         series = {a.mineral: detector_series(a, as_of=as_of, risk_history=self.history[a.mineral])
                   for a in assessments}
         signals = evaluate_rules(self.rules, series, as_of=as_of, now=now, cache=self.cache)
-        signals = annotate_signals(signals, {a.mineral: a for a in assessments})
+        # every signal carries its perspective (the default one: ``us``), as live
+        signals = annotate_signals(label_perspective(signals, "us"),
+                                   {a.mineral: a for a in assessments})
         self._remember_scores(assessments, as_of)
         signals = [*signals, *self._policy_signals(observations, as_of, now)]
         transitions = self.enqueue(signals, now)
@@ -182,7 +190,7 @@ class ReferenceReplayer:
             shares = _shares(observations, mineral, as_of)
             return shares.get(country, 0.0) if shares else None
 
-        return event_signals(chosen, share_of, settings)
+        return label_perspective(event_signals(chosen, share_of, settings), "us")
 
 
 def _shares(observations: Mapping[str, Sequence[Observation]], mineral: str, as_of: date

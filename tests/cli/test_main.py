@@ -669,3 +669,52 @@ def test_demo_lines_keep_their_colour_but_not_escapes_from_alert_text() -> None:
     line = demo_line(date(2023, 7, 3), SimpleNamespace(kind="fired", alert=alert, level="high"))
     assert line.count("\x1b") == 3  # click.style: red, bold, reset; none from the summary
     assert line.endswith("China ]0;xbans gallium")
+
+
+# ---------------------------------------------------------------------- perspectives
+
+
+def test_status_and_explain_take_a_perspective(tmp_path: Path, local_config: Path) -> None:
+    shipped = (default_config_dir() / "rules.yaml").read_text(encoding="utf-8")
+    (local_config / "rules.yaml").write_text(shipped + "\nperspectives: [us, cn]\n",
+                                             encoding="utf-8")
+    state = tmp_path / "state"
+    code, _, err = invoke("--config", str(local_config), "--state-dir", str(state), "once")
+    assert code == 0, err
+    base = ["--config", str(local_config), "--state-dir", str(state)]
+    _, everything, _ = invoke(*base, "status", "--format", "json")
+    rows = json.loads(everything)
+    assert {row["perspective"] for row in rows} == {"us", "cn"}
+    _, only_cn, _ = invoke(*base, "status", "--perspective", "cn", "--format", "json")
+    cn = {row["mineral"]: row for row in json.loads(only_cn)}
+    assert {row["perspective"] for row in cn.values()} == {"cn"}
+    # what China imports ranks above what it exports, and explain says why
+    imports, exports = ("cobalt", "nickel", "chromium", "platinum", "lithium", "copper"), \
+        ("rare_earths", "gallium", "graphite", "tungsten")
+    assert min(cn[m]["score"] for m in imports) > max(cn[m]["score"] for m in exports)
+    for mineral in imports:
+        _, out, _ = invoke(*base, "explain", mineral, "--perspective", "cn", "--format", "json")
+        doc = json.loads(out)
+        assert doc["perspective"] == "cn"
+        assert doc["exposure"].startswith("import reliance (cn)")
+        assert "net exporter" not in doc["exposure"], mineral
+    for mineral in exports:
+        _, out, _ = invoke(*base, "explain", mineral, "--perspective", "cn", "--format", "json")
+        assert json.loads(out)["exposure"].startswith(
+            "import reliance (cn): net exporter, China produces"), mineral
+    code, table, _ = invoke(*base, "explain", "gallium")
+    assert code == 0
+    assert "== perspective us ==" in table and "== perspective cn ==" in table
+    assert "net exporter, China produces 99% of world output" in table
+    with Store.open(state / DB_NAME) as store:
+        assert store.latest_levels("cn")["cobalt"] in ("moderate", "high", "critical")
+        assert {row["perspective"] for row in store.current_signals()} == {"us", "cn"}
+
+
+def test_an_unmonitored_perspective_is_refused(tmp_path: Path, local_config: Path) -> None:
+    state = tmp_path / "state"
+    invoke("--config", str(local_config), "--state-dir", str(state), "once")
+    result = CliRunner().invoke(cli, ["--config", str(local_config), "--state-dir", str(state),
+                                      "status", "--perspective", "eu"])
+    assert result.exit_code == 2
+    assert "'eu' is not monitored; rules.yaml lists us" in result.output

@@ -7,6 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from monitor.config.load import load_config, parse_yaml
+from monitor.config.perspectives import Perspective, mineral_names, shipped_perspective
 from monitor.config.rules import NewsSettings
 from monitor.core.models import Frequency, Measure, Observation
 from monitor.news.items import Classification, NewsItem, NewsRecord
@@ -17,6 +19,7 @@ from monitor.news.pressure import (
     compute_production_shares,
     policy_pressure_for,
     pressure_contributions,
+    touch,
 )
 from monitor.news.store import NewsStore
 from monitor.store.database import Store
@@ -142,3 +145,70 @@ def test_policy_pressure_for_reads_items_and_production(store: Store) -> None:
 
 def test_policy_pressure_for_is_zero_when_nothing_happened(store: Store) -> None:
     assert policy_pressure_for(store, "antimony", AS_OF, SETTINGS) == 0.0
+
+
+# ----------------------------------------------------------------------------- perspectives
+
+
+@pytest.fixture(scope="module")
+def perspectives() -> dict[str, Perspective]:
+    known = mineral_names((m.id, m.name) for m in load_config().minerals.minerals)
+    return {pid: shipped_perspective(pid, known, parse_yaml) for pid in ("us", "cn", "eu")}
+
+
+def gallium_and_cobalt(store: Store) -> None:
+    """MCS 2026 shares (rounded): gallium refinery China 99 %; cobalt mine Congo 74 %."""
+    rows = [
+        Observation(source="usgs", series=f"{mineral}:production", mineral=mineral,
+                    measure=Measure.PRODUCTION, period=date(2023, 1, 1),
+                    frequency=Frequency.ANNUAL, value=value, unit="t", country=country,
+                    published_at=date(2024, 1, 31))
+        for mineral, country, value in (
+            ("gallium", "China", 990), ("gallium", "Japan", 10), ("gallium", "World total", 1000),
+            ("cobalt", "Congo (Kinshasa)", 740), ("cobalt", "Indonesia", 100),
+            ("cobalt", "World total", 1000))]
+    store.save_observations(rows, fetched_at=AS_OF)
+
+
+def test_a_chinese_gallium_export_ban_threatens_the_us_and_the_eu_not_china(
+        store: Store, perspectives: dict[str, Perspective]) -> None:
+    gallium_and_cobalt(store)
+    NewsStore(store).save([record("ga", AS_OF - timedelta(days=2), kind="export_ban",
+                                  country="China", minerals=("gallium",))])
+    pressure = {pid: policy_pressure_for(store, "gallium", AS_OF, SETTINGS, perspective=p)
+                for pid, p in perspectives.items()}
+    # kind weight 1.0 x China's 99 % x decay over two days
+    expected = 1.0 * 0.99 * 0.5 ** (2 / 60)
+    assert pressure == {"us": pytest.approx(expected), "eu": pytest.approx(expected),
+                        "cn": 0.0}
+
+
+def test_a_drc_cobalt_export_suspension_threatens_china_by_its_import_share(
+        store: Store, perspectives: dict[str, Perspective]) -> None:
+    gallium_and_cobalt(store)
+    NewsStore(store).save([record("co", AS_OF - timedelta(days=2), kind="export_ban",
+                                  country="Congo (Kinshasa)", minerals=("cobalt",))])
+    decay = 0.5 ** (2 / 60)
+    cn = policy_pressure_for(store, "cobalt", AS_OF, SETTINGS, perspective=perspectives["cn"])
+    us = policy_pressure_for(store, "cobalt", AS_OF, SETTINGS, perspective=perspectives["us"])
+    # China's table: Congo (Kinshasa) supplies 51.5 % of its cobalt raw materials (2019);
+    # the US has no partner list: Congo's 74 % of world mine output.
+    assert cn == pytest.approx(1.0 * 0.515 * decay)
+    assert us == pytest.approx(1.0 * 0.74 * decay)
+    # the EU's table: Congo (Kinshasa) 68 % of its cobalt imports (ECA 2023)
+    eu = policy_pressure_for(store, "cobalt", AS_OF, SETTINGS, perspective=perspectives["eu"])
+    assert eu == pytest.approx(1.0 * 0.68 * decay)
+
+
+def test_a_country_not_in_the_partner_list_counts_at_most_the_unlisted_imports(
+        perspectives: dict[str, Perspective]) -> None:
+    cn = perspectives["cn"]
+    # China's nickel: the Philippines 80 % (2022); Indonesia, 66 % of world mine output, can
+    # be at most the unlisted 20 % of China's imports.
+    assert touch("export_ban", "Indonesia", {"Indonesia": 0.66}, cn, "nickel", 0.1) == \
+        pytest.approx(0.2)
+    assert touch("export_ban", "Philippines", {"Philippines": 0.1}, cn, "nickel", 0.1) == \
+        pytest.approx(0.8)
+    # China's own mine disruption does touch its supply; its export ban does not
+    assert touch("mine_disruption", "China", {"China": 0.7}, cn, "tungsten", 0.1) == 0.7
+    assert touch("export_control", "China", {"China": 0.7}, cn, "tungsten", 0.1) == 0.0

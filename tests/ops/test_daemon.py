@@ -175,3 +175,20 @@ def test_daemon_speaks_the_systemd_notify_protocol(tmp_path: Path, httpserver: H
         finally:
             if process.poll() is None:
                 process.kill()
+
+
+def test_editing_a_perspective_table_is_a_config_change(tmp_path: Path) -> None:
+    from monitor.config.load import load_config
+    from monitor.ops.daemon import config_files_stamp
+
+    (tmp_path / "rules.yaml").write_text(
+        "version: 1\nperspectives:\n  - {id: jp, name: Japan, members: [Japan], "
+        "table: jp.csv}\n", encoding="utf-8")
+    table = tmp_path / "jp.csv"
+    table.write_text("mineral,year,import_reliance_pct\ncobalt,2023,100\n", encoding="utf-8")
+    config = load_config(tmp_path)
+    assert config.perspective_files == (table,)
+    before = config_files_stamp(tmp_path, config.perspective_files)
+    table.write_text("mineral,year,import_reliance_pct\ncobalt,2023,90\n", encoding="utf-8")
+    os.utime(table, ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))
+    assert config_files_stamp(tmp_path, config.perspective_files) != before

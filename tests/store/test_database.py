@@ -29,6 +29,7 @@ from monitor.store.database import (
     io_error_hint,
     state_dir_path,
 )
+from monitor.store.schema import migrations
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -266,3 +267,32 @@ def test_an_existing_private_state_directory_is_used_without_chmod(tmp_path: Pat
 def test_a_new_state_directory_is_created_private_with_its_parents(tmp_path: Path) -> None:
     state = ensure_state_dir(tmp_path / "a" / "b" / "state")
     assert mode(state) == 0o700
+
+
+def test_a_store_from_before_perspectives_migrates_its_rows_to_the_us_perspective(
+        tmp_path: Path) -> None:
+    path = tmp_path / DB_NAME
+    old = Database(path)
+    migrations.apply(old, stop_before="m008_perspectives")
+    old["risk_scores"].insert({"mineral": "cobalt", "evaluated_at": "2026-03-01T00:00:00",
+                               "as_of": "2026-03-01", "score": 56.3, "level": "high",
+                               "method": "risk-v1:x"})
+    old["signals"].insert({"rule": "supply_risk_level", "mineral": "cobalt",
+                           "indicator": "supply_risk", "firing": 1, "level": "high"})
+    old.close()
+    with Store.open(path) as store:
+        assert store.latest_levels() == {"cobalt": "high"}
+        assert store.latest_levels("cn") == {}
+        assert store.risk_series("cobalt") == [(date(2026, 3, 1), 56.3)]
+        assert [row["perspective"] for row in store.current_signals()] == ["us"]
+        # a second perspective's scores and signals live beside the first's
+        store.save_evaluation(
+            evaluated_at=datetime(2026, 3, 2, tzinfo=UTC), indicators=[],
+            scores=[{"mineral": "cobalt", "perspective": "cn", "as_of": "2026-03-02",
+                     "score": 55.7, "level": "high", "method": "risk-v1:y"}],
+            signals=[{"rule": "supply_risk_level", "mineral": "cobalt", "perspective": "cn",
+                      "indicator": "supply_risk", "firing": 1, "level": "high"}])
+        assert store.risk_series("cobalt", "cn") == [(date(2026, 3, 2), 55.7)]
+        assert store.risk_series("cobalt") == [(date(2026, 3, 1), 56.3)]
+        assert sorted(row["perspective"] for row in store.current_signals()) == ["cn", "us"]
+        assert [row["perspective"] for row in store.risk_history("cobalt")] == ["us", "cn"]
