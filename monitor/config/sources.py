@@ -278,12 +278,93 @@ class HtmlListSource(_NewsSourceBase):
 
 
 
+# --------------------------------------------------------------------------- trade flows
+
+
+class TradeQuery(StrictModel):
+    """What one Comtrade query asks for: a reporter's exports or imports of some minerals.
+
+    ``reporter`` and ``partner`` are ISO alpha-3 codes; no ``partner`` means every partner (the
+    world total included). The HS codes come from each mineral's ``hs:`` list (HS6 only:
+    Comtrade has no national lines).
+    """
+
+    reporter: str = Field(pattern=r"^[A-Z]{3}$")
+    flow: Literal["X", "M"]
+    minerals: tuple[str, ...] = Field(min_length=1)
+    partner: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+
+
+class _TradeSourceBase(_SourceBase):
+    """A keyless trade API polled with several small calls per poll (docs/trade.md).
+
+    ``months``: the latest complete months asked at each poll (revisions are caught within
+    them); ``backfill_months``: how far back the first poll goes, so the 12-month median has a
+    history; ``pause``: the wait between two calls (the preview quotas are small);
+    ``max_calls``: a bound on calls per poll.
+    """
+
+    interval: PollInterval = timedelta(days=1)
+    timeout: Timeout = timedelta(seconds=60)
+    max_bytes: FetchSize = 5_000_000
+    months: int = Field(default=4, ge=1, le=12)
+    backfill_months: int = Field(default=24, ge=1, le=120)
+    pause: Timeout = timedelta(seconds=2)
+    max_calls: int = Field(default=60, ge=1, le=500)
+    _hs: dict[str, tuple[str, ...]] = PrivateAttr(default_factory=dict)
+
+    def resolve_hs(self, hs: Mapping[str, tuple[str, ...]]) -> None:
+        """Set each referenced mineral's HS codes from minerals.yaml (at load only)."""
+        self._hs = {mineral: tuple(hs.get(mineral, ())) for _, mineral in
+                    self.minerals_referenced()}
+
+    def hs_for(self, minerals: tuple[str, ...], *, longest: bool = False) -> tuple[str, ...]:
+        """The HS codes of ``minerals`` in file order: HS6 and shorter, or (``longest``) each
+        mineral's longest codes (a US 10-digit line where there is one)."""
+        codes: list[str] = []
+        for mineral in minerals:
+            own = self._hs.get(mineral, ())
+            if longest and own:
+                width = max(len(c) for c in own)
+                codes += [c for c in own if len(c) == width]
+            else:
+                codes += [c for c in own if len(c) <= 6]
+        return tuple(dict.fromkeys(codes))
+
+
+class ComtradeSource(_TradeSourceBase):
+    """UN Comtrade's public preview API (keyless, 500 records a call); monthly HS6 flows."""
+
+    kind: Literal["comtrade"]
+    queries: tuple[TradeQuery, ...] = Field(min_length=1)
+    monitored: str = Field(default="USA", pattern=r"^[A-Z]{3}$")
+
+    def minerals_referenced(self) -> Iterator[tuple[str, str]]:
+        for index, query in enumerate(self.queries):
+            for number, mineral in enumerate(query.minerals):
+                yield f"queries.{index}.minerals.{number}", mineral
+
+
+class CensusTradeSource(_TradeSourceBase):
+    """The US Census Bureau international trade API: US imports by HS10 line and country."""
+
+    kind: Literal["census_trade"]
+    minerals: tuple[str, ...] = Field(min_length=1)
+
+    def minerals_referenced(self) -> Iterator[tuple[str, str]]:
+        for index, mineral in enumerate(self.minerals):
+            yield f"minerals.{index}", mineral
+
+
+TradeSource = ComtradeSource | CensusTradeSource
+
+
 NewsSource = RssSource | FederalRegisterSource | HtmlListSource
 
 
 Source = Annotated[
     FredSource | PinkSheetSource | TableSource | RssSource | FederalRegisterSource
-    | HtmlListSource,
+    | HtmlListSource | ComtradeSource | CensusTradeSource,
     Field(discriminator="kind"),
 ]
 

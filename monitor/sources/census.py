@@ -48,11 +48,16 @@ SCHEDULE_C: dict[str, str] = {
 }
 
 
-def query_url(base: str, *, period: date, code: str) -> str:
-    """The URL of one month of US imports of one HS code (HS2 to HS10) from every country."""
-    level = f"HS{len(code)}"
-    params = {"get": ",".join(FIELDS), "time": f"{period.year:04d}-{period.month:02d}",
-              "I_COMMODITY": code, "COMM_LVL": level}
+def query_url(base: str, *, periods: Sequence[date], code: str) -> str:
+    """The URL of some months of US imports of one HS code (HS2 to HS10) from every country.
+
+    Several months are one range (``time=from 2023-01 to 2023-08``, the Census timeseries
+    syntax), so a poll costs one call per code.
+    """
+    first, last = min(periods), max(periods)
+    when = f"{first:%Y-%m}" if first == last else f"from {first:%Y-%m} to {last:%Y-%m}"
+    params = {"get": ",".join(FIELDS), "time": when, "I_COMMODITY": code,
+              "COMM_LVL": f"HS{len(code)}"}
     return f"{base}?{urllib.parse.urlencode(params, safe=',')}"
 
 

@@ -23,6 +23,7 @@ is in kg; ``primaryValue`` in USD (FOB for exports, CIF for imports); ``null`` s
 from __future__ import annotations
 
 import json
+import math
 import urllib.parse
 from collections.abc import Iterable, Sequence
 from datetime import date
@@ -185,7 +186,7 @@ def _number(value: object, field: str, index: int, source: str) -> float | None:
         raise SourceFormatError(f"{source}: data[{index}].{field} is {json_type(value)},"
                                 " not a number", source=source)
     number = float(value)
-    if number != number or number < 0 or number in (float("inf"),):
+    if not math.isfinite(number) or number < 0:
         raise SourceFormatError(f"{source}: data[{index}].{field} is not a finite amount >= 0",
                                 source=source)
     return number

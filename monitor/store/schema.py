@@ -115,6 +115,20 @@ def m007_source_failing_since(db: Database) -> None:
     db["source_state"].add_column("failing_since", str)
 
 
+@migrations()
+def m008_trade_flows(db: Database) -> None:
+    # Monthly customs flows (UN Comtrade, US Census): one row per (period, reporter, partner,
+    # flow, HS code); ``published_at`` is kept from the first time the value was seen.
+    db["trade_flows"].create(
+        {"period": str, "reporter": str, "partner": str, "flow": str, "hs": str,
+         "value_usd": float, "net_weight_kg": float, "source": str, "published_at": str,
+         "fetched_at": str},
+        pk=("period", "reporter", "partner", "flow", "hs"),
+        not_null={"period", "reporter", "partner", "flow", "hs"},
+    )
+    db["trade_flows"].create_index(["hs", "period"])
+
+
 # --------------------------------------------------------------------------- news
 
 news_migrations = Migrations("critmon_news")
