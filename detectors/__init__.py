@@ -21,6 +21,7 @@ from detectors.registry import (
 from detectors.robust_zscore import RobustZScoreDetector
 from detectors.staleness import StalenessDetector
 from detectors.threshold import ThresholdDetector
+from detectors.trade_flow import TradeCollapseDetector, UnitValueJumpDetector
 
 __all__ = [
     "DETECTORS",
@@ -29,6 +30,8 @@ __all__ = [
     "RobustZScoreDetector",
     "StalenessDetector",
     "ThresholdDetector",
+    "TradeCollapseDetector",
+    "UnitValueJumpDetector",
     "build_detector",
     "check_params",
     "insufficient_history",

@@ -129,7 +129,10 @@ def _evaluate_one(rule: EffectiveRule, series: Mapping[str, Series], as_of: date
         return _quiet(rule, dates[-1] if dates else as_of, SignalState.INSUFFICIENT_HISTORY,
                       f"insufficient history (n={len(X)} < {needed}){note}")
     fitted = cache.fitted(rule, X, now)
-    decision = float(fitted.decision_function(X[-1:])[0])
+    # A detector that scores a row against earlier rows of the same call (trade_collapse,
+    # unit_value_jump) is given the history and judged on its last row.
+    rows = X if getattr(fitted, "sequence_scorer", False) else X[-1:]
+    decision = float(fitted.decision_function(rows)[-1])
     value = float(X[-1, 0]) if X.shape[1] == 1 else None
     level, threshold = _level(rule, fitted, X, decision)
     labels = (("detector", rule.rule.detector.kind),)
