@@ -36,6 +36,7 @@ from monitor.config.common import (
     quote,
     refuse_inline_secrets,
 )
+from monitor.core.trade import M49
 from monitor.core.untrusted import redact_secrets
 
 # --------------------------------------------------------------------------- sources
@@ -284,15 +285,32 @@ class HtmlListSource(_NewsSourceBase):
 class TradeQuery(StrictModel):
     """What one Comtrade query asks for: a reporter's exports or imports of some minerals.
 
-    ``reporter`` and ``partner`` are ISO alpha-3 codes; no ``partner`` means every partner (the
-    world total included). The HS codes come from each mineral's ``hs:`` list (HS6 only:
-    Comtrade has no national lines).
+    ``reporter`` and ``partners`` are ISO alpha-3 codes (``WLD``: the world total); no
+    ``partners`` means every partner, which costs more calls (500 records each). The HS codes
+    come from each mineral's ``hs:`` list (HS6 only: Comtrade has no national lines).
     """
 
     reporter: str = Field(pattern=r"^[A-Z]{3}$")
     flow: Literal["X", "M"]
     minerals: tuple[str, ...] = Field(min_length=1)
-    partner: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+    partners: tuple[str, ...] | None = None
+
+    @field_validator("reporter")
+    @classmethod
+    def _known_reporter(cls, reporter: str) -> str:
+        if reporter not in M49:
+            raise ValueError(f"no UN M49 code known for {quote(reporter)}; known: "
+                             f"{listing(sorted(M49))}")
+        return reporter
+
+    @field_validator("partners")
+    @classmethod
+    def _known_partners(cls, partners: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        unknown = sorted({p for p in partners or () if p != "WLD" and p not in M49})
+        if unknown:
+            raise ValueError(f"no UN M49 code known for {listing(unknown)}; known: WLD, "
+                             f"{listing(sorted(M49))}")
+        return partners
 
 
 class _TradeSourceBase(_SourceBase):

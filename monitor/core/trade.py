@@ -46,6 +46,18 @@ COUNTRY_NAMES: Mapping[str, str] = {
     "UKR": "Ukraine", "SGP": "Singapore", "HKG": "Hong Kong",
 }
 
+#: UN Comtrade country codes (UN M49, with Comtrade's own 699 for India and 842 for the
+#: United States) of the countries critmon queries; Comtrade wants the number.
+M49: dict[str, int] = {
+    "CHN": 156, "USA": 842, "COD": 180, "IDN": 360, "CHL": 152, "AUS": 36, "ARG": 32,
+    "ZAF": 710, "RUS": 643, "BRA": 76, "CAN": 124, "JPN": 392, "KOR": 410, "DEU": 276,
+    "IND": 699, "GAB": 266, "MOZ": 508, "MDG": 450, "PHL": 608, "VNM": 704, "KAZ": 398,
+    "MMR": 104, "TUR": 792, "PER": 604, "BOL": 68, "ZMB": 894, "ZWE": 716, "RWA": 646,
+    "NOR": 579, "MYS": 458, "THA": 764, "MEX": 484, "NLD": 528, "BEL": 56, "GBR": 826,
+    "FRA": 251, "HKG": 344, "SGP": 702, "CHE": 757, "ITA": 380, "ESP": 724, "AUT": 40,
+}
+
+
 _SERIES = re.compile(r"^trade:(?P<flow>[XM]):(?P<reporter>[A-Z0-9]{1,8}):"
                      r"(?P<partner>[A-Z0-9]{1,8}):(?P<hs>\d{2,10}):(?P<unit>kg|usd)$")
 

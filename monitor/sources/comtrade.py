@@ -30,7 +30,7 @@ from datetime import date
 from typing import Any
 
 from monitor.core.errors import SourceFormatError, SourceUnavailableError
-from monitor.core.trade import WORLD, TradeFlow
+from monitor.core.trade import M49, WORLD, TradeFlow
 from monitor.core.untrusted import clean_text
 
 #: The preview API's cap on records per call: an answer this long may be cut short.
@@ -41,19 +41,9 @@ _TOTAL_CODES = {"customsCode": ("C00", ""), "motCode": (0, "0", None),
                 "partner2Code": (0, "0", None)}
 _REQUIRED = ("period", "reporterISO", "partnerISO", "flowCode", "cmdCode")
 
-#: UN M49 numeric codes of the reporters critmon queries (Comtrade wants the number).
-M49: dict[str, int] = {
-    "CHN": 156, "USA": 842, "COD": 180, "IDN": 360, "CHL": 152, "AUS": 36, "ARG": 32,
-    "ZAF": 710, "RUS": 643, "BRA": 76, "CAN": 124, "JPN": 392, "KOR": 410, "DEU": 276,
-    "IND": 699, "GAB": 266, "MOZ": 508, "MDG": 450, "PHL": 608, "VNM": 704, "KAZ": 398,
-    "MMR": 104, "TUR": 792, "PER": 604, "BOL": 68, "ZMB": 894, "ZWE": 716, "RWA": 646,
-    "NOR": 579, "MYS": 458, "THA": 764, "MEX": 484,
-}
-
-
 def query_url(base: str, *, reporter: str, flow: str, periods: Sequence[date],
-              codes: Sequence[str], partner: str | None = None) -> str:
-    """The preview URL for one reporter, flow, up to 12 months and some HS codes."""
+              codes: Sequence[str], partners: Sequence[str] | None = None) -> str:
+    """The preview URL for one reporter, flow, up to 12 months, some HS codes and partners."""
     if reporter not in M49:
         raise ValueError(f"no UN M49 code known for reporter {reporter!r}")
     params: dict[str, str] = {
@@ -61,9 +51,28 @@ def query_url(base: str, *, reporter: str, flow: str, periods: Sequence[date],
         "period": ",".join(f"{p.year:04d}{p.month:02d}" for p in periods[:MAX_PERIODS]),
         "cmdCode": ",".join(codes), "flowCode": flow,
     }
-    if partner is not None:
-        params["partnerCode"] = "0" if partner == WORLD else str(M49[partner])
+    if partners:
+        params["partnerCode"] = ",".join("0" if p == WORLD else str(M49[p]) for p in partners)
     return f"{base}?{urllib.parse.urlencode(params, safe=',')}"
+
+
+def plan(periods: Sequence[date], codes: Sequence[str], partners: int
+         ) -> list[tuple[list[date], list[str]]]:
+    """Split a query into calls expected to stay under the 500-record cap.
+
+    A call returns at most months x codes x partners records; ``partners`` is the number asked
+    for, or an estimate when every partner is asked. Months are grouped first (up to 12 a
+    call), then codes.
+    """
+    per_month = max(1, partners)
+    months = max(1, min(MAX_PERIODS, RECORD_CAP // per_month))
+    calls = []
+    for start in range(0, len(periods), months):
+        chunk = list(periods[start:start + months])
+        width = max(1, RECORD_CAP // (len(chunk) * per_month))
+        for first in range(0, len(codes), width):
+            calls.append((chunk, list(codes[first:first + width])))
+    return calls
 
 
 def parse_comtrade(body: bytes, *, source: str) -> tuple[list[TradeFlow], bool]:

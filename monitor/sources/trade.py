@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
-from monitor.config.sources import CensusTradeSource, ComtradeSource, TradeSource
+from monitor.config.sources import CensusTradeSource, ComtradeSource, TradeQuery, TradeSource
 from monitor.core.errors import SourceError, SourceFormatError
 from monitor.core.models import FetchResult
 from monitor.core.trade import CENSUS_LAG, COMTRADE_LAG, TradeFlow, honest_published_at
@@ -109,43 +109,45 @@ class _Session:
         self.problem = problem
 
 
+#: Partners a query for every partner is expected to return per code and month (for planning
+#: calls under the 500-record cap; an answer at the cap is split further).
+PARTNERS_ESTIMATE = 25
+
+
 def _comtrade(source: ComtradeSource, session: _Session, periods: list[date]
               ) -> list[TradeFlow]:
-    base = source.fetch_url
     flows: list[TradeFlow] = []
     for query in source.queries:
         codes = source.hs_for(query.minerals)
-        if not codes:
-            continue
-        for months in comtrade.chunks([p.isoformat() for p in periods], comtrade.MAX_PERIODS):
-            chunk = [date.fromisoformat(p) for p in months]
-            flows += _comtrade_call(source, session, base, query.reporter, query.flow, chunk,
-                                    codes, query.partner)
+        partners = len(query.partners) if query.partners else PARTNERS_ESTIMATE
+        for months, chunk in comtrade.plan(periods, codes, partners):
+            flows += _comtrade_call(source, session, query, months, chunk)
     return flows
 
 
-def _comtrade_call(source: ComtradeSource, session: _Session, base: str, reporter: str,
-                   flow: str, periods: list[date], codes: tuple[str, ...],
-                   partner: str | None) -> list[TradeFlow]:
-    """One call; an answer at the 500-record cap is asked again one code and month at a time."""
-    url = comtrade.query_url(base, reporter=reporter, flow=flow, periods=periods, codes=codes,
-                             partner=partner)
+def _comtrade_call(source: ComtradeSource, session: _Session, query: TradeQuery,
+                   periods: list[date], codes: list[str]) -> list[TradeFlow]:
+    """One call; an answer at the 500-record cap is asked again in halves (codes, then
+    months) until it fits or is one code and one month."""
+    url = comtrade.query_url(source.fetch_url, reporter=query.reporter, flow=query.flow,
+                             periods=periods, codes=codes, partners=query.partners)
     body = session.get(url)
     if body is None:
         return []
     flows, capped = comtrade.parse_comtrade(body, source=source.id)
     if not capped:
         return flows
-    if len(codes) == 1 and len(periods) == 1:
-        session.note(f"{reporter} {flow} {codes[0]} {periods[0]:%Y-%m}: the answer has 500 "
-                     "records, the preview's cap; some partners may be missing")
-        return flows
-    out: list[TradeFlow] = []
-    for code in codes:
-        for period in periods:
-            out += _comtrade_call(source, session, base, reporter, flow, [period], (code,),
-                                  partner)
-    return out
+    if len(codes) > 1:
+        half = len(codes) // 2
+        return (_comtrade_call(source, session, query, periods, codes[:half])
+                + _comtrade_call(source, session, query, periods, codes[half:]))
+    if len(periods) > 1:
+        half = len(periods) // 2
+        return (_comtrade_call(source, session, query, periods[:half], codes)
+                + _comtrade_call(source, session, query, periods[half:], codes))
+    session.note(f"{query.reporter} {query.flow} {codes[0]} {periods[0]:%Y-%m}: the answer "
+                 "has 500 records, the preview's cap; some partners may be missing")
+    return flows
 
 
 def _census(source: CensusTradeSource, session: _Session, periods: list[date]
