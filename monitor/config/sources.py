@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    BeforeValidator,
     Field,
     PrivateAttr,
     ValidationInfo,
@@ -31,6 +32,7 @@ from monitor.config.common import (
     StaleAfter,
     StrictModel,
     Timeout,
+    duration_between,
     format_duration,
     listing,
     quote,
@@ -327,7 +329,8 @@ class _TradeSourceBase(_SourceBase):
     max_bytes: FetchSize = 5_000_000
     months: int = Field(default=4, ge=1, le=12)
     backfill_months: int = Field(default=24, ge=1, le=120)
-    pause: Timeout = timedelta(seconds=2)
+    pause: Annotated[timedelta, BeforeValidator(duration_between("0s", "1m"))] = \
+        timedelta(seconds=2)
     max_calls: int = Field(default=60, ge=1, le=500)
     _hs: dict[str, tuple[str, ...]] = PrivateAttr(default_factory=dict)
 
