@@ -14,6 +14,7 @@ from monitor.risk.trade import (
     EXPORTS_VS,
     IMPORT_SHARE,
     UNIT_VALUE,
+    TradeView,
     describe_trade,
     trade_view,
 )
@@ -29,7 +30,7 @@ def flow(period: date, reporter: str, partner: str, kg: float | None, usd: float
                      net_weight_kg=kg, mineral="gallium", source="comtrade_exports")
 
 
-def view(flows: list[TradeFlow]):  # noqa: ANN201 - a TradeView
+def view(flows: list[TradeFlow]) -> TradeView:
     return trade_view("gallium", "Gallium", flows_to_observations(flows))
 
 

@@ -46,7 +46,7 @@ def test_a_quantity_not_in_kg_is_no_weight() -> None:
 def test_a_renamed_column_is_named() -> None:
     rows = json.loads(census_answer([("5700", "CHINA", 1, 1, "KG", "2023-08", "8112921000")]))
     rows[0][2] = "GEN_VAL_MONTH"
-    with pytest.raises(SourceFormatError, match="census_us_imports: .*lacks column.*GEN_VAL_MO"):
+    with pytest.raises(SourceFormatError, match=r"census_us_imports: .*lacks column.*GEN_VAL_MO"):
         parse_census(json.dumps(rows).encode(), source="census_us_imports")
 
 
