@@ -76,6 +76,8 @@ sources:
 
     rows = {r["mineral"]: r for r in json.loads(run(*base, "status", "--format", "json"))}
     assert "trade_collapse:high" in rows["gallium"]["signals"]
+    assert (rows["gallium"]["trade_to_kg"], rows["gallium"]["trade_chg_pct"],
+            rows["gallium"]["unit_value"]) == (0, -100.0, 300.0)
     explained = json.loads(run(*base, "explain", "gallium", "--format", "json"))
     trade = {i["indicator"]: i for i in explained["indicators"]
              if i["indicator"].startswith("trade_")}
