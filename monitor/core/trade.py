@@ -14,6 +14,7 @@ Countries are ISO 3166 alpha-3 codes; ``WLD`` is the world (all partners).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -128,6 +129,7 @@ def series_name(flow: str, reporter: str, partner: str, hs: str, unit: str) -> s
     return f"trade:{flow}:{reporter}:{partner}:{hs}:{unit}"
 
 
+@functools.lru_cache(maxsize=65_536)
 def parse_series(series: str) -> FlowKey | None:
     """The flow a trade observation's series names; None for any other series."""
     found = _SERIES.match(series)
