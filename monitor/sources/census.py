@@ -58,7 +58,8 @@ def query_url(base: str, *, periods: Sequence[date], code: str) -> str:
     when = f"{first:%Y-%m}" if first == last else f"from {first:%Y-%m} to {last:%Y-%m}"
     params = {"get": ",".join(FIELDS), "time": when, "I_COMMODITY": code,
               "COMM_LVL": f"HS{len(code)}"}
-    return f"{base}?{urllib.parse.urlencode(params, safe=',')}"
+    joiner = "&" if "?" in base else "?"  # a url may carry its own key=${ENV_VAR}
+    return f"{base}{joiner}{urllib.parse.urlencode(params, safe=',')}"
 
 
 def parse_census(body: bytes, *, source: str) -> list[TradeFlow]:

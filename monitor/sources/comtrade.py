@@ -53,7 +53,8 @@ def query_url(base: str, *, reporter: str, flow: str, periods: Sequence[date],
     }
     if partners:
         params["partnerCode"] = ",".join("0" if p == WORLD else str(M49[p]) for p in partners)
-    return f"{base}?{urllib.parse.urlencode(params, safe=',')}"
+    joiner = "&" if "?" in base else "?"  # a url may carry its own key=${ENV_VAR}
+    return f"{base}{joiner}{urllib.parse.urlencode(params, safe=',')}"
 
 
 def plan(periods: Sequence[date], codes: Sequence[str], partners: int

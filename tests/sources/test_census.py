@@ -72,3 +72,11 @@ def test_query_url_asks_a_month_range_in_one_call() -> None:
     assert url == ("https://api.census.gov/data/timeseries/intltrade/imports/hs?get=CTY_CODE,"
                    "CTY_NAME,GEN_VAL_MO,GEN_QY1_MO,UNIT_QY1&time=from+2023-06+to+2023-08"
                    "&I_COMMODITY=8112921000&COMM_LVL=HS10")
+
+
+def test_a_key_in_the_configured_url_is_kept() -> None:
+    url = query_url("https://api.census.gov/data/timeseries/intltrade/imports/hs?key=K",
+                    periods=[AUG], code="811292")
+    assert url.startswith("https://api.census.gov/data/timeseries/intltrade/imports/hs?key=K"
+                          "&get=CTY_CODE,")
+    assert "&time=2023-08&" in url and url.endswith("COMM_LVL=HS6")
