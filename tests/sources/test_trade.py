@@ -237,3 +237,61 @@ def test_census_poll_one_call_per_code_and_a_204_month_is_no_data(
     assert {(f.partner, f.net_weight_kg) for f in flows} == {("CHN", 4800.0), (WORLD, 5800.0)}
     # Census: month end + 35 days (5 January 2024), before the fetch on 15 January
     assert {f.published_at for f in flows} == {date(2024, 1, 4)}
+
+
+def _config_dir(tmp_path: Path, sources: str) -> Path:
+    directory = tmp_path / "config"
+    directory.mkdir()
+    (directory / "sources.yaml").write_text(sources, encoding="utf-8")
+    return directory
+
+
+def test_a_query_for_an_unknown_mineral_is_named_with_its_key_path(tmp_path: Path) -> None:
+    from monitor.config.load import load_config
+    from monitor.core.errors import ConfigError
+
+    directory = _config_dir(tmp_path, """version: 1
+sources:
+  - id: comtrade_exports
+    kind: comtrade
+    url: https://comtradeapi.un.org/public/v1/preview/C/M/HS
+    queries:
+      - {reporter: CHN, flow: X, minerals: [gallium, unobtainium]}
+""")
+    with pytest.raises(ConfigError, match=r"sources\.0\.queries\.0\.minerals\.1.*unobtainium"):
+        load_config(directory)
+
+
+@pytest.mark.parametrize(("query", "message"), [
+    ("{reporter: XXX, flow: X, minerals: [gallium]}", "no UN M49 code known for 'XXX'"),
+    ("{reporter: CHN, flow: RX, minerals: [gallium]}", "flow"),
+    ("{reporter: CHN, flow: X, partners: [USA, ATL], minerals: [gallium]}",
+     "no UN M49 code known for ATL"),
+])
+def test_bad_queries_are_refused_at_load(tmp_path: Path, query: str, message: str) -> None:
+    from monitor.config.load import load_config
+    from monitor.core.errors import ConfigError
+
+    directory = _config_dir(tmp_path, f"""version: 1
+sources:
+  - id: comtrade_exports
+    kind: comtrade
+    url: https://comtradeapi.un.org/public/v1/preview/C/M/HS
+    queries:
+      - {query}
+""")
+    with pytest.raises(ConfigError, match=message):
+        load_config(directory)
+
+
+def test_the_shipped_trade_sources_get_their_codes_from_minerals_yaml() -> None:
+    from monitor.config.load import load_config
+
+    sources = {s.id: s for s in load_config().sources.sources}
+    comtrade = sources["comtrade_exports"]
+    census = sources["census_us_imports"]
+    assert isinstance(comtrade, ComtradeSource) and isinstance(census, CensusTradeSource)
+    assert comtrade.enabled and census.enabled
+    assert comtrade.hs_for(("gallium",)) == ("811292",)  # HS6 only for Comtrade
+    assert census.hs_for(("gallium", "cobalt"), longest=True) == (
+        "8112921000", "260500", "282200", "810520")
