@@ -334,6 +334,11 @@ class _TradeSourceBase(_SourceBase):
     max_calls: int = Field(default=60, ge=1, le=500)
     _hs: dict[str, tuple[str, ...]] = PrivateAttr(default_factory=dict)
 
+    @property
+    def poll_budget(self) -> timedelta:
+        """The longest a healthy poll takes: every call at its timeout, every pause taken."""
+        return self.max_calls * (self.timeout + self.pause)
+
     def resolve_hs(self, hs: Mapping[str, tuple[str, ...]]) -> None:
         """Set each referenced mineral's HS codes from minerals.yaml (at load only)."""
         self._hs = {mineral: tuple(hs.get(mineral, ())) for _, mineral in

@@ -166,8 +166,10 @@ class Daemon:
         source = next((s for s in runtime.enabled_sources() if s.id == source_id), None)
         if source is None:
             return
-        # The fetch has the source's timeout, and a listing page's parse the same again.
-        limit = 2 * source.timeout + self._job_margin
+        # The fetch has the source's timeout, and a listing page's parse the same again; a trade
+        # source makes several calls with pauses between them (its poll_budget).
+        limit = max(2 * source.timeout, getattr(source, "poll_budget", source.timeout)) \
+            + self._job_margin
         with self._jobs.track(f"poll {source.id}", self.clock.now(), limit):
             poll_one(runtime, source, self.fetcher, self.clock, only_due=True)
 
