@@ -206,3 +206,20 @@ def test_nickel_in_calm_2013_never_fires(month: int) -> None:
     # ban; no 3-month move beyond 16% all year.
     signal = _nickel_signal(date(2013, month, 5))
     assert not signal.firing
+
+
+def test_a_sequence_scorer_is_judged_on_its_history_not_the_last_row_alone() -> None:
+    # trade_collapse compares the newest month with the median of the months before it: given
+    # only the last row it could never fire (docs/trade.md).
+    rules = effective_rules(rules_file([{
+        "name": "trade_collapse", "indicator": "trade_exports_to_monitored_kg",
+        "minerals": ["gallium"], "levels": ["high"],
+        "detector": {"kind": "trade_collapse", "drop": 0.5}}]), ["gallium"])
+    kg = [4800.0, 5000.0, 4600.0, 4900.0, 4700.0, 4800.0, 5200.0, 4800.0, 0.0]
+    series = {"gallium": {"trade_exports_to_monitored_kg": monthly(kg)}}
+    [signal] = evaluate_rules(rules, series, as_of=date(2020, 12, 1), now=NOW)
+    assert signal.firing and signal.level == "high" and signal.value == 0.0
+    assert "decision -0.500" in signal.reason
+    quiet = {"gallium": {"trade_exports_to_monitored_kg": monthly([*kg[:-1], 4700.0])}}
+    [calm] = evaluate_rules(rules, quiet, as_of=date(2020, 12, 1), now=NOW)
+    assert not calm.firing and calm.state is SignalState.OK
