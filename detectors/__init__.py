@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from detectors.robust_zscore import RobustZScoreDetector
     from detectors.staleness import StalenessDetector
     from detectors.threshold import ThresholdDetector
+    from detectors.trade_flow import TradeCollapseDetector, UnitValueJumpDetector
 
 _WHERE = {
     "BaseDetector": "detectors._base",
@@ -40,6 +41,8 @@ _WHERE = {
     "RobustZScoreDetector": "detectors.robust_zscore",
     "StalenessDetector": "detectors.staleness",
     "ThresholdDetector": "detectors.threshold",
+    "TradeCollapseDetector": "detectors.trade_flow",
+    "UnitValueJumpDetector": "detectors.trade_flow",
     "DETECTORS": "detectors.registry",
     "build_detector": "detectors.registry",
     "check_params": "detectors.registry",
@@ -55,6 +58,8 @@ __all__ = [
     "RobustZScoreDetector",
     "StalenessDetector",
     "ThresholdDetector",
+    "TradeCollapseDetector",
+    "UnitValueJumpDetector",
     "build_detector",
     "check_params",
     "insufficient_history",

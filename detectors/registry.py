@@ -13,6 +13,7 @@ from detectors.rate_of_change import RateOfChangeDetector
 from detectors.robust_zscore import RobustZScoreDetector
 from detectors.staleness import StalenessDetector
 from detectors.threshold import ThresholdDetector
+from detectors.trade_flow import TradeCollapseDetector, UnitValueJumpDetector
 
 DETECTORS: dict[str, type[BaseEstimator]] = {
     "threshold": ThresholdDetector,
@@ -21,6 +22,8 @@ DETECTORS: dict[str, type[BaseEstimator]] = {
     "cusum": CusumDetector,
     "staleness": StalenessDetector,
     "isolation_forest": IsolationForest,
+    "trade_collapse": TradeCollapseDetector,
+    "unit_value_jump": UnitValueJumpDetector,
 }
 
 # Estimators used straight from scikit-learn carry no ``min_history``. IsolationForest: with

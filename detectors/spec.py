@@ -34,6 +34,10 @@ PARAMS: dict[str, tuple[str, dict[str, Any]]] = {
     "robust_zscore": ("RobustZScoreDetector", {"threshold": 3.5}),
     "cusum": ("CusumDetector", {"h": 5.0, "k": 0.5}),
     "staleness": ("StalenessDetector", {"max_age": None, "tolerance": 1.5}),
+    "trade_collapse": ("TradeCollapseDetector", {"drop": 0.5, "months": 1, "min_periods": 6,
+                                                 "window": 12}),
+    "unit_value_jump": ("UnitValueJumpDetector", {"direction": "both", "max_change": 0.405,
+                                                  "min_periods": 6, "window": 12}),
     "isolation_forest": ("IsolationForest", {
         "bootstrap": False, "contamination": "auto", "max_features": 1.0,
         "max_samples": "auto", "n_estimators": 100, "n_jobs": None, "random_state": None,
@@ -112,9 +116,35 @@ def _staleness(owner: object, p: Mapping[str, Any]) -> None:
     check_real(owner, "tolerance", p["tolerance"], low=0.0, strict=True)
 
 
+def check_trade_collapse(owner: object, p: Mapping[str, Any]) -> None:
+    """``TradeCollapseDetector``'s parameters (the class calls this too)."""
+    drop = check_real(owner, "drop", p["drop"], low=0.0, strict=True)
+    if drop >= 1.0:
+        raise ValueError(f"The 'drop' parameter of {type(owner).__name__} must be a finite "
+                         f"real number in (0, 1); got {p['drop']!r}.")
+    check_int(owner, "months", p["months"], low=1)
+    _check_baseline(owner, p)
+
+
+def check_unit_value_jump(owner: object, p: Mapping[str, Any]) -> None:
+    """``UnitValueJumpDetector``'s parameters (the class calls this too)."""
+    check_real(owner, "max_change", p["max_change"], low=0.0, strict=True)
+    _check_baseline(owner, p)
+    check_option(owner, "direction", p["direction"], RATE_DIRECTIONS)
+
+
+def _check_baseline(owner: object, p: Mapping[str, Any]) -> None:
+    window = check_int(owner, "window", p["window"], low=1)
+    periods = check_int(owner, "min_periods", p["min_periods"], low=1)
+    if periods > window:
+        raise ValueError(f"The 'min_periods' parameter of {type(owner).__name__} must be "
+                         f"at most window={window}; got {p['min_periods']!r}.")
+
+
 _CHECKS: dict[str, Callable[[object, Mapping[str, Any]], None]] = {
     "threshold": _threshold, "rate_of_change": _rate_of_change,
     "robust_zscore": _robust_zscore, "cusum": _cusum, "staleness": _staleness,
+    "trade_collapse": check_trade_collapse, "unit_value_jump": check_unit_value_jump,
 }
 
 

@@ -22,6 +22,7 @@ ROOT = Path(__file__).parents[1]
 README = ROOT / "README.md"
 DOCS = sorted((ROOT / "docs").glob("*.md"))
 PRICE_KINDS = {"fred_csv", "pinksheet", "table"}
+TRADE_KINDS = {"comtrade", "census_trade"}
 
 
 def text(path: Path) -> str:
@@ -80,8 +81,10 @@ def readme_table_ids(heading: str) -> set[str]:
 def test_the_readme_source_tables_list_exactly_the_shipped_sources() -> None:
     sources = load_config().sources.sources
     prices = {s.id for s in sources if s.kind in PRICE_KINDS}
+    trade = {s.id for s in sources if s.kind in TRADE_KINDS}
     assert readme_table_ids("## Price sources shipped") == prices
-    assert readme_table_ids("## Policy news sources") == {s.id for s in sources} - prices
+    assert readme_table_ids("## Trade-flow sources shipped") == trade
+    assert readme_table_ids("## Policy news sources") == {s.id for s in sources} - prices - trade
 
 
 

@@ -161,6 +161,38 @@ def load_price_file(spec: str, config: Config, lags: PublicationLags | None = No
     return dated, sorted(set(warnings))
 
 
+def load_trade_file(path: Path, config: Config, lag: timedelta | None = None
+                    ) -> tuple[list[Observation], list[str]]:
+    """Trade flows from one ``--trade`` CSV as observations (the replay's usual path); and
+    warnings. A row's mineral is its ``mineral`` column (id or name) or, when empty, every
+    mineral whose ``hs:`` list holds its code; a month without ``published_at`` is public at
+    its end + ``lag`` (default: Comtrade's 60 days)."""
+    from monitor.core.trade import (
+        COMTRADE_LAG,
+        estimated_publication,
+        flows_to_observations,
+        minerals_by_code,
+    )
+    from monitor.sources.trade_csv import parse_trade_csv
+
+    lag = COMTRADE_LAG if lag is None else lag
+    flows = parse_trade_csv(path.read_bytes(), name=path.name)
+    names = mineral_names(config.minerals.minerals)
+    warnings: list[str] = []
+    kept = []
+    for flow in flows:
+        mineral = flow.mineral
+        if mineral:
+            mineral = names.get(_norm(mineral), "")
+            if not mineral:
+                warnings.append(f"{path.name}: unknown mineral {flow.mineral!r}")
+                continue
+        kept.append(replace(flow, mineral=mineral, published_at=flow.published_at
+                            or estimated_publication(flow.period, lag)))
+    by_code = minerals_by_code({m.id: m.hs_codes for m in config.minerals.minerals})
+    return flows_to_observations(kept, by_code), sorted(set(warnings))
+
+
 def _csv_header(body: bytes) -> list[str]:
     first = body.decode("utf-8-sig", errors="replace").splitlines()[:1]
     return [c.strip().lower() for c in next(csv.reader(first), [])] if first else []

@@ -28,12 +28,14 @@ from monitor.backtest.inputs import (
     bundled_data,
     classify_news,
     load_price_file,
+    load_trade_file,
     read_news,
 )
 from monitor.cli.formatting import render, safe_text, to_json
 from monitor.cli.progress import Progress, progress
 from monitor.config.load import Config
 from monitor.core.errors import MonitorError
+from monitor.core.models import Observation
 from monitor.core.untrusted import clean_text
 from monitor.store.database import DB_NAME, OutputRefusedError, Store
 
@@ -101,6 +103,20 @@ def _data(config: Config, prices: Sequence[str], news: Sequence[Path], lags: Pub
         risky = sum(1 for n in data.news if n.is_supply_risk_event and n.dedup_of is None)
         click.echo(f"news: {len(items)} items, {risky} original supply-risk events", err=True)
     return data
+
+
+def _trade(config: Config, paths: Sequence[Path], lag: timedelta) -> list[Observation]:
+    """Observations from ``--trade`` CSVs (monitor.backtest.inputs.load_trade_file)."""
+    observations: list[Observation] = []
+    for path in paths:
+        try:
+            rows, warnings = load_trade_file(path, config, lag)
+        except (OSError, ValueError) as exc:
+            raise click.BadParameter(str(exc), param_hint="--trade") from exc
+        for warning in warnings:
+            click.echo(safe_text(f"trade: {warning}"), err=True)
+        observations += rows
+    return observations
 
 
 def _minerals(config: Config, minerals: Sequence[str]) -> list[str] | None:
@@ -251,12 +267,19 @@ def with_common(func: Any) -> Any:
 @click.option("--force", is_flag=True,
               help="Let --report replace an existing file that is not a critmon report.")
 @perspective_option
+@click.option("--trade", "trade_files", multiple=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Trade-flow history: a long CSV (period,reporter,partner,flow,hs,mineral,"
+                   "value_usd,net_weight_kg); docs/trade.md.")
+@click.option("--lag-trade-days", default=60, show_default=True, type=int,
+              help="--trade month public this many days after it ends (without published_at).")
 @click.pass_obj
 def backtest(obj: Any, start: datetime, end: datetime, config_dir: str | None,
              prices: tuple[str, ...], news: tuple[Path, ...], events_path: Path | None,
              min_level: str, minerals: tuple[str, ...], excluded: tuple[str, ...],
              lag_monthly_days: int, lag_annual_days: int, fmt: str,
-             report_path: Path | None, force: bool, perspective: str | None) -> None:
+             report_path: Path | None, force: bool, perspective: str | None,
+             trade_files: tuple[Path, ...] = (), lag_trade_days: int = 60) -> None:
     """Replay history through the live pipeline and score the alerts against dated events."""
     if report_path:
         _check_report_path(obj, report_path, force)
@@ -264,6 +287,7 @@ def backtest(obj: Any, start: datetime, end: datetime, config_dir: str | None,
     lags = PublicationLags(monthly=timedelta(days=lag_monthly_days),
                            annual=timedelta(days=lag_annual_days))
     data = _data(config, prices, news, lags, _cache_dir(obj))
+    data.observations += _trade(config, trade_files, timedelta(days=lag_trade_days))
     events = _events(events_path, config)
     from monitor.backtest.scoring import dumps, run_backtest
 

@@ -150,6 +150,7 @@ def load_config(directory: str | os.PathLike[str] | None = None, *,
     alerting = _validate(AlertingFile, data, nodes, origins, "alerting.yaml")
     config = Config(minerals, sources, rules, alerting, origins, texts)
     _check_cross_references(config, nodes)
+    _resolve_trade_codes(config)
     perspectives = _build_perspectives(config, Path(origins["rules.yaml"]).parent,
                                        nodes["rules.yaml"])
     secrets = _resolve_secrets(config, nodes, environ)
@@ -408,6 +409,15 @@ def _check_cross_references(config: Config, nodes: Mapping[str, yaml.Node | None
                                   key=_key_path(loc), line=_line_of(node, loc))
     _check_rule_minerals(config, known, nodes["rules.yaml"])
 
+
+
+def _resolve_trade_codes(config: Config) -> None:
+    """Give each trade source the HS codes of its minerals (from minerals.yaml)."""
+    codes = {m.id: m.hs_codes for m in config.minerals.minerals}
+    for source in config.sources.sources:
+        resolve = getattr(source, "resolve_hs", None)
+        if resolve is not None:
+            resolve(codes)
 
 
 def _check_rule_minerals(config: Config, known: set[str], node: yaml.Node | None) -> None:

@@ -5,12 +5,35 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import (
+    field_validator,
     model_validator,
 )
 
 from monitor.config.common import Identifier, StrictModel, listing, quote
 
 # --------------------------------------------------------------------------- minerals
+
+
+class HsCode(StrictModel):
+    """One customs code of a mineral: HS6 (international) or a national 8/10-digit line.
+
+    ``stage`` says which form it covers; ``editions`` the HS editions (or ``HTS`` for a US
+    line) in which the code means this; ``shared`` marks a code that covers other minerals too
+    (HS 8112.92: gallium, germanium, indium, niobium, vanadium). See docs/trade.md.
+    """
+
+    code: str
+    stage: Literal["ore", "compound", "metal", "scrap"]
+    editions: tuple[str, ...] = ("HS2022",)
+    shared: bool = False
+    what: str = ""
+
+    @field_validator("code")
+    @classmethod
+    def _digits(cls, code: str) -> str:
+        if not code.isdigit() or len(code) not in (4, 6, 8, 10):
+            raise ValueError(f"an HS code is 4, 6, 8 or 10 digits, got {quote(code)}")
+        return code
 
 
 class Mineral(StrictModel):
@@ -28,7 +51,13 @@ class Mineral(StrictModel):
     group: str | None = None
     members: tuple[str, ...] = ()
     usgs: tuple[str, ...] = ()
+    hs: tuple[HsCode, ...] = ()
     notes: str = ""
+
+    @property
+    def hs_codes(self) -> tuple[str, ...]:
+        """The mineral's customs codes, in file order, without repeats."""
+        return tuple(dict.fromkeys(h.code for h in self.hs))
 
 
 

@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    BeforeValidator,
     Field,
     PrivateAttr,
     ValidationInfo,
@@ -31,11 +32,13 @@ from monitor.config.common import (
     StaleAfter,
     StrictModel,
     Timeout,
+    duration_between,
     format_duration,
     listing,
     quote,
     refuse_inline_secrets,
 )
+from monitor.core.trade import M49
 from monitor.core.untrusted import redact_secrets
 
 # --------------------------------------------------------------------------- sources
@@ -278,12 +281,116 @@ class HtmlListSource(_NewsSourceBase):
 
 
 
+# --------------------------------------------------------------------------- trade flows
+
+
+class TradeQuery(StrictModel):
+    """What one Comtrade query asks for: a reporter's exports or imports of some minerals.
+
+    ``reporter`` and ``partners`` are ISO alpha-3 codes (``WLD``: the world total); no
+    ``partners`` means every partner, which costs more calls (500 records each). The HS codes
+    come from each mineral's ``hs:`` list (HS6 only: Comtrade has no national lines).
+    """
+
+    reporter: str = Field(pattern=r"^[A-Z]{3}$")
+    flow: Literal["X", "M"]
+    minerals: tuple[str, ...] = Field(min_length=1)
+    partners: tuple[str, ...] | None = None
+
+    @field_validator("reporter")
+    @classmethod
+    def _known_reporter(cls, reporter: str) -> str:
+        if reporter not in M49:
+            raise ValueError(f"no UN M49 code known for {quote(reporter)}; known: "
+                             f"{listing(sorted(M49))}")
+        return reporter
+
+    @field_validator("partners")
+    @classmethod
+    def _known_partners(cls, partners: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        unknown = sorted({p for p in partners or () if p != "WLD" and p not in M49})
+        if unknown:
+            raise ValueError(f"no UN M49 code known for {listing(unknown)}; known: WLD, "
+                             f"{listing(sorted(M49))}")
+        return partners
+
+
+class _TradeSourceBase(_SourceBase):
+    """A keyless trade API polled with several small calls per poll (docs/trade.md).
+
+    ``months``: the latest complete months asked at each poll (revisions are caught within
+    them); ``backfill_months``: how far back the first poll goes, so the 12-month median has a
+    history; ``pause``: the wait between two calls (the preview quotas are small);
+    ``max_calls``: a bound on calls per poll.
+    """
+
+    interval: PollInterval = timedelta(days=1)
+    timeout: Timeout = timedelta(seconds=60)
+    max_bytes: FetchSize = 5_000_000
+    months: int = Field(default=4, ge=1, le=12)
+    backfill_months: int = Field(default=24, ge=1, le=120)
+    pause: Annotated[timedelta, BeforeValidator(duration_between("0s", "1m"))] = \
+        timedelta(seconds=2)
+    max_calls: int = Field(default=60, ge=1, le=500)
+    _hs: dict[str, tuple[str, ...]] = PrivateAttr(default_factory=dict)
+
+    @property
+    def poll_budget(self) -> timedelta:
+        """The longest a healthy poll takes: every call at its timeout, every pause taken."""
+        return self.max_calls * (self.timeout + self.pause)
+
+    def resolve_hs(self, hs: Mapping[str, tuple[str, ...]]) -> None:
+        """Set each referenced mineral's HS codes from minerals.yaml (at load only)."""
+        self._hs = {mineral: tuple(hs.get(mineral, ())) for _, mineral in
+                    self.minerals_referenced()}
+
+    def hs_for(self, minerals: tuple[str, ...], *, longest: bool = False) -> tuple[str, ...]:
+        """The HS codes of ``minerals`` in file order: HS6 and shorter, or (``longest``) each
+        mineral's longest codes (a US 10-digit line where there is one)."""
+        codes: list[str] = []
+        for mineral in minerals:
+            own = self._hs.get(mineral, ())
+            if longest and own:
+                width = max(len(c) for c in own)
+                codes += [c for c in own if len(c) == width]
+            else:
+                codes += [c for c in own if len(c) <= 6]
+        return tuple(dict.fromkeys(codes))
+
+
+class ComtradeSource(_TradeSourceBase):
+    """UN Comtrade's public preview API (keyless, 500 records a call); monthly HS6 flows."""
+
+    kind: Literal["comtrade"]
+    queries: tuple[TradeQuery, ...] = Field(min_length=1)
+    monitored: str = Field(default="USA", pattern=r"^[A-Z]{3}$")
+
+    def minerals_referenced(self) -> Iterator[tuple[str, str]]:
+        for index, query in enumerate(self.queries):
+            for number, mineral in enumerate(query.minerals):
+                yield f"queries.{index}.minerals.{number}", mineral
+
+
+class CensusTradeSource(_TradeSourceBase):
+    """The US Census Bureau international trade API: US imports by HS10 line and country."""
+
+    kind: Literal["census_trade"]
+    minerals: tuple[str, ...] = Field(min_length=1)
+
+    def minerals_referenced(self) -> Iterator[tuple[str, str]]:
+        for index, mineral in enumerate(self.minerals):
+            yield f"minerals.{index}", mineral
+
+
+TradeSource = ComtradeSource | CensusTradeSource
+
+
 NewsSource = RssSource | FederalRegisterSource | HtmlListSource
 
 
 Source = Annotated[
     FredSource | PinkSheetSource | TableSource | RssSource | FederalRegisterSource
-    | HtmlListSource,
+    | HtmlListSource | ComtradeSource | CensusTradeSource,
     Field(discriminator="kind"),
 ]
 

@@ -14,6 +14,8 @@ class Measure(StrEnum):
     NET_IMPORT_RELIANCE = "net_import_reliance"
     PRODUCTION = "production"
     RESERVES = "reserves"
+    TRADE_WEIGHT = "trade_weight"  # a monthly trade flow's net weight, kg (monitor.core.trade)
+    TRADE_VALUE = "trade_value"  # the same flow's value, USD
 
 
 class Frequency(StrEnum):

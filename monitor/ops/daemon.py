@@ -251,8 +251,10 @@ class Daemon:
         due_at = self._next_poll.get(source_id)
         if due_at is not None and self.clock.now() < due_at:
             return  # not due yet, as last read from the store: no need to open it
-        # The fetch has the source's timeout, and a listing page's parse the same again.
-        limit = 2 * source.timeout + self._job_margin
+        # The fetch has the source's timeout, and a listing page's parse the same again; a trade
+        # source makes several calls with pauses between them (its poll_budget).
+        limit = max(2 * source.timeout, getattr(source, "poll_budget", source.timeout)) \
+            + self._job_margin
         with self._jobs.track(f"poll {source.id}", self.clock.now(), limit):
             outcome, self._next_poll[source_id] = poll_if_due(runtime, source, self.fetcher,
                                                               self.clock)

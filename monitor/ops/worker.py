@@ -120,20 +120,25 @@ def evaluate_in_child(runtime: Runtime, now: datetime, cancel: threading.Event,
 
 
 def _wait(process: subprocess.Popen[bytes], payload: bytes, cancel: threading.Event) -> bytes:
-    """The child's stdout once it exits; raises EvaluationCancelled when ``cancel`` is set."""
-    sent: bytes | None = payload  # communicate() takes the input on its first call only
-    while True:
-        try:
-            output, _ = process.communicate(sent, timeout=POLL_S)
-        except subprocess.TimeoutExpired:
-            sent = None
-            if cancel.is_set():
-                process.kill()
-                process.communicate()
-                raise EvaluationCancelled("stopping: evaluation interrupted and rolled back"
-                                          ) from None
-            continue
-        return output
+    """The child's stdout once it exits; raises EvaluationCancelled when ``cancel`` is set.
+
+    ``communicate`` runs in a thread of its own, given the whole request at once: called again
+    after a timeout, it stops sending the rest of a request larger than the pipe's buffer
+    (CPython registers stdin for writing only when ``input`` is passed, and refuses it then).
+    """
+    result: list[bytes] = []
+    talker = threading.Thread(target=lambda: result.append(process.communicate(payload)[0]),
+                              name="evaluation-pipe", daemon=True)
+    talker.start()
+    while talker.is_alive():
+        talker.join(POLL_S)
+        if cancel.is_set() and talker.is_alive():
+            process.kill()
+            talker.join()
+            raise EvaluationCancelled("stopping: evaluation interrupted and rolled back")
+    if not result:
+        raise MonitorError("the evaluation process's pipe failed")
+    return result[0]
 
 
 def main() -> int:

@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
 from monitor.config.load import Config
 from monitor.config.perspectives import US, Perspective
 from monitor.core.models import Observation, Signal
+from monitor.core.trade import flows_to_observations, minerals_by_code
 from monitor.news.pressure import policy_pressure_for
 from monitor.risk.indicators import (
     GovernanceTable,
@@ -27,6 +28,7 @@ from monitor.risk.market import MarketContext, compute_market_context
 from monitor.risk.perspectives import apply_perspective, method_key
 from monitor.risk.prices import price_change_series, price_history, volatility_series
 from monitor.risk.score import RiskScore, score_mineral
+from monitor.risk.trade import TRADE_SERIES, describe_trade, monitored_economy, trade_view
 from monitor.rules.evaluate import DetectorCache, effective_rules, evaluate_rules
 from monitor.sources.wgi import WgiEstimate
 from monitor.store.database import Store
@@ -47,6 +49,7 @@ class Assessment:
     risk: RiskScore
     prices: Series
     perspective: str = US.id
+    trade: dict[str, Series] = field(default_factory=dict)
 
 
 def assess(config: Config, observations: Mapping[str, Sequence[Observation]],
@@ -68,15 +71,18 @@ def assess(config: Config, observations: Mapping[str, Sequence[Observation]],
     values = apply_perspective(values, perspective, specs, observations, governance)
     key = method_key(perspective)
     previous_levels = previous_levels or {}
+    monitored = monitored_economy(config.sources.sources)
     assessments = []
     for mineral in minerals:
         prices = price_history(observations.get(mineral.id, ()))
         market = compute_market_context(prices) if prices else None
         risk = score_mineral(values[mineral.id], config.rules.risk, as_of=as_of, market=market,
                              previous_level=previous_levels.get(mineral.id), perspective=key)
+        trade = trade_view(mineral.id, mineral.name, observations.get(mineral.id, ()),
+                           monitored=monitored)
         assessments.append(Assessment(mineral.id, mineral.name, mineral.lists,
-                                      values[mineral.id], market, risk, prices,
-                                      perspective.id))
+                                      {**values[mineral.id], **trade.indicators}, market, risk,
+                                      prices, perspective=perspective.id, trade=trade.series))
     return assessments
 
 
@@ -84,18 +90,23 @@ def load_assessments(store: Store, config: Config, *, as_of: date,
                      previous_levels: Mapping[str, str] | None = None,
                      perspective: Perspective = US) -> list[Assessment]:
     """Read observations and WGI public at ``as_of`` from the store and assess every mineral."""
-    by_mineral, wgi = load_inputs(store, as_of)
+    by_mineral, wgi = load_inputs(store, config, as_of)
     return _assess_stored(store, config, by_mineral, wgi, as_of=as_of,
                           previous_levels=previous_levels, perspective=perspective)
 
 
-def load_inputs(store: Store, as_of: date
+def load_inputs(store: Store, config: Config, as_of: date
                 ) -> tuple[dict[str, list[Observation]], list[WgiEstimate]]:
     """Observations (by mineral) and WGI estimates public at ``as_of``: read once, shared by
     every perspective."""
     by_mineral: dict[str, list[Observation]] = {}
     for observation in store.observations(known_at=as_of):
         by_mineral.setdefault(observation.mineral, []).append(observation)
+    by_code = minerals_by_code({m.id: m.hs_codes for m in config.minerals.minerals})
+    if by_code:
+        flows = store.trade_flows(known_at=as_of, hs=by_code)
+        for observation in flows_to_observations(flows, by_code):
+            by_mineral.setdefault(observation.mineral, []).append(observation)
     wgi = [WgiEstimate(code=row["code"], country=row["country"], year=row["year"],
                        indicator=row["indicator"], estimate=row["estimate"])
            for row in store.wgi(known_at=as_of)]
@@ -131,7 +142,7 @@ def assess_and_detect(store: Store, config: Config, *, as_of: date, now: datetim
     """
     assessments: list[Assessment] = []
     signals: list[Signal] = []
-    by_mineral, wgi = load_inputs(store, as_of)
+    by_mineral, wgi = load_inputs(store, config, as_of)
     for chosen in selected_perspectives(config, perspective):
         mine = _assess_stored(store, config, by_mineral, wgi, as_of=as_of, perspective=chosen,
                               previous_levels=store.latest_levels(chosen.id))
@@ -173,6 +184,8 @@ def detector_series(assessment: Assessment, *, as_of: date,
         # An annual average is naturally about a year old: staleness is watched only on
         # series with a monthly (or finer) cadence, which a live source should keep fresh.
         series.pop("price_age_days", None)
+    for name, points in assessment.trade.items():
+        series[name] = list(points)  # monthly trade history (risk/trade.py)
     if assessment.risk.score is not None:
         history = [(d, s) for d, s in risk_history if d < as_of]
         series["supply_risk"] = [*history, (as_of, assessment.risk.score)]
@@ -237,8 +250,23 @@ def annotate_signals(signals: Sequence[Signal], assessments: Mapping[str, Assess
             extra = extras[signal.mineral] = (("risk", describe_risk(assessment.risk)),
                                               ("sources", describe_sources(assessment)),
                                               ("name", assessment.name))
-        annotated.append(replace(signal, annotations=(*signal.annotations, *extra)))
+        annotated.append(replace(signal, annotations=(*_trade_summary(signal, assessment),
+                                                      *extra)))
     return annotated
+
+
+def _trade_summary(signal: Signal, assessment: Assessment) -> tuple[tuple[str, str], ...]:
+    """A trade signal's summary in plain words (the flow, the month, the median); other
+    signals keep theirs."""
+    indicator = assessment.indicators.get(signal.indicator)
+    if not signal.firing or signal.indicator not in TRADE_SERIES or indicator is None:
+        return signal.annotations
+    text = describe_trade(indicator, signal.value, signal.as_of)
+    if text is None:
+        return signal.annotations
+    level = f" ({signal.level})" if signal.level else ""
+    return (*((k, v) for k, v in signal.annotations if k != "summary"),
+            ("summary", f"{text}{level}"))
 
 
 def describe_risk(risk: RiskScore) -> str:

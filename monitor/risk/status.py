@@ -13,7 +13,8 @@ from monitor.risk.indicators import IndicatorValue
 STATUS_COLUMNS = (
     "perspective", "mineral", "score", "level", "confidence", "nir", "hhi", "gw_hhi", "top_producer",
     "top_share", "china_share", "price", "price_unit", "price_period", "chg_3m_pct",
-    "chg_12m_pct", "volatility", "policy_pressure", "signals",
+    "chg_12m_pct", "volatility", "policy_pressure", "trade_to_kg", "trade_chg_pct",
+    "unit_value", "signals",
 )
 
 
@@ -88,6 +89,11 @@ def _row(a: Assessment, firing: list[str]) -> dict[str, Any]:
         "chg_12m_pct": _pct(_value(v, "price_change_12m")),
         "volatility": _round(_value(v, "price_volatility"), 3),
         "policy_pressure": _round(_value(v, "policy_pressure"), 3),
+        # trade (risk/trade.py): top producer's exports to the monitored economy, latest month
+        "trade_to_kg": _round(_value(v, "trade_exports_to_monitored_kg"), 0),
+        "trade_chg_pct": _round(100 * change, 1)
+        if (change := _value(v, "trade_exports_to_monitored_vs_median")) is not None else None,
+        "unit_value": _round(_value(v, "trade_unit_value"), 2),
         "signals": " ".join(firing),
     }
 

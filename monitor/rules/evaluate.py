@@ -143,8 +143,16 @@ def _evaluate_one(rule: EffectiveRule, series: Mapping[str, Series], as_of: date
         return _quiet(rule, dates[-1] if dates else as_of, SignalState.INSUFFICIENT_HISTORY,
                       f"insufficient history (n={len(X)} < {needed}){note}")
     fitted = cache.fitted(rule, X, now)
-    decision = float(fitted.decision_function(X[-1:])[0])
+    rows = _scored_rows(fitted, X)
+    decision = float(fitted.decision_function(rows)[-1])
     return _judged(rule, fitted, X, dates, decision, note, checked=False)
+
+
+def _scored_rows(fitted: BaseEstimator, X: np.ndarray) -> np.ndarray:
+    """The rows to score for a decision on the latest one: that row alone, or the whole history
+    for a detector that scores a row against earlier rows of the same call (trade_collapse,
+    unit_value_jump: ``sequence_scorer``)."""
+    return X if getattr(fitted, "sequence_scorer", False) else X[-1:]
 
 
 def _judged(rule: EffectiveRule, fitted: BaseEstimator, X: np.ndarray, dates: list[date],
@@ -304,8 +312,9 @@ class RuleEvaluator:
                           f"insufficient history (n={len(X)} < {needed}){note}"), bool(dates)
         fitted = self._fit(rule, prototype, X)
         checked = isinstance(fitted, BaseDetector)
-        decision = float((fitted.decision_checked(X[-1:]) if checked
-                          else fitted.decision_function(X[-1:]))[0])
+        rows = _scored_rows(fitted, X)
+        decision = float((fitted.decision_checked(rows) if checked
+                          else fitted.decision_function(rows))[-1])
         return _judged(rule, fitted, X, dates, decision, note, checked=checked), True
 
     def _fit(self, rule: EffectiveRule, prototype: BaseEstimator, X: np.ndarray

@@ -25,7 +25,14 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Protocol
 
-from monitor.config.sources import FredSource, PinkSheetSource, Source, TableSource
+from monitor.config.sources import (
+    CensusTradeSource,
+    ComtradeSource,
+    FredSource,
+    PinkSheetSource,
+    Source,
+    TableSource,
+)
 from monitor.core.errors import (
     MonitorError,
     SourceError,
@@ -45,9 +52,12 @@ from monitor.sources.prices import (
     parse_table,
     screen_prices,
 )
+from monitor.sources.trade import poll_trade
 from monitor.store.database import SourceState, Store
 
 log = logging.getLogger(__name__)
+
+TRADE_SOURCE_TYPES = (ComtradeSource, CensusTradeSource)
 
 FIRST_RETRY = timedelta(minutes=1)
 MAX_RETRY = timedelta(hours=6)
@@ -138,12 +148,19 @@ def poll_source(source: Source, fetcher: Fetcher, store: Store, now: datetime, *
     started = time.monotonic()
     problem = None
     try:
-        result = _fetch(source, fetcher, previous)
-        if isinstance(source, NEWS_SOURCE_TYPES):
+        if isinstance(source, TRADE_SOURCE_TYPES):
+            # several calls per poll (sources/trade.py); the conditional-request state is unused
+            traded = poll_trade(source, fetcher, store, now)
+            result = FetchResult(url=source.url, status=200, body=b"")
+            rows, changed = traded.rows, traded.changed
+            problem = f"data problem: {traded.problem}" if traded.problem else None
+        elif isinstance(source, NEWS_SOURCE_TYPES):
+            result = _fetch(source, fetcher, previous)
             ingested = None if result.not_modified else ingest_news(source, result, store, now,
                                                                      news)
             rows, changed = (ingested.parsed, ingested.new) if ingested else (0, 0)
         else:
+            result = _fetch(source, fetcher, previous)
             deadline = max(started + source.timeout.total_seconds(),
                            time.monotonic() + MIN_PARSE_BUDGET_S)
             parsed = [] if result.not_modified else parse_payload(source, result.body,

@@ -27,6 +27,7 @@ from sqlite_utils.db import NotFoundError
 from monitor.config.perspectives import DEFAULT_PERSPECTIVE
 from monitor.core.errors import StoreError
 from monitor.core.models import Frequency, Measure, Observation
+from monitor.core.trade import TradeFlow
 from monitor.store.schema import apply_all
 
 DB_NAME = "critmon.db"
@@ -362,6 +363,63 @@ class Store:
     def count_observations(self) -> dict[str, int]:
         return {row["source"]: row["n"] for row in self.db.query(
             "SELECT source, COUNT(*) AS n FROM observations GROUP BY source ORDER BY source")}
+
+    # ------------------------------------------------------------------ trade flows
+
+    def save_trade_flows(self, flows: Iterable[TradeFlow], *, fetched_at: datetime) -> int:
+        """Upsert monthly trade flows on (period, reporter, partner, flow, hs); return how many
+        rows are new or changed. A revision keeps the first ``published_at``."""
+        stamp = fetched_at.isoformat()
+        rows = [(f.period.isoformat(), f.reporter, f.partner, f.flow, f.hs, f.value_usd,
+                 f.net_weight_kg, f.source,
+                 (f.published_at or fetched_at.date()).isoformat(), stamp) for f in flows]
+        if not rows:
+            return 0
+        sql = """
+            INSERT INTO trade_flows (period, reporter, partner, flow, hs, value_usd,
+                                     net_weight_kg, source, published_at, fetched_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (period, reporter, partner, flow, hs) DO UPDATE SET
+              value_usd = excluded.value_usd, net_weight_kg = excluded.net_weight_kg,
+              source = excluded.source, fetched_at = excluded.fetched_at
+            WHERE trade_flows.value_usd IS NOT excluded.value_usd
+               OR trade_flows.net_weight_kg IS NOT excluded.net_weight_kg
+        """
+        with self.transaction():
+            conn = self.db.conn
+            before = conn.total_changes
+            conn.executemany(sql, rows)
+            return conn.total_changes - before
+
+    def trade_flows(self, *, known_at: date | None = None, source: str | None = None,
+                    hs: Iterable[str] | None = None) -> list[TradeFlow]:
+        """Stored trade flows, oldest month first; ``known_at`` keeps what was public then."""
+        where, params = [], []
+        if known_at is not None:
+            where.append("published_at <= ?")
+            params.append(known_at.isoformat())
+        if source is not None:
+            where.append("source = ?")
+            params.append(source)
+        if hs is not None:
+            codes = sorted(set(hs))
+            where.append(f"hs IN ({', '.join('?' for _ in codes)})")
+            params += codes
+        sql = "SELECT * FROM trade_flows"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY period, reporter, flow, partner, hs"
+        return [TradeFlow(period=date.fromisoformat(r["period"]), reporter=r["reporter"],
+                          partner=r["partner"], flow=r["flow"], hs=r["hs"],
+                          value_usd=r["value_usd"], net_weight_kg=r["net_weight_kg"],
+                          source=r["source"] or "",
+                          published_at=date.fromisoformat(r["published_at"])
+                          if r["published_at"] else None)
+                for r in self.db.query(sql, params)]
+
+    def count_trade_flows(self, source: str) -> int:
+        return int(self.db.execute("SELECT COUNT(*) FROM trade_flows WHERE source = ?",
+                                   [source]).fetchone()[0])
 
     # ------------------------------------------------------------------ source state
 

@@ -127,6 +127,20 @@ def m008_perspectives(db: Database) -> None:
     db["signals"].transform(pk=("rule", "mineral", "perspective"))
 
 
+@migrations()
+def m009_trade_flows(db: Database) -> None:
+    # Monthly customs flows (UN Comtrade, US Census): one row per (period, reporter, partner,
+    # flow, HS code); ``published_at`` is kept from the first time the value was seen.
+    db["trade_flows"].create(
+        {"period": str, "reporter": str, "partner": str, "flow": str, "hs": str,
+         "value_usd": float, "net_weight_kg": float, "source": str, "published_at": str,
+         "fetched_at": str},
+        pk=("period", "reporter", "partner", "flow", "hs"),
+        not_null={"period", "reporter", "partner", "flow", "hs"},
+    )
+    db["trade_flows"].create_index(["hs", "period"])
+
+
 # --------------------------------------------------------------------------- news
 
 news_migrations = Migrations("critmon_news")

@@ -46,7 +46,7 @@ LIST_2018 = {
 } | REES | PGMS | {"rare_earths", "platinum_group_metals"}
 
 ALLOWED_KEYS = {"id", "name", "name_zh", "symbol", "aliases", "aliases_zh", "ambiguous", "lists",
-                "unit", "group", "members", "usgs", "notes"}
+                "unit", "group", "members", "usgs", "hs", "notes"}
 REQUIRED_KEYS = {"id", "name", "name_zh", "aliases", "aliases_zh", "ambiguous", "lists", "unit",
                  "usgs", "notes"}
 NO_SYMBOL = {"barite", "fluorspar", "graphite", "metallurgical_coal", "phosphate", "potash",

@@ -24,6 +24,8 @@ from detectors import (
     RateOfChangeDetector,
     StalenessDetector,
     ThresholdDetector,
+    TradeCollapseDetector,
+    UnitValueJumpDetector,
     required_history,
 )
 
@@ -37,6 +39,8 @@ CHECKED = [
     RateOfChangeDetector(window=2, change="diff", direction="down"),
     RateOfChangeDetector(change="log"),
     StalenessDetector(max_age=30.0),
+    TradeCollapseDetector(drop=0.8, months=3, window=6, min_periods=3),
+    UnitValueJumpDetector(direction="up", window=4, min_periods=2),
 ]
 
 

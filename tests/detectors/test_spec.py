@@ -49,6 +49,10 @@ CASES: list[tuple[Any, dict[str, Any]]] = [
     ("staleness", {"max_age": 90}), ("staleness", {"tolerance": "x"}),
     ("isolation_forest", {"contamination": 0.02}), ("isolation_forest", {"contamination": 2}),
     ("isolation_forest", {"trees": 5}), ("nope", {}), (["threshold"], {}),
+    ("trade_collapse", {}), ("trade_collapse", {"drop": 1.0}), ("trade_collapse", {"drop": 0}),
+    ("trade_collapse", {"months": 0}), ("trade_collapse", {"window": 3, "min_periods": 4}),
+    ("unit_value_jump", {}), ("unit_value_jump", {"max_change": 0}),
+    ("unit_value_jump", {"direction": "sideways"}), ("unit_value_jump", {"window": 0}),
 ]
 
 

@@ -282,3 +282,18 @@ def _rules_with_anomaly() -> RulesFile:
         {"name": "risk_forest", "indicator": "supply_risk", "minerals": ["nickel"],
          "levels": ["warning"], "detector": {"kind": "isolation_forest", "n_estimators": 20}},
     ])
+def test_a_sequence_scorer_is_judged_on_its_history_not_the_last_row_alone() -> None:
+    # trade_collapse compares the newest month with the median of the months before it: given
+    # only the last row it could never fire (docs/trade.md).
+    rules = effective_rules(rules_file([{
+        "name": "trade_collapse", "indicator": "trade_exports_to_monitored_kg",
+        "minerals": ["gallium"], "levels": ["high"],
+        "detector": {"kind": "trade_collapse", "drop": 0.5}}]), ["gallium"])
+    kg = [4800.0, 5000.0, 4600.0, 4900.0, 4700.0, 4800.0, 5200.0, 4800.0, 0.0]
+    series = {"gallium": {"trade_exports_to_monitored_kg": monthly(kg)}}
+    [signal] = evaluate_rules(rules, series, as_of=date(2020, 12, 1), now=NOW)
+    assert signal.firing and signal.level == "high" and signal.value == 0.0
+    assert "decision -0.500" in signal.reason
+    quiet = {"gallium": {"trade_exports_to_monitored_kg": monthly([*kg[:-1], 4700.0])}}
+    [calm] = evaluate_rules(rules, quiet, as_of=date(2020, 12, 1), now=NOW)
+    assert not calm.firing and calm.state is SignalState.OK
