@@ -328,7 +328,7 @@ def _from_defaults(loc: list[Any], node: yaml.Node | None) -> list[Any]:
 def _is_union_tag(part: object) -> bool:
     return isinstance(part, str) and (part in {"fred_csv", "pinksheet", "table", "console",
                                                "file", "slack", "email", "config", "rss",
-                                               "federal_register", "html_list"}
+                                               "federal_register", "html_list", "imf_pcps"}
                                       or part.startswith("function-"))
 
 

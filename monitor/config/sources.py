@@ -169,6 +169,54 @@ class PinkSheetSource(_SourceBase):
 
 
 
+class ImfSeriesSpec(StrictModel):
+    """One IMF PCPS series: by ``code`` (``PCOBA``) or, for the series without a code, by the
+    start of its ``description`` (``Lithium Metal``); the mineral it prices; an optional unit
+    (else read from the description)."""
+
+    mineral: str
+    code: str | None = None
+    description: str | None = None
+    unit: str | None = None
+
+    @model_validator(mode="after")
+    def _one_key(self) -> ImfSeriesSpec:
+        if (self.code is None) == (self.description is None):
+            raise ValueError("give exactly one of code or description")
+        if self.code is not None and not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", self.code):
+            raise ValueError(f"code must be letters and digits, got {quote(self.code)}")
+        if self.description is not None and not self.description.strip():
+            raise ValueError("description must not be empty")
+        return self
+
+
+class ImfPcpsSource(_SourceBase):
+    """The IMF Primary Commodity Prices monthly workbook (``external-data.xls``)."""
+
+    kind: Literal["imf_pcps"]
+    series: tuple[ImfSeriesSpec, ...] = Field(min_length=1)
+    discover: DiscoverSpec | None = None
+
+    @field_validator("series")
+    @classmethod
+    def _one_series_per_mineral(cls, series: tuple[ImfSeriesSpec, ...]
+                                ) -> tuple[ImfSeriesSpec, ...]:
+        minerals = [s.mineral for s in series]
+        twice = sorted({m for m in minerals if minerals.count(m) > 1})
+        if twice:
+            raise ValueError(f"more than one series maps to: {listing(twice)}")
+        keys = [s.code.upper() if s.code else (s.description or "").casefold() for s in series]
+        repeated = sorted({k for k in keys if keys.count(k) > 1})
+        if repeated:
+            raise ValueError(f"series listed twice: {listing(repeated)}")
+        return series
+
+    def minerals_referenced(self) -> Iterator[tuple[str, str]]:
+        for index, spec in enumerate(self.series):
+            yield f"series.{index}.mineral", spec.mineral
+
+
+
 class TableSource(_SourceBase):
     """Any CSV or JSON table, mapped by column/field names."""
 
@@ -282,8 +330,8 @@ NewsSource = RssSource | FederalRegisterSource | HtmlListSource
 
 
 Source = Annotated[
-    FredSource | PinkSheetSource | TableSource | RssSource | FederalRegisterSource
-    | HtmlListSource,
+    FredSource | PinkSheetSource | ImfPcpsSource | TableSource | RssSource
+    | FederalRegisterSource | HtmlListSource,
     Field(discriminator="kind"),
 ]
 

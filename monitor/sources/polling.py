@@ -25,7 +25,13 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Protocol
 
-from monitor.config.sources import FredSource, PinkSheetSource, Source, TableSource
+from monitor.config.sources import (
+    FredSource,
+    ImfPcpsSource,
+    PinkSheetSource,
+    Source,
+    TableSource,
+)
 from monitor.core.errors import (
     MonitorError,
     SourceError,
@@ -37,6 +43,7 @@ from monitor.core.models import FetchResult, Measure, Observation
 from monitor.core.untrusted import bounded_seconds, clean_text
 from monitor.news.ingest import NEWS_SOURCE_TYPES, NewsPipeline, ingest_news
 from monitor.sources.http import discover_link, redact_url
+from monitor.sources.imf import ImfSeries, parse_imf_pcps
 from monitor.sources.prices import (
     TableSpec,
     describe_problems,
@@ -92,6 +99,10 @@ def parse_payload(source: Source, body: bytes, *, deadline: float | None = None
     if isinstance(source, PinkSheetSource):
         return parse_pinksheet(body, source=source.id, columns=source.columns,
                                deadline=deadline)
+    if isinstance(source, ImfPcpsSource):
+        series = [ImfSeries(s.mineral, code=s.code, description=s.description, unit=s.unit)
+                  for s in source.series]
+        return parse_imf_pcps(body, source=source.id, series=series, deadline=deadline)
     if isinstance(source, TableSource):
         spec_fields = {f.name for f in dataclasses.fields(TableSpec)}
         spec = TableSpec(**source.model_dump(include=spec_fields))
@@ -141,8 +152,8 @@ def poll_source(source: Source, fetcher: Fetcher, store: Store, now: datetime, *
         else:
             deadline = max(started + source.timeout.total_seconds(),
                            time.monotonic() + MIN_PARSE_BUDGET_S)
-            parsed = [] if result.not_modified else parse_payload(source, result.body,
-                                                                  deadline=deadline)
+            parsed = [] if result.not_modified else _known_by(
+                parse_payload(source, result.body, deadline=deadline), now.date())
             observations, problem = _screen(source, parsed, store, now)
             changed = store.save_observations(observations, fetched_at=now) if observations else 0
             rows = len(observations)
@@ -179,6 +190,17 @@ def poll_source(source: Source, fetcher: Fetcher, store: Store, now: datetime, *
                        rows=rows, changed=changed, latency_s=latency,
                        status_changed=recovered or previous.status == "never",
                        data_problem=problem)
+
+
+def _known_by(observations: list[Observation], fetched_on: date) -> list[Observation]:
+    """No value was published after the day it was fetched: cap an estimated date there.
+
+    A parser that dates its rows by the publisher's rhythm (the IMF: two weeks after the month)
+    may guess a day later than the release it just fetched came out.
+    """
+    return [dataclasses.replace(o, published_at=fetched_on)
+            if o.published_at is not None and o.published_at > fetched_on else o
+            for o in observations]
 
 
 def _screen(source: Source, parsed: list[Observation], store: Store, now: datetime
