@@ -69,12 +69,12 @@ _LABELS = {"commodity": "code", "commodity.description": "description",
            "data type": "data_type", "frequency": "frequency"}
 # Unit phrases of the descriptions, most specific first.
 _UNITS = (
-    (re.compile(r"(US\$|USD)\s*(per|/)\s*dry metric ton", re.I), "USD/dmt"),
-    (re.compile(r"(US\$|USD)\s*(per|/)\s*(metric ton|ton|mt)\b", re.I), "USD/t"),
-    (re.compile(r"(US\$|USD)\s*(per|/)\s*troy ounce", re.I), "USD/troy oz"),
-    (re.compile(r"(US\$|USD)\s*(per|/)\s*(pound|lb)\b", re.I), "USD/lb"),
-    (re.compile(r"(US\$|USD)\s*(per|/)\s*(kilogram|kg)\b", re.I), "USD/kg"),
-    (re.compile(r"(US\$|USD)\s*(per|/)\s*barrel", re.I), "USD/bbl"),
+    (re.compile(r"(US\$|USD)\s*(per|/)\s*dry metric ton", re.IGNORECASE), "USD/dmt"),
+    (re.compile(r"(US\$|USD)\s*(per|/)\s*(metric ton|ton|mt)\b", re.IGNORECASE), "USD/t"),
+    (re.compile(r"(US\$|USD)\s*(per|/)\s*troy ounce", re.IGNORECASE), "USD/troy oz"),
+    (re.compile(r"(US\$|USD)\s*(per|/)\s*(pound|lb)\b", re.IGNORECASE), "USD/lb"),
+    (re.compile(r"(US\$|USD)\s*(per|/)\s*(kilogram|kg)\b", re.IGNORECASE), "USD/kg"),
+    (re.compile(r"(US\$|USD)\s*(per|/)\s*barrel", re.IGNORECASE), "USD/bbl"),
 )
 
 

@@ -180,7 +180,7 @@ def test_a_workbook_past_the_deadline_is_refused(sample: bytes) -> None:
 
 def test_missing_header_rows_are_named(sample: bytes) -> None:
     body = rewrite(sample, lambda g: g[1].__setitem__(0, "Description"))
-    with pytest.raises(SourceFormatError, match="no header row labelled 'commodity.description'"):
+    with pytest.raises(SourceFormatError, match=r"no header row labelled 'commodity\.description'"):
         parse_imf_pcps(body, source="imf", series=SERIES)
 
 
