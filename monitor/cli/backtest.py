@@ -25,6 +25,7 @@ from monitor.backtest.inputs import (
     ReplayData,
     bundled_data,
     classify_news,
+    fetched_history,
     load_price_file,
     read_news,
 )
@@ -60,7 +61,7 @@ def _events(path: Path | None, config: Config) -> list[Event]:
 
 def _data(config: Config, prices: Sequence[str], news: Sequence[Path], lags: PublicationLags,
           cache_dir: Path | None) -> ReplayData:
-    data = bundled_data(config)
+    data = with_fetched_history(bundled_data(config), config, cache_dir)
     for spec in prices:
         try:
             rows, warnings = load_price_file(spec, config, lags)
@@ -74,6 +75,14 @@ def _data(config: Config, prices: Sequence[str], news: Sequence[Path], lags: Pub
         data.news = classify_news(items, config, cache_dir)
         risky = sum(1 for n in data.news if n.is_supply_risk_event and n.dedup_of is None)
         click.echo(f"news: {len(items)} items, {risky} original supply-risk events", err=True)
+    return data
+
+
+def with_fetched_history(data: ReplayData, config: Config, state_dir: Path | None
+                         ) -> ReplayData:
+    """Add the MCS editions fetched into the state database (``critmon data fetch``)."""
+    if state_dir is not None:
+        data.observations += fetched_history(state_dir / DB_NAME, config)
     return data
 
 
@@ -335,8 +344,9 @@ def report(obj: Any, out: Path, force: bool, minerals: tuple[str, ...], since: d
     chosen = _minerals(config, minerals)
     events = _events(events_path, config)
     last = end.date() if end else date.today()
-    result, scored = run_backtest(config, bundled_data(config), events, start=since.date(),
-                                  end=last, minerals=chosen)
+    data = with_fetched_history(bundled_data(config), config, _cache_dir(obj))
+    result, scored = run_backtest(config, data, events, start=since.date(), end=last,
+                                  minerals=chosen)
     _write_report(obj, out, config, result, scored, events, chosen, since.date(),
                   _store_history(obj, since), force=force)
 
