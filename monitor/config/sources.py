@@ -218,10 +218,15 @@ class ImfPcpsSource(_SourceBase):
 
 
 class TableSource(_SourceBase):
-    """Any CSV or JSON table, mapped by column/field names."""
+    """Any CSV, JSON or xlsx table, mapped by column/field names; from a URL or a folder.
+
+    With ``files`` (a file-name pattern such as ``'fastmarkets_*.xlsx'``) the ``url`` is a
+    ``file://`` folder and every matching file in it is read at each poll (a licensed price
+    export that the user's own job drops there).
+    """
 
     kind: Literal["table"]
-    format: Literal["csv", "json"]
+    format: Literal["csv", "json", "xlsx"]
     date_field: str
     value_field: str
     mineral: str | None = None
@@ -230,6 +235,9 @@ class TableSource(_SourceBase):
     date_format: str | None = None
     records_path: str | None = None
     series: str | None = None
+    frequency: str | None = None
+    sheet: str | None = None
+    files: str | None = None
 
     @model_validator(mode="after")
     def _one_mineral(self) -> TableSource:
@@ -237,6 +245,17 @@ class TableSource(_SourceBase):
             raise ValueError("give exactly one of mineral or mineral_field")
         if self.records_path and self.format != "json":
             raise ValueError("records_path applies to format: json only")
+        if self.sheet is not None and self.format != "xlsx":
+            raise ValueError("sheet applies to format: xlsx only")
+        if self.frequency is not None and self.frequency.strip().lower() not in {
+                "a", "m", "d", "annual", "monthly", "daily"}:
+            raise ValueError(f"unknown frequency {quote(self.frequency)}: use A, M or D")
+        if self.files is not None:
+            if not self.url.startswith("file://"):
+                raise ValueError("files (a folder of exports) needs a file:// url of the folder")
+            if not self.files.strip() or "/" in self.files or "\\" in self.files:
+                raise ValueError(f"files must be a file-name pattern such as '*.csv', got "
+                                 f"{quote(self.files)}")
         return self
 
     def minerals_referenced(self) -> Iterator[tuple[str, str]]:
