@@ -219,16 +219,3 @@ def test_the_item_of_an_edition_is_read_from_a_sciencebase_mirror(
     assert code == 0, err
     assert rows[0]["url"] == httpserver.url_for("/get/t")
     assert {o.published_at for o in stored(tmp_path, "usgs_mcs2024")} == {date(2024, 1, 31)}
-
-
-@pytest.mark.parametrize(("args", "hint"), [
-    (("--editions", "2019"), "--editions"),
-    (("--editions", "2022", "--url", "2023=http://127.0.0.1/x.csv"), "--url"),
-    (("--editions", "2022", "--url", "nonsense"), "--url"),
-    (("--item-url", "http://127.0.0.1/item"), "--item-url"),
-])
-def test_bad_options_are_refused_before_anything_is_fetched(
-        tmp_path: Path, args: tuple[str, ...], hint: str) -> None:
-    code, _out, err = critmon(tmp_path, "data", "fetch", "usgs-mcs", *args)
-    assert code == 2 and hint in err
-    assert not (tmp_path / "state" / DB_NAME).exists()
