@@ -160,16 +160,20 @@ def parse_imf_pcps(
     rows = _data_rows(sheet, header.first_data_row, source, deadline)
     if not rows:
         raise _fail(source, f"sheet {sheet.name!r}", "no monthly rows (periods like 1990M1)")
+    names = {item: item.series for item in columns}
     observations: list[Observation] = []
     for number, period, cells in rows:
+        published = imf_published_at(period)
         for item, col in columns.items():
-            value = _value(cells[col] if col < len(cells) else None, source,
-                           f"row {number}, {item.key}")
+            try:
+                value = _value(cells[col] if col < len(cells) else None)
+            except ValueError as exc:
+                raise _fail(source, f"row {number}, {item.key}", str(exc)) from None
             if value is not None:
                 observations.append(Observation(
-                    source=source, series=item.series, mineral=item.mineral,
+                    source=source, series=names[item], mineral=item.mineral,
                     measure=Measure.PRICE, period=period, frequency=Frequency.MONTHLY,
-                    value=value, unit=units[item], published_at=imf_published_at(period)))
+                    value=value, unit=units[item], published_at=published))
     _check_newest_month(rows[-1], observations, len(columns), source)
     return _last_per_period(observations)
 
@@ -293,28 +297,28 @@ def _data_rows(sheet: Any, first: int, source: str, deadline: float
         year, month = int(match[1]), int(match[2])
         if not 1 <= month <= 12 or year < 1900:
             raise _fail(source, f"row {row + 1}", f"bad period ({_shape(text)})")
-        if any(isinstance(c, str) and len(c) > IMF_MAX_CELL_CHARS for c in cells):
-            raise _fail(source, f"row {row + 1}", "a cell longer than "
-                                                  f"{IMF_MAX_CELL_CHARS} characters")
         rows.append((row + 1, date(year, month, 1), cells))
     return rows
 
 
-def _value(cell: object, source: str, where: str) -> float | None:
-    """A value cell as float; None for an empty or missing marker; an error for anything else."""
-    if cell is None or isinstance(cell, bool):
-        if isinstance(cell, bool):
-            raise _fail(source, where, "bad value (a boolean)")
+def _value(cell: object) -> float | None:
+    """A value cell as float; None for an empty or missing marker; ValueError for the rest."""
+    if isinstance(cell, float):
+        return cell
+    if cell is None:
         return None
-    if isinstance(cell, int | float):
-        return float(cell)
-    text = str(cell).strip()
+    if type(cell) is int:  # xlrd reads every number as a float: an int is a boolean cell
+        raise ValueError("bad value (a boolean)")
+    text = str(cell)
+    if len(text) > IMF_MAX_CELL_CHARS:
+        raise ValueError(f"a cell longer than {IMF_MAX_CELL_CHARS} characters")
+    text = text.strip()
     if text.lower() in _MISSING:
         return None
     try:
         return float(text.replace(",", ""))
     except ValueError:
-        raise _fail(source, where, f"bad value ({_shape(text)})") from None
+        raise ValueError(f"bad value ({_shape(text)})") from None
 
 
 def _check_newest_month(newest: tuple[int, date, list[Any]], observations: list[Observation],
