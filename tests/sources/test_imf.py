@@ -173,6 +173,14 @@ def test_a_text_value_is_an_error_naming_row_and_series(sample: bytes) -> None:
         parse_imf_pcps(rewrite(sample, garble), source="imf", series=SERIES)
 
 
+def test_a_boolean_cell_is_not_taken_for_a_price(sample: bytes) -> None:
+    def tick(grid: list[list[object]]) -> None:
+        grid[200][grid[0].index("PCOBA")] = True
+
+    with pytest.raises(SourceFormatError, match=r"row 201, code PCOBA: bad value \(a boolean"):
+        parse_imf_pcps(rewrite(sample, tick), source="imf", series=SERIES)
+
+
 def test_a_workbook_past_the_deadline_is_refused(sample: bytes) -> None:
     with pytest.raises(SourceFormatError, match="deadline"):
         parse_imf_pcps(sample, source="imf", series=SERIES, deadline=0.0)
