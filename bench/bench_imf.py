@@ -63,7 +63,7 @@ def xlrd_only(repeat: int, body: bytes) -> float:
     times = []
     for _ in range(repeat):
         started = time.perf_counter()
-        xlrd.open_workbook(file_contents=body, on_demand=True,
+        xlrd.open_workbook(file_contents=body, on_demand=True, ragged_rows=True,
                            logfile=io.StringIO()).sheet_by_index(0)
         times.append(time.perf_counter() - started)
     return min(times)

@@ -194,7 +194,9 @@ def _open_sheet(body: bytes, source: str, deadline: float) -> Any:
             got = f"{len(body)} bytes without the .xls signature"
         raise _fail(source, "body", f"expected an .xls workbook, got {got}")
     try:
-        book = xlrd.open_workbook(file_contents=body, on_demand=True, logfile=io.StringIO())
+        # ragged rows: a lone cell at row 65535, column 255 must not pad every row to 256 cells
+        book = xlrd.open_workbook(file_contents=body, on_demand=True, ragged_rows=True,
+                                  logfile=io.StringIO())
     except Exception as exc:  # xlrd raises XLRDError, CompDocError, struct and index errors
         raise _fail(source, "workbook", f"not a readable .xls file ({type(exc).__name__})"
                     ) from exc
@@ -229,10 +231,12 @@ def _header(sheet: Any, source: str) -> _Header:
     found: dict[str, list[str]] = {}
     first_data = None
     for row in range(min(sheet.nrows, 50)):
-        label = _norm(sheet.cell_value(row, 0)) if sheet.ncols else ""
+        first = sheet.row_values(row, 0, 1)
+        text = first[0].strip() if first and isinstance(first[0], str) else ""
+        label = _norm(text)
         if label in _LABELS and _LABELS[label] not in found:
             found[_LABELS[label]] = _text_row(sheet, row)
-        elif _PERIOD.fullmatch(str(sheet.cell_value(row, 0)).strip() if sheet.ncols else ""):
+        elif _PERIOD.fullmatch(text):
             first_data = row
             break
     for needed in ("description", "data_type"):

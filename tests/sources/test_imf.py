@@ -181,6 +181,17 @@ def test_a_boolean_cell_is_not_taken_for_a_price(sample: bytes) -> None:
         parse_imf_pcps(rewrite(sample, tick), source="imf", series=SERIES)
 
 
+def test_a_far_away_cell_is_refused_without_padding_the_sheet(sample: bytes) -> None:
+    book = xlwt.Workbook()
+    sheet = book.add_sheet("External")
+    sheet.write(0, 0, "Commodity")
+    sheet.write(65_535, 255, 1.0)  # the last cell an .xls can hold
+    buffer = io.BytesIO()
+    book.save(buffer)
+    with pytest.raises(SourceFormatError, match="imf: sheet 'External': more than 5000 rows"):
+        parse_imf_pcps(buffer.getvalue(), source="imf", series=SERIES)
+
+
 def test_a_workbook_past_the_deadline_is_refused(sample: bytes) -> None:
     with pytest.raises(SourceFormatError, match="deadline"):
         parse_imf_pcps(sample, source="imf", series=SERIES, deadline=0.0)
