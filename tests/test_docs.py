@@ -21,7 +21,7 @@ from monitor.sources.bundled import load_bundled_observations
 ROOT = Path(__file__).parents[1]
 README = ROOT / "README.md"
 DOCS = sorted((ROOT / "docs").glob("*.md"))
-PRICE_KINDS = {"fred_csv", "pinksheet", "table"}
+PRICE_KINDS = {"fred_csv", "pinksheet", "imf_pcps", "table"}
 TRADE_KINDS = {"comtrade", "census_trade"}
 
 

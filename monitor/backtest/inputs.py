@@ -115,6 +115,24 @@ def bundled_data(config: Config) -> ReplayData:
     return ReplayData(observations, load_bundled_wgi(), wgi_published_at)
 
 
+def fetched_history(db_path: Path, config: Config) -> list[Observation]:
+    """The MCS editions stored by ``critmon data fetch usgs-mcs``, each dated by its edition.
+
+    The bundled edition is left out (``bundled_data`` has it); so are minerals the config does
+    not watch. An absent database gives nothing.
+    """
+    from monitor.sources.bundled import MCS_LONG_EDITION, mcs_source
+    from monitor.sources.usgs_history import FIRST_EDITION
+    from monitor.store.database import Store
+
+    if not db_path.exists():
+        return []
+    known = set(config.mineral_ids)
+    with Store.open(db_path, migrate=False) as store:
+        return [o for edition in range(FIRST_EDITION, MCS_LONG_EDITION)
+                for o in store.observations(source=mcs_source(edition)) if o.mineral in known]
+
+
 def load_price_file(spec: str, config: Config, lags: PublicationLags | None = None
                     ) -> tuple[list[Observation], list[str]]:
     """Prices from one ``--prices`` argument, each dated with ``lags``; and warnings.

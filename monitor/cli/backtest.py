@@ -27,6 +27,7 @@ from monitor.backtest.inputs import (
     ReplayData,
     bundled_data,
     classify_news,
+    fetched_history,
     load_price_file,
     load_trade_file,
     read_news,
@@ -88,7 +89,7 @@ def _events(path: Path | None, config: Config) -> list[Event]:
 
 def _data(config: Config, prices: Sequence[str], news: Sequence[Path], lags: PublicationLags,
           cache_dir: Path | None) -> ReplayData:
-    data = bundled_data(config)
+    data = with_fetched_history(bundled_data(config), config, cache_dir)
     for spec in prices:
         try:
             rows, warnings = load_price_file(spec, config, lags)
@@ -117,6 +118,12 @@ def _trade(config: Config, paths: Sequence[Path], lag: timedelta) -> list[Observ
             click.echo(safe_text(f"trade: {warning}"), err=True)
         observations += rows
     return observations
+def with_fetched_history(data: ReplayData, config: Config, state_dir: Path | None
+                         ) -> ReplayData:
+    """Add the MCS editions fetched into the state database (``critmon data fetch``)."""
+    if state_dir is not None:
+        data.observations += fetched_history(state_dir / DB_NAME, config)
+    return data
 
 
 def _minerals(config: Config, minerals: Sequence[str]) -> list[str] | None:
@@ -401,7 +408,8 @@ def report(obj: Any, out: Path, force: bool, minerals: tuple[str, ...], since: d
     from monitor.backtest.scoring import run_backtest
 
     with progress("report: replaying", unit="date") as bar:
-        result, scored = run_backtest(config, bundled_data(config), events, start=since.date(),
+        data = with_fetched_history(bundled_data(config), config, _cache_dir(obj))
+        result, scored = run_backtest(config, data, events, start=since.date(),
                                       end=last, minerals=chosen,
                                       **progress_argument(run_backtest, bar))
         bar.note("writing the report")

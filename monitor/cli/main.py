@@ -14,6 +14,7 @@ import click
 from monitor import __version__
 from monitor.alerting.store import AlertStore
 from monitor.cli.alerts import ALERT_COMMANDS
+from monitor.cli.data import data as data_command
 from monitor.cli.formatting import FORMATS, render, safe_text, to_json
 from monitor.cli.news import news as news_command
 from monitor.cli.progress import progress
@@ -537,6 +538,7 @@ def db_vacuum(obj: Context) -> None:
 for _command in ALERT_COMMANDS:  # alerts, ack, silence, history, notify (monitor/cli_alerts.py)
     cli.add_command(_command)
 cli.add_command(news_command)  # news [list], news classify, news eval, news cv (cli_news.py)
+cli.add_command(data_command)  # data fetch usgs-mcs (monitor/cli/data.py)
 
 from monitor.cli.backtest import BACKTEST_COMMANDS, rules_preview
 

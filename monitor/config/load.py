@@ -367,7 +367,7 @@ def _is_union_tag(part: object) -> bool:
                                                "file", "slack", "email", "alertmanager",
                                                "config", "rss",
                                                "federal_register", "html_list",
-                                               "shipped"}
+                                               "shipped", "imf_pcps"}
                                       or part.startswith("function-"))
 
 

@@ -172,11 +172,64 @@ class PinkSheetSource(_SourceBase):
 
 
 
+class ImfSeriesSpec(StrictModel):
+    """One IMF PCPS series: by ``code`` (``PCOBA``) or, for the series without a code, by the
+    start of its ``description`` (``Lithium Metal``); the mineral it prices; an optional unit
+    (else read from the description)."""
+
+    mineral: str
+    code: str | None = None
+    description: str | None = None
+    unit: str | None = None
+
+    @model_validator(mode="after")
+    def _one_key(self) -> ImfSeriesSpec:
+        if (self.code is None) == (self.description is None):
+            raise ValueError("give exactly one of code or description")
+        if self.code is not None and not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", self.code):
+            raise ValueError(f"code must be letters and digits, got {quote(self.code)}")
+        if self.description is not None and not self.description.strip():
+            raise ValueError("description must not be empty")
+        return self
+
+
+class ImfPcpsSource(_SourceBase):
+    """The IMF Primary Commodity Prices monthly workbook (``external-data.xls``)."""
+
+    kind: Literal["imf_pcps"]
+    series: tuple[ImfSeriesSpec, ...] = Field(min_length=1)
+    discover: DiscoverSpec | None = None
+
+    @field_validator("series")
+    @classmethod
+    def _one_series_per_mineral(cls, series: tuple[ImfSeriesSpec, ...]
+                                ) -> tuple[ImfSeriesSpec, ...]:
+        minerals = [s.mineral for s in series]
+        twice = sorted({m for m in minerals if minerals.count(m) > 1})
+        if twice:
+            raise ValueError(f"more than one series maps to: {listing(twice)}")
+        keys = [s.code.upper() if s.code else (s.description or "").casefold() for s in series]
+        repeated = sorted({k for k in keys if keys.count(k) > 1})
+        if repeated:
+            raise ValueError(f"series listed twice: {listing(repeated)}")
+        return series
+
+    def minerals_referenced(self) -> Iterator[tuple[str, str]]:
+        for index, spec in enumerate(self.series):
+            yield f"series.{index}.mineral", spec.mineral
+
+
+
 class TableSource(_SourceBase):
-    """Any CSV or JSON table, mapped by column/field names."""
+    """Any CSV, JSON or xlsx table, mapped by column/field names; from a URL or a folder.
+
+    With ``files`` (a file-name pattern such as ``'fastmarkets_*.xlsx'``) the ``url`` is a
+    ``file://`` folder and every matching file in it is read at each poll (a licensed price
+    export that the user's own job drops there).
+    """
 
     kind: Literal["table"]
-    format: Literal["csv", "json"]
+    format: Literal["csv", "json", "xlsx"]
     date_field: str
     value_field: str
     mineral: str | None = None
@@ -185,6 +238,9 @@ class TableSource(_SourceBase):
     date_format: str | None = None
     records_path: str | None = None
     series: str | None = None
+    frequency: str | None = None
+    sheet: str | None = None
+    files: str | None = None
 
     @model_validator(mode="after")
     def _one_mineral(self) -> TableSource:
@@ -192,6 +248,17 @@ class TableSource(_SourceBase):
             raise ValueError("give exactly one of mineral or mineral_field")
         if self.records_path and self.format != "json":
             raise ValueError("records_path applies to format: json only")
+        if self.sheet is not None and self.format != "xlsx":
+            raise ValueError("sheet applies to format: xlsx only")
+        if self.frequency is not None and self.frequency.strip().lower() not in {
+                "a", "m", "d", "annual", "monthly", "daily"}:
+            raise ValueError(f"unknown frequency {quote(self.frequency)}: use A, M or D")
+        if self.files is not None:
+            if not self.url.startswith("file://"):
+                raise ValueError("files (a folder of exports) needs a file:// url of the folder")
+            if not self.files.strip() or "/" in self.files or "\\" in self.files:
+                raise ValueError(f"files must be a file-name pattern such as '*.csv', got "
+                                 f"{quote(self.files)}")
         return self
 
     def minerals_referenced(self) -> Iterator[tuple[str, str]]:
@@ -389,8 +456,8 @@ NewsSource = RssSource | FederalRegisterSource | HtmlListSource
 
 
 Source = Annotated[
-    FredSource | PinkSheetSource | TableSource | RssSource | FederalRegisterSource
-    | HtmlListSource | ComtradeSource | CensusTradeSource,
+    FredSource | PinkSheetSource | ImfPcpsSource | TableSource | RssSource
+    | FederalRegisterSource | HtmlListSource | ComtradeSource | CensusTradeSource,
     Field(discriminator="kind"),
 ]
 

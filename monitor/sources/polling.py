@@ -29,6 +29,7 @@ from monitor.config.sources import (
     CensusTradeSource,
     ComtradeSource,
     FredSource,
+    ImfPcpsSource,
     PinkSheetSource,
     Source,
     TableSource,
@@ -43,7 +44,9 @@ from monitor.core.errors import (
 from monitor.core.models import FetchResult, Measure, Observation
 from monitor.core.untrusted import bounded_seconds, clean_text
 from monitor.news.ingest import NEWS_SOURCE_TYPES, NewsPipeline, ingest_news
+from monitor.sources.folder import read_folder
 from monitor.sources.http import discover_link, redact_url
+from monitor.sources.imf import ImfSeries, parse_imf_pcps
 from monitor.sources.prices import (
     TableSpec,
     describe_problems,
@@ -107,10 +110,14 @@ def parse_payload(source: Source, body: bytes, *, deadline: float | None = None
     if isinstance(source, PinkSheetSource):
         return parse_pinksheet(body, source=source.id, columns=source.columns,
                                deadline=deadline)
+    if isinstance(source, ImfPcpsSource):
+        series = [ImfSeries(s.mineral, code=s.code, description=s.description, unit=s.unit)
+                  for s in source.series]
+        return parse_imf_pcps(body, source=source.id, series=series, deadline=deadline)
     if isinstance(source, TableSource):
         spec_fields = {f.name for f in dataclasses.fields(TableSpec)}
         spec = TableSpec(**source.model_dump(include=spec_fields))
-        return parse_table(body, source=source.id, spec=spec)
+        return parse_table(body, source=source.id, spec=spec, deadline=deadline)
     raise TypeError(f"no parser for source kind {type(source).__name__}")
 
 
@@ -155,16 +162,16 @@ def poll_source(source: Source, fetcher: Fetcher, store: Store, now: datetime, *
             rows, changed = traded.rows, traded.changed
             problem = f"data problem: {traded.problem}" if traded.problem else None
         elif isinstance(source, NEWS_SOURCE_TYPES):
-            result = _fetch(source, fetcher, previous)
+            result, bodies = _fetch(source, fetcher, previous)
             ingested = None if result.not_modified else ingest_news(source, result, store, now,
                                                                      news)
             rows, changed = (ingested.parsed, ingested.new) if ingested else (0, 0)
         else:
-            result = _fetch(source, fetcher, previous)
+            result, bodies = _fetch(source, fetcher, previous)
             deadline = max(started + source.timeout.total_seconds(),
                            time.monotonic() + MIN_PARSE_BUDGET_S)
-            parsed = [] if result.not_modified else parse_payload(source, result.body,
-                                                                  deadline=deadline)
+            parsed = [] if result.not_modified else _known_by(
+                _parse_all(source, bodies, deadline), now.date())
             observations, problem = _screen(source, parsed, store, now)
             changed = store.save_observations(observations, fetched_at=now) if observations else 0
             rows = len(observations)
@@ -203,6 +210,17 @@ def poll_source(source: Source, fetcher: Fetcher, store: Store, now: datetime, *
                        data_problem=problem)
 
 
+def _known_by(observations: list[Observation], fetched_on: date) -> list[Observation]:
+    """No value was published after the day it was fetched: cap an estimated date there.
+
+    A parser that dates its rows by the publisher's rhythm (the IMF: two weeks after the month)
+    may guess a day later than the release it just fetched came out.
+    """
+    return [dataclasses.replace(o, published_at=fetched_on)
+            if o.published_at is not None and o.published_at > fetched_on else o
+            for o in observations]
+
+
 def _screen(source: Source, parsed: list[Observation], store: Store, now: datetime
             ) -> tuple[list[Observation], str | None]:
     """The plausible observations and, if any were dropped, the data problem to record.
@@ -225,12 +243,37 @@ def _screen(source: Source, parsed: list[Observation], store: Store, now: dateti
     return screened.kept, f"data problem: {summary}"
 
 
-def _fetch(source: Source, fetcher: Fetcher, previous: SourceState) -> FetchResult:
+def _fetch(source: Source, fetcher: Fetcher, previous: SourceState
+           ) -> tuple[FetchResult, list[tuple[str, bytes]]]:
+    """The fetch result and the payloads to parse: one body, or each file of a folder."""
+    if isinstance(source, TableSource) and source.files is not None:
+        return read_folder(source.fetch_url, pattern=source.files, source=source.id,
+                           etag=previous.etag, max_bytes=source.max_bytes)
     url, found_on = _current_url(source, fetcher)
     timeout_s = source.timeout.total_seconds()
-    return fetcher.fetch(url, source=source.id, etag=previous.etag,
-                         last_modified=previous.last_modified, max_bytes=source.max_bytes,
-                         timeout_s=timeout_s, found_on=found_on)
+    result = fetcher.fetch(url, source=source.id, etag=previous.etag,
+                           last_modified=previous.last_modified, max_bytes=source.max_bytes,
+                           timeout_s=timeout_s, found_on=found_on)
+    return result, [("", result.body)]
+
+
+def _parse_all(source: Source, bodies: list[tuple[str, bytes]], deadline: float
+               ) -> list[Observation]:
+    """Parse each payload in order (a later file's value for a period wins when saved).
+
+    An error in one file of a folder names the file and fails the poll: nothing is saved.
+    """
+    observations: list[Observation] = []
+    for name, body in bodies:
+        try:
+            observations += parse_payload(source, body, deadline=deadline)
+        except SourceFormatError as exc:
+            if not name:
+                raise
+            detail = str(exc).removeprefix(f"{source.id}: ")
+            raise SourceFormatError(clean_text(f"{source.id}: file {name}: {detail}",
+                                               limit=ERROR_MAX), source=source.id) from exc
+    return observations
 
 
 def _current_url(source: Source, fetcher: Fetcher) -> tuple[str, str | None]:

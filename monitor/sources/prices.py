@@ -568,10 +568,12 @@ class TableSpec:
     ``series`` defaults to ``value_field``; with ``mineral_field`` it becomes
     ``<series>:<mineral>`` so each mineral's rows keep a distinct natural key.
     ``frequency`` is ``A``/``M``/``D`` (or annual/monthly/daily); inferred when ``None``.
+    An ``xlsx`` table is read from ``sheet`` (default: the first sheet); its header is the
+    first of the top 20 rows that names every field used; date cells may be Excel dates.
     Invalid combinations raise ``ValueError``.
     """
 
-    format: Literal["csv", "json"]
+    format: Literal["csv", "json", "xlsx"]
     date_field: str
     value_field: str
     mineral: str | None = None
@@ -581,10 +583,13 @@ class TableSpec:
     records_path: str | None = None
     series: str | None = None
     frequency: str | None = None
+    sheet: str | None = None
 
     def __post_init__(self) -> None:
-        if self.format not in ("csv", "json"):
-            raise ValueError(f"format must be 'csv' or 'json', not {self.format!r}")
+        if self.format not in ("csv", "json", "xlsx"):
+            raise ValueError(f"format must be 'csv', 'json' or 'xlsx', not {self.format!r}")
+        if self.sheet is not None and self.format != "xlsx":
+            raise ValueError("sheet applies to xlsx tables only")
         if (self.mineral is None) == (self.mineral_field is None):
             raise ValueError("set exactly one of mineral and mineral_field")
         if self.records_path is not None and self.format != "json":
@@ -605,10 +610,19 @@ class TableSpec:
             raise ValueError(f"unknown frequency {self.frequency!r}; use A, M or D") from None
 
 
-def parse_table(body: bytes, *, source: str, spec: TableSpec) -> list[Observation]:
-    """Parse a generic CSV or JSON price table described by ``spec``."""
-    records = _csv_records(body, source, spec) if spec.format == "csv" else _json_records(
-        body, source, spec)
+def parse_table(body: bytes, *, source: str, spec: TableSpec, deadline: float | None = None
+                ) -> list[Observation]:
+    """Parse a generic CSV, JSON or xlsx price table described by ``spec``.
+
+    ``deadline`` (``time.monotonic()``) bounds the read of a workbook.
+    """
+    records: Iterable[tuple[str, dict]]
+    if spec.format == "csv":
+        records = _csv_records(body, source, spec)
+    elif spec.format == "json":
+        records = _json_records(body, source, spec)
+    else:
+        records = _xlsx_records(body, source, spec, deadline)
     rows: list[_Row] = []
     precisions: set[Frequency | None] = set()
     for where, record in records:
@@ -662,6 +676,75 @@ def _json_records(body: bytes, source: str, spec: TableSpec) -> Iterator[tuple[s
         if not isinstance(record, dict):
             raise _fail(source, where, f"expected an object, got {_shape(record)}")
         yield where, record
+
+
+#: The header of an xlsx table must be within this many rows of the top (titles come first).
+XLSX_HEADER_SEARCH_ROWS = 20
+
+
+def _xlsx_records(body: bytes, source: str, spec: TableSpec, deadline: float | None
+                  ) -> list[tuple[str, dict]]:
+    """The rows under the header of an xlsx sheet, read within the XLSX_* bounds."""
+    if not body.startswith(_XLSX_MAGIC):
+        head = body.lstrip(b"\xef\xbb\xbf \t\r\n")
+        got = (f"HTML/XML of {len(body)} bytes" if head.startswith(b"<")
+               else f"{len(body)} bytes that are not a zip")
+        raise _fail(source, "body", f"expected an xlsx workbook, got {got}")
+    guard = _XlsxGuard(deadline if deadline is not None
+                       else time.monotonic() + DEFAULT_PARSE_BUDGET_S)
+    try:
+        _check_archive(body)
+        book = _guarded_excel_reader()(body, guard).read_book()
+    except _XlsxLimit as exc:
+        raise _fail(source, "workbook", str(exc)) from exc
+    except Exception as exc:  # openpyxl raises zipfile, KeyError, XML and value errors alike
+        raise _fail(source, "workbook", f"not a readable xlsx file ({type(exc).__name__})"
+                    ) from exc
+    try:
+        name = spec.sheet if spec.sheet is not None else book.sheetnames[0]
+        if name not in book.sheetnames:
+            raise _fail(source, "workbook", f"no sheet {name!r} (the workbook has "
+                                            f"{len(book.sheetnames)} sheets)")
+        try:
+            return _xlsx_table_rows(book[name], f"sheet {name!r}", source, spec, guard)
+        except _XlsxLimit as exc:
+            raise _fail(source, f"sheet {name!r}", str(exc)) from exc
+        except SourceFormatError:
+            raise
+        except Exception as exc:  # a corrupt sheet part fails only when read
+            raise _fail(source, f"sheet {name!r}", f"unreadable ({type(exc).__name__})"
+                        ) from exc
+    finally:
+        book.close()
+
+
+def _xlsx_table_rows(worksheet: Any, what: str, source: str, spec: TableSpec,
+                     guard: _XlsxGuard) -> list[tuple[str, dict]]:
+    required = _required_fields(spec)
+    header: list[str] | None = None
+    records: list[tuple[str, dict]] = []
+    for number, row in enumerate(worksheet.iter_rows(max_col=XLSX_MAX_COLUMNS,
+                                                     values_only=True), start=1):
+        guard.check()
+        if number > XLSX_MAX_ROWS:
+            raise _XlsxLimit(f"more than {XLSX_MAX_ROWS} rows")
+        if any(isinstance(cell, str) and len(cell) > XLSX_MAX_CELL_CHARS for cell in row):
+            raise _XlsxLimit(f"row {number}: a cell longer than {XLSX_MAX_CELL_CHARS} characters")
+        if header is None:
+            names = [str(cell).strip() if cell is not None else "" for cell in row]
+            if all(field in names for field in required):
+                header = names
+            elif number >= XLSX_HEADER_SEARCH_ROWS:
+                break
+            continue
+        if all(cell is None or (isinstance(cell, str) and not cell.strip()) for cell in row):
+            continue
+        records.append((f"{what} row {number}",
+                        {name: cell for name, cell in zip(header, row, strict=False) if name}))
+    if header is None:
+        raise _fail(source, what, f"no header row naming {', '.join(map(repr, required))} in "
+                                  f"the first {XLSX_HEADER_SEARCH_ROWS} rows")
+    return records
 
 
 def _follow(document: object, path: str, source: str) -> list[Any]:
@@ -718,6 +801,12 @@ def _table_mineral(record: Mapping[str, Any], where: str, source: str, spec: Tab
 
 def _parse_table_date(raw: object, date_format: str | None) -> tuple[date, Frequency | None]:
     """A date and, for ``YYYY`` / ``YYYY-MM``, the frequency its precision implies."""
+    if isinstance(raw, datetime):  # an Excel date cell
+        return raw.date(), None
+    if isinstance(raw, date):
+        return raw, None
+    if isinstance(raw, float) and raw.is_integer():  # a year typed as a number in a sheet
+        raw = int(raw)
     if isinstance(raw, bool) or not isinstance(raw, str | int):
         raise TypeError(f"expected text, got {type(raw).__name__}")
     text = str(raw).strip()

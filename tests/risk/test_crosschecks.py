@@ -225,14 +225,15 @@ def test_the_eu_concentration_term_is_ten_times_our_governance_weighted_hhi(
 # Minerals the bundled data (as of 2026-03-01) cannot describe, each for a stated reason; every
 # other configured mineral must have the value, so a range check can never pass on Nones.
 NO_DATA = {"metallurgical_coal", "uranium", "platinum_group_metals",  # nothing published
-           "iridium", "rhodium", "ruthenium"}  # members of a group without data of its own
+           "iridium", "rhodium", "ruthenium",  # members of a group without data of its own
+           "molybdenum"}  # not in the bundled MCS subset; data from the IMF and `data fetch`
 NO_CONCENTRATION = NO_DATA | {
     "cesium", "germanium", "hafnium", "rubidium",  # no world production table in MCS 2026
     "scandium",  # a world total only, no country split
     "iron_ore",  # a Pink Sheet price; no USGS production table configured
 }
 NO_NIR = NO_DATA | {"hafnium", "iron_ore"}  # NA in MCS 2026; none published
-NO_PRICE = {"metallurgical_coal", "uranium", "platinum_group_metals", "thulium"}
+NO_PRICE = {"metallurgical_coal", "uranium", "platinum_group_metals", "thulium", "molybdenum"}
 
 
 def test_every_configured_mineral_resolves_to_data_or_a_reason(values: Values) -> None:
@@ -252,7 +253,7 @@ def present(values: Values, indicator: str) -> set[str]:
 
 
 def test_every_mineral_not_known_to_lack_data_has_every_value(values: Values) -> None:
-    assert len(values) == 63
+    assert len(values) == 64
     for indicator in ("top_producer_share", "china_share", "production_hhi",
                       "governance_weighted_hhi"):
         assert present(values, indicator) == set(values) - NO_CONCENTRATION, indicator
