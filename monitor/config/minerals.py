@@ -12,6 +12,9 @@ from monitor.config.common import Identifier, StrictModel, listing, quote
 
 # --------------------------------------------------------------------------- minerals
 
+#: Languages of ``names_i18n`` (English and Chinese have their own fields).
+I18nLanguage = Literal["fr", "es", "pt", "de", "id", "ja"]
+
 
 class Mineral(StrictModel):
     """One mineral (or a group such as rare earths) that critmon watches."""
@@ -22,6 +25,9 @@ class Mineral(StrictModel):
     symbol: str | None = None
     aliases: tuple[str, ...] = ()
     aliases_zh: tuple[str, ...] = ()
+    #: Names in other languages for news tagging: ``{fr: [cobalt?, "!bleu de cobalt"], ...}``;
+    #: ``?`` = needs commodity context in that language, ``!`` = a confusable phrase.
+    names_i18n: dict[I18nLanguage, tuple[str, ...]] = {}
     ambiguous: bool = False
     lists: tuple[int, ...] = ()
     unit: str = ""
