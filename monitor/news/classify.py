@@ -39,10 +39,11 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 
 from monitor.core.news_kinds import NEWS_KINDS, RESTRICTING_KINDS
 from monitor.news.items import Classification
+from monitor.news.language import default_identifier
 
 log = logging.getLogger(__name__)
 
-MODEL_VERSION = "3"
+MODEL_VERSION = "4"
 CORPUS_FILE = "news_corpus.jsonl"
 RISK_THRESHOLD = 0.5
 #: Weight of the cue counts next to the TF-IDF blocks: chosen by cross-validation (0.1-0.3 all
@@ -59,28 +60,48 @@ CUES: dict[str, tuple[str, ...]] = {
         r"approv\w*|grant\w*|allow\w*|returns? to|normal\w*|back online)\b"),
         r"suspend\w* (the |its |a )?(ban|controls?|measures?|tariffs?|restrictions?|expansion)",
         r"解除|取消|放宽|恢复|复产|暂停实施|批准|获批|豁免|下调|降低关税|移出|允许|正常",
+        (r"\b(l[eè]ve\w*|reprend\w*|reprise|relanc\w*|red[ée]marr\w*|assoupli\w*|levanta\w*|"
+         r"reanuda\w*|retoma\w*|termina|flexibiliza\w*|retomad\w*|volta a|libera\w*|"
+         r"relaksasi|kembali|dibuka|wieder\w*|aufgehoben|lockert\w*)\b"),
+        r"再開|解除|緩和|停止する|見送|暫停實施|暫停對美|恢復",
     ),
     "threat": (
         (r"\b(consider\w*|weigh\w*|could|may|might|threat\w*|propos\w*|plan\w* to consider|"
         r"probe|investigation|comments?|review|mulls?|warns?|expected)\b"),
         r"考虑|威胁|拟|调查|征求意见|审查|传闻|预计|或将",
+        (r"\b(envisag\w*|pourrait|menac\w*|considera\w*|podr[ií]a|amenaza\w*|poder[aá]|"
+         r"isyarat\w*|wacana|mengkaji|erw[äa]g\w*|k[öo]nnte|droht)\b"),
+        r"検討|方針|見通し|可能性|考慮|擬",
     ),
     "restrict": (
         (r"\b(ban|bans|banned|banning|halt\w*|suspend\w*|restrict\w*|curb\w*|controls?|"
         r"licen[cs]\w*|permits?|quota\w*|prohibit\w*|blacklist\w*|entity list|tighten\w*|"
         r"cuts? .{0,20}quota)\b"),
         r"禁止|禁令|管制|暂停|限制|停止|许可|配额|不予许可|实体清单|收紧",
+        (r"\b(suspend\w*|suspensi\w*|interdi\w*|restrei?n\w*|limit\w*|licences?|licencias?|"
+         r"licen[çc]as?|quotas?|cuotas?|cotas?|prohib\w*|pro[íi]be\w*|larang\w*|larangan|"
+         r"hentikan|terhenti|kuota|izin|verbiet\w*|verbot\w*|stoppt|beschr[äa]nk\w*|"
+         r"exportkontroll\w*|kontrol ekspor|controles?|contr[ôo]les?|controle)\b"),
+        r"輸出規制|規制|禁止|停止|許可制|管制",
     ),
     "disruption": (
         (r"\b(strike|flood\w*|blockad\w*|collaps\w*|fire|explosion|force majeure|power (cut|"
         r"shortage|rationing)\w*|shut\w*|closure|closes?|protest\w*|landslide|mudslide|"
         r"derail\w*|stranded|congestion|attacks?|rebels?)\b"),
         r"罢工|停产|封锁|事故|限电|关闭|泥石流|爆炸|暴雨|拥堵|武装|抗议",
+        (r"\b(gr[eè]ve|huelga|greve|streik|mogok|arr[êe]t|[ée]meutes?|bloqu\w*|blockad\w*|"
+         r"paralis\w*|paraliz\w*|derrumbe|rompe|rompimento|vazamento|kebakaran|ledakan|"
+         r"longsor\w*|force majeure|for[çc]a maior|h[öo]here gewalt|evacu\w*|protest\w*|"
+         r"protestos|cortes de ruta|coup d'[ée]tat|schlammrutsch)\b"),
+        r"ストライキ|閉鎖|事故|不可抗力|爆発|停滞|罷工|停產|封鎖",
     ),
     "price": (
         (r"\b(prices?|rall\w*|slump\w*|record|high|low|tumbl\w*|soar\w*|climb\w*|slid\w*|fell|"
         r"rose|jump\w*|per (tonne|kg|ounce))\b"),
         r"价格|价|涨|跌|新高|低点|期货",
+        (r"\b(prix|cours|precios?|pre[çc]os?|cota[çc][ãa]o|harga|preis\w*|bondit|chut\w*|"
+         r"desploma|despenca|anjlok|rekordhoch|r[ée]cord|recua|f[äa]llt|steigt)\b"),
+        r"価格|最高値|急騰|下落|價|暴跌",
     ),
     "trade_remedy": (
         (r"\b(antidumping|anti-dumping|countervailing|duty|duties|tariffs?|section 232|"
@@ -91,6 +112,9 @@ CUES: dict[str, tuple[str, ...]] = {
         (r"\b(invest\w*|acqui\w*|stake|loan|deal|agreement|partnership|merger|offtake|buy\w*|"
         r"fund\w*)\b"),
         r"投资|收购|入股|协议|合作|融资|募资",
+        (r"\b(acuerdo|accord|acordo|firma\w*|vende\w*|investiss\w*|inversi\w*|investiment\w*|"
+         r"investasi|kerja sama|übernahme|beteilig\w*|zusagen|fonds|fondos)\b"),
+        r"出資|投資|提携|合意|協議|收購",
     ),
 }
 
@@ -116,6 +140,14 @@ def _compiled_cues() -> list[tuple[re.Pattern[str], ...]]:
         _CUE_CACHE.extend(tuple(re.compile(p, re.IGNORECASE) for p in family)
                           for family in CUES.values())
     return _CUE_CACHE
+
+
+def reading_text(item: LabelledItem) -> tuple[str, str]:
+    """The (title, summary) the models and the tagger read: traditional Chinese simplified."""
+    if item.lang == "zh-Hant":
+        reading = default_identifier().read(item.title, item.summary, "zh")
+        return reading.title, reading.summary
+    return item.title, item.summary
 
 
 def build_text(title: str, summary: str = "") -> str:
@@ -263,7 +295,7 @@ class NewsClassifier:
 
 def fit_classifier(items: Sequence[LabelledItem], key: str = "") -> NewsClassifier:
     """Fit both models on labelled items (deterministic: same items, same model)."""
-    docs = [build_text(i.title, i.summary) for i in items]
+    docs = [build_text(*reading_text(i)) for i in items]
     unknown = sorted({i.kind for i in items} - set(NEWS_KINDS))
     if unknown:
         raise LabelsError(f"unknown kind(s) in training data: {', '.join(unknown)}")

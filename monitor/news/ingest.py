@@ -13,7 +13,7 @@ import hashlib
 import logging
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -27,10 +27,11 @@ from monitor.core.models import FetchResult
 from monitor.core.untrusted import clean_text
 from monitor.news.classify import NewsClassifier, load_classifier
 from monitor.news.dedup import DedupIndex, canonical_url
-from monitor.news.items import NewsItem, NewsRecord, ParsedFeed
+from monitor.news.items import Classification, NewsItem, NewsRecord, ParsedFeed
+from monitor.news.language import LanguageIdentifier, Reading, default_identifier
 from monitor.news.parse import HtmlListSpec, parse_federal_register, parse_feed, parse_html_list
 from monitor.news.store import NewsStore
-from monitor.news.tagging import Tagger
+from monitor.news.tagging import Tagger, Tags
 from monitor.store.database import Store
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ class NewsPipeline:
     settings: NewsSettings = field(default_factory=NewsSettings)
     cache_dir: Path | None = None
     _classifier: NewsClassifier | None = None
+    language: LanguageIdentifier = field(default_factory=default_identifier)
 
     @classmethod
     def from_config(cls, config: Config, state_dir: Path | None) -> NewsPipeline:
@@ -90,11 +92,20 @@ class IngestOutcome:
 
 def build_records(items: Sequence[NewsItem], *, source: NewsSource, pipeline: NewsPipeline,
                   fetched_at: datetime, dedup: DedupIndex) -> list[NewsRecord]:
-    """Tag, classify and dedup new items (pure apart from the classifier's first load)."""
-    results = pipeline.classifier.classify_many([(i.title, i.summary) for i in items])
+    """Identify the language, tag, classify and dedup new items (pure apart from the first
+    load of the classifier and the language models).
+
+    An item in a language critmon does not read is stored with its language code and the
+    kind ``unread_language``: never classified or tagged as if it were English.
+    """
+    readings = [pipeline.language.read(i.title, i.summary, i.lang) for i in items]
+    readable = [(r.title, r.summary) for r in readings if r.readable]
+    classified = iter(pipeline.classifier.classify_many(readable) if readable else [])
     records = []
-    for item, result in zip(items, results, strict=True):
-        tags = pipeline.tagger.tag(item.title, item.summary)
+    for item, reading in zip(items, readings, strict=True):
+        item = replace(item, lang=reading.lang)
+        result = next(classified) if reading.readable else UNREAD
+        tags = _tags(pipeline, reading)
         minerals = tags.minerals or tuple(source.minerals)
         canonical = canonical_url(item.url)
         at = min(item.published_at or fetched_at, fetched_at)
@@ -106,6 +117,17 @@ def build_records(items: Sequence[NewsItem], *, source: NewsSource, pipeline: Ne
             minerals=minerals, inferred_minerals=pipeline.tagger.groups_of(minerals),
             country=source.country or tags.country, dedup_of=duplicate))
     return records
+
+
+#: What an item in an unread language is stored with.
+UNREAD = Classification(kind="unread_language", confidence=0.0, is_supply_risk_event=False,
+                        risk_confidence=0.0)
+
+
+def _tags(pipeline: NewsPipeline, reading: Reading) -> Tags:
+    if reading.readable:
+        return pipeline.tagger.tag(reading.title, reading.summary, reading.base)
+    return Tags((), None)
 
 
 def ingest_news(source: NewsSource, result: FetchResult, store: Store, now: datetime,
