@@ -60,48 +60,28 @@ CUES: dict[str, tuple[str, ...]] = {
         r"approv\w*|grant\w*|allow\w*|returns? to|normal\w*|back online)\b"),
         r"suspend\w* (the |its |a )?(ban|controls?|measures?|tariffs?|restrictions?|expansion)",
         r"解除|取消|放宽|恢复|复产|暂停实施|批准|获批|豁免|下调|降低关税|移出|允许|正常",
-        (r"\b(l[eè]ve\w*|reprend\w*|reprise|relanc\w*|red[ée]marr\w*|assoupli\w*|levanta\w*|"
-         r"reanuda\w*|retoma\w*|termina|flexibiliza\w*|retomad\w*|volta a|libera\w*|"
-         r"relaksasi|kembali|dibuka|wieder\w*|aufgehoben|lockert\w*)\b"),
-        r"再開|解除|緩和|停止する|見送|暫停實施|暫停對美|恢復",
     ),
     "threat": (
         (r"\b(consider\w*|weigh\w*|could|may|might|threat\w*|propos\w*|plan\w* to consider|"
         r"probe|investigation|comments?|review|mulls?|warns?|expected)\b"),
         r"考虑|威胁|拟|调查|征求意见|审查|传闻|预计|或将",
-        (r"\b(envisag\w*|pourrait|menac\w*|considera\w*|podr[ií]a|amenaza\w*|poder[aá]|"
-         r"isyarat\w*|wacana|mengkaji|erw[äa]g\w*|k[öo]nnte|droht)\b"),
-        r"検討|方針|見通し|可能性|考慮|擬",
     ),
     "restrict": (
         (r"\b(ban|bans|banned|banning|halt\w*|suspend\w*|restrict\w*|curb\w*|controls?|"
         r"licen[cs]\w*|permits?|quota\w*|prohibit\w*|blacklist\w*|entity list|tighten\w*|"
         r"cuts? .{0,20}quota)\b"),
         r"禁止|禁令|管制|暂停|限制|停止|许可|配额|不予许可|实体清单|收紧",
-        (r"\b(suspend\w*|suspensi\w*|interdi\w*|restrei?n\w*|limit\w*|licences?|licencias?|"
-         r"licen[çc]as?|quotas?|cuotas?|cotas?|prohib\w*|pro[íi]be\w*|larang\w*|larangan|"
-         r"hentikan|terhenti|kuota|izin|verbiet\w*|verbot\w*|stoppt|beschr[äa]nk\w*|"
-         r"exportkontroll\w*|kontrol ekspor|controles?|contr[ôo]les?|controle)\b"),
-        r"輸出規制|規制|禁止|停止|許可制|管制",
     ),
     "disruption": (
         (r"\b(strike|flood\w*|blockad\w*|collaps\w*|fire|explosion|force majeure|power (cut|"
         r"shortage|rationing)\w*|shut\w*|closure|closes?|protest\w*|landslide|mudslide|"
         r"derail\w*|stranded|congestion|attacks?|rebels?)\b"),
         r"罢工|停产|封锁|事故|限电|关闭|泥石流|爆炸|暴雨|拥堵|武装|抗议",
-        (r"\b(gr[eè]ve|huelga|greve|streik|mogok|arr[êe]t|[ée]meutes?|bloqu\w*|blockad\w*|"
-         r"paralis\w*|paraliz\w*|derrumbe|rompe|rompimento|vazamento|kebakaran|ledakan|"
-         r"longsor\w*|force majeure|for[çc]a maior|h[öo]here gewalt|evacu\w*|protest\w*|"
-         r"protestos|cortes de ruta|coup d'[ée]tat|schlammrutsch)\b"),
-        r"ストライキ|閉鎖|事故|不可抗力|爆発|停滞|罷工|停產|封鎖",
     ),
     "price": (
         (r"\b(prices?|rall\w*|slump\w*|record|high|low|tumbl\w*|soar\w*|climb\w*|slid\w*|fell|"
         r"rose|jump\w*|per (tonne|kg|ounce))\b"),
         r"价格|价|涨|跌|新高|低点|期货",
-        (r"\b(prix|cours|precios?|pre[çc]os?|cota[çc][ãa]o|harga|preis\w*|bondit|chut\w*|"
-         r"desploma|despenca|anjlok|rekordhoch|r[ée]cord|recua|f[äa]llt|steigt)\b"),
-        r"価格|最高値|急騰|下落|價|暴跌",
     ),
     "trade_remedy": (
         (r"\b(antidumping|anti-dumping|countervailing|duty|duties|tariffs?|section 232|"
@@ -112,9 +92,54 @@ CUES: dict[str, tuple[str, ...]] = {
         (r"\b(invest\w*|acqui\w*|stake|loan|deal|agreement|partnership|merger|offtake|buy\w*|"
         r"fund\w*)\b"),
         r"投资|收购|入股|协议|合作|融资|募资",
-        (r"\b(acuerdo|accord|acordo|firma\w*|vende\w*|investiss\w*|inversi\w*|investiment\w*|"
-         r"investasi|kerja sama|übernahme|beteilig\w*|zusagen|fonds|fondos)\b"),
-        r"出資|投資|提携|合意|協議|收購",
+    ),
+}
+
+#: The same cue families in French, Spanish, Portuguese, Indonesian, German (first) and
+#: Japanese (second). They are OR-ed into the English and the Chinese pattern of their family
+#: rather than added as patterns of their own, and hold no English or Chinese word, so an
+#: English or Chinese text gets exactly the counts it got before they existed. Traditional
+#: Chinese needs none: it is read after conversion to simplified.
+CUES_I18N: dict[str, tuple[str, str]] = {
+    "easing": (
+        (r"\b(l[eè]v[ée]e?s?|l[eè]vent|reprend\w*|reprise|relanc\w*|red[ée]marr\w*|assoupli\w*|"
+         r"levanta\w*|reanuda\w*|retoma\w*|flexibiliza\w*|volta a|relaksasi|kembali|dibuka|"
+         r"wieder\w*|aufgehoben|lockert\w*)\b"),
+        r"再開|緩和|見送",
+    ),
+    "threat": (
+        (r"\b(envisag\w*|pourrait|menac\w*|considera\w*|podr[ií]a|amenaza\w*|poder[aá]|"
+         r"isyarat\w*|wacana|mengkaji|erw[äa]g\w*|k[öo]nnte|droht)\b"),
+        r"検討|方針|見通し",
+    ),
+    "restrict": (
+        (r"\b(suspen[ds]\w*|suspensi[oó]n|interdi\w*|restrei?n\w*|limita\w*|licencias?|"
+         r"licen[çc]as?|cuotas?|cotas?|prohibe\w*|pro[íi]be\w*|larang\w*|hentikan|terhenti|"
+         r"kuota|izin|verbiet\w*|verbot\w*|stoppt|beschr[äa]nk\w*|exportkontroll\w*|"
+         r"kontrol ekspor|controles|contr[ôo]les?|controle)\b"),
+        r"輸出規制|規制|許可制",
+    ),
+    "disruption": (
+        (r"\b(gr[eè]ve|huelga|greve|streik|mogok|arr[êe]t|[ée]meutes?|bloqu\w*|paralis\w*|"
+         r"paraliz\w*|derrumbe|rompe|rompimento|vazamento|kebakaran|ledakan|longsor\w*|"
+         r"for[çc]a maior|h[öo]here gewalt|protestas|protestos|cortes de ruta|"
+         r"coup d'[ée]tat|schlammrutsch)\b"),
+        r"ストライキ|閉鎖|不可抗力|爆発",
+    ),
+    "price": (
+        (r"\b(prix|cours|precios?|pre[çc]os?|cota[çc][ãa]o|harga|preis\w*|bondit|chut\w*|"
+         r"desploma|despenca|anjlok|rekordhoch|recua|f[äa]llt|steigt)\b"),
+        r"価格|最高値|急騰|値下がり",
+    ),
+    "trade_remedy": (
+        r"\b(droits de douane|aranceles?|tarifas?|z[öo]lle?|bea masuk|bea keluar)\b",
+        r"関税",
+    ),
+    "deal": (
+        (r"\b(acuerdo|accord|acordo|firma\w*|vende\w*|investiss\w*|inversi[oó]n\w*|"
+         r"investiment\w*|investasi|kerja sama|[üu]bernahme|beteilig\w*|zusagen|fonds|"
+         r"fondos)\b"),
+        r"出資|提携|合意",
     ),
 }
 
@@ -137,9 +162,25 @@ _CUE_CACHE: list[tuple[re.Pattern[str], ...]] = []
 
 def _compiled_cues() -> list[tuple[re.Pattern[str], ...]]:
     if not _CUE_CACHE:
-        _CUE_CACHE.extend(tuple(re.compile(p, re.IGNORECASE) for p in family)
-                          for family in CUES.values())
+        _CUE_CACHE.extend(tuple(re.compile(p, re.IGNORECASE) for p in _with_i18n(name, family))
+                          for name, family in CUES.items())
     return _CUE_CACHE
+
+
+_HAN = re.compile(r"[\u4e00-\u9fff]")
+
+
+def _with_i18n(name: str, family: tuple[str, ...]) -> list[str]:
+    """The family's patterns, its first Latin one and its Chinese one widened by ``CUES_I18N``."""
+    latin, cjk = CUES_I18N.get(name, ("", ""))
+    patterns = list(family)
+    latin_at = next(n for n, p in enumerate(patterns) if not _HAN.search(p))
+    cjk_at = next(n for n, p in enumerate(patterns) if _HAN.search(p))
+    if latin:
+        patterns[latin_at] = f"(?:{patterns[latin_at]})|(?:{latin})"
+    if cjk:
+        patterns[cjk_at] = f"(?:{patterns[cjk_at]})|(?:{cjk})"
+    return patterns
 
 
 def reading_text(item: LabelledItem) -> tuple[str, str]:
