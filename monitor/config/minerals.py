@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import (
+    Field,
     model_validator,
 )
 
@@ -27,7 +28,7 @@ class Mineral(StrictModel):
     aliases_zh: tuple[str, ...] = ()
     #: Names in other languages for news tagging: ``{fr: [cobalt?, "!bleu de cobalt"], ...}``;
     #: ``?`` = needs commodity context in that language, ``!`` = a confusable phrase.
-    names_i18n: dict[I18nLanguage, tuple[str, ...]] = {}
+    names_i18n: dict[I18nLanguage, tuple[str, ...]] = Field(default_factory=dict)
     ambiguous: bool = False
     lists: tuple[int, ...] = ()
     unit: str = ""

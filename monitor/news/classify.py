@@ -43,7 +43,7 @@ from monitor.news.language import default_identifier
 
 log = logging.getLogger(__name__)
 
-MODEL_VERSION = "4"
+MODEL_VERSION = "5"
 CORPUS_FILE = "news_corpus.jsonl"
 RISK_THRESHOLD = 0.5
 #: Weight of the cue counts next to the TF-IDF blocks: chosen by cross-validation (0.1-0.3 all
@@ -183,17 +183,25 @@ def _with_i18n(name: str, family: tuple[str, ...]) -> list[str]:
     return patterns
 
 
-def reading_text(item: LabelledItem) -> tuple[str, str]:
-    """The (title, summary) the models and the tagger read: traditional Chinese simplified."""
+def reading_text(item: LabelledItem) -> tuple[str, str, str]:
+    """(title, summary, language) as the models read them: traditional Chinese simplified."""
     if item.lang == "zh-Hant":
         reading = default_identifier().read(item.title, item.summary, "zh")
-        return reading.title, reading.summary
-    return item.title, item.summary
+        return reading.title, reading.summary, reading.base
+    return item.title, item.summary, item.lang
 
 
-def build_text(title: str, summary: str = "") -> str:
-    """The text the models read: the title twice (it carries the event), then the summary."""
-    return f"{title}\n{title}\n{summary}" if summary else f"{title}\n{title}"
+def build_text(title: str, summary: str = "", lang: str = "") -> str:
+    """The text the models read: a language marker, the title twice (it carries the event),
+    then the summary.
+
+    The marker (a word of its own, ``qqlangfr``) gives each language its own intercept:
+    without it the languages with few, mostly positive, items pull the shared one up and
+    Chinese precision falls.
+    """
+    marker = f"qqlang{lang} " if lang else ""
+    return (f"{marker}{title}\n{title}\n{summary}" if summary
+            else f"{marker}{title}\n{title}")
 
 
 def build_features() -> FeatureUnion:
@@ -309,15 +317,18 @@ class NewsClassifier:
         self.risk_model = risk_model
         self.key = key
 
-    def classify(self, title: str, summary: str = "") -> Classification:
-        """Classify one item."""
-        return self.classify_many([(title, summary)])[0]
+    def classify(self, title: str, summary: str = "", lang: str | None = None
+                 ) -> Classification:
+        """Classify one item (its language identified when not given)."""
+        return self.classify_many([(title, summary) if lang is None else (title, summary, lang)])[0]
 
-    def classify_many(self, texts: Sequence[tuple[str, str]]) -> list[Classification]:
-        """Classify many (title, summary) pairs at once (much faster than one by one)."""
+    def classify_many(self, texts: Sequence[tuple[str, ...]]) -> list[Classification]:
+        """Classify many (title, summary[, language]) tuples at once (much faster than one by
+        one). A text without its language has it identified (traditional Chinese simplified).
+        """
         if not texts:
             return []
-        X = self.features.transform([build_text(title, summary) for title, summary in texts])
+        X = self.features.transform([build_text(*_with_language(t)) for t in texts])
         kind_proba = self.kind_model.predict_proba(X)
         risk_proba = self.risk_model.predict_proba(X)
         kinds = self.kind_model.classes_
@@ -332,6 +343,14 @@ class NewsClassifier:
                 is_supply_risk_event=p_risk >= RISK_THRESHOLD and kind in RESTRICTING_KINDS,
                 risk_confidence=round(p_risk, 4)))
         return results
+
+
+def _with_language(text: tuple[str, ...]) -> tuple[str, str, str]:
+    title, summary = text[0], text[1] if len(text) > 1 else ""
+    if len(text) > 2:
+        return title, summary, text[2]
+    reading = default_identifier().read(title, summary)
+    return reading.title, reading.summary, reading.base
 
 
 def fit_classifier(items: Sequence[LabelledItem], key: str = "") -> NewsClassifier:

@@ -152,7 +152,7 @@ def _by_language(items: Sequence[LabelledItem], results: Sequence[Classification
 
 def tag_items(tagger: Tagger, items: Sequence[LabelledItem]) -> list[Tags]:
     """Tag labelled items as ingest does: in their language, traditional Chinese simplified."""
-    return [tagger.tag(*reading_text(i), lang=_base_lang(i.lang)) for i in items]
+    return [tagger.tag(*reading_text(i)[:2], lang=_base_lang(i.lang)) for i in items]
 
 
 def _base_lang(lang: str) -> str:

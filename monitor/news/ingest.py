@@ -99,7 +99,7 @@ def build_records(items: Sequence[NewsItem], *, source: NewsSource, pipeline: Ne
     kind ``unread_language``: never classified or tagged as if it were English.
     """
     readings = [pipeline.language.read(i.title, i.summary, i.lang) for i in items]
-    readable = [(r.title, r.summary) for r in readings if r.readable]
+    readable = [(r.title, r.summary, r.base) for r in readings if r.readable]
     classified = iter(pipeline.classifier.classify_many(readable) if readable else [])
     records = []
     for item, reading in zip(items, readings, strict=True):

@@ -372,6 +372,8 @@ class _LanguageTerms:
                           if negatives else None)
         self._context = re.compile(bound[0] + f"(?:{fold(I18N_CONTEXT[lang])})" + bound[1])
         self._other = re.compile(bound[0] + f"(?:{fold(I18N_OTHER_SENSE[lang])})" + bound[1])
+        #: The head of a German compound whose tail is a context word ("Kupferpreis").
+        self._compound = re.compile(f"(?:{fold(I18N_CONTEXT[lang])})") if lang == "de" else None
 
     def find(self, text: str, *, english_context: bool = False) -> set[str]:
         folded = fold(text)
@@ -381,7 +383,7 @@ class _LanguageTerms:
         context: bool | None = None
         for match in self._re.finditer(folded):
             term = match.group(1)
-            if term in self.needs_context:
+            if term in self.needs_context and not self._compound_tail(match):
                 if context is None:
                     context = ((english_context or bool(self._context.search(folded)))
                                and not self._other.search(folded))
@@ -389,6 +391,11 @@ class _LanguageTerms:
                     continue
             found.add(self.terms[term])
         return found
+
+
+    def _compound_tail(self, match: re.Match[str]) -> bool:
+        tail = match.group(0)[len(match.group(1)):]
+        return self._compound is not None and bool(tail) and bool(self._compound.match(tail))
 
 
 def _with_singulars(terms: Iterable[str]) -> list[str]:
