@@ -183,7 +183,7 @@ def cross_validate(items: Sequence[LabelledItem], *, folds: int = 5, seed: int =
                    tagger: Tagger | None = None,
                    mineral_names: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Stratified k-fold cross-validation of both models on ``items`` (deterministic)."""
-    docs = np.array([build_text(*reading_text(i)) for i in items], dtype=object)
+    docs = np.array([build_text(*reading_text(i)[:2]) for i in items], dtype=object)
     kinds = np.array([i.kind for i in items])
     risks = np.array([i.is_supply_risk_event for i in items])
     predicted_kind = np.empty(len(items), dtype=object)
