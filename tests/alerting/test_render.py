@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -441,3 +443,33 @@ def test_english_stays_the_default() -> None:
     assert note(view()).locale == Locale()
     assert subject(note(view())) == "[critmon][CRITICAL] gallium supply risk 81 (was 62)"
     assert Locale("zh").mineral("cobalt") == "cobalt"  # an unknown name falls back to the id
+
+
+def test_a_receiver_with_language_zh_gets_chinese_on_the_console(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from monitor.alerting.receivers import build_notifiers
+    from monitor.config.alerting import AlertingFile
+    from monitor.config.load import load_config
+
+    config = load_config()
+    alerting = AlertingFile.model_validate({
+        "receivers": [{"name": "ops_zh", "kind": "console", "language": "zh"},
+                      {"name": "ops_en", "kind": "console"}],
+        "route": {"receiver": "ops_zh"}})
+    notifiers = build_notifiers(dataclasses.replace(config, alerting=alerting), tmp_path)
+    notifiers["ops_zh"].send(note(view()))
+    notifiers["ops_en"].send(note(view()))
+    zh, en = capsys.readouterr().out.splitlines()
+    assert zh == "critmon [严重] 镓 供应风险 81\uff08此前 62\uff09 (新告警 -> analysts)"
+    assert en == "critmon [CRITICAL] gallium supply risk 81 (was 62) (first -> analysts)"
+
+
+def test_an_unknown_receiver_language_is_refused_naming_the_field() -> None:
+    from pydantic import ValidationError
+
+    from monitor.config.alerting import AlertingFile
+
+    with pytest.raises(ValidationError, match="language"):
+        AlertingFile.model_validate({
+            "receivers": [{"name": "ops", "kind": "console", "language": "fr"}],
+            "route": {"receiver": "ops"}})
