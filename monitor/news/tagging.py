@@ -156,22 +156,22 @@ I18N_CONTEXT: Mapping[str, str] = {
     "fr": (r"export\w*|import\w*|mines?|minier\w*|minerai\w*|prix|cours|tonnes?|quotas?|"
            r"suspen\w*|interdi\w*|fonderies?|raffin\w*|production|producteur\w*|metaux|metal|"
            r"matieres premieres|approvisionnement|stocks?|gisements?|concessions?|redevances?|"
-           r"sanctions?|douanes?|taxes?|embargo|cathodes?|concentres?|lingots?|extraction"),
+           r"sanctions?|douanes?|taxes?|embargo|cathodes?|concentres?|lingots?|extraction|usines?"),
     "es": (r"export\w*|import\w*|minas?|miner\w*|precios?|cotizaci\w*|toneladas?|cuotas?|"
            r"suspend\w*|suspensi\w*|prohib\w*|fundici\w*|refin\w*|producci\w*|productor\w*|"
            r"metal\w*|materias primas|suministro|reservas|yacimientos?|regalias|aranceles?|"
-           r"sanciones|catodos?|concentrados?|lingotes?|extracci\w*|litio|huelga"),
+           r"sanciones|catodos?|concentrados?|lingotes?|extracci\w*|litio|huelga|plantas?|fabricas?"),
     "pt": (r"export\w*|import\w*|minas?|miner\w*|mineri\w*|precos?|cotac\w*|toneladas?|cotas?|"
            r"suspen\w*|proib\w*|fundic\w*|refin\w*|produc\w*|produtor\w*|metal|metais|"
            r"materias-primas|materias primas|fornecimento|reservas|jazidas?|royalties|tarifas?|"
-           r"sancoes|catodos?|concentrados?|lingotes?|extrac\w*"),
+           r"sancoes|catodos?|concentrados?|lingotes?|extrac\w*|usinas?|fabricas?"),
     "de": (r"export\w*|ausfuhr\w*|import\w*|einfuhr\w*|minen?|bergbau\w*|bergwerk\w*|"
            r"preis\w*|tonnen?|quoten?|verbot\w*|verbiet\w*|hutte\w*|schmelz\w*|raffin\w*|"
            r"produktion|forderung|metall\w*|rohstoff\w*|versorgung|lieferung\w*|lager\w*|"
            r"zolle?|sanktion\w*|vorkommen|erz\w*|barren|kathoden?"),
     "id": (r"ekspor|impor|tambang|pertambangan|penambang\w*|harga|ton|kuota|larang\w*|"
            r"smelter|pemurnian|produksi|produsen|logam|mineral|bijih|pasokan|cadangan|royalti|"
-           r"tarif|sanksi|hilirisasi|konsentrat|komoditas"),
+           r"tarif|sanksi|hilirisasi|konsentrat|komoditas|pabrik"),
     "ja": (r"価格|相場|輸出|輸入|鉱山|鉱石|精錬|製錬|生産|供給|トン|備蓄|規制|関税|制裁|資源|地金|"
            r"先物|市場|採掘|鉱物|金属"),
 }
