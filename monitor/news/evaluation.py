@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import clone
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import KFold, StratifiedKFold
 
 from monitor.core.news_kinds import NEWS_KINDS, RESTRICTING_KINDS
 from monitor.news.classify import (
@@ -216,17 +216,29 @@ def language_folds(items: Sequence[LabelledItem], *, folds: int = 5, seed: int =
     fold_of = np.zeros(len(items), dtype=int)
     for lang in sorted({i.lang for i in items}):
         rows = np.array([n for n, i in enumerate(items) if i.lang == lang])
-        kinds = np.array([items[n].kind for n in rows])
         if len(rows) < folds:
             fold_of[rows] = np.arange(len(rows)) % folds
             continue
-        with warnings.catch_warnings():  # a kind rarer than the number of folds: fine here
-            warnings.simplefilter("ignore", UserWarning)
-            splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-            for number, (_, test) in enumerate(splitter.split(rows, kinds)):
-                fold_of[rows[test]] = number
+        for number, test in enumerate(_split(items, rows, folds, seed)):
+            fold_of[rows[test]] = number
     everything = np.arange(len(items))
     return [(everything[fold_of != k], everything[fold_of == k]) for k in range(folds)]
+
+
+def _split(items: Sequence[LabelledItem], rows: np.ndarray, folds: int, seed: int
+           ) -> list[np.ndarray]:
+    """Test indices (into ``rows``) per fold: stratified by kind; by the risk label when every
+    kind of a small language is rarer than the folds; plainly shuffled when even that is."""
+    for labels in ([items[n].kind for n in rows], [items[n].is_supply_risk_event for n in rows]):
+        try:
+            with warnings.catch_warnings():  # a class rarer than the number of folds: fine
+                warnings.simplefilter("ignore", UserWarning)
+                splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+                return [test for _, test in splitter.split(rows, labels)]
+        except ValueError:
+            continue
+    return [test for _, test in KFold(n_splits=folds, shuffle=True,
+                                       random_state=seed).split(rows)]
 
 
 def time_split(items: Sequence[LabelledItem], docs: np.ndarray, kinds: np.ndarray,
