@@ -95,11 +95,12 @@ def test_the_news_classifier_page_counts_the_corpus_and_the_test_tables() -> Non
     corpus = [line for line in (ROOT / "monitor" / "data" / "news_corpus.jsonl")
               .read_text("utf-8").splitlines() if line.strip()]
     origin = {prefix: sum(1 for line in corpus if f'"id": "{prefix}-' in line)
-              for prefix in ("fr", "en", "zh")}
+              for prefix in ("fr", "en", "zh", "i18n")}
     page = text(ROOT / "docs" / "news-classifier.md")
     assert f"{len(corpus)} items in the `news eval` format" in page
     assert f"{origin['fr']} **real Federal Register items**" in page
     assert f"{origin['en']} English and {origin['zh']} Chinese items" in page
+    assert f"gained {origin['i18n']} items (ids `i18n-<lang>-NNN`)" in page
     assert sum(origin.values()) == len(corpus)
     assert f"On the {len(HELD_OUT)} held-out headlines" in page
     assert f"({len(MUST_TAG)} must-tag and {len(MUST_NOT_TAG)} must-not-tag cases" in page

@@ -10,9 +10,10 @@ from pathlib import Path
 from monitor.alerting.deliver import idempotency_key, send_one
 from monitor.alerting.notifiers.base import (
     Notifier,
+    SendResult,
     clean_error,
 )
-from monitor.alerting.render import Notification, Reason
+from monitor.alerting.render import Locale, Notification, Reason, localized
 from monitor.alerting.store import AlertStore
 from monitor.config.load import Config
 from monitor.store.database import Store
@@ -50,7 +51,25 @@ def build_notifiers(config: Config, state_dir: Path) -> dict[str, Notifier]:
             notifiers[receiver.name] = AlertmanagerNotifier(
                 receiver.name, spec, password=secret(receiver.name, "password"),
                 bearer_token=secret(receiver.name, "bearer_token"))
+        if receiver.language != "en" and receiver.name in notifiers:
+            notifiers[receiver.name] = _Localized(notifiers[receiver.name], Locale(
+                receiver.language, tuple((m.id, m.name_zh) for m in config.minerals.minerals)))
     return notifiers
+
+
+class _Localized:
+    """A receiver's notifier that renders in the receiver's language (``language: zh``)."""
+
+    def __init__(self, inner: Notifier, locale: Locale) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.locale = locale
+
+    def send(self, notification: Notification) -> SendResult:
+        return self.inner.send(localized(notification, self.locale))
+
+    def __getattr__(self, attribute: str) -> object:  # close(), secrets...: the inner one's
+        return getattr(self.inner, attribute)
 
 
 def send_test(notifier: Notifier, now: datetime, *, store: Store | None = None,

@@ -19,6 +19,11 @@ escaping:
 
 Slack's limits are respected (header 150 characters, section text 3,000, 50 blocks per
 message): a long group is summarised, never dropped.
+
+A receiver may ask for its messages in Chinese (``language: zh`` in ``alerting.yaml``): its
+notifications carry a :class:`Locale`, and mineral names (``name_zh`` from ``minerals.yaml``),
+levels, reasons, indicator and risk-factor names, the fixed wording and the dates are
+rendered in that language. Data from outside (headlines, summaries) is shown as it came.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
@@ -44,6 +49,58 @@ SUBJECT_MAX = 200
 DATA_MAX = 2000  # the longest piece of outside text shown (an annotation, a label)
 BLOCKS_PER_ALERT = 3  # heading (mrkdwn), data (plain_text), context (links, as of, fp)
 WORD_JOINER = "\u2060"
+LANGUAGES = ("en", "zh")
+
+
+@dataclass(frozen=True, slots=True)
+class Locale:
+    """The reader's language and the mineral names in it (id -> name)."""
+
+    language: str = "en"
+    mineral_names: tuple[tuple[str, str], ...] = ()
+
+    def mineral(self, mineral_id: str) -> str:
+        """The mineral's name in this language (its id when none is known)."""
+        return dict(self.mineral_names).get(mineral_id, mineral_id)
+
+    def word(self, text: str) -> str:
+        """A fixed word or phrase of ours in this language (as is in English)."""
+        if self.language == "zh":
+            return _ZH_WORDS.get(text, text)
+        return text
+
+
+EN = Locale()
+
+_ZH_WORDS: dict[str, str] = {
+    "new": "新告警", "escalated": "升级", "still firing": "仍在告警", "resolved": "已恢复",
+    "digest": "摘要", "test": "测试", "also firing": "同时告警", "first": "新告警",
+    "repeat_due": "重复提醒", "critical": "严重", "high": "高", "warning": "警告",
+    "moderate": "中等", "low": "低", "info": "提示", "alert": "告警", "RESOLVED": "已恢复",
+    "TEST": "测试", "DIGEST": "摘要", "threshold": "阈值", "was": "此前", "now": "现为",
+    "back below": "回落至阈值以下", "back above": "回升至阈值以上", "back at": "回到阈值",
+    "no current value": "暂无当前值", "When it fired": "告警时", "Risk breakdown": "风险构成",
+    "Sources": "来源", "Source": "来源", "as of": "数据日期", "since": "始于",
+    "fingerprint": "指纹", "Firing now": "当前告警", "Changes": "变更", "nothing": "无",
+    "none": "无", "firing": "告警中", "group": "分组", "all": "全部", "no alerts": "无告警",
+    "more": "更多", "more in this group": "本组其余告警",
+    "supply_risk": "供应风险", "price_change_3m": "3个月价格变化",
+    "price_change_1m": "1个月价格变化", "price_change_12m": "12个月价格变化",
+    "price_volatility": "价格波动率", "price_age_days": "价格数据滞后天数",
+    "policy_pressure": "政策压力", "top_producer_share": "最大生产国份额",
+    "top_producer": "最大生产国", "production_hhi": "生产集中度(HHI)", "china_share": "中国份额",
+    "governance_weighted_hhi": "治理加权集中度", "net_import_reliance": "净进口依赖度",
+    "price": "价格", "policy_event": "政策事件",
+}
+#: Words of the risk breakdown annotation ("supply risk 81 (high, confidence 80%): structural
+#: 0.90x0.4, market missing") and of the sources annotation ("data to 2026-01-31").
+_ZH_FACTOR_TEXT: tuple[tuple[str, str], ...] = (
+    ("supply risk unknown", "供应风险未知"), ("supply risk", "供应风险"),
+    ("confidence", "置信度"), ("structural", "结构性"), ("market", "市场"), ("policy", "政策"),
+    ("missing", "缺失"), ("critical", "严重"), ("moderate", "中等"), ("high", "高"),
+    ("low", "低"), ("data to", "数据截至"),
+)
+_ZH_FACTOR_RE = re.compile(r"\b(" + "|".join(re.escape(a) for a, _ in _ZH_FACTOR_TEXT) + r")\b")
 
 
 class Reason(StrEnum):
@@ -132,6 +189,7 @@ class Notification:
     digest: Digest | None = None
     attempt: int = 1
     meta: dict[str, Any] = field(default_factory=dict)
+    locale: Locale = EN
 
     @property
     def primary(self) -> AlertView | None:
@@ -140,6 +198,11 @@ class Notification:
             return None
         flagged = [a for a in self.alerts if a.reason is not None] or list(self.alerts)
         return max(flagged, key=lambda a: (a.status == "firing", level_rank(a.level)))
+
+
+def localized(notification: Notification, locale: Locale) -> Notification:
+    """The notification to be rendered in ``locale``'s language."""
+    return replace(notification, locale=locale)
 
 
 # --------------------------------------------------------------------------- text helpers
@@ -183,32 +246,49 @@ def header_safe(text: str) -> str:
     return data(re.sub(r"[\x00-\x1f\x7f]", " ", text), None)
 
 
-def indicator_phrase(indicator: str) -> str:
-    return " + ".join(data(part.strip().replace("_", " ")) for part in indicator.split(","))
+def indicator_phrase(indicator: str, loc: Locale = EN) -> str:
+    parts = [part.strip() for part in indicator.split(",")]
+    if loc.language != "en":
+        return " + ".join(data(loc.word(part)).replace("_", " ") for part in parts)
+    return " + ".join(data(part.replace("_", " ")) for part in parts)
+
+
+def factor_text(text: str, loc: Locale = EN) -> str:
+    """The risk breakdown or sources annotation in the reader's language."""
+    if loc.language != "zh":
+        return text
+    words = dict(_ZH_FACTOR_TEXT)
+    return _ZH_FACTOR_RE.sub(lambda m: words[m.group(1)], text)
 
 
 def tag(notification: Notification) -> str:
     """The bracketed word of a subject: TEST, DIGEST, RESOLVED or the top level."""
+    loc = notification.locale
     if notification.reason in (Reason.TEST, Reason.DIGEST):
-        return notification.reason.upper()
+        return loc.word(notification.reason.upper())
     primary = notification.primary
     if primary is None or primary.status == "resolved":
-        return "RESOLVED"
-    return data(primary.level or "alert").upper()
+        return loc.word("RESOLVED")
+    level = data(primary.level or "alert")
+    return loc.word(level) if loc.language != "en" else level.upper()
 
 
-def headline(alert: AlertView) -> str:
+def headline(alert: AlertView, loc: Locale = EN) -> str:
     """``gallium supply risk 81 (was 62)``: what a reader needs in one line."""
+    mineral = data(loc.mineral(alert.mineral))
     if alert.value is None:
-        return f"{data(alert.mineral)} {data(alert.alertname).replace('_', ' ')}"
+        return f"{mineral} {data(loc.word(alert.alertname)).replace('_', ' ')}"
     shown = format_value(alert.value, alert.indicator)
     was = ""
     if alert.was_value is not None and format_value(alert.was_value, alert.indicator) != shown:
-        was = f" (was {format_value(alert.was_value, alert.indicator)})"
-    return f"{data(alert.mineral)} {indicator_phrase(alert.indicator)} {shown}{was}"
+        before = format_value(alert.was_value, alert.indicator)
+        was = (f"\uff08此前 {before}\uff09" if loc.language == "zh"
+               else f" (was {before})")
+    return f"{mineral} {indicator_phrase(alert.indicator, loc)} {shown}{was}"
 
 
 _ALL_RESOLVED = "Resolved: "
+_ALL_RESOLVED_ZH = "已恢复\uff1a"
 
 
 def title(notification: Notification) -> str:
@@ -217,6 +297,9 @@ def title(notification: Notification) -> str:
     A group that holds resolved alerts says so: ``Resolved: ...`` when all are resolved,
     ``2 firing, 1 resolved: ...`` when mixed (the headline's own state counted first).
     """
+    loc = notification.locale
+    if loc.language == "zh":
+        return _title_zh(notification)
     if notification.reason == Reason.TEST:
         return f"test message from critmon to {data(notification.receiver)}"
     if notification.reason == Reason.DIGEST and notification.digest is not None:
@@ -238,6 +321,26 @@ def title(notification: Notification) -> str:
     return prefix + headline(primary) + (f" (+{more} more)" if more > 0 else "")
 
 
+def _title_zh(notification: Notification) -> str:
+    loc = notification.locale
+    if notification.reason == Reason.TEST:
+        return f"critmon 发给 {data(notification.receiver)} 的测试消息"
+    if notification.reason == Reason.DIGEST and notification.digest is not None:
+        digest = notification.digest
+        since = f"\uff08自 {_when(digest.since, loc)} 起\uff09" if digest.since else ""
+        return f"{len(digest.firing)} 条告警中\uff0c{len(digest.changes)} 项变更{since}"
+    primary = notification.primary
+    if primary is None:
+        return "无告警"
+    firing = sum(1 for a in notification.alerts if a.status == "firing")
+    resolved = len(notification.alerts) - firing
+    more = len(notification.alerts) - 1
+    if firing and resolved:
+        return f"{firing} 条告警中\uff0c{resolved} 条已恢复\uff1a{headline(primary, loc)}"
+    prefix = _ALL_RESOLVED_ZH if resolved else ""
+    return prefix + headline(primary, loc) + (f"\uff08另有 {more} 条\uff09" if more > 0 else "")
+
+
 def tagged_title(notification: Notification) -> str:
     """``[CRITICAL] ...``: the title after its tag."""
     return f"[{tag(notification)}] {_title_after_tag(notification)}"
@@ -246,6 +349,8 @@ def tagged_title(notification: Notification) -> str:
 def _title_after_tag(notification: Notification) -> str:
     """The title, without saying "resolved" twice after a RESOLVED tag."""
     text = title(notification)
+    if notification.locale.language == "zh":
+        return text.removeprefix(_ALL_RESOLVED_ZH) if tag(notification) == "已恢复" else text
     return text.removeprefix(_ALL_RESOLVED) if tag(notification) == "RESOLVED" else text
 
 
@@ -255,22 +360,35 @@ def subject(notification: Notification) -> str:
     return text if len(text) <= SUBJECT_MAX else text[:SUBJECT_MAX - 1] + "…"
 
 
-def _when(at: datetime | None) -> str:
-    return at.strftime("%Y-%m-%d %H:%M UTC") if at else "-"
+def _when(at: datetime | None, loc: Locale = EN) -> str:
+    if at is None:
+        return "-"
+    if loc.language == "zh":
+        return f"{at.year}年{at.month}月{at.day}日 {at:%H:%M} UTC"
+    return at.strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _status_text(alert: AlertView) -> str:
+def _day(day: date, loc: Locale = EN) -> str:
+    return f"{day.year}年{day.month}月{day.day}日" if loc.language == "zh" else day.isoformat()
+
+
+def _status_text(alert: AlertView, loc: Locale = EN) -> str:
     if alert.status == "resolved":
-        return "resolved"
+        return loc.word("resolved")
     if alert.reason == Reason.ESCALATED and alert.previous_level:
+        if loc.language == "zh":
+            return f"由{loc.word(data(alert.previous_level))}升级"
         return f"escalated from {data(alert.previous_level)}"
     if alert.reason is None:
-        return "also firing"
-    return _REASON_TEXT[alert.reason]
+        return loc.word("also firing")
+    return loc.word(_REASON_TEXT[alert.reason])
 
 
-def _level_word(alert: AlertView) -> str:
-    return data(alert.level or "alert").upper() if alert.status == "firing" else "RESOLVED"
+def _level_word(alert: AlertView, loc: Locale = EN) -> str:
+    if alert.status != "firing":
+        return loc.word("RESOLVED")
+    level = data(alert.level or "alert")
+    return loc.word(level) if loc.language != "en" else level.upper()
 
 
 def _links(alert: AlertView) -> list[tuple[str, str]]:
@@ -317,15 +435,25 @@ def _annotation(alert: AlertView, *keys: str) -> str | None:
     return data(text) if text is not None else None
 
 
-def summary_text(alert: AlertView) -> str | None:
+def summary_text(alert: AlertView, loc: Locale = EN) -> str | None:
     """The alert's summary; for a resolved alert it is history, and says so."""
     summary = _annotation(alert, *_TEXT_KEYS)
     if summary and alert.status == "resolved":
-        return f"When it fired: {summary}"
+        return f"{loc.word('When it fired')}{_colon(loc)}{summary}"
     return summary
 
 
-def measure_line(alert: AlertView) -> str:
+def _colon(loc: Locale) -> str:
+    return "\uff1a" if loc.language == "zh" else ": "
+
+
+def _breakdown(alert: AlertView, loc: Locale = EN) -> str | None:
+    breakdown = _annotation(alert, *_BREAKDOWN_KEYS)
+    return f"{loc.word('Risk breakdown')}{_colon(loc)}{factor_text(breakdown, loc)}" \
+        if breakdown else None
+
+
+def measure_line(alert: AlertView, loc: Locale = EN) -> str:
     """``price change 3m: +50% (threshold +30%, was +22%)``.
 
     A resolved alert shows its value at resolution: ``now +12%, back below +60% (was +63%)``.
@@ -333,24 +461,29 @@ def measure_line(alert: AlertView) -> str:
     value, threshold = format_pair(alert.value, alert.threshold, alert.indicator)
     extra = []
     if alert.status == "resolved":
-        shown = _resolution(alert, value, threshold)
+        shown = _resolution(alert, value, threshold, loc)
     else:
         shown = value
         if alert.threshold is not None:
-            extra.append(f"threshold {threshold}")
+            extra.append(f"{loc.word('threshold')} {threshold}")
     if alert.was_value is not None:
-        extra.append(f"was {format_value(alert.was_value, alert.indicator)}")
+        extra.append(f"{loc.word('was')} {format_value(alert.was_value, alert.indicator)}")
+    if loc.language == "zh":
+        tail = "\uff08" + "\uff0c".join(extra) + "\uff09" if extra else ""
+        return f"{indicator_phrase(alert.indicator, loc)}\uff1a{shown}{tail}"
     tail = f" ({', '.join(extra)})" if extra else ""
     return f"{indicator_phrase(alert.indicator)}: {shown}{tail}"
 
 
-def _resolution(alert: AlertView, value: str, threshold: str) -> str:
+def _resolution(alert: AlertView, value: str, threshold: str, loc: Locale = EN) -> str:
     if alert.value is None:
-        return "no current value"
+        return loc.word("no current value")
     if alert.threshold is None:
-        return f"now {value}"
+        return f"{loc.word('now')} {value}"
     side = ("back below" if alert.value < alert.threshold
             else "back above" if alert.value > alert.threshold else "back at")
+    if loc.language == "zh":
+        return f"现为 {value}\uff0c{loc.word(side)} {threshold}"
     return f"now {value}, {side} {threshold}"
 
 
@@ -363,6 +496,7 @@ def slack_message(notification: Notification) -> dict[str, Any]:
     Outside text is only ever in ``plain_text`` objects; ``mrkdwn`` objects hold our own markup
     around names made inert (:func:`slack_name`) and are ``verbatim``.
     """
+    loc = notification.locale
     fallback = slack_name(tagged_title(notification))
     header = {"type": "header", "text": {"type": "plain_text", "emoji": True, "text": _fit(
         slack_plain(f"{_emoji(notification)} {tag(notification)} · "
@@ -371,12 +505,14 @@ def slack_message(notification: Notification) -> dict[str, Any]:
     budget = MAX_BLOCKS - 2
     if notification.reason == Reason.TEST:
         body = [_section(
+            f"这是 critmon 发给接收者 `{slack_name(notification.receiver)}` 的*测试消息*\uff0c"
+            "并无告警因此触发。" if loc.language == "zh" else
             f"This is a *test message* from critmon to receiver "
             f"`{slack_name(notification.receiver)}`. No alert is firing because of it.")]
     elif notification.reason == Reason.DIGEST and notification.digest is not None:
-        body = _digest_blocks(notification.digest, budget)
+        body = _digest_blocks(notification.digest, budget, loc)
     else:
-        body = _alert_blocks(notification.alerts, budget)
+        body = _alert_blocks(notification.alerts, budget, loc)
     return {"text": fallback, "blocks": [header, context],
             "attachments": [{"color": _colour(notification), "blocks": body}]}
 
@@ -402,16 +538,23 @@ def _colour(notification: Notification) -> str:
 
 
 def _context_line(notification: Notification) -> str:
+    loc = notification.locale
+    when = _when(notification.created_at, loc)
     if notification.reason == Reason.TEST:
-        return f"critmon · test · {_when(notification.created_at)}"
+        return f"critmon · {loc.word('test')} · {when}"
     if notification.reason == Reason.DIGEST:
-        return (f"critmon · digest for {data(notification.receiver)} · "
-                f"{_when(notification.created_at)}")
+        if loc.language == "zh":
+            return f"critmon · {data(notification.receiver)} 的摘要 · {when}"
+        return f"critmon · digest for {data(notification.receiver)} · {when}"
     firing = sum(1 for a in notification.alerts if a.status == "firing")
     resolved = len(notification.alerts) - firing
-    group = ", ".join(f"{data(k)}={data(v)}" for k, v in notification.group_labels) or "all"
+    group = ", ".join(f"{data(k)}={data(v)}" for k, v in notification.group_labels) or \
+        loc.word("all")
+    if loc.language == "zh":
+        return (f"critmon · {loc.word(str(notification.reason))} · {firing} 条告警中\uff0c"
+                f"{resolved} 条已恢复 · 分组 {group} · {when}")
     return (f"critmon · {notification.reason} · {firing} firing, {resolved} resolved · "
-            f"group {group} · {_when(notification.created_at)}")
+            f"group {group} · {when}")
 
 
 def _section(mrkdwn: str) -> dict[str, Any]:
@@ -433,40 +576,43 @@ def _plain_lines(text: str) -> str:
     return "\n".join(slack_plain(line) for line in text.split("\n"))
 
 
-def _alert_blocks(alerts: Sequence[AlertView], budget: int) -> list[dict[str, Any]]:
+def _alert_blocks(alerts: Sequence[AlertView], budget: int, loc: Locale = EN
+                  ) -> list[dict[str, Any]]:
     ordered = sorted(alerts, key=lambda a: (a.reason is None, a.status != "firing",
                                             -level_rank(a.level), a.mineral, a.alertname))
     room = budget if len(ordered) * BLOCKS_PER_ALERT <= budget else budget - 1
     detailed = ordered[:min(DETAILED_MAX, room // BLOCKS_PER_ALERT)]
     rest = ordered[len(detailed):]
-    blocks = [block for a in detailed for block in _alert_detail(a)]
+    blocks = [block for a in detailed for block in _alert_detail(a, loc)]
     if rest:
-        lines = [_compact_line(a) for a in rest]
-        blocks += _packed_sections(f"*{len(rest)} more in this group:*", lines,
-                                   budget - len(blocks))
+        lines = [_compact_line(a, loc) for a in rest]
+        heading = (f"*{loc.word('more in this group')}\uff08{len(rest)}\uff09\uff1a*" if loc.language == "zh"
+                   else f"*{len(rest)} more in this group:*")
+        blocks += _packed_sections(heading, lines, budget - len(blocks))
     return blocks
 
 
-def _alert_detail(alert: AlertView) -> list[dict[str, Any]]:
+def _alert_detail(alert: AlertView, loc: Locale = EN) -> list[dict[str, Any]]:
     """Three blocks: a heading (our markup), the data (plain text), links and facts."""
     emoji = _EMOJI.get(alert.level or "", ":bell:") if alert.status == "firing" \
         else ":white_check_mark:"
-    heading = (f"{emoji} *{slack_name(_level_word(alert))} · {slack_name(alert.mineral)}* — "
-               f"`{slack_name(alert.alertname)}` ({slack_name(_status_text(alert))})")
-    lines = [measure_line(alert)]
-    summary = summary_text(alert)
+    heading = (f"{emoji} *{slack_name(_level_word(alert, loc))} · "
+               f"{slack_name(loc.mineral(alert.mineral))}* — "
+               f"`{slack_name(alert.alertname)}` ({slack_name(_status_text(alert, loc))})")
+    lines = [measure_line(alert, loc)]
+    summary = summary_text(alert, loc)
     if summary:
         lines.append(summary)
-    breakdown = _annotation(alert, *_BREAKDOWN_KEYS)
+    breakdown = _breakdown(alert, loc)
     if breakdown:
-        lines.append(f"Risk breakdown: {breakdown}")
-    lines += [f"{key}: {value}" for key, value in _other_annotations(alert)]
+        lines.append(breakdown)
+    lines += [f"{key}: {factor_text(value, loc)}" for key, value in _other_annotations(alert)]
     links = [_slack_link(url, host) for url, host in _links(alert) if "|" not in url]
     facts = []
     if links:
-        facts.append("Sources: " + " · ".join(links))
+        facts.append(f"{loc.word('Sources')}{_colon(loc)}" + " · ".join(links))
     if alert.as_of:
-        facts.append(f"as of {alert.as_of.isoformat()}")
+        facts.append(f"{loc.word('as of')} {_day(alert.as_of, loc)}")
     facts.append(f"fp `{slack_name(alert.fingerprint[:12])}`")
     return [_section(heading), {"type": "section", "text": _plain("\n".join(lines))},
             {"type": "context", "elements": [_mrkdwn(" · ".join(facts))]}]
@@ -478,8 +624,8 @@ def _slack_link(url: str, host: str) -> str:
     return f"<{escape_mrkdwn(url)}|{escape_mrkdwn(label)}>"
 
 
-def _compact_line(alert: AlertView) -> str:
-    return slack_name(f"• {_plain_compact(alert)} ({_status_text(alert)})")
+def _compact_line(alert: AlertView, loc: Locale = EN) -> str:
+    return slack_name(f"• {_plain_compact(alert, loc)} ({_status_text(alert, loc)})")
 
 
 def _packed_sections(heading: str, lines: Sequence[str], budget: int
@@ -501,26 +647,38 @@ def _packed_sections(heading: str, lines: Sequence[str], budget: int
     return [_section(text) for text in sections[:max(budget, 1)]]
 
 
-def _digest_blocks(digest: Digest, budget: int) -> list[dict[str, Any]]:
-    firing = [_compact_line(a) for a in sorted(
+def _digest_blocks(digest: Digest, budget: int, loc: Locale = EN) -> list[dict[str, Any]]:
+    firing = [_compact_line(a, loc) for a in sorted(
         digest.firing, key=lambda a: (-level_rank(a.level), a.mineral, a.alertname))]
-    changes = [slack_name(_change_text(c)) for c in digest.changes]
+    changes = [slack_name(_change_text(c, loc)) for c in digest.changes]
     half = max(budget // 2, 1)
-    blocks = _packed_sections(f"*Firing now ({len(firing)}):*", firing or ["nothing"], half)
-    since = f" since {_when(digest.since)}" if digest.since else ""
-    blocks += _packed_sections(f"*Changes{since} ({len(changes)}):*",
-                               changes or ["none"], budget - len(blocks))
+    firing_head, changes_head = _digest_headings(digest, len(firing), len(changes), loc)
+    blocks = _packed_sections(f"*{firing_head}*", firing or [loc.word("nothing")], half)
+    blocks += _packed_sections(f"*{changes_head}*", changes or [loc.word("none")],
+                               budget - len(blocks))
     return blocks
 
 
-def _change_text(change: Change) -> str:
-    level = f" {data(change.level)}" if change.level else ""
-    came = f" (from {data(change.from_level)})" if change.from_level and change.kind in (
-        "escalated", "deescalated") else ""
+def _digest_headings(digest: Digest, firing: int, changes: int, loc: Locale = EN
+                     ) -> tuple[str, str]:
+    if loc.language == "zh":
+        since = f"\uff08自 {_when(digest.since, loc)} 起\uff09" if digest.since else ""
+        return f"当前告警\uff08{firing}\uff09\uff1a", f"变更{since}\uff08{changes}\uff09\uff1a"
+    since = f" since {_when(digest.since)}" if digest.since else ""
+    return f"Firing now ({firing}):", f"Changes{since} ({changes}):"
+
+
+def _change_text(change: Change, loc: Locale = EN) -> str:
+    level = f" {data(loc.word(change.level))}" if change.level else ""
+    came = ""
+    if change.from_level and change.kind in ("escalated", "deescalated"):
+        came = (f"\uff08原为{loc.word(data(change.from_level))}\uff09" if loc.language == "zh"
+                else f" (from {data(change.from_level)})")
     value = f" {format_value(change.value, change.indicator)}" if change.value is not None \
         else ""
-    return (f"{_when(change.at)} {data(change.kind)}{level}{came}: {data(change.mineral)} "
-            f"{data(change.alertname)}{value}")
+    kind = loc.word(data(change.kind))
+    return (f"{_when(change.at, loc)} {kind}{level}{came}{_colon(loc)}"
+            f"{data(loc.mineral(change.mineral))} {data(change.alertname)}{value}")
 
 
 def _fit(text: str, limit: int = SECTION_MAX) -> str:
@@ -554,111 +712,132 @@ def email_content(notification: Notification) -> EmailContent:
                         _email_html(notification))
 
 
+def _test_text(notification: Notification) -> str:
+    if notification.locale.language == "zh":
+        return (f"这是 critmon 发给接收者 {data(notification.receiver)} 的测试消息\uff0c"
+                "并无告警因此触发。")
+    return (f"This is a test message from critmon to receiver "
+            f"{data(notification.receiver)}. No alert is firing because of it.")
+
+
 def _email_text(notification: Notification) -> str:
+    loc = notification.locale
     lines = [f"critmon: {title(notification)}", ""]
     if notification.reason == Reason.TEST:
-        lines.append(f"This is a test message from critmon to receiver "
-                     f"{data(notification.receiver)}. No alert is firing because of it.")
+        lines.append(_test_text(notification))
     elif notification.reason == Reason.DIGEST and notification.digest is not None:
-        lines += _digest_text(notification.digest)
+        lines += _digest_text(notification.digest, loc)
     else:
         for alert in notification.alerts:
-            lines += [*_alert_text(alert), ""]
-    lines += ["--", f"critmon · {notification.reason} · {_when(notification.created_at)}"]
+            lines += [*_alert_text(alert, loc), ""]
+    lines += ["--", (f"critmon · {loc.word(str(notification.reason))} · "
+                     f"{_when(notification.created_at, loc)}")]
     return "\n".join(lines) + "\n"
 
 
-def _alert_text(alert: AlertView) -> list[str]:
-    head = (f"[{_level_word(alert)}] {data(alert.mineral)} - {data(alert.alertname)} "
-            f"({_status_text(alert)})")
-    lines = [head, f"  {measure_line(alert)}"]
-    summary = summary_text(alert)
+def _alert_facts(alert: AlertView, loc: Locale, *, since: bool) -> list[str]:
+    facts = [f"{loc.word('as of')} {_day(alert.as_of, loc)}" if alert.as_of else "",
+             f"{loc.word('since')} {_when(alert.starts_at, loc)}" if since and alert.starts_at
+             else "",
+             f"{loc.word('fingerprint')} {data(alert.fingerprint)}"]
+    return [f for f in facts if f]
+
+
+def _alert_text(alert: AlertView, loc: Locale = EN) -> list[str]:
+    head = (f"[{_level_word(alert, loc)}] {data(loc.mineral(alert.mineral))} - "
+            f"{data(alert.alertname)} ({_status_text(alert, loc)})")
+    lines = [head, f"  {measure_line(alert, loc)}"]
+    summary = summary_text(alert, loc)
     if summary:
         lines.append(f"  {summary}")
-    breakdown = _annotation(alert, *_BREAKDOWN_KEYS)
+    breakdown = _breakdown(alert, loc)
     if breakdown:
-        lines.append(f"  Risk breakdown: {breakdown}")
-    lines += [f"  {k}: {v}" for k, v in _other_annotations(alert)]
-    lines += [f"  Source: {url}" for url, _ in _links(alert)]
-    facts = [f"as of {alert.as_of.isoformat()}" if alert.as_of else "",
-             f"since {_when(alert.starts_at)}" if alert.starts_at else "",
-             f"fingerprint {data(alert.fingerprint)}"]
-    lines.append("  " + " · ".join(f for f in facts if f))
+        lines.append(f"  {breakdown}")
+    lines += [f"  {k}: {factor_text(v, loc)}" for k, v in _other_annotations(alert)]
+    lines += [f"  {loc.word('Source')}{_colon(loc)}{url}" for url, _ in _links(alert)]
+    lines.append("  " + " · ".join(_alert_facts(alert, loc, since=True)))
     return lines
 
 
-def _digest_text(digest: Digest) -> list[str]:
-    lines = [f"Firing now ({len(digest.firing)}):"]
-    lines += [f"  {_plain_compact(a)}" for a in digest.firing] or ["  nothing"]
-    since = f" since {_when(digest.since)}" if digest.since else ""
-    lines += ["", f"Changes{since} ({len(digest.changes)}):"]
-    lines += [f"  {_change_text(c)}" for c in digest.changes] or ["  none"]
+def _digest_text(digest: Digest, loc: Locale = EN) -> list[str]:
+    firing_head, changes_head = _digest_headings(digest, len(digest.firing),
+                                                 len(digest.changes), loc)
+    lines = [firing_head]
+    lines += [f"  {_plain_compact(a, loc)}" for a in digest.firing] or \
+        [f"  {loc.word('nothing')}"]
+    lines += ["", changes_head]
+    lines += [f"  {_change_text(c, loc)}" for c in digest.changes] or [f"  {loc.word('none')}"]
     return [*lines, ""]
 
 
-def _plain_compact(alert: AlertView) -> str:
-    return (f"{_level_word(alert)} {data(alert.mineral)} {data(alert.alertname)}: "
-            f"{format_value(alert.value, alert.indicator)}")
+def _plain_compact(alert: AlertView, loc: Locale = EN) -> str:
+    return (f"{_level_word(alert, loc)} {data(loc.mineral(alert.mineral))} "
+            f"{data(alert.alertname)}{_colon(loc)}{format_value(alert.value, alert.indicator)}")
 
 
 def _email_html(notification: Notification) -> str:
     esc = html.escape
     parts = ["<!DOCTYPE html><html><body style=\"font-family:sans-serif\">",
              f"<h2>{esc(subject(notification))}</h2>"]
+    loc = notification.locale
     if notification.reason == Reason.TEST:
-        parts.append(f"<p>This is a <b>test message</b> from critmon to receiver "
-                     f"<code>{esc(data(notification.receiver))}</code>. No alert is firing "
-                     "because of it.</p>")
+        parts.append(f"<p>{esc(_test_text(notification))}</p>")
     elif notification.reason == Reason.DIGEST and notification.digest is not None:
-        parts += _digest_html(notification.digest)
+        parts += _digest_html(notification.digest, loc)
     else:
-        parts += [_alert_html(alert) for alert in notification.alerts]
-    parts.append(f"<p style=\"color:#888\">critmon · {esc(str(notification.reason))} · "
-                 f"{esc(_when(notification.created_at))}</p></body></html>")
+        parts += [_alert_html(alert, loc) for alert in notification.alerts]
+    parts.append(f"<p style=\"color:#888\">critmon · {esc(loc.word(str(notification.reason)))} · "
+                 f"{esc(_when(notification.created_at, loc))}</p></body></html>")
     return "\n".join(parts)
 
 
-def _alert_html(alert: AlertView) -> str:
+def _alert_html(alert: AlertView, loc: Locale = EN) -> str:
     esc = html.escape
     colour = _COLOUR.get(alert.level or "", "#888") if alert.status == "firing" \
         else _RESOLVED_COLOUR
     rows = [f"<div style=\"border-left:6px solid {colour};padding-left:8px;margin:12px 0\">",
-            (f"<b>[{esc(_level_word(alert))}] {esc(data(alert.mineral))}</b> — "
-             f"<code>{esc(data(alert.alertname))}</code> ({esc(_status_text(alert))})<br>"),
-            f"{esc(measure_line(alert))}<br>"]
-    summary = summary_text(alert)
+            (f"<b>[{esc(_level_word(alert, loc))}] {esc(data(loc.mineral(alert.mineral)))}</b> — "
+             f"<code>{esc(data(alert.alertname))}</code> ({esc(_status_text(alert, loc))})<br>"),
+            f"{esc(measure_line(alert, loc))}<br>"]
+    summary = summary_text(alert, loc)
     if summary:
         rows.append(f"{esc(summary)}<br>")
     breakdown = _annotation(alert, *_BREAKDOWN_KEYS)
     if breakdown:
-        rows.append(f"<b>Risk breakdown:</b> {esc(breakdown)}<br>")
-    rows += [f"<i>{esc(k)}:</i> {esc(v)}<br>" for k, v in _other_annotations(alert)]
+        rows.append(f"<b>{esc(loc.word('Risk breakdown'))}{_colon(loc).strip()}</b> "
+                    f"{esc(factor_text(breakdown, loc))}<br>")
+    rows += [f"<i>{esc(k)}:</i> {esc(factor_text(v, loc))}<br>"
+             for k, v in _other_annotations(alert)]
     links = [f"<a href=\"{esc(url, quote=True)}\">{esc(host)}</a>" for url, host in _links(alert)]
     if links:
-        rows.append("Sources: " + " · ".join(links) + "<br>")
-    facts = [f"as of {alert.as_of.isoformat()}" if alert.as_of else "",
-             f"fingerprint {data(alert.fingerprint)}"]
-    rows.append(f"<small>{esc(' · '.join(f for f in facts if f))}</small></div>")
+        rows.append(f"{esc(loc.word('Sources'))}{_colon(loc)}" + " · ".join(links) + "<br>")
+    facts = _alert_facts(alert, loc, since=False)
+    rows.append(f"<small>{esc(' · '.join(facts))}</small></div>")
     return "\n".join(rows)
 
 
-def _digest_html(digest: Digest) -> list[str]:
+def _digest_html(digest: Digest, loc: Locale = EN) -> list[str]:
     esc = html.escape
-    firing = "".join(f"<li>{esc(_plain_compact(a))}</li>" for a in digest.firing) \
-        or "<li>nothing</li>"
-    changes = "".join(f"<li>{esc(_change_text(c))}</li>" for c in digest.changes) \
-        or "<li>none</li>"
-    since = f" since {_when(digest.since)}" if digest.since else ""
-    return [f"<h3>Firing now ({len(digest.firing)})</h3><ul>{firing}</ul>",
-            f"<h3>Changes{esc(since)} ({len(digest.changes)})</h3><ul>{changes}</ul>"]
+    firing = "".join(f"<li>{esc(_plain_compact(a, loc))}</li>" for a in digest.firing) \
+        or f"<li>{esc(loc.word('nothing'))}</li>"
+    changes = "".join(f"<li>{esc(_change_text(c, loc))}</li>" for c in digest.changes) \
+        or f"<li>{esc(loc.word('none'))}</li>"
+    firing_head, changes_head = _digest_headings(digest, len(digest.firing),
+                                                 len(digest.changes), loc)
+    return [f"<h3>{esc(firing_head.rstrip(_COLONS))}</h3><ul>{firing}</ul>",
+            f"<h3>{esc(changes_head.rstrip(_COLONS))}</h3><ul>{changes}</ul>"]
+
+
+_COLONS = ":\uff1a"
 
 
 # --------------------------------------------------------------------------- console, JSON
 
 
 def console_line(notification: Notification) -> str:
+    reason = notification.locale.word(str(notification.reason))
     return (f"critmon {tagged_title(notification)} "
-            f"({notification.reason} -> {data(notification.receiver)})")
+            f"({reason} -> {data(notification.receiver)})")
 
 
 def as_json(notification: Notification) -> dict[str, Any]:

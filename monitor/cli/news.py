@@ -82,11 +82,17 @@ def _clip(text: str, width: int) -> str:
 def news_classify(obj: _Context, text: str, summary: str, fmt: str) -> None:
     """Show minerals, acting country, kind and confidence for one headline."""
     config = obj.load_config()
-    tags = Tagger(config.minerals.minerals).tag(text, summary)
     from monitor.news.classify import load_classifier  # scikit-learn: only where used
+    from monitor.news.ingest import UNREAD
+    from monitor.news.language import default_identifier
 
-    result = load_classifier(_cache_dir(obj)).classify(text, summary)
-    row = {"minerals": list(tags.minerals), "country": tags.country, "kind": result.kind,
+    reading = default_identifier().read(text, summary)
+    tags = Tagger(config.minerals.minerals).tag(reading.title, reading.summary, reading.base)
+    result = (load_classifier(_cache_dir(obj)).classify(reading.title, reading.summary,
+                                                        reading.base)
+              if reading.readable else UNREAD)
+    row = {"language": reading.lang, "minerals": list(tags.minerals), "country": tags.country,
+           "kind": result.kind,
            "confidence": result.confidence,
            "is_supply_risk_event": result.is_supply_risk_event,
            "risk_confidence": result.risk_confidence}

@@ -254,6 +254,9 @@ class Receiver(StrictModel):
     name: Identifier
     send_resolved: bool = True
     digest: DigestSpec | None = None
+    #: The language of this receiver's messages: mineral names, levels, factor names, fixed
+    #: wording and dates ("en" or "zh"); headlines from feeds are shown as published.
+    language: Literal["en", "zh"] = "en"
     config: ReceiverKind
 
     @model_validator(mode="after")
@@ -272,8 +275,9 @@ class Receiver(StrictModel):
     @model_validator(mode="before")
     @classmethod
     def _flatten(cls, data: object) -> object:
-        """Accept ``{name, send_resolved, digest, kind, ...kind options}`` as written in YAML."""
-        outer_keys = ("name", "send_resolved", "digest")
+        """Accept ``{name, send_resolved, digest, language, kind, ...kind options}`` as written
+        in YAML."""
+        outer_keys = ("name", "send_resolved", "digest", "language")
         if isinstance(data, dict) and "config" not in data:
             outer = {k: data[k] for k in outer_keys if k in data}
             inner = {k: v for k, v in data.items() if k not in outer_keys}

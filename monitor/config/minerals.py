@@ -6,12 +6,16 @@ from typing import Literal
 
 from pydantic import (
     field_validator,
+    Field,
     model_validator,
 )
 
 from monitor.config.common import Identifier, StrictModel, listing, quote
 
 # --------------------------------------------------------------------------- minerals
+
+#: Languages of ``names_i18n`` (English and Chinese have their own fields).
+I18nLanguage = Literal["fr", "es", "pt", "de", "id", "ja"]
 
 
 class HsCode(StrictModel):
@@ -45,6 +49,9 @@ class Mineral(StrictModel):
     symbol: str | None = None
     aliases: tuple[str, ...] = ()
     aliases_zh: tuple[str, ...] = ()
+    #: Names in other languages for news tagging: ``{fr: [cobalt?, "!bleu de cobalt"], ...}``;
+    #: ``?`` = needs commodity context in that language, ``!`` = a confusable phrase.
+    names_i18n: dict[I18nLanguage, tuple[str, ...]] = Field(default_factory=dict)
     ambiguous: bool = False
     lists: tuple[int, ...] = ()
     unit: str = ""

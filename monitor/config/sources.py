@@ -276,7 +276,7 @@ class _NewsSourceBase(_SourceBase):
     (the Federal Register: United States; MOFCOM: China).
     """
 
-    lang: Literal["en", "zh"] = "en"
+    lang: Literal["en", "zh", "zh-Hant", "fr", "es", "pt", "id", "ja", "de"] = "en"
     minerals: tuple[str, ...] = ()
     country: str | None = None
     max_bytes: FetchSize = 5_000_000

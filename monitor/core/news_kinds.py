@@ -21,6 +21,7 @@ NEWS_KINDS: tuple[str, ...] = (
     "price_move",
     "demand_or_tech",
     "general_industry",
+    "unread_language",  # stored, never classified: the item is in a language critmon does not read
 )
 
 #: Kinds that can be a supply-risk event (a new restriction or a physical disruption). An item

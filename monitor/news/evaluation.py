@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -9,7 +10,7 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import clone
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import KFold, StratifiedKFold
 
 from monitor.core.news_kinds import NEWS_KINDS, RESTRICTING_KINDS
 from monitor.news.classify import (
@@ -18,11 +19,14 @@ from monitor.news.classify import (
     NewsClassifier,
     build_pipeline,
     build_text,
+    reading_text,
 )
 from monitor.news.items import Classification
 from monitor.news.tagging import Tagger, Tags
 
 TOP_KINDS_IN_CONFUSION = 8
+#: The time split: train on items published before this date, test on the rest.
+TIME_SPLIT_CUTOFF = "2024-01-01"
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,12 +122,41 @@ def build_report(items: Sequence[LabelledItem], results: Sequence[Classification
         "kinds": {k: s.as_dict() for k, s in score_kinds(gold_kinds, kinds).items()},
         "confusion": confusion(gold_kinds, kinds),
     }
+    gold_sets: list[frozenset[str]] = []
+    found: list[frozenset[str]] = []
     if tags is not None:
         gold_sets = [frozenset(mineral_key(m, mineral_names) for m in i.minerals) for i in items]
         found = [frozenset(m.replace("_", " ") for m in t.minerals) for t in tags]
         report["minerals"] = score_sets(gold_sets, found).as_dict()
         report["country_accuracy"] = _country_accuracy(items, tags, canonical_country)
+    report["by_language"] = _by_language(items, results, gold_sets, found)
     return report
+
+
+def _by_language(items: Sequence[LabelledItem], results: Sequence[Classification],
+                 gold_sets: Sequence[frozenset[str]], found: Sequence[frozenset[str]]
+                 ) -> dict[str, dict[str, Any]]:
+    """Event scores (and mineral tagging scores when tagged) per language of the items."""
+    table: dict[str, dict[str, Any]] = {}
+    for lang in sorted({i.lang for i in items}):
+        rows = [n for n, i in enumerate(items) if i.lang == lang]
+        entry: dict[str, Any] = {"items": len(rows), "event": score_binary(
+            [items[n].is_supply_risk_event for n in rows],
+            [results[n].is_supply_risk_event for n in rows]).as_dict()}
+        if gold_sets:
+            entry["minerals"] = score_sets([gold_sets[n] for n in rows],
+                                           [found[n] for n in rows]).as_dict()
+        table[lang] = entry
+    return table
+
+
+def tag_items(tagger: Tagger, items: Sequence[LabelledItem]) -> list[Tags]:
+    """Tag labelled items as ingest does: in their language, traditional Chinese simplified."""
+    return [tagger.tag(*reading_text(i)[:2], lang=_base_lang(i.lang)) for i in items]
+
+
+def _base_lang(lang: str) -> str:
+    return "zh" if lang.startswith("zh") else lang
 
 
 def _country_accuracy(items: Sequence[LabelledItem], tags: Sequence[Tags],
@@ -139,8 +172,8 @@ def _country_accuracy(items: Sequence[LabelledItem], tags: Sequence[Tags],
 def evaluate(items: Sequence[LabelledItem], classifier: NewsClassifier,
              tagger: Tagger | None, *, mineral_names: Mapping[str, str]) -> dict[str, Any]:
     """Score the fitted classifier (and the tagger) on labelled items."""
-    results = classifier.classify_many([(i.title, i.summary) for i in items])
-    tags = [tagger.tag(i.title, i.summary) for i in items] if tagger else None
+    results = classifier.classify_many([reading_text(i) for i in items])
+    tags = tag_items(tagger, items) if tagger else None
     canonical = tagger.countries.canonical if tagger else None
     return build_report(items, results, tags, mineral_names=mineral_names,
                         canonical_country=canonical)
@@ -150,13 +183,12 @@ def cross_validate(items: Sequence[LabelledItem], *, folds: int = 5, seed: int =
                    tagger: Tagger | None = None,
                    mineral_names: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Stratified k-fold cross-validation of both models on ``items`` (deterministic)."""
-    docs = np.array([build_text(i.title, i.summary) for i in items], dtype=object)
+    docs = np.array([build_text(*reading_text(i)[:2]) for i in items], dtype=object)
     kinds = np.array([i.kind for i in items])
     risks = np.array([i.is_supply_risk_event for i in items])
     predicted_kind = np.empty(len(items), dtype=object)
     risk_proba = np.zeros(len(items))
-    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    for train, test in splitter.split(docs, kinds):
+    for train, test in language_folds(items, folds=folds, seed=seed):
         kind_model = clone(build_pipeline()).fit(list(docs[train]), kinds[train])
         risk_model = clone(build_pipeline()).fit(list(docs[train]), risks[train])
         predicted_kind[test] = kind_model.predict(list(docs[test]))
@@ -165,17 +197,89 @@ def cross_validate(items: Sequence[LabelledItem], *, folds: int = 5, seed: int =
     results = [Classification(kind=str(k), confidence=0.0, risk_confidence=float(p),
                               is_supply_risk_event=p >= RISK_THRESHOLD and k in RESTRICTING_KINDS)
                for k, p in zip(predicted_kind, risk_proba, strict=True)]
-    tags = [tagger.tag(i.title, i.summary) for i in items] if tagger else None
+    tags = tag_items(tagger, items) if tagger else None
     report = build_report(items, results, tags, mineral_names=mineral_names or {},
                           canonical_country=tagger.countries.canonical if tagger else None)
     report["folds"] = folds
-    report["by_language"] = {
-        lang: score_binary([i.is_supply_risk_event for i, _ in pairs],
-                           [r.is_supply_risk_event for _, r in pairs]).as_dict()
-        for lang in sorted({i.lang for i in items})
-        if (pairs := [(i, r) for i, r in zip(items, results, strict=True) if i.lang == lang])
-    }
+    report["time_split"] = time_split(items, docs, kinds, risks)
     return report
+
+
+def language_folds(items: Sequence[LabelledItem], *, folds: int = 5, seed: int = 0
+                   ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(train, test) index arrays: folds stratified by kind within each language, joined.
+
+    Each language is split on its own, so adding items in one language never moves another
+    language's items to other folds: a language's figures change only because the model saw
+    more (or other) training data, never because its test folds were reshuffled.
+    """
+    fold_of = np.zeros(len(items), dtype=int)
+    for lang in sorted({i.lang for i in items}):
+        rows = np.array([n for n, i in enumerate(items) if i.lang == lang])
+        if len(rows) < folds:
+            fold_of[rows] = np.arange(len(rows)) % folds
+            continue
+        for number, test in enumerate(_split(items, rows, folds, seed)):
+            fold_of[rows[test]] = number
+    everything = np.arange(len(items))
+    return [(everything[fold_of != k], everything[fold_of == k]) for k in range(folds)]
+
+
+def _split(items: Sequence[LabelledItem], rows: np.ndarray, folds: int, seed: int
+           ) -> list[np.ndarray]:
+    """Test indices (into ``rows``) per fold: stratified by kind; by the risk label when every
+    kind of a small language is rarer than the folds; plainly shuffled when even that is."""
+    for labels in ([items[n].kind for n in rows], [items[n].is_supply_risk_event for n in rows]):
+        try:
+            with warnings.catch_warnings():  # a class rarer than the number of folds: fine
+                warnings.simplefilter("ignore", UserWarning)
+                splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+                return [test for _, test in splitter.split(rows, labels)]
+        except ValueError:
+            continue
+    return [test for _, test in KFold(n_splits=folds, shuffle=True,
+                                       random_state=seed).split(rows)]
+
+
+def time_split(items: Sequence[LabelledItem], docs: np.ndarray, kinds: np.ndarray,
+               risks: np.ndarray, cutoff: str = TIME_SPLIT_CUTOFF) -> dict[str, Any]:
+    """Train on items dated before ``cutoff``, score the later ones, per language.
+
+    Harder than shuffled folds: later events (new rules, new countries) are not in training.
+    """
+    train = np.array([bool(i.date) and i.date < cutoff for i in items])
+    test = ~train
+    if not train.any() or not test.any() or len(set(kinds[train])) < 2:
+        return {"cutoff": cutoff, "train": int(train.sum()), "test": int(test.sum())}
+    kind_model = clone(build_pipeline()).fit(list(docs[train]), kinds[train])
+    risk_model = clone(build_pipeline()).fit(list(docs[train]), risks[train])
+    later = [i for i, t in zip(items, test, strict=True) if t]
+    predicted = kind_model.predict(list(docs[test]))
+    column = list(risk_model.classes_).index(True)
+    proba = risk_model.predict_proba(list(docs[test]))[:, column]
+    results = [Classification(kind=str(k), confidence=0.0, risk_confidence=float(p),
+                              is_supply_risk_event=p >= RISK_THRESHOLD and k in RESTRICTING_KINDS)
+               for k, p in zip(predicted, proba, strict=True)]
+    return {"cutoff": cutoff, "train": int(train.sum()), "test": int(test.sum()),
+            "event": score_binary([i.is_supply_risk_event for i in later],
+                                  [r.is_supply_risk_event for r in results]).as_dict(),
+            "by_language": _by_language(later, results, [], [])}
+
+
+def _language_lines(table: Mapping[str, Any], heading: str) -> list[str]:
+    """One row per language: items, event P/R/F1, mineral tagging P/R/F1 (when tagged)."""
+    if not table:
+        return []
+    lines = [f"{heading}: lang  items  event P   R     F1    (pos) | minerals P   R     F1"]
+    for lang, entry in table.items():
+        e = entry["event"]
+        row = (f"  {lang:<8} {entry['items']:5d}  {e['precision']:.3f} {e['recall']:.3f} "
+               f"{e['f1']:.3f} ({e['support']:3d})")
+        if "minerals" in entry:
+            m = entry["minerals"]
+            row += f" | {m['precision']:.3f} {m['recall']:.3f} {m['f1']:.3f}"
+        lines.append(row)
+    return [*lines, ""]
 
 
 def render_report(report: Mapping[str, Any]) -> str:
@@ -192,6 +296,14 @@ def render_report(report: Mapping[str, Any]) -> str:
         lines.append(f"acting country accuracy: {report['country_accuracy']:.3f}")
     lines.append(f"kind accuracy: {report['kind_accuracy']:.3f}")
     lines.append("")
+    lines += _language_lines(report.get("by_language") or {}, "per language")
+    split = report.get("time_split")
+    if split and "by_language" in split:
+        event = split["event"]
+        lines.append(f"time split (train before {split['cutoff']}: {split['train']} items, test "
+                     f"{split['test']}): event precision {event['precision']:.3f}  recall "
+                     f"{event['recall']:.3f}  F1 {event['f1']:.3f}")
+        lines += _language_lines(split["by_language"], "time split per language")
     width = max([len(k) for k in report["kinds"]] + [4])
     lines.append(f"{'kind'.ljust(width)}  precision  recall     F1  support")
     for kind, s in report["kinds"].items():

@@ -13,7 +13,7 @@ import hashlib
 import logging
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,8 +28,10 @@ from monitor.core.models import FetchResult
 from monitor.core.untrusted import clean_text
 from monitor.news.dedup import DedupIndex, canonical_url
 from monitor.news.items import Classification, NewsItem, NewsRecord, ParsedFeed
+from monitor.news.language import LanguageIdentifier, Reading, default_identifier
+from monitor.news.parse import HtmlListSpec, parse_federal_register, parse_feed, parse_html_list
 from monitor.news.store import NewsStore
-from monitor.news.tagging import Tagger
+from monitor.news.tagging import Tagger, Tags
 from monitor.store.database import Store
 
 if TYPE_CHECKING:  # imported where used: the classifier loads scikit-learn, the parser feedparser
@@ -48,6 +50,7 @@ class NewsPipeline:
     settings: NewsSettings = field(default_factory=NewsSettings)
     cache_dir: Path | None = None
     _classifier: NewsClassifier | None = None
+    language: LanguageIdentifier = field(default_factory=default_identifier)
 
     @classmethod
     def from_config(cls, config: Config, state_dir: Path | None) -> NewsPipeline:
@@ -101,16 +104,27 @@ class IngestOutcome:
 
 def build_records(items: Sequence[NewsItem], *, source: NewsSource, pipeline: NewsPipeline,
                   fetched_at: datetime, dedup: DedupIndex,
+                  readings: Sequence[Reading] | None = None,
                   classified: Sequence[Classification] | None = None) -> list[NewsRecord]:
-    """Tag, classify and dedup new items (pure apart from the classifier's first load).
+    """Identify the language, tag, classify and dedup new items (pure apart from the first
+    load of the classifier and the language models).
 
-    ``classified``: the items' classifications when the caller has them already.
+    An item in a language critmon does not read is stored with its language code and the
+    kind ``unread_language``: never classified or tagged as if it were English.
+    ``readings`` and ``classified`` (the classifications of the readable items, in order):
+    what the caller has already (a batch identifies and classifies all its items at once).
     """
-    results = classified if classified is not None else pipeline.classifier.classify_many(
-        [(i.title, i.summary) for i in items])
+    if readings is None:
+        readings = [pipeline.language.read(i.title, i.summary, i.lang) for i in items]
+    if classified is None:
+        readable = [(r.title, r.summary, r.base) for r in readings if r.readable]
+        classified = pipeline.classifier.classify_many(readable) if readable else []
+    results = iter(classified)
     records = []
-    for item, result in zip(items, results, strict=True):
-        tags = pipeline.tagger.tag(item.title, item.summary)
+    for item, reading in zip(items, readings, strict=True):
+        item = replace(item, lang=reading.lang)
+        result = next(results) if reading.readable else UNREAD
+        tags = _tags(pipeline, reading)
         minerals = tags.minerals or tuple(source.minerals)
         canonical = canonical_url(item.url)
         at = min(item.published_at or fetched_at, fetched_at)
@@ -122,6 +136,17 @@ def build_records(items: Sequence[NewsItem], *, source: NewsSource, pipeline: Ne
             minerals=minerals, inferred_minerals=pipeline.tagger.groups_of(minerals),
             country=source.country or tags.country, dedup_of=duplicate))
     return records
+
+
+#: What an item in an unread language is stored with.
+UNREAD = Classification(kind="unread_language", confidence=0.0, is_supply_risk_event=False,
+                        risk_confidence=0.0)
+
+
+def _tags(pipeline: NewsPipeline, reading: Reading) -> Tags:
+    if reading.readable:
+        return pipeline.tagger.tag(reading.title, reading.summary, reading.base)
+    return Tags((), None)
 
 
 def ingest_news(source: NewsSource, result: FetchResult, store: Store, now: datetime,
@@ -158,12 +183,16 @@ def ingest_news_batch(payloads: Sequence[tuple[NewsSource, FetchResult]], store:
     records: list[list[NewsRecord]] = [[] for _ in payloads]
     if everything:
         dedup = _dedup_index(news, everything, now, pipeline.settings)
-        results = iter(pipeline.classifier.classify_many(
-            [(i.title, i.summary) for i in everything]))
+        readings = [pipeline.language.read(i.title, i.summary, i.lang) for i in everything]
+        readable = [(r.title, r.summary, r.base) for r in readings if r.readable]
+        results = iter(pipeline.classifier.classify_many(readable) if readable else [])
+        start = 0
         for n, ((source, _), items) in enumerate(zip(payloads, fresh, strict=True)):
+            mine = readings[start:start + len(items)]
+            start += len(items)
             records[n] = build_records(items, source=source, pipeline=pipeline,
-                                       fetched_at=now, dedup=dedup,
-                                       classified=[next(results) for _ in items])
+                                       fetched_at=now, dedup=dedup, readings=mine,
+                                       classified=[next(results) for r in mine if r.readable])
     saved = [0] * len(payloads)
     if everything:
         with store.transaction():

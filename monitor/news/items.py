@@ -80,9 +80,12 @@ def item_id(source: str, key: str) -> str:
 
 
 def detect_lang(text: str, default: str = "en") -> str:
-    """``"zh"`` when a fifth or more of the letters are CJK ideographs, else ``"en"``."""
+    """``"zh"`` when a fifth or more of the letters are CJK ideographs, else the declared
+    language (``"en"`` for a Chinese source); ``monitor.news.language`` then decides."""
     letters = [c for c in text if c.isalpha()]
     if not letters:
         return default
     cjk = sum(1 for c in letters if _CJK.match(c))
-    return "zh" if cjk * 5 >= len(letters) else "en"
+    if cjk * 5 >= len(letters):
+        return "zh"
+    return "en" if default.startswith("zh") else default

@@ -1,6 +1,7 @@
 """Tagging news text with the minerals it is about and the country acting in it.
 
-Minerals come from ``minerals.yaml`` (names and aliases, English and Chinese). A bare word with
+Minerals come from ``minerals.yaml`` (names and aliases in English and Chinese, and per
+language in ``names_i18n``: French, Spanish, Portuguese, German, Indonesian, Japanese). A bare word with
 other meanings (tin, lead, nickel, cobalt, gallium, copper, silver, chrome...) counts only in
 commodity context, and never inside a phrase known to mean something else ("tin can", "cobalt
 blue", "Gallium3D", "Silicon Valley", 银行, 无锡). The acting country is the first country named
@@ -126,10 +127,66 @@ ZH_FALSE_COMPOUNDS: tuple[str, ...] = (
     "无锡", "锡林", "锡伯", "锡山", "锡箔", "锡纸", "铅笔", "铅华", "铅字", "铅球", "硅谷",
     "硅胶", "硅藻", "铜牌", "青铜", "铜仁", "铜川", "铜锣", "铜像", "古铜", "铜钱", "铜墙铁壁",
     "钛媒体", "白金汉", "石墨烯", "钴蓝", "镁光", "铱星", "镍币", "铯原子钟", "铂金会员",
-    "白金会员", "白金卡", "铂金卡", "钨丝灯", "高丽亚铅", "亚铅",
+    "白金会员", "白金卡", "铂金卡", "钨丝灯", "亚铅",
 )
+#: Companies whose names contain a mineral's name, and the mineral they stand for. A company
+#: name is masked like the compounds above; it tags its own mineral only when the text names no
+#: mineral elsewhere ("江西铜业任命新总经理" is copper news; in "华友钴业印尼镍项目投产" 钴 is
+#: part of a name and the news is about nickel; 高丽亚铅 is Korea Zinc, not lead). An explicit
+#: list rather than a segmenter: jieba's dictionary does not know most of these names either,
+#: costs about a second and tens of MB to load, and would still need this mapping.
+ZH_COMPANIES: Mapping[str, str] = {
+    "华友钴业": "cobalt", "寒锐钴业": "cobalt", "腾远钴业": "cobalt", "洛阳钼业": "cobalt",
+    "金钼股份": "molybdenum", "赣锋锂业": "lithium", "天齐锂业": "lithium",
+    "雅化锂业": "lithium", "盛新锂能": "lithium", "江西铜业": "copper", "铜陵有色": "copper",
+    "云南铜业": "copper", "智利国家铜业": "copper", "中国铝业": "aluminum", "云铝股份": "aluminum",
+    "南山铝业": "aluminum", "厦门钨业": "tungsten", "章源钨业": "tungsten",
+    "中钨高新": "tungsten", "锡业股份": "tin", "云南锡业": "tin", "华锡集团": "tin",
+    "驰宏锌锗": "zinc", "云南锗业": "germanium", "北方稀土": "rare_earths",
+    "中国稀土集团": "rare_earths", "中国稀土": "rare_earths", "广晟有色": "rare_earths",
+    "宝钛股份": "titanium", "高丽亚铅": "zinc",
+}
+
+# --------------------------------------------------------------------------- other languages
+
+#: Languages with names in ``names_i18n``.
+I18N_LANGUAGES: tuple[str, ...] = ("fr", "es", "pt", "de", "id", "ja")
+#: Commodity context per language (written without accents: text and terms are folded).
+I18N_CONTEXT: Mapping[str, str] = {
+    "fr": (r"export\w*|import\w*|mines?|minier\w*|minerai\w*|prix|cours|tonnes?|quotas?|"
+           r"suspen\w*|interdi\w*|fonderies?|raffin\w*|production|producteur\w*|metaux|metal|"
+           r"matieres premieres|approvisionnement|stocks?|gisements?|concessions?|redevances?|"
+           r"sanctions?|douanes?|taxes?|embargo|cathodes?|concentres?|lingots?|extraction|usines?"),
+    "es": (r"export\w*|import\w*|minas?|miner\w*|precios?|cotizaci\w*|toneladas?|cuotas?|"
+           r"suspend\w*|suspensi\w*|prohib\w*|fundici\w*|refin\w*|producci\w*|productor\w*|"
+           r"metal\w*|materias primas|suministro|reservas|yacimientos?|regalias|aranceles?|"
+           r"sanciones|catodos?|concentrados?|lingotes?|extracci\w*|litio|huelga|plantas?|fabricas?"),
+    "pt": (r"export\w*|import\w*|minas?|miner\w*|mineri\w*|precos?|cotac\w*|toneladas?|cotas?|"
+           r"suspen\w*|proib\w*|fundic\w*|refin\w*|produc\w*|produtor\w*|metal|metais|"
+           r"materias-primas|materias primas|fornecimento|reservas|jazidas?|royalties|tarifas?|"
+           r"sancoes|catodos?|concentrados?|lingotes?|extrac\w*|usinas?|fabricas?"),
+    "de": (r"export\w*|ausfuhr\w*|import\w*|einfuhr\w*|minen?|bergbau\w*|bergwerk\w*|"
+           r"preis\w*|tonnen?|quoten?|verbot\w*|verbiet\w*|hutte\w*|schmelz\w*|raffin\w*|"
+           r"produktion|forderung|metall\w*|rohstoff\w*|versorgung|lieferung\w*|lager\w*|"
+           r"zolle?|sanktion\w*|vorkommen|erz\w*|barren|kathoden?"),
+    "id": (r"ekspor|impor|tambang|pertambangan|penambang\w*|harga|ton|kuota|larang\w*|"
+           r"smelter|pemurnian|produksi|produsen|logam|mineral|bijih|pasokan|cadangan|royalti|"
+           r"tarif|sanksi|hilirisasi|konsentrat|komoditas|pabrik"),
+    "ja": (r"価格|相場|輸出|輸入|鉱山|鉱石|精錬|製錬|生産|供給|トン|備蓄|規制|関税|制裁|資源|地金|"
+           r"先物|市場|採掘|鉱物|金属"),
+}
+#: A word in the text that shows a context-needing term is used in another sense.
+I18N_OTHER_SENSE: Mapping[str, str] = {
+    "fr": r"medailles?|olympi\w*|banques?|salaires?|blanchiment|pieces de monnaie",
+    "es": r"medallas?|olimpi\w*|bancos?|salarios?|lavado de dinero|futbol",
+    "pt": r"medalhas?|olimpi\w*|bancos?|salarios?|lavagem de dinheiro|futebol|pichac\w*",
+    "de": r"medaillen?|olympi\w*|banken?|hochzeit",
+    "id": r"medali|olimpiade|bank|provinsi perak|sultan",
+    "ja": r"銀行|メダル|五輪|サプリ",
+}
 
 _ASCII_ALNUM = re.compile(r"[A-Za-z0-9]")
+_LATIN_WORD = re.compile(r"[a-z0-9 .'\-]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +210,7 @@ class MineralLike(Protocol):
     def aliases(self) -> tuple[str, ...]: ...
     @property
     def aliases_zh(self) -> tuple[str, ...]: ...
+    # names_i18n (language -> terms) is read with getattr: it is optional here.
 
 
 def _alternation(terms: Iterable[str]) -> str:
@@ -181,6 +239,10 @@ class MineralMatcher:
         self._exact_re = re.compile(rf"\b({_alternation(exact)})\b") if exact else None
         self._chinese_re = re.compile(_alternation(chinese)) if chinese else None
         self._zh_false_re = re.compile(_alternation(ZH_FALSE_COMPOUNDS))
+        self._companies = {name: mineral for name, mineral in ZH_COMPANIES.items()
+                           if mineral in {m.id for m in minerals}}
+        self._company_re = re.compile(_alternation(self._companies)) if self._companies else None
+        self._i18n = {lang: _LanguageTerms(lang, minerals) for lang in I18N_LANGUAGES}
         self._negatives = {word: re.compile("|".join(patterns), re.IGNORECASE if word.islower()
                                             else 0)
                            for word, patterns in NEGATIVE_PHRASES.items()}
@@ -188,16 +250,30 @@ class MineralMatcher:
                                         re.IGNORECASE)
                        for word in (*AMBIGUOUS_WORDS, *(a.lower() for a in WEAK_ACRONYMS))}
 
-    def find(self, text: str) -> tuple[str, ...]:
-        """Sorted ids of the minerals ``text`` is about."""
+    def find(self, text: str, lang: str = "en") -> tuple[str, ...]:
+        """Sorted ids of the minerals ``text`` (in language ``lang``) is about.
+
+        English names count in every language (LME, NdFeB, lithium in a French headline);
+        Chinese ones in any non-Japanese text with Han characters; the ``names_i18n`` of the
+        text's language on top.
+        """
         text = unicodedata.normalize("NFKC", text)
         found: set[str] = set()
         if _ASCII_ALNUM.search(text):
             found.update(self._english(text))
-        if self._chinese_re is not None and not text.isascii():
-            masked = self._zh_false_re.sub(lambda m: "\u3000" * len(m.group(0)), text)
+        companies: set[str] = set()
+        if self._chinese_re is not None and not text.isascii() and lang != "ja":
+            masked = text
+            if self._company_re is not None:
+                companies = {self._companies[m.group(0)]
+                             for m in self._company_re.finditer(text)}
+                masked = self._company_re.sub(lambda m: "\u3000" * len(m.group(0)), masked)
+            masked = self._zh_false_re.sub(lambda m: "\u3000" * len(m.group(0)), masked)
             found.update(self._chinese[m.group(0)] for m in self._chinese_re.finditer(masked))
-        return tuple(sorted(found))
+        terms = self._i18n.get(lang)
+        if terms is not None:
+            found.update(terms.find(text, english_context=bool(_COMMODITY_CONTEXT.search(text))))
+        return tuple(sorted(found or companies))
 
     def _english(self, text: str) -> set[str]:
         found: set[str] = set()
@@ -239,6 +315,89 @@ class MineralMatcher:
         if word == "lead":  # "lead to", "take the lead": only local context will do
             return False
         return bool(_COMMODITY_CONTEXT.search(text)) and not _OTHER_SENSE.search(text)
+
+
+def fold(text: str) -> str:
+    """Lower case without accents, one character for one (positions stay valid)."""
+    if text.isascii():
+        return text.lower()
+    return "".join(_fold_char(c) for c in text)
+
+
+_FOLDED: dict[str, str] = {}
+
+
+def _fold_char(char: str) -> str:
+    if char.isascii():
+        return char.lower()
+    folded = _FOLDED.get(char)
+    if folded is None:
+        base = unicodedata.normalize("NFD", char)[0].lower()[:1] or char
+        folded = _FOLDED[char] = base if base.isalnum() or not char.isalnum() else char
+    return folded
+
+
+class _LanguageTerms:
+    """One language's mineral names from ``names_i18n`` and its context rules.
+
+    ``?`` terms need commodity context in the text (the language's or English), and none of
+    the other-sense words; ``!`` phrases are masked before matching. Latin-script terms are
+    word-bounded with an optional plural ``s``/``es`` (German: any ending, for compounds);
+    Japanese terms match anywhere, longest first.
+    """
+
+    def __init__(self, lang: str, minerals: Sequence[MineralLike]) -> None:
+        self.lang = lang
+        self.terms: dict[str, str] = {}
+        self.needs_context: set[str] = set()
+        negatives: list[str] = []
+        for mineral in minerals:
+            for raw in (getattr(mineral, "names_i18n", None) or {}).get(lang, ()):
+                term = fold(raw.strip())
+                if term.startswith("!"):
+                    negatives.append(term[1:])
+                    continue
+                if term.endswith("?"):
+                    term = term[:-1]
+                    self.needs_context.add(term)
+                self.terms.setdefault(term, mineral.id)
+        cjk = lang == "ja"
+        names = _alternation(self.terms) or "(?!)"
+        if cjk:
+            self._re = re.compile(f"({names})")
+        elif lang == "de":
+            self._re = re.compile(rf"(?<!\w)({names})\w*")
+        else:
+            self._re = re.compile(rf"(?<!\w)({names})(?:s|es)?(?!\w)")
+        bound = ("", "") if cjk else (r"(?<!\w)", r"(?!\w)")
+        self._negative = (re.compile(f"{bound[0]}(?:{_alternation(negatives)}){bound[1]}")
+                          if negatives else None)
+        self._context = re.compile(bound[0] + f"(?:{fold(I18N_CONTEXT[lang])})" + bound[1])
+        self._other = re.compile(bound[0] + f"(?:{fold(I18N_OTHER_SENSE[lang])})" + bound[1])
+        #: The head of a German compound whose tail is a context word ("Kupferpreis").
+        self._compound = re.compile(f"(?:{fold(I18N_CONTEXT[lang])})") if lang == "de" else None
+
+    def find(self, text: str, *, english_context: bool = False) -> set[str]:
+        folded = fold(text)
+        if self._negative is not None:
+            folded = self._negative.sub(lambda m: " " * len(m.group(0)), folded)
+        found: set[str] = set()
+        context: bool | None = None
+        for match in self._re.finditer(folded):
+            term = match.group(1)
+            if term in self.needs_context and not self._compound_tail(match):
+                if context is None:
+                    context = ((english_context or bool(self._context.search(folded)))
+                               and not self._other.search(folded))
+                if not context:
+                    continue
+            found.add(self.terms[term])
+        return found
+
+
+    def _compound_tail(self, match: re.Match[str]) -> bool:
+        tail = match.group(0)[len(match.group(1)):]
+        return self._compound is not None and bool(tail) and bool(self._compound.match(tail))
 
 
 def _with_singulars(terms: Iterable[str]) -> list[str]:
@@ -368,9 +527,33 @@ _ZH_COUNTRY_ALIASES: Mapping[str, tuple[str, ...]] = {
     "Iran": ("伊朗",), "Morocco": ("摩洛哥",), "Norway": ("挪威",), "Panama": ("巴拿马",),
     "Mongolia": ("蒙古",), "Rwanda": ("卢旺达",), "Kyrgyzstan": ("吉尔吉斯斯坦",),
 }
+#: Country names in the other languages critmon reads (folded: matched without case or accents).
+_I18N_COUNTRY_ALIASES: Mapping[str, tuple[str, ...]] = {
+    "China": ("Chine", "Pekin", "Tiongkok", "Cina", "China's", "中国政府", "中国商务省"),
+    "United States": ("Etats-Unis", "Estados Unidos", "EEUU", "EE.UU.", "EUA", "Vereinigte Staaten",
+                      "Amerika Serikat", "米国", "アメリカ", "米政府"),
+    "Congo (Kinshasa)": ("RDC", "RD Congo", "Republique democratique du Congo",
+                         "Republica Democratica del Congo", "Kongo", "コンゴ", "コンゴ民主共和国"),
+    "Indonesia": ("Indonesie", "Indonesien", "Indonésia", "インドネシア"),
+    "Chile": ("Chili", "チリ"), "Peru": ("Perou", "ペルー"),
+    "Mexico": ("Mexique", "Mexiko", "メキシコ"), "Brazil": ("Bresil", "Brasil", "Brasilien", "ブラジル"),
+    "Bolivia": ("Bolivie", "Bolivien", "ボリビア"), "Argentina": ("Argentine", "Argentinien", "アルゼンチン"),
+    "Guinea": ("Guinee",), "Japan": ("Japon", "Japao", "Jepang", "日本", "日本政府", "経済産業省",
+                                     "経産省", "JOGMEC"),
+    "Germany": ("Allemagne", "Alemania", "Alemanha", "Deutschland", "Jerman", "ドイツ",
+                "Bundesregierung"),
+    "Panama": ("パナマ",), "Gabon": ("ガボン",), "Niger": ("ニジェール",),
+    "Australia": ("Australie", "Australien", "オーストラリア", "豪州"),
+    "European Union": ("UE", "Union europeenne", "Union Europea", "Uniao Europeia", "Europaische Union",
+                       "EU-Kommission", "Uni Eropa", "欧州連合", "欧州委員会"),
+    "Russia": ("Russie", "Rusia", "Russland", "ロシア"),
+    "Philippines": ("Filipinas", "Filipina", "フィリピン"),
+    "Taiwan": ("台湾",), "Korea, Republic of": ("Coree du Sud", "Corea del Sur", "Sudkorea", "韓国"),
+}
 _EN_TARGET_BEFORE = re.compile(
     r"\b(on|from|to|against|with|into|toward|towards|for|over|targeting|versus|vs\.?|"
-    r"including|than|of)\s+(the\s+)?$", re.IGNORECASE)
+    r"including|than|of|vers|contre|envers|hacia|contra|gegen|nach|terhadap|ke)\s+(the\s+)?$",
+    re.IGNORECASE)
 _ZH_TARGET_BEFORE = ("对", "向", "从", "自", "与", "和", "同", "针对", "来自", "对于", "赴")
 _CASE_SENSITIVE_COUNTRY = frozenset({"US", "PRC", "DRC", "UK", "EU", "BIS", "USTR", "OFAC",
                                      "MOFCOM", "USA", "ARECOMS"})
@@ -391,6 +574,14 @@ class CountryFinder:
                     exact[alias] = country
                 else:
                     folded[alias.lower()] = country
+        folded = {fold(alias): country for alias, country in folded.items()}
+        cjk_aliases: dict[str, str] = {}
+        for country, aliases in _I18N_COUNTRY_ALIASES.items():
+            for alias in aliases:
+                if not _LATIN_WORD.fullmatch(fold(alias)):
+                    cjk_aliases.setdefault(alias, country)
+                else:
+                    folded.setdefault(fold(alias), country)
         self._folded = folded
         self._exact = exact
         self._folded_re = re.compile(rf"(?<![\w.])({_alternation(folded)})(?:'s)?(?![\w])",
@@ -399,6 +590,8 @@ class CountryFinder:
         self._zh = {alias: country
                     for country, aliases in (*_ZH_COUNTRY_ALIASES.items(), *_ZH_PLACES.items())
                     for alias in aliases}
+        for alias, country in cjk_aliases.items():
+            self._zh.setdefault(alias, country)
         self._known = frozenset({*USGS_TO_WGI, *_EN_COUNTRY_ALIASES})
         self._zh_re = re.compile(_alternation(self._zh))
 
@@ -416,15 +609,15 @@ class CountryFinder:
         text = unicodedata.normalize("NFKC", name).strip()
         if text in self._known:
             return text
-        return self._exact.get(text) or self._folded.get(text.lower()) or self._zh.get(text)
+        return self._exact.get(text) or self._folded.get(fold(text)) or self._zh.get(text)
 
     def mentions(self, text: str) -> list[tuple[int, str, bool]]:
         """(position, country, named as a target) for every country mention, in order."""
         text = unicodedata.normalize("NFKC", text)
         masked = _EN_NOT_COUNTRIES.sub(lambda m: " " * len(m.group(0)), text)
         found: list[tuple[int, str, bool]] = []
-        for match in self._folded_re.finditer(masked):
-            country = self._folded[match.group(1).lower()]
+        for match in self._folded_re.finditer(fold(masked)):
+            country = self._folded[match.group(1)]
             found.append((match.start(), country, _is_target_en(masked, match.start())))
         for match in self._exact_re.finditer(masked):
             found.append((match.start(), self._exact[match.group(1)],
@@ -449,10 +642,11 @@ class Tagger:
         self.countries = CountryFinder()
         self._groups = {m.id: getattr(m, "group", None) for m in minerals}
 
-    def tag(self, title: str, summary: str = "") -> Tags:
-        """Tag one item: minerals in title or summary; the acting country."""
+    def tag(self, title: str, summary: str = "", lang: str = "en") -> Tags:
+        """Tag one item in language ``lang`` (``zh`` text already simplified): minerals in
+        title or summary; the acting country."""
         text = f"{title}\n{summary}" if summary else title
-        return Tags(self.minerals.find(text), self.countries.find(title, summary))
+        return Tags(self.minerals.find(text, lang), self.countries.find(title, summary))
 
     def groups_of(self, minerals: Iterable[str]) -> tuple[str, ...]:
         """The groups (rare_earths, platinum_group_metals) the given members belong to."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -14,13 +16,16 @@ from monitor.alerting.render import (
     AlertView,
     Change,
     Digest,
+    Locale,
     Notification,
     Reason,
     as_json,
     console_line,
     email_content,
     escape_mrkdwn,
+    factor_text,
     header_safe,
+    localized,
     slack_message,
     subject,
 )
@@ -379,3 +384,92 @@ def test_digest_changes_show_price_changes_as_percentages() -> None:
     digest = Notification(receiver="daily", reason=Reason.DIGEST, key="d" * 32, created_at=T0,
                           digest=Digest(since=None, until=T0, changes=(change,)))
     assert "fired high: gallium price_jump_3m +50%" in email_content(digest).text
+
+
+# ----------------------------------------------------------------------------- language: zh
+
+ZH = Locale("zh", (("gallium", "镓"), ("germanium", "锗")))
+
+
+def zh_note(*alerts: AlertView, reason: Reason = Reason.FIRST) -> Notification:
+    return localized(note(*alerts, reason=reason), ZH)
+
+
+def test_a_chinese_receiver_gets_mineral_level_and_dates_in_chinese() -> None:
+    message = zh_note(view())
+    assert subject(message) == "[critmon][严重] 镓 供应风险 81\uff08此前 62\uff09"
+    text = email_content(message).text
+    assert "[严重] 镓 - supply_risk_level (新告警)" in text
+    assert "供应风险\uff1a81\uff08阈值 75\uff0c此前 62\uff09" in text
+    assert "数据日期 2025年11月1日" in text and "始于 2026年3月1日 08:00 UTC" in text
+    assert "风险构成\uff1a结构性 0.71 (NIR 100%, HHI 0.98)" in text
+    assert FEED_TITLE in text  # feed text is shown as published
+    assert "CRITICAL" not in text and "as of" not in text
+
+
+def test_chinese_slack_message_keeps_the_escaping_rules() -> None:
+    message = slack_message(zh_note(view()))
+    shown = slack_text(message)
+    assert "严重 · 镓" in shown and "数据日期 2025年11月1日" in shown
+    assert "<!channel>" not in shown and "&lt;!channel&gt;" in shown
+    assert message["text"].startswith("[严重] 镓")
+
+
+def test_chinese_console_digest_and_test_message() -> None:
+    assert console_line(zh_note(view())) == \
+        "critmon [严重] 镓 供应风险 81\uff08此前 62\uff09 (新告警 -> analysts)"
+    digest = Digest(since=T0 - timedelta(days=1), until=T0, firing=(view(),), changes=(
+        Change(at=T0, kind="escalated", mineral="germanium", alertname="supply_risk_level",
+               level="critical", from_level="high", value=80.0, indicator="supply_risk"),))
+    text = email_content(localized(Notification(
+        receiver="analysts", reason=Reason.DIGEST, key="d" * 32, created_at=T0, digest=digest),
+        ZH)).text
+    assert "当前告警\uff081\uff09\uff1a" in text
+    assert "2026年3月1日 08:00 UTC 升级 严重\uff08原为高\uff09\uff1a锗 supply_risk_level 80" in text
+    test = email_content(localized(Notification(receiver="analysts", reason=Reason.TEST,
+                                                key="t" * 32, created_at=T0), ZH))
+    assert test.subject == "[critmon][测试] critmon 发给 analysts 的测试消息"
+    assert "并无告警因此触发" in test.text
+
+
+def test_risk_factor_descriptions_are_translated_word_by_word() -> None:
+    assert factor_text("supply risk 81 (critical, confidence 80%): structural 0.90x0.4, "
+                       "market missing, policy 0.20x0.3", ZH) == (
+        "供应风险 81 (严重, 置信度 80%): 结构性 0.90x0.4, 市场 缺失, 政策 0.20x0.3")
+    assert factor_text("USGS MCS (data to 2025-12-31)", ZH) == "USGS MCS (数据截至 2025-12-31)"
+
+
+def test_english_stays_the_default() -> None:
+    assert note(view()).locale == Locale()
+    assert subject(note(view())) == "[critmon][CRITICAL] gallium supply risk 81 (was 62)"
+    assert Locale("zh").mineral("cobalt") == "cobalt"  # an unknown name falls back to the id
+
+
+def test_a_receiver_with_language_zh_gets_chinese_on_the_console(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from monitor.alerting.receivers import build_notifiers
+    from monitor.config.alerting import AlertingFile
+    from monitor.config.load import load_config
+
+    config = load_config()
+    alerting = AlertingFile.model_validate({
+        "receivers": [{"name": "ops_zh", "kind": "console", "language": "zh"},
+                      {"name": "ops_en", "kind": "console"}],
+        "route": {"receiver": "ops_zh"}})
+    notifiers = build_notifiers(dataclasses.replace(config, alerting=alerting), tmp_path)
+    notifiers["ops_zh"].send(note(view()))
+    notifiers["ops_en"].send(note(view()))
+    zh, en = capsys.readouterr().out.splitlines()
+    assert zh == "critmon [严重] 镓 供应风险 81\uff08此前 62\uff09 (新告警 -> analysts)"
+    assert en == "critmon [CRITICAL] gallium supply risk 81 (was 62) (first -> analysts)"
+
+
+def test_an_unknown_receiver_language_is_refused_naming_the_field() -> None:
+    from pydantic import ValidationError
+
+    from monitor.config.alerting import AlertingFile
+
+    with pytest.raises(ValidationError, match="language"):
+        AlertingFile.model_validate({
+            "receivers": [{"name": "ops", "kind": "console", "language": "fr"}],
+            "route": {"receiver": "ops"}})

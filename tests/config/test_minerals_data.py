@@ -46,7 +46,7 @@ LIST_2018 = {
 } | REES | PGMS | {"rare_earths", "platinum_group_metals"}
 
 ALLOWED_KEYS = {"id", "name", "name_zh", "symbol", "aliases", "aliases_zh", "ambiguous", "lists",
-                "unit", "group", "members", "usgs", "hs", "notes"}
+                "unit", "group", "members", "usgs", "hs", "notes", "names_i18n"}
 REQUIRED_KEYS = {"id", "name", "name_zh", "aliases", "aliases_zh", "ambiguous", "lists", "unit",
                  "usgs", "notes"}
 NO_SYMBOL = {"barite", "fluorspar", "graphite", "metallurgical_coal", "phosphate", "potash",
@@ -128,6 +128,16 @@ def test_entries_use_only_the_schema_keys(entries: list[dict[str, Any]]) -> None
         assert entry["unit"] and entry["notes"]
         assert all(isinstance(alias, str) and alias for alias in
                    (*entry["aliases"], *entry["aliases_zh"]))
+
+
+def test_every_mineral_has_names_in_the_six_other_languages(
+        entries: list[dict[str, Any]]) -> None:
+    for entry in entries:
+        names = entry["names_i18n"]
+        assert set(names) == {"fr", "es", "pt", "de", "id", "ja"}, entry["id"]
+        for terms in names.values():
+            plain = [t for t in terms if not t.startswith("!")]
+            assert plain and all(isinstance(t, str) and t.strip("?!") for t in terms), entry["id"]
 
 
 def test_lists_record_the_2018_2022_and_2025_lists(by_id: dict[str, dict[str, Any]]) -> None:

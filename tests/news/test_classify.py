@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import random
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from monitor.news.classify import (
     LabelledItem,
     LabelsError,
     NewsClassifier,
+    corpus_bytes,
     fit_classifier,
     load_classifier,
     load_corpus,
@@ -187,14 +190,28 @@ def test_a_torn_cache_file_is_refitted(tmp_path: Path, monkeypatch: pytest.Monke
 # ----------------------------------------------------------------------------- labels, reports
 
 
-def test_corpus_is_several_hundred_items_in_two_languages_and_every_kind() -> None:
+def test_corpus_is_several_hundred_items_in_nine_languages_and_every_kind() -> None:
     corpus = load_corpus()
-    assert len(corpus) >= 400
-    assert {i.lang for i in corpus} == {"en", "zh"}
-    assert {i.kind for i in corpus} == set(NEWS_KINDS)
+    assert len(corpus) >= 800
+    assert {i.lang for i in corpus} == {"en", "zh", "zh-Hant", "fr", "es", "pt", "id", "ja",
+                                        "de"}
+    assert {i.kind for i in corpus} == set(NEWS_KINDS) - {"unread_language"}
     assert sum(i.lang == "zh" for i in corpus) >= 150
+    for lang in ("zh-Hant", "fr", "es", "pt", "id", "ja", "de"):
+        risks = [i.is_supply_risk_event for i in corpus if i.lang == lang]
+        assert len(risks) >= 20 and 5 <= risks.count(False) < len(risks) - 5, lang
     assert not any(i.is_supply_risk_event and i.kind not in RESTRICTING_KINDS for i in corpus)
     assert len({i.id for i in corpus}) == len(corpus)
+
+
+def test_written_paraphrases_name_the_dated_report_they_paraphrase() -> None:
+    rows = [json.loads(line) for line in corpus_bytes().decode().splitlines()]
+    written = [r for r in rows if r["id"].startswith("i18n-")]
+    assert len(written) >= 150
+    for row in written:
+        assert row["source"].startswith("paraphrase of: ") and len(row["source"]) > 30, row["id"]
+        assert re.fullmatch(r"20[0-2]\d-\d\d-\d\d", row["date"]), row["id"]
+        assert row["url"] == f"https://example.org/critmon-corpus/{row['id']}"
 
 
 def test_parse_labels_accepts_the_eval_format() -> None:
@@ -258,6 +275,20 @@ def test_cross_validation_on_the_corpus_clears_the_floors(corpus_cv: dict) -> No
     assert corpus_cv["items"] == len(load_corpus())
     assert corpus_cv["is_supply_risk_event"]["f1"] >= RISK_F1_FLOOR
     assert corpus_cv["kind_accuracy"] >= KIND_ACCURACY_FLOOR
+
+
+#: Issue 13's target is event F1 0.80 per language; the floor leaves one or two items of margin
+#: (a language has 20-31 items: one item moves its F1 by 0.03-0.05).
+LANGUAGE_F1_FLOOR = 0.75
+
+
+def test_every_language_clears_the_event_floor(corpus_cv: dict) -> None:
+    table = corpus_cv["by_language"]
+    assert set(table) == {"en", "zh", "zh-Hant", "fr", "es", "pt", "id", "ja", "de"}
+    low = {lang: e["event"]["f1"] for lang, e in table.items()
+           if e["event"]["f1"] < LANGUAGE_F1_FLOOR}
+    assert low == {}
+    assert corpus_cv["time_split"]["test"] > 300  # and the time split was computed
 
 
 def test_the_documented_cross_validation_figures_are_the_computed_ones(corpus_cv: dict) -> None:

@@ -45,7 +45,7 @@ def test_news_source_kinds(spec: dict[str, object], kind: type) -> None:
                  id="bad-regex"),
     pytest.param({"kind": "html_list", "selector": "ul > li"}, "unsupported selector",
                  id="child-combinator"),
-    pytest.param({"kind": "rss", "lang": "fr"}, "lang", id="unknown-language"),
+    pytest.param({"kind": "rss", "lang": "it"}, "lang", id="unknown-language"),
 ])
 def test_bad_news_sources_are_rejected(spec: dict[str, object], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
@@ -84,7 +84,8 @@ def test_shipped_news_sources_cover_every_required_kind(shipped: Config) -> None
     assert any("whitehouse.gov/presidential-actions/feed" in u for u in urls)
     assert any("mofcom.gov.cn" in u for u in urls)
     google = [s for s in news if "news.google.com/rss/search" in s.url]
-    assert {s.lang for s in google} == {"en", "zh"}
+    assert {s.lang for s in google} == {"en", "zh", "zh-Hant", "fr", "es", "pt", "id", "ja",
+                                        "de"}
     assert not any("key=" in u or "token=" in u for u in urls)
     assert shipped.rules.news.half_life == timedelta(days=60)
 

@@ -161,3 +161,76 @@ def test_country_from_summary_when_title_names_none(tagger: Tagger) -> None:
 ])
 def test_canonical_country(tagger: Tagger, name: str, canonical: str | None) -> None:
     assert tagger.countries.canonical(name) == canonical
+
+
+# ----------------------------------------------------------------------------- other languages
+# Names from names_i18n in minerals.yaml; "?" names need commodity context in their language.
+
+MUST_TAG_I18N = [
+    ("fr", "La RDC suspend les exportations de cobalt pour quatre mois", "cobalt"),
+    ("fr", "Le Gabon interdira l'exportation de manganèse brut", "manganese"),
+    ("fr", "Le cours du cuivre bondit à Londres", "copper"),
+    ("fr", "La Guinée retire des permis de bauxite", "aluminum"),
+    ("es", "Boric anuncia la Estrategia Nacional del Litio", "lithium"),
+    ("es", "Huelga en la mina de cobre Escondida", "copper"),
+    ("es", "El precio de la plata sube en el mercado de metales", "silver"),
+    ("es", "China prohíbe exportar galio y germanio", "gallium"),
+    ("pt", "Preço do minério de ferro recua em Dalian", "iron_ore"),
+    ("pt", "Serra Verde inicia produção de terras raras em Goiás", "rare_earths"),
+    ("pt", "China restringe exportações de gálio", "gallium"),
+    ("de", "Kongo setzt Kobaltexporte für vier Monate aus", "cobalt"),
+    ("de", "China stellt sieben Seltene Erden unter Exportkontrolle", "rare_earths"),
+    ("de", "Kupferpreis steigt auf Rekordhoch", "copper"),
+    ("id", "Larangan ekspor bijih nikel berlaku hari ini", "nickel"),
+    ("id", "Ekspor timah terhenti karena RKAB belum disetujui", "tin"),
+    ("id", "Jokowi umumkan larangan ekspor bauksit", "aluminum"),
+    ("ja", "中国、レアアース7種の輸出規制を発表", "rare_earths"),
+    ("ja", "銅価格が最高値を更新", "copper"),
+    ("ja", "亜鉛の精錬所が停止", "zinc"),
+    ("ja", "コンゴ民主共和国、コバルトの輸出を停止", "cobalt"),
+    ("zh", "华友钴业：刚果(金)钴出口暂停", "cobalt"),  # noqa: RUF001 (Chinese punctuation)
+    ("zh", "江西铜业任命新总经理", "copper"),  # a company of one mineral, nothing else named
+]
+MUST_NOT_TAG_I18N = [
+    ("fr", "Le gouvernement débloque de l'argent pour les hôpitaux", "silver"),
+    ("fr", "Une exposition consacrée au bleu de cobalt", "cobalt"),
+    ("es", "El gobierno no tiene plata para pagar los salarios", "silver"),
+    ("es", "Turistas llegan a Mar del Plata por el fin de semana largo", "silver"),
+    ("es", "Que el gobierno cobre impuestos a los bancos", "copper"),
+    ("pt", "Atleta conquista medalha de prata na natação", "silver"),
+    ("de", "Der Leitzins bleibt unverändert", "lead"),
+    ("de", "Aluminiumfolie im Test", "aluminum"),
+    ("de", "Ein neuer Bleistift für Schüler", "lead"),
+    ("id", "Bantuan atap seng untuk warga korban banjir", "zinc"),
+    ("ja", "日銀がマイナス金利を解除", "silver"),
+    ("ja", "東京五輪、卓球男子団体で日本が銅メダル", "copper"),
+    ("ja", "鉛筆の生産が減少", "lead"),
+    ("ja", "アルミホイルの価格が上昇", "aluminum"),
+    ("zh", "华友钴业印尼镍项目投产", "cobalt"),  # the company's name, the news is nickel
+    ("zh", "锡纸烤鱼走红", "tin"),
+    ("zh", "中国银行公布业绩", "silver"),
+]
+
+
+@pytest.mark.parametrize(("lang", "text", "mineral"), MUST_TAG_I18N)
+def test_tagger_finds_the_mineral_in_other_languages(tagger: Tagger, lang: str, text: str,
+                                                     mineral: str) -> None:
+    assert mineral in tagger.tag(text, lang=lang).minerals
+
+
+@pytest.mark.parametrize(("lang", "text", "mineral"), MUST_NOT_TAG_I18N)
+def test_tagger_ignores_other_meanings_in_other_languages(tagger: Tagger, lang: str, text: str,
+                                                          mineral: str) -> None:
+    assert mineral not in tagger.tag(text, lang=lang).minerals
+
+
+@pytest.mark.parametrize(("lang", "title", "country"), [
+    ("fr", "La RDC suspend les exportations de cobalt", "Congo (Kinshasa)"),
+    ("es", "México aprueba la nacionalización del litio", "Mexico"),
+    ("de", "Indonesien stoppt die Ausfuhr von Nickelerz", "Indonesia"),
+    ("ja", "インドネシア、ニッケル鉱石の輸出禁止を前倒し", "Indonesia"),
+    ("fr", "Pékin interdit les exportations de gallium vers les États-Unis", "China"),
+])
+def test_acting_country_in_other_languages(tagger: Tagger, lang: str, title: str,
+                                           country: str) -> None:
+    assert tagger.tag(title, lang=lang).country == country
