@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import (
-    field_validator,
     Field,
+    field_validator,
     model_validator,
 )
 

@@ -29,7 +29,6 @@ from monitor.core.untrusted import clean_text
 from monitor.news.dedup import DedupIndex, canonical_url
 from monitor.news.items import Classification, NewsItem, NewsRecord, ParsedFeed
 from monitor.news.language import LanguageIdentifier, Reading, default_identifier
-from monitor.news.parse import HtmlListSpec, parse_federal_register, parse_feed, parse_html_list
 from monitor.news.store import NewsStore
 from monitor.news.tagging import Tagger, Tags
 from monitor.store.database import Store
