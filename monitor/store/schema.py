@@ -115,6 +115,12 @@ def m007_source_failing_since(db: Database) -> None:
     db["source_state"].add_column("failing_since", str)
 
 
+@migrations()
+def m008_config_versions_author(db: Database) -> None:
+    # Who applied a config from the web console (NULL for a start or a reload from disk).
+    db["config_versions"].add_column("author", str)
+
+
 # --------------------------------------------------------------------------- news
 
 news_migrations = Migrations("critmon_news")
