@@ -117,8 +117,9 @@ class Console:
         user = request.scope.get("state", {}).get("user", "")
         context.update(
             user=user, csrf=self.csrf.token(user), nav=request.url.path,
-            config_error=self.config_error, author=user or self.settings.default_author,
-            authenticated=bool(user), now=self.settings.clock.now())
+            config_error=self.config_error, authenticated=bool(user),
+            now=self.settings.clock.now(),
+            author=user or context.get("author") or self.settings.default_author)
         return self.templates.TemplateResponse(request, name, context, status_code=status)
 
 
@@ -314,7 +315,7 @@ def sources_page(console: Console, request: Request) -> Response:
 
 def rules_page(console: Console, request: Request, *, draft: rules_edit.Draft | None = None,
                preview: Any = None, message: str = "", status: int = 200,
-               preview_form: dict[str, str] | None = None) -> Response:
+               preview_form: dict[str, str] | None = None, author: str = "") -> Response:
     config = console.config()
     mineral = request.query_params.get("mineral", "")
     shown = [mineral] if mineral in config.mineral_ids else list(config.mineral_ids)[:0]
@@ -333,7 +334,7 @@ def rules_page(console: Console, request: Request, *, draft: rules_edit.Draft | 
         rows=queries.rule_rows(config, shown or list(config.mineral_ids)),
         fields=fields, override_rows=[*overrides, (max(overrides) + 1) if overrides else 0],
         draft=draft, preview=preview, message=message, versions=versions,
-        editable=editable, not_editable=not_editable, digest=config.digest,
+        editable=editable, not_editable=not_editable, digest=config.digest, author=author,
         preview_form=preview_form or {"from": "2021-01-01", "to": PREVIEW_TO.isoformat(),
                                       "minerals": ""},
         rule_names=[r.name for r in config.rules.rules],
@@ -455,21 +456,22 @@ def draft_action(console: Console, request: Request, form: FormData, user: str) 
                                    console.settings.config_dir)
     what = _text(form, "action", 20)
     preview_form = {k: _text(form, f"preview_{k}", 200) for k in ("from", "to", "minerals")}
+    author = _author(console, form, user)
     if draft.error:
-        return rules_page(console, request, draft=draft, status=400, preview_form=preview_form)
+        return rules_page(console, request, draft=draft, status=400, preview_form=preview_form,
+                          author=author)
     assert draft.config is not None
     if what == "preview":
-        return _preview(console, request, config, draft, preview_form)
+        return _preview(console, request, config, draft, preview_form, author)
     if what != "apply":
         return rules_page(console, request, draft=draft, preview_form=preview_form,
-                          message="the draft is valid" + (
+                          author=author, message="the draft is valid" + (
                               f"; it changes {', '.join(draft.changed)}" if draft.changed
                               else "; it changes nothing"))
     if _text(form, "base_digest", 80) != config.digest:
         draft.error = ("the config changed on disk since this form was opened: nothing was "
                        "written; review the current rules and apply again")
-        return rules_page(console, request, draft=draft, status=409)
-    author = _author(console, form, user)
+        return rules_page(console, request, draft=draft, status=409, author=author)
     if not author:
         draft.error = "say who applies the change (author)"
         return rules_page(console, request, draft=draft, status=400)
@@ -486,11 +488,11 @@ def _write(console: Console, request: Request, config: Config, new: Config, auth
     except (MonitorError, OSError) as exc:
         failed = draft or rules_edit.Draft("", rules_edit.form_fields(config))
         failed.error = f"not written: {exc}"
-        return rules_page(console, request, draft=failed, status=400)
+        return rules_page(console, request, draft=failed, status=400, author=author)
     console.config()  # pick up the files just written
     message = (f"{origin} by {author}: wrote {', '.join(written)}; a running daemon reloads "
                "it within seconds") if written else "nothing to write: no file changes"
-    return rules_page(console, request, message=message)
+    return rules_page(console, request, message=message, author=author)
 
 
 def revert_action(console: Console, request: Request, form: FormData, user: str) -> Response:
@@ -511,7 +513,7 @@ def revert_action(console: Console, request: Request, form: FormData, user: str)
 
 
 def _preview(console: Console, request: Request, config: Config, draft: rules_edit.Draft,
-             form: dict[str, str]) -> Response:
+             form: dict[str, str], author: str) -> Response:
     from monitor.backtest.events import bundled_events_text, parse_events
     from monitor.backtest.preview import preview
 
@@ -522,15 +524,18 @@ def _preview(console: Console, request: Request, config: Config, draft: rules_ed
             raise ValueError("the end is before the start")
     except ValueError as exc:
         draft.error = f"preview dates: {exc}"
-        return rules_page(console, request, draft=draft, status=400, preview_form=form)
+        return rules_page(console, request, draft=draft, status=400, preview_form=form,
+                          author=author)
     minerals = [m.strip() for m in form["minerals"].split(",") if m.strip()]
     unknown = sorted(set(minerals) - set(config.mineral_ids))
     if unknown:
         draft.error = f"preview: unknown mineral(s) {', '.join(unknown)}"
-        return rules_page(console, request, draft=draft, status=400, preview_form=form)
+        return rules_page(console, request, draft=draft, status=400, preview_form=form,
+                          author=author)
     if not console.preview_lock.acquire(blocking=False):
         draft.error = "another preview is running; try again when it has finished"
-        return rules_page(console, request, draft=draft, status=429, preview_form=form)
+        return rules_page(console, request, draft=draft, status=429, preview_form=form,
+                          author=author)
     try:
         started = datetime.now(UTC)
         events = parse_events(bundled_events_text(), config.minerals.minerals)[0]
@@ -543,7 +548,7 @@ def _preview(console: Console, request: Request, config: Config, draft: rules_ed
     log.info("rules preview %s..%s: +%d -%d alerts in %.1f s", start, end, result.gained,
              result.lost, seconds)
     return rules_page(console, request, draft=draft, preview=result, preview_form=form,
-                      message=f"preview {start}..{end} took {seconds:.1f} s")
+                      author=author, message=f"preview {start}..{end} took {seconds:.1f} s")
 
 
 # --------------------------------------------------------------------------- the app
