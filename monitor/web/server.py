@@ -4,6 +4,7 @@ the daemon (``critmon run --web``), stopped with it."""
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 import time
 from dataclasses import dataclass
@@ -75,7 +76,14 @@ class BackgroundConsole:
         self.thread = threading.Thread(target=server.run, name="critmon-web", daemon=True)
 
     def start(self) -> None:
-        self.thread.start()
+        # The thread starts with the daemon's signals blocked, so SIGTERM/SIGHUP always reach
+        # the main thread's sigwait (a thread inherits its creator's signal mask).
+        handled = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, handled)
+        try:
+            self.thread.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
         deadline = time.monotonic() + START_TIMEOUT_S
         while not self.server.started and self.thread.is_alive():
             if time.monotonic() > deadline:
