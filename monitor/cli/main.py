@@ -410,12 +410,12 @@ def config_show(obj: Context, name: str | None) -> None:
 @format_option
 @click.pass_obj
 def config_history(obj: Context, fmt: str) -> None:
-    """List every config the daemon has loaded (digest, time, summary)."""
+    """List every config the daemon has loaded (digest, time, summary, who applied it)."""
     with obj.open_store() as store:
         rows = store.config_versions()
     for row in rows:
         row["digest"] = row["digest"][:12]
-    click.echo(render(rows, ["id", "loaded_at", "origin", "digest", "summary"], fmt))
+    click.echo(render(rows, ["id", "loaded_at", "origin", "author", "digest", "summary"], fmt))
 
 
 # ---------------------------------------------------------------------- health, db
