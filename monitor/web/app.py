@@ -211,7 +211,7 @@ def mineral_page(console: Console, request: Request) -> Response:
     score_chart = charts.line_chart(history, low=0, high=100, bands=bands, spans=spans)
     change = queries.change_series(prices[-360:])
     thresholds = queries.price_thresholds(config, mineral_id)
-    price_chart = charts.line_chart(prices[-360:], value_format="{:,.4g}")
+    price_chart = charts.line_chart(prices[-360:], value_format="auto")
     change_chart = charts.line_chart(
         [(d, 100 * v) for d, v in change], value_format="{:+.0f}%",
         thresholds=[(100 * t, css, label) for t, css, label in thresholds])

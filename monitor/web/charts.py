@@ -102,8 +102,15 @@ def line_chart(points: Sequence[Point], *, width: int = 720, height: int = 220,
     rules = tuple(Rule(ys(t), css, label) for t, css, label in thresholds if lo <= t <= hi)
     return Chart(width, height, _polyline(coords), bands=band_shapes, rules=rules,
                  spans=span_shapes, x_labels=_year_labels(usable, xs),
-                 y_labels=tuple((ys(v), value_format.format(v)) for v in _ticks(lo, hi)),
+                 y_labels=tuple((ys(v), _label(v, value_format)) for v in _ticks(lo, hi)),
                  last=coords[-1])
+
+
+def _label(value: float, value_format: str) -> str:
+    """An axis label: ``value_format``, or for ``"auto"`` thousands separators above 1000."""
+    if value_format != "auto":
+        return value_format.format(value)
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
 
 
 def _finite(value: float | None) -> bool:

@@ -266,3 +266,18 @@ def test_an_existing_private_state_directory_is_used_without_chmod(tmp_path: Pat
 def test_a_new_state_directory_is_created_private_with_its_parents(tmp_path: Path) -> None:
     state = ensure_state_dir(tmp_path / "a" / "b" / "state")
     assert mode(state) == 0o700
+
+
+def test_a_config_version_keeps_its_author_and_every_file(store: Store) -> None:
+    files = {"rules.yaml": "version: 1\n", "alerting.yaml": "version: 1\n"}
+    at = datetime(2026, 1, 2, tzinfo=UTC)
+    assert store.record_config(digest="a" * 64, loaded_at=at, origin="start", summary="s",
+                               files=files)
+    assert store.record_config(digest="b" * 64, loaded_at=at, origin="web apply", summary="s",
+                               files={**files, "rules.yaml": "version: 1\nrules: []\n"},
+                               author="ana")
+    newest, oldest = store.config_versions()
+    assert (newest["origin"], newest["author"]) == ("web apply", "ana")
+    assert oldest["author"] is None
+    assert store.config_version_files(oldest["id"]) == files
+    assert store.config_version_files(newest["id"] + 1) is None
