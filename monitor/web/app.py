@@ -8,6 +8,7 @@ too (a preview replays years of data: it never runs on the event loop).
 from __future__ import annotations
 
 import getpass
+import json
 import logging
 import os
 import threading
@@ -74,6 +75,7 @@ class Console:
         self._stamp: tuple[Any, ...] = ()
         self.config_error = ""
         self._replay: tuple[str, Any] | None = None
+        self._replay_lock = threading.Lock()
         self.preview_lock = threading.Lock()
         env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"),
                                  autoescape=True, undefined=jinja2.StrictUndefined,
@@ -108,7 +110,7 @@ class Console:
         """The bundled data a preview replays (loaded once per config)."""
         from monitor.backtest.inputs import bundled_data
 
-        with self._lock:
+        with self._replay_lock:  # not the config's lock: pages go on while this loads
             if self._replay is None or self._replay[0] != config.digest:
                 self._replay = (config.digest, bundled_data(config))
             return self._replay[1]
@@ -226,8 +228,6 @@ def mineral_page(console: Console, request: Request) -> Response:
 
 
 def _json_list(text: str | None) -> list[str]:
-    import json
-
     try:
         value = json.loads(text or "[]")
     except ValueError:
@@ -318,7 +318,7 @@ def rules_page(console: Console, request: Request, *, draft: rules_edit.Draft | 
                preview_form: dict[str, str] | None = None, author: str = "") -> Response:
     config = console.config()
     mineral = request.query_params.get("mineral", "")
-    shown = [mineral] if mineral in config.mineral_ids else list(config.mineral_ids)[:0]
+    shown = [mineral] if mineral in config.mineral_ids else list(config.mineral_ids)
     with console.store() as store:
         versions = store.config_versions(limit=30)
     fields = draft.fields if draft else rules_edit.form_fields(config)
@@ -331,7 +331,7 @@ def rules_page(console: Console, request: Request, *, draft: rules_edit.Draft | 
     overrides = sorted({int(k.split("_")[1]) for k in fields if k.startswith("override_")})
     return console.page(
         request, "rules.html", status=status, config=config, mineral=mineral,
-        rows=queries.rule_rows(config, shown or list(config.mineral_ids)),
+        rows=queries.rule_rows(config, shown),
         fields=fields, override_rows=[*overrides, (max(overrides) + 1) if overrides else 0],
         draft=draft, preview=preview, message=message, versions=versions,
         editable=editable, not_editable=not_editable, digest=config.digest, author=author,
