@@ -17,24 +17,27 @@ $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@ $(VENV)/.run-installed
 
-run: $(VENV)/.run-installed      ## install and run the daemon in the foreground (Ctrl-C stops)
-	$(BIN)/critmon run
+# The web console listens on loopback only; the daemon prints its URL when it starts.
+WEB ?= 127.0.0.1:8765
+
+run: $(VENV)/.run-installed      ## install and run the daemon (and its web console) in the foreground
+	$(BIN)/critmon run --web $(WEB)
 
 once: $(VENV)/.run-installed     ## one full cycle, then exit
 	$(BIN)/critmon once
 
-# Debian packages the tests drive for real (a headless browser renders the HTML report; a real
-# Alertmanager takes critmon's alerts); installed when missing, so `make test` on a fresh
-# machine and CI run every test.
-SYSTEM_TOOLS = chromium systemd-analyze prometheus-alertmanager
+# Debian packages the tests drive for real (a headless browser renders the HTML report and
+# clicks through the web console through chromedriver; a real Alertmanager takes critmon's
+# alerts); installed when missing, so `make test` on a fresh machine and CI run every test.
+SYSTEM_TOOLS = chromium chromedriver systemd-analyze prometheus-alertmanager
 
 system-deps:
 	@missing=""; for tool in $(SYSTEM_TOOLS); do command -v $$tool >/dev/null 2>&1 || missing=1; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi; \
-	  echo "installing Debian packages for the tests: chromium systemd prometheus-alertmanager"; \
+	  echo "installing Debian packages for the tests: chromium chromium-driver systemd prometheus-alertmanager"; \
 	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq \
-	    --no-install-recommends chromium systemd prometheus-alertmanager >/dev/null; \
+	    --no-install-recommends chromium chromium-driver systemd prometheus-alertmanager >/dev/null; \
 	fi
 
 test: $(VENV)/.dev-installed system-deps  ## install the dev extras and run the whole suite

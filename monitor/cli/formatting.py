@@ -16,21 +16,16 @@ raw CSI on the terminal.
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
+from monitor.core.tabular import FORMULA_START, csv_cell, csv_text, safe_value, to_json
 from monitor.core.untrusted import clean_text, strip_controls
 
-FORMATS = ("table", "json", "csv")
+__all__ = ["FORMATS", "FORMULA_START", "csv_cell", "render", "safe_text", "safe_value",
+           "to_json"]
 
-#: First characters that make a spreadsheet treat a cell as a formula (OWASP, CSV injection).
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-#: Text that is just a number (``-0.5``, ``+12``, ``1e-3``, ``-40%``): no formula can hide in it.
-_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?%?")
+FORMATS = ("table", "json", "csv")
 
 
 def render(rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: str) -> str:
@@ -38,12 +33,7 @@ def render(rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: str) -> 
     if fmt == "json":
         return to_json([{c: row.get(c) for c in columns} for row in rows])
     if fmt == "csv":
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore",
-                                lineterminator="\n")
-        writer.writeheader()
-        writer.writerows({c: csv_cell(row.get(c)) for c in columns} for row in rows)
-        return buffer.getvalue().rstrip("\n")
+        return csv_text(rows, columns)
     if fmt == "table":
         return _table(rows, columns)
     raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
@@ -52,39 +42,6 @@ def render(rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: str) -> 
 def safe_text(value: object) -> str:
     """``value`` as text to print: control and bidi characters removed, line breaks kept."""
     return strip_controls(str(value))
-
-
-def to_json(value: Any) -> str:
-    """``value`` as indented JSON, every string in it (keys too) free of control characters."""
-    return json.dumps(safe_value(value), ensure_ascii=False, indent=2, default=_json_default)
-
-
-def safe_value(value: Any) -> Any:
-    """``value`` with control and bidi characters removed from every string, recursively."""
-    if isinstance(value, str):
-        return strip_controls(value)
-    if isinstance(value, Mapping):
-        return {safe_value(k) if isinstance(k, str) else k: safe_value(v)
-                for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [safe_value(v) for v in value]
-    return value
-
-
-def _json_default(value: Any) -> str:
-    return strip_controls(str(value))
-
-
-def csv_cell(value: Any) -> Any:
-    """One CSV cell: text cleaned and kept from being run as a formula; numbers unchanged."""
-    if value is None:
-        return ""
-    if isinstance(value, bool | int | float):
-        return value
-    text = strip_controls(str(value))
-    if text.startswith(FORMULA_START) and not _NUMBER.fullmatch(text):
-        return "'" + text
-    return text
 
 
 def _cell(value: Any) -> str:

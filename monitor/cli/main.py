@@ -13,6 +13,7 @@ import click
 
 from monitor import __version__
 from monitor.alerting.store import AlertStore
+from monitor.cli import web as web_cli
 from monitor.cli.alerts import ALERT_COMMANDS
 from monitor.cli.data import data as data_command
 from monitor.cli.formatting import FORMATS, render, safe_text, to_json
@@ -160,8 +161,16 @@ def cli(ctx: click.Context, config_dir: str | None, state_dir: str | None, log_l
 @cli.command()
 @click.option("--metrics", "metrics_address", envvar="CRITMON_METRICS", metavar="[HOST:]PORT",
               help="Serve /metrics and /healthz here (a bare port binds to 127.0.0.1).")
+@click.option("--web", "web_address", envvar="CRITMON_WEB", metavar="[HOST:]PORT",
+              help="Serve the web console here too (a bare port binds to 127.0.0.1; see "
+                   "`critmon web` for the login options).")
+@web_cli.users_option
+@web_cli.proxy_option
+@web_cli.trusted_option
 @click.pass_obj
-def run(obj: Context, metrics_address: str | None) -> None:
+def run(obj: Context, metrics_address: str | None, web_address: str | None,
+        users_file: Path | None, proxy_user_header: str,
+        trusted_proxies: tuple[str, ...]) -> None:
     """Run the daemon in the foreground until SIGINT/SIGTERM (SIGHUP reloads the config)."""
     runtime = obj.runtime()
     server = None
@@ -169,9 +178,15 @@ def run(obj: Context, metrics_address: str | None) -> None:
         from monitor.ops.metrics import start_metrics_server  # prometheus_client: only when used
 
         server = start_metrics_server(runtime.db_path, metrics_address)
+    stop_web = web_cli.start_beside_daemon(
+        web_address, obj.config_dir, obj.state_dir,
+        web_cli.auth_options(users_file, proxy_user_header, trusted_proxies)
+    ) if web_address else None
     try:
         code = Daemon(runtime).run()
     finally:
+        if stop_web is not None:
+            stop_web()
         if server is not None:
             server.shutdown()
             server.server_close()
@@ -467,12 +482,12 @@ def config_show(obj: Context, name: str | None) -> None:
 @format_option
 @click.pass_obj
 def config_history(obj: Context, fmt: str) -> None:
-    """List every config the daemon has loaded (digest, time, summary)."""
+    """List every config the daemon has loaded (digest, time, summary, who applied it)."""
     with obj.open_store() as store:
         rows = store.config_versions()
     for row in rows:
         row["digest"] = row["digest"][:12]
-    click.echo(render(rows, ["id", "loaded_at", "origin", "digest", "summary"], fmt))
+    click.echo(render(rows, ["id", "loaded_at", "origin", "author", "digest", "summary"], fmt))
 
 
 # ---------------------------------------------------------------------- health, db
@@ -539,6 +554,7 @@ for _command in ALERT_COMMANDS:  # alerts, ack, silence, history, notify (monito
     cli.add_command(_command)
 cli.add_command(news_command)  # news [list], news classify, news eval, news cv (cli_news.py)
 cli.add_command(data_command)  # data fetch usgs-mcs (monitor/cli/data.py)
+cli.add_command(web_cli.web_command)  # web [HOST:]PORT: the console alone (monitor/cli/web.py)
 
 from monitor.cli.backtest import BACKTEST_COMMANDS, rules_preview
 

@@ -98,11 +98,12 @@ def seed_bundled_data(store: Store, config: Config, now: datetime) -> bool:
     return True
 
 
-def record_config(store: Store, config: Config, now: datetime, *, origin: str) -> bool:
+def record_config(store: Store, config: Config, now: datetime, *, origin: str,
+                  author: str | None = None) -> bool:
     summary = (f"{len(config.minerals.minerals)} minerals, {len(config.sources.sources)} sources,"
                f" {len(config.rules.rules)} rules, {len(config.alerting.receivers)} receivers")
     return store.record_config(digest=config.digest, loaded_at=now, origin=origin,
-                               summary=summary, files=config.texts)
+                               summary=summary, files=config.texts, author=author)
 
 
 # ---------------------------------------------------------------------- one cycle

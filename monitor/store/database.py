@@ -445,7 +445,7 @@ class Store:
     # ------------------------------------------------------------------ config versions
 
     def record_config(self, *, digest: str, loaded_at: datetime, origin: str, summary: str,
-                      files: dict[str, str]) -> bool:
+                      files: dict[str, str], author: str | None = None) -> bool:
         """Record a loaded config unless it equals the last one; return True when recorded."""
         last = list(self.db.query(
             "SELECT digest FROM config_versions ORDER BY id DESC LIMIT 1"))
@@ -455,13 +455,20 @@ class Store:
             self.db["config_versions"].insert({
                 "digest": digest, "loaded_at": loaded_at.isoformat(), "origin": origin,
                 "summary": summary, "files": json.dumps(files, ensure_ascii=False),
+                "author": author,
             })
         return True
 
     def config_versions(self, limit: int = 50) -> list[dict[str, Any]]:
         return list(self.db.query(
-            "SELECT id, digest, loaded_at, origin, summary FROM config_versions "
+            "SELECT id, digest, loaded_at, origin, summary, author FROM config_versions "
             "ORDER BY id DESC LIMIT ?", [limit]))
+
+    def config_version_files(self, version_id: int) -> dict[str, str] | None:
+        """The full text of each config file of one recorded version (None: no such id)."""
+        rows = list(self.db.query("SELECT files FROM config_versions WHERE id = ?",
+                                  [version_id]))
+        return json.loads(rows[0]["files"]) if rows else None
 
     def last_config_files(self) -> dict[str, str] | None:
         rows = list(self.db.query("SELECT files FROM config_versions ORDER BY id DESC LIMIT 1"))

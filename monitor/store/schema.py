@@ -141,6 +141,12 @@ def m009_trade_flows(db: Database) -> None:
     db["trade_flows"].create_index(["hs", "period"])
 
 
+@migrations()
+def m010_config_versions_author(db: Database) -> None:
+    # Who applied a config from the web console (NULL for a start or a reload from disk).
+    db["config_versions"].add_column("author", str)
+
+
 # --------------------------------------------------------------------------- news
 
 news_migrations = Migrations("critmon_news")

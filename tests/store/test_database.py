@@ -296,3 +296,18 @@ def test_a_store_from_before_perspectives_migrates_its_rows_to_the_us_perspectiv
         assert store.risk_series("cobalt") == [(date(2026, 3, 1), 56.3)]
         assert sorted(row["perspective"] for row in store.current_signals()) == ["cn", "us"]
         assert [row["perspective"] for row in store.risk_history("cobalt")] == ["us", "cn"]
+
+
+def test_a_config_version_keeps_its_author_and_every_file(store: Store) -> None:
+    files = {"rules.yaml": "version: 1\n", "alerting.yaml": "version: 1\n"}
+    at = datetime(2026, 1, 2, tzinfo=UTC)
+    assert store.record_config(digest="a" * 64, loaded_at=at, origin="start", summary="s",
+                               files=files)
+    assert store.record_config(digest="b" * 64, loaded_at=at, origin="web apply", summary="s",
+                               files={**files, "rules.yaml": "version: 1\nrules: []\n"},
+                               author="ana")
+    newest, oldest = store.config_versions()
+    assert (newest["origin"], newest["author"]) == ("web apply", "ana")
+    assert oldest["author"] is None
+    assert store.config_version_files(oldest["id"]) == files
+    assert store.config_version_files(newest["id"] + 1) is None
