@@ -178,8 +178,9 @@ def overview_page(console: Console, request: Request) -> Response:
                                     firing_only=q.get("firing") == "1",
                                     sort=q.get("sort", "score"))
     today = console.settings.clock.now().date()
+    perspective = chosen_perspective(config, request)
     with console.store() as store:
-        rows = queries.overview(store, config, today, wanted)
+        rows = queries.overview(store, config, today, wanted, perspective)
         last_eval = store.get_meta("last_evaluation_at")
     for row in rows:
         row["sparkline"] = charts.sparkline(row["spark"])
@@ -187,7 +188,14 @@ def overview_page(console: Console, request: Request) -> Response:
     lists = sorted({year for m in config.minerals.minerals for year in m.lists})
     return console.page(request, "overview.html", rows=rows, wanted=wanted, levels=levels,
                         lists=lists, sorts=queries.SORTS, last_eval=last_eval,
-                        total=len(config.minerals.minerals))
+                        total=len(config.minerals.minerals), perspective=perspective,
+                        perspectives=config.perspective_ids)
+
+
+def chosen_perspective(config: Config, request: Request) -> str:
+    """``?perspective=`` when rules.yaml lists it, else the first listed (the default)."""
+    asked = request.query_params.get("perspective", "")
+    return asked if asked in config.perspective_ids else config.perspective_ids[0]
 
 
 def mineral_page(console: Console, request: Request) -> Response:
@@ -196,9 +204,11 @@ def mineral_page(console: Console, request: Request) -> Response:
     if mineral_id not in config.mineral_ids:
         raise HTTPException(404, "no such mineral")
     mineral = config.mineral(mineral_id)
+    perspective = chosen_perspective(config, request)
     with console.store() as store:
-        latest = queries.latest_scores(store).get(mineral_id, {})
-        history = queries.score_histories(store, mineral=mineral_id).get(mineral_id, [])
+        latest = queries.latest_scores(store, perspective).get(mineral_id, {})
+        history = queries.score_histories(store, mineral=mineral_id,
+                                          perspective=perspective).get(mineral_id, [])
         indicators = queries.latest_indicators(store, mineral_id)
         episodes = queries.episodes(store, mineral_id)
         prices, unit, price_source = queries.price_series(store, mineral_id)
@@ -218,7 +228,8 @@ def mineral_page(console: Console, request: Request) -> Response:
         [(d, 100 * v) for d, v in change], value_format="{:+.0f}%",
         thresholds=[(100 * t, css, label) for t, css, label in thresholds])
     return console.page(
-        request, "mineral.html", mineral=mineral, latest=latest,
+        request, "mineral.html", mineral=mineral, latest=latest, perspective=perspective,
+        perspectives=config.perspective_ids,
         factors=queries.factors_of(latest), indicators=indicators, episodes=episodes,
         score_chart=score_chart, price_chart=price_chart, change_chart=change_chart,
         thresholds=thresholds, unit=unit, price_source=price_source, news=news,

@@ -32,17 +32,19 @@ PRICE_RULE_INDICATORS = ("price_change_3m", "price_change_1m", "price_change_12m
 # --------------------------------------------------------------------------- overview
 
 
-def latest_scores(store: Store) -> dict[str, dict[str, Any]]:
-    """Each mineral's last stored score row."""
+def latest_scores(store: Store, perspective: str = "us") -> dict[str, dict[str, Any]]:
+    """Each mineral's last stored score row under ``perspective`` (the economy scored)."""
     return {row["mineral"]: row for row in store.db.query(
         "SELECT mineral, as_of, evaluated_at, score, level, confidence, method, factors, missing"
-        " FROM risk_scores WHERE id IN (SELECT MAX(id) FROM risk_scores GROUP BY mineral)")}
+        " FROM risk_scores WHERE id IN (SELECT MAX(id) FROM risk_scores WHERE perspective = ?"
+        " GROUP BY mineral)", [perspective])}
 
 
-def score_histories(store: Store, since: date | None = None,
-                    mineral: str | None = None) -> dict[str, list[tuple[date, float]]]:
-    """Per mineral, the last stored score of each evaluated date, oldest first."""
-    where, params = ["score IS NOT NULL"], []
+def score_histories(store: Store, since: date | None = None, mineral: str | None = None,
+                    perspective: str = "us") -> dict[str, list[tuple[date, float]]]:
+    """Per mineral, the last stored score of each evaluated date under ``perspective``,
+    oldest first."""
+    where, params = ["score IS NOT NULL", "perspective = ?"], [perspective]
     if since is not None:
         where.append("as_of >= ?")
         params.append(since.isoformat())
@@ -93,12 +95,12 @@ class OverviewFilter:
 SORTS = ("score", "change", "mineral", "freshness", "firing")
 
 
-def overview(store: Store, config: Config, today: date, wanted: OverviewFilter
-             ) -> list[dict[str, Any]]:
+def overview(store: Store, config: Config, today: date, wanted: OverviewFilter,
+             perspective: str = "us") -> list[dict[str, Any]]:
     """One row per mineral: score, level, change over a month, 24 months of scores, alerts."""
-    scores = latest_scores(store)
+    scores = latest_scores(store, perspective)
     since = date(today.year - 2, today.month, 1) - timedelta(days=40)
-    histories = score_histories(store, since)
+    histories = score_histories(store, since, perspective=perspective)
     firing = firing_by_mineral(store)
     fresh = price_freshness(store)
     rows = []

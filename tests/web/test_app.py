@@ -241,3 +241,37 @@ def test_run_with_web_serves_the_console_and_stops_with_the_daemon(
     assert "critmon stopped" in "".join(lines)
     with pytest.raises(httpx.TransportError):
         httpx.get(f"http://127.0.0.1:{port}/", timeout=5)
+
+
+def test_overview_and_mineral_pages_show_the_chosen_perspective(seeded: tuple[Path, Path],
+                                                                  tmp_path: Path) -> None:
+    import shutil
+    from datetime import UTC, datetime
+
+    from monitor.store.database import Store
+
+    config_dir = shutil.copytree(seeded[0], tmp_path / "config")
+    state_dir = shutil.copytree(seeded[1], tmp_path / "state")
+    rules = config_dir / "rules.yaml"
+    rules.write_text(rules.read_text() + "\nperspectives: [us, cn]\n")
+    with Store.open(state_dir / "critmon.db") as store:
+        store.save_evaluation(
+            evaluated_at=datetime(2025, 10, 2, tzinfo=UTC), indicators=[],
+            scores=[{"mineral": "cobalt", "perspective": "cn", "as_of": "2025-10-01",
+                     "score": 87.6, "level": "critical", "method": "risk-v1:cn"}],
+            signals=[])
+    serving = _serve(config_dir, state_dir, AuthOptions())
+    served = next(serving)
+    try:
+        with httpx.Client(base_url=served.url, timeout=TIMEOUT) as client:
+            china = client.get("/", params={"perspective": "cn"}).text
+            assert "seen from cn" in china and "87.6" in china
+            assert "/mineral/cobalt?perspective=cn" in china
+            us = client.get("/").text
+            assert "seen from us" in us and "87.6" not in us
+            page = client.get("/mineral/cobalt", params={"perspective": "cn"}).text
+            assert "seen from cn" in page and "87.6" in page
+            unknown = client.get("/", params={"perspective": "mars"}).text
+            assert "seen from us" in unknown  # an unlisted perspective falls back to the first
+    finally:
+        serving.close()
