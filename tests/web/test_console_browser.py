@@ -55,7 +55,8 @@ def wait_text(driver: WebDriver, css: str, expected: str) -> str:
 
 def test_every_page_renders_under_the_csp(served: Served, browser: WebDriver,
                                           screenshots: Path) -> None:
-    pages = [("/", "Supply risk of 63 minerals", "console-overview.png"),
+    total = len(load_config(served.config_dir).minerals.minerals)
+    pages = [("/", f"Supply risk of {total} minerals", "console-overview.png"),
              ("/mineral/platinum", "Platinum", "console-mineral.png"),
              ("/alerts", "Alerts", "console-alerts.png"),
              ("/history", "History", "console-history.png"),
