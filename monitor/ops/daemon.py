@@ -230,6 +230,10 @@ class Daemon:
         self._arrivals = Arrivals(evaluate_settle)
         #: Set by stop(): a running evaluation is interrupted (and rolled back) at once.
         self._stopping = threading.Event()
+        #: Held while a job changes the schedule, and by stop() while it sets ``_stopping``:
+        #: APScheduler's shutdown(wait=True) holds its job-store lock while it waits for the
+        #: running jobs, so a job that reschedules after it began would wait for it forever.
+        self._scheduling = threading.Lock()
         self._spare = Spare()  # a worker process importing while new data settles
         #: The detector signals of the last full evaluation, with the (config, day) they hold
         #: for; reused by the ticks while no new data arrived (see _evaluate_job).
@@ -273,10 +277,13 @@ class Daemon:
     def _run_soon(self, job_id: str, delay: timedelta) -> None:
         """Run a job ``delay`` from now; its interval then counts from that run."""
         at = datetime.now(UTC) + delay  # the scheduler runs on the wall clock
-        try:
-            self.scheduler.modify_job(job_id, next_run_time=at)
-        except JobLookupError:
-            pass  # being recreated by a reload, which schedules it soon anyway
+        with self._scheduling:
+            if self._stopping.is_set():
+                return  # stopping: nothing more runs, and the scheduler may be shutting down
+            try:
+                self.scheduler.modify_job(job_id, next_run_time=at)
+            except JobLookupError:
+                pass  # being recreated by a reload, which schedules it soon anyway
 
     def _evaluate_job(self) -> None:
         """Evaluate: in full (a child process) when an input changed, else re-enqueue.
@@ -341,6 +348,11 @@ class Daemon:
 
     def schedule_jobs(self) -> None:
         """(Re)create the jobs from the current runtime: one per source, one evaluate job."""
+        with self._scheduling:
+            if not self._stopping.is_set():
+                self._schedule_jobs()
+
+    def _schedule_jobs(self) -> None:
         for job in self.scheduler.get_jobs():
             job.remove()
         self._arrivals.forget_request()
@@ -513,7 +525,8 @@ class Daemon:
         A running evaluation does not finish: it is interrupted at once (its child process
         killed, its transaction rolled back), and runs again in full at the next start.
         """
-        self._stopping.set()
+        with self._scheduling:  # a job rescheduling now finishes first; later ones see the flag
+            self._stopping.set()
         self._spare.discard()
         stopper = threading.Thread(target=self._shutdown, daemon=True)
         stopper.start()
