@@ -290,17 +290,22 @@ def parse_pinksheet(
                          unit=units, frequency=Frequency.MONTHLY)
 
 
-def _read_pinksheet_xlsx(body: bytes, *, source: str, deadline: float) -> _Sheet:
-    what = f"sheet {PINKSHEET_SHEET!r}"
-    guard = _XlsxGuard(deadline)
+def _open_workbook(body: bytes, source: str, guard: _XlsxGuard) -> Any:
+    """openpyxl's workbook of ``body``, read within ``guard``'s bounds; a clear error else."""
     try:
         _check_archive(body)
-        book = _guarded_excel_reader()(body, guard).read_book()
+        return _guarded_excel_reader()(body, guard).read_book()
     except _XlsxLimit as exc:
         raise _fail(source, "workbook", str(exc)) from exc
     except Exception as exc:  # openpyxl raises zipfile, KeyError, XML and value errors alike
         raise _fail(source, "workbook", f"not a readable xlsx file ({type(exc).__name__})"
                     ) from exc
+
+
+def _read_pinksheet_xlsx(body: bytes, *, source: str, deadline: float) -> _Sheet:
+    what = f"sheet {PINKSHEET_SHEET!r}"
+    guard = _XlsxGuard(deadline)
+    book = _open_workbook(body, source, guard)
     try:
         if PINKSHEET_SHEET not in book.sheetnames:
             count = len(book.sheetnames)
@@ -692,14 +697,7 @@ def _xlsx_records(body: bytes, source: str, spec: TableSpec, deadline: float | N
         raise _fail(source, "body", f"expected an xlsx workbook, got {got}")
     guard = _XlsxGuard(deadline if deadline is not None
                        else time.monotonic() + DEFAULT_PARSE_BUDGET_S)
-    try:
-        _check_archive(body)
-        book = _guarded_excel_reader()(body, guard).read_book()
-    except _XlsxLimit as exc:
-        raise _fail(source, "workbook", str(exc)) from exc
-    except Exception as exc:  # openpyxl raises zipfile, KeyError, XML and value errors alike
-        raise _fail(source, "workbook", f"not a readable xlsx file ({type(exc).__name__})"
-                    ) from exc
+    book = _open_workbook(body, source, guard)
     try:
         name = spec.sheet if spec.sheet is not None else book.sheetnames[0]
         if name not in book.sheetnames:
