@@ -30,7 +30,7 @@ from monitor.config.load import (
 from monitor.core.clock import SystemClock
 from monitor.core.errors import ConfigError, MonitorError, StoreError
 from monitor.ops.daemon import Daemon
-from monitor.ops.health import check_health, load_running_jobs
+from monitor.ops.health import check_health, load_running_jobs, source_health_rows
 from monitor.ops.jobs import Runtime, poll_all, prepare, run_once
 from monitor.sources.http import HttpFetcher
 from monitor.store.database import DB_NAME, Store, state_dir_path
@@ -374,18 +374,7 @@ def sources_list(obj: Context, fmt: str) -> None:
     if (obj.state_dir / DB_NAME).exists():
         with obj.open_store() as store:
             states = {s.source: s for s in store.source_states()}
-    rows = []
-    for source in config.sources.sources:
-        state = states.get(source.id)
-        rows.append({
-            "source": source.id, "kind": source.kind, "enabled": source.enabled,
-            "interval": format_duration(source.interval),
-            "status": state.status if state else "never",
-            "last_success_at": state.last_success_at if state else None,
-            "failures": state.consecutive_failures if state else 0,
-            "next_poll_at": state.next_poll_at if state else None,
-            "last_error": (state.last_error or "") if state else "",
-        })
+    rows = source_health_rows(config, states)
     click.echo(render(rows, ["source", "kind", "enabled", "interval", "status",
                              "last_success_at", "failures", "next_poll_at", "last_error"], fmt))
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
+from monitor.config.common import format_duration
+from monitor.config.load import Config
 from monitor.store.database import SourceState, Store
 
 log = logging.getLogger(__name__)
@@ -121,3 +123,26 @@ def _ago(age: timedelta) -> str:
     if seconds < 7200:
         return f"{seconds // 60}m"
     return f"{seconds // 3600}h"
+
+
+def source_health_rows(config: Config, states: Mapping[str, SourceState]
+                       ) -> list[dict[str, object]]:
+    """One row per configured source with its health as last recorded (``never`` when it
+    was never polled): what ``critmon sources list`` and the console's Sources page show."""
+    rows: list[dict[str, object]] = []
+    for source in config.sources.sources:
+        state = states.get(source.id)
+        rows.append({
+            "source": source.id, "kind": source.kind, "enabled": source.enabled,
+            "interval": format_duration(source.interval),
+            "status": state.status if state else "never",
+            "last_attempt_at": state.last_attempt_at if state else None,
+            "last_success_at": state.last_success_at if state else None,
+            "next_poll_at": state.next_poll_at if state else None,
+            "failures": state.consecutive_failures if state else 0,
+            "last_error": (state.last_error or "") if state else "",
+            "last_error_at": state.last_error_at if state else None,
+            "rows": state.last_rows if state else None,
+            "latency": state.last_latency_s if state else None,
+        })
+    return rows

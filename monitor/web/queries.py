@@ -22,6 +22,7 @@ from monitor.backtest.events import Event, bundled_events_text, parse_events
 from monitor.config.common import format_duration
 from monitor.config.load import Config
 from monitor.core.values import format_pair
+from monitor.ops.health import source_health_rows
 from monitor.rules.evaluate import effective_rules
 from monitor.store.database import Store
 
@@ -393,24 +394,7 @@ def history(store: Store, wanted: HistoryFilter, limit: int = 2000) -> list[dict
 
 
 def source_rows(store: Store, config: Config) -> list[dict[str, Any]]:
-    states = {s.source: s for s in store.source_states()}
-    rows = []
-    for source in config.sources.sources:
-        state = states.get(source.id)
-        rows.append({
-            "source": source.id, "kind": source.kind, "enabled": source.enabled,
-            "interval": format_duration(source.interval),
-            "status": state.status if state else "never",
-            "last_attempt_at": state.last_attempt_at if state else None,
-            "last_success_at": state.last_success_at if state else None,
-            "next_poll_at": state.next_poll_at if state else None,
-            "failures": state.consecutive_failures if state else 0,
-            "last_error": (state.last_error or "") if state else "",
-            "last_error_at": state.last_error_at if state else None,
-            "rows": state.last_rows if state else None,
-            "latency": state.last_latency_s if state else None,
-        })
-    return rows
+    return source_health_rows(config, {s.source: s for s in store.source_states()})
 
 
 def rule_rows(config: Config, minerals: Sequence[str]) -> list[dict[str, Any]]:

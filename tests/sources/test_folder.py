@@ -11,7 +11,6 @@ import io
 import json
 import os
 import shutil
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -60,18 +59,6 @@ def export(path: Path, rows: list[tuple[date, float]]) -> None:
         sheet.append([datetime(day.year, day.month, day.day), mid - 0.2, mid + 0.2, mid,
                       "USD/lb"])
     book.save(path)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store.open(tmp_path / DB_NAME) as opened:
-        yield opened
-
-
-@pytest.fixture
-def fetcher() -> Iterator[HttpFetcher]:
-    with HttpFetcher(connect_timeout_s=60, read_timeout_s=60, total_timeout_s=60) as opened:
-        yield opened
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ numbers; variants (a renamed column, an empty month) are written with xlwt from 
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -23,7 +23,7 @@ from monitor.core.models import Frequency, Measure
 from monitor.sources.http import HttpFetcher
 from monitor.sources.imf import ImfSeries, imf_published_at, parse_imf_pcps
 from monitor.sources.polling import poll_source
-from monitor.store.database import DB_NAME, Store
+from monitor.store.database import Store
 
 SAMPLE = (Path(__file__).resolve().parents[1] / "fixtures" / "prices"
           / "imf_external_data_SYNTHETIC.xls")
@@ -221,18 +221,6 @@ def imf_source(server: HTTPServer, **extra: object) -> ImfPcpsSource:
                        {"description": s.description, "mineral": s.mineral} for s in SERIES],
             **extra}
     return SourcesFile.model_validate({"sources": [spec]}).sources[0]  # type: ignore[return-value]
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store.open(tmp_path / DB_NAME) as opened:
-        yield opened
-
-
-@pytest.fixture
-def fetcher() -> Iterator[HttpFetcher]:
-    with HttpFetcher(connect_timeout_s=60, read_timeout_s=60, total_timeout_s=60) as opened:
-        yield opened
 
 
 def serve(server: HTTPServer, workbook: bytes, content_type: str = "application/vnd.ms-excel"

@@ -6,7 +6,6 @@ import gzip
 import json
 import logging
 import socket
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -33,18 +32,6 @@ def fred_source(url: str, **extra: object) -> FredSource:
     spec = {"id": "fred_nickel", "kind": "fred_csv", "url": url, "mineral": "nickel",
             "unit": "USD/t", "interval": "8h", "jitter": "0s", "timeout": "60s", **extra}
     return SourcesFile.model_validate({"sources": [spec]}).sources[0]  # type: ignore[return-value]
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store.open(tmp_path / DB_NAME) as opened:
-        yield opened
-
-
-@pytest.fixture
-def fetcher() -> Iterator[HttpFetcher]:
-    with HttpFetcher(connect_timeout_s=60, read_timeout_s=60, total_timeout_s=60) as opened:
-        yield opened
 
 
 def serve_csv_with_etag(httpserver: HTTPServer, body: str, etag: str = '"v1"') -> list[dict]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from monitor.core.trade import WORLD
 from monitor.sources.http import HttpFetcher
 from monitor.sources.polling import poll_source
 from monitor.sources.trade import poll_trade
-from monitor.store.database import DB_NAME, Store
+from monitor.store.database import Store
 from tests.sources.trade_standin import (
     ComtradeStandIn,
     census_answer,
@@ -57,18 +56,6 @@ def china_records(months: list[date], *, us_kg: float = 4800.0) -> list[dict[str
             rows.append(comtrade_record(period=month, reporter="CHN", partner="WLD", hs=hs,
                                         kg=20000.0, usd=6_000_000.0))
     return rows
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store.open(tmp_path / DB_NAME) as opened:
-        yield opened
-
-
-@pytest.fixture
-def fetcher() -> Iterator[HttpFetcher]:
-    with HttpFetcher(connect_timeout_s=60, read_timeout_s=60, total_timeout_s=60) as opened:
-        yield opened
 
 
 def test_first_poll_backfills_then_polls_the_latest_months(
