@@ -19,7 +19,6 @@ from monitor.cli.data import data as data_command
 from monitor.cli.formatting import FORMATS, render, safe_text, to_json
 from monitor.cli.news import news as news_command
 from monitor.cli.progress import progress
-from monitor.config.common import format_duration
 from monitor.config.load import (
     CONFIG_FILES,
     Config,
@@ -393,26 +392,15 @@ def rules() -> None:
 @click.pass_obj
 def rules_show(obj: Context, minerals: tuple[str, ...], fmt: str) -> None:
     """Print the effective rules per mineral, after per-mineral overrides."""
-    from monitor.rules.evaluate import effective_rules
+    from monitor.rules.evaluate import RULE_ROW_COLUMNS, effective_rule_rows
 
     config = obj.load_config()
     unknown = sorted(set(minerals) - set(config.mineral_ids))
     if unknown:
         raise click.BadParameter(f"unknown mineral(s): {', '.join(unknown)}",
                                  param_hint="--mineral")
-    targets = list(minerals) or list(config.mineral_ids)
-    overrides = config.rules.overrides
-    rows = [{
-        "mineral": rule.mineral, "rule": rule.rule.name, "indicator": rule.rule.indicator,
-        "detector": rule.rule.detector.kind,
-        "params": ", ".join(f"{k}={v}" for k, v in sorted(rule.params.items())),
-        "levels": ",".join(rule.levels), "for": format_duration(rule.rule.hold),
-        "keep_firing_for": format_duration(rule.rule.keep_firing_for),
-        "enabled": rule.enabled,
-        "overridden": rule.rule.name in overrides.get(rule.mineral, {}),
-    } for rule in effective_rules(config.rules, targets)]
-    click.echo(render(rows, ["mineral", "rule", "indicator", "detector", "params", "levels",
-                             "for", "keep_firing_for", "enabled", "overridden"], fmt))
+    rows = effective_rule_rows(config.rules, list(minerals) or list(config.mineral_ids))
+    click.echo(render(rows, list(RULE_ROW_COLUMNS), fmt))
 
 
 # ---------------------------------------------------------------------- config

@@ -24,6 +24,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from detectors import BaseDetector, ThresholdDetector, build_detector, insufficient_history
+from monitor.config.common import format_duration
 from monitor.config.rules import Rule, RulesFile
 from monitor.core.models import Signal, SignalState
 from monitor.core.values import format_pair
@@ -71,6 +72,24 @@ def effective_rules(rules: RulesFile, minerals: Sequence[str]) -> list[Effective
             params = {**rule.detector.params(), **override}
             expanded.append(EffectiveRule(rule, mineral, params, levels, enabled))
     return expanded
+
+
+#: The columns of :func:`effective_rule_rows`, in the order ``critmon rules show`` prints them.
+RULE_ROW_COLUMNS = ("mineral", "rule", "indicator", "detector", "params", "levels", "for",
+                    "keep_firing_for", "enabled", "overridden")
+
+
+def effective_rule_rows(rules: RulesFile, minerals: Sequence[str]) -> list[dict[str, Any]]:
+    """The effective rules as flat rows: what ``critmon rules show`` and the console print."""
+    return [{
+        "mineral": rule.mineral, "rule": rule.rule.name, "indicator": rule.rule.indicator,
+        "detector": rule.rule.detector.kind,
+        "params": ", ".join(f"{k}={v}" for k, v in sorted(rule.params.items())),
+        "levels": ", ".join(rule.levels), "for": format_duration(rule.rule.hold),
+        "keep_firing_for": format_duration(rule.rule.keep_firing_for),
+        "enabled": rule.enabled,
+        "overridden": rule.rule.name in rules.overrides.get(rule.mineral, {}),
+    } for rule in effective_rules(rules, minerals)]
 
 
 @dataclass

@@ -23,7 +23,7 @@ from monitor.config.common import format_duration
 from monitor.config.load import Config
 from monitor.core.values import format_pair
 from monitor.ops.health import source_health_rows
-from monitor.rules.evaluate import effective_rules
+from monitor.rules.evaluate import effective_rule_rows, effective_rules
 from monitor.store.database import Store
 
 SPARK_MONTHS = 24
@@ -398,13 +398,4 @@ def source_rows(store: Store, config: Config) -> list[dict[str, Any]]:
 
 
 def rule_rows(config: Config, minerals: Sequence[str]) -> list[dict[str, Any]]:
-    overrides = config.rules.overrides
-    return [{
-        "mineral": rule.mineral, "rule": rule.rule.name, "indicator": rule.rule.indicator,
-        "detector": rule.rule.detector.kind,
-        "params": ", ".join(f"{k}={v}" for k, v in sorted(rule.params.items())),
-        "levels": ", ".join(rule.levels), "for": format_duration(rule.rule.hold),
-        "keep_firing_for": format_duration(rule.rule.keep_firing_for),
-        "enabled": rule.enabled,
-        "overridden": rule.rule.name in overrides.get(rule.mineral, {}),
-    } for rule in effective_rules(config.rules, list(minerals))]
+    return effective_rule_rows(config.rules, list(minerals))

@@ -11,7 +11,14 @@ from monitor.config.load import load_config
 from monitor.config.rules import RulesFile
 from monitor.core.models import Signal, SignalState
 from monitor.risk.assess import assess, detector_series
-from monitor.rules.evaluate import DetectorCache, build_matrix, effective_rules, evaluate_rules
+from monitor.rules.evaluate import (
+    RULE_ROW_COLUMNS,
+    DetectorCache,
+    build_matrix,
+    effective_rule_rows,
+    effective_rules,
+    evaluate_rules,
+)
 from monitor.sources.bundled import PINKSHEET_COLUMNS, load_bundled_pinksheet
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
@@ -48,6 +55,15 @@ def test_an_override_changes_only_what_it_names_and_inherits_the_rest() -> None:
     assert by_mineral["gallium"].params["thresholds"] == [0.2, 0.4]
     assert by_mineral["gallium"].levels == ("high", "critical")
     assert by_mineral["nickel"].params["thresholds"] == [0.3, 0.6]
+
+
+def test_rule_rows_flatten_the_effective_rules_and_mark_the_overridden_ones() -> None:
+    rules = rules_file([PRICE_JUMP], {"gallium": {"price_jump_3m": {"thresholds": [0.2, 0.4]}}})
+    rows = {row["mineral"]: row for row in effective_rule_rows(rules, ["gallium", "nickel"])}
+    assert all(tuple(row) == RULE_ROW_COLUMNS for row in rows.values())
+    assert rows["gallium"]["params"] == "thresholds=[0.2, 0.4]"
+    assert rows["gallium"]["levels"] == "high, critical"
+    assert (rows["gallium"]["overridden"], rows["nickel"]["overridden"]) == (True, False)
 
 
 def test_an_override_can_disable_a_rule_for_one_mineral() -> None:
