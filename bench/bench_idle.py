@@ -13,7 +13,7 @@ would on a host without network. Prints, each with its target and the ratio to i
 - RSS at READY and after the idle period (VmRSS from /proc/PID/status);
 - CPU time per hour while idle (utime+stime, and the children's, from /proc/PID/stat) over a
   window of SECONDS that starts once the start-up evaluation (a child process) has ended and
-  WARMUP_S have passed since READY, extrapolated to an hour. The default window (15 min) holds
+  its notifications went out, extrapolated to an hour (see WARMUP_S). The default window (15 min) holds
   one evaluate tick and the sources' retries at 1, 2, 4 and 8 minutes of backoff;
 - the heavy libraries mapped into the idle daemon (from /proc/PID/maps);
 - the wall and CPU cost of ``critmon once``.
@@ -34,10 +34,12 @@ import time
 from pathlib import Path
 
 TICKS = os.sysconf("SC_CLK_TCK")
-#: The idle window starts this long after READY at the earliest, and only once the start-up
-#: evaluation's child process has ended (it takes seconds of CPU, 40 s of wall on a loaded
-#: machine, and a fixed 30 s warm-up used to count it as idle).
+#: The idle window starts once the start-up evaluation's child process has ended (seconds of
+#: CPU, 40 s of wall on a loaded machine: a fixed 30 s warm-up used to count it as idle) and
+#: its notifications went out (the shipped route's group_wait is 30 s), and WARMUP_S after
+#: READY at the earliest.
 WARMUP_S = 30.0
+AFTER_EVALUATION_S = 40.0
 RESTARTS = 3
 READY_LIMIT_S = 600.0  # a loaded machine
 
@@ -117,10 +119,16 @@ def children(pid: int) -> list[str]:
 
 
 def wait_until_idle(pid: int, ready_at: float) -> float:
-    """Wait for the start-up evaluation to end and WARMUP_S since READY; the seconds waited
-    since READY."""
-    while children(pid) or time.monotonic() - ready_at < WARMUP_S:
+    """Wait for the start-up evaluation (and its notifications) to end and WARMUP_S since
+    READY; the seconds waited since READY."""
+    evaluated_at = None
+    while evaluated_at is None or time.monotonic() - evaluated_at < AFTER_EVALUATION_S \
+            or time.monotonic() - ready_at < WARMUP_S:
         time.sleep(0.5)
+        if children(pid):
+            evaluated_at = None
+        elif evaluated_at is None:
+            evaluated_at = time.monotonic()
     return time.monotonic() - ready_at
 
 
