@@ -13,8 +13,9 @@ would on a host without network. Prints, each with its target and the ratio to i
 - RSS at READY and after the idle period (VmRSS from /proc/PID/status);
 - CPU time per hour while idle (utime+stime, and the children's, from /proc/PID/stat) over a
   window of SECONDS that starts once the start-up evaluation (a child process) has ended and
-  its notifications went out, extrapolated to an hour (see WARMUP_S). The default window (15 min) holds
-  one evaluate tick and the sources' retries at 1, 2, 4 and 8 minutes of backoff;
+  its notifications went out (see WARMUP_S), extrapolated to an hour. The default window
+  (15 min) holds one evaluate tick and the sources' retries at 1, 2, 4 and 8 minutes of
+  backoff;
 - the heavy libraries mapped into the idle daemon (from /proc/PID/maps);
 - the wall and CPU cost of ``critmon once``.
 """
