@@ -15,6 +15,7 @@ import urllib.parse
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 _TRACKING_PARAMS = re.compile(
     r"^(utm_.*|fbclid|gclid|dclid|msclkid|mc_cid|mc_eid|ocid|cmpid|cmp|ref|ref_src|src|smid|"
@@ -72,6 +73,13 @@ def canonical_url(url: str) -> str:
     return canonical
 
 
+#: Titles whose normal form and tokens are remembered: an item's title is normalised when it
+#: is looked up and again when it is added, and a batch's index re-adds the stored titles of
+#: the last days (bench/bench_news.py).
+TITLE_CACHE = 4096
+
+
+@lru_cache(maxsize=TITLE_CACHE)
 def normalise_title(title: str) -> str:
     """Lower-case, NFKC, no publisher suffix (" - Reuters"), no punctuation, single spaces."""
     text = unicodedata.normalize("NFKC", title).lower().strip()
@@ -80,6 +88,7 @@ def normalise_title(title: str) -> str:
     return " ".join(text.split())
 
 
+@lru_cache(maxsize=TITLE_CACHE)
 def title_tokens(title: str) -> frozenset[str]:
     """Word stems (English) and character bigrams (Chinese) of a normalised title."""
     text = normalise_title(title)

@@ -33,6 +33,7 @@ from monitor.alerting.deliver import deliver_pending
 from monitor.alerting.enqueue import enqueue_signals
 from monitor.alerting.receivers import build_notifiers
 from monitor.config.load import CONFIG_FILES, Config, load_config
+from monitor.config.sources import Source
 from monitor.core.clock import Clock, SystemClock
 from monitor.core.errors import ConfigError, MonitorError
 from monitor.core.models import Signal
@@ -254,6 +255,7 @@ class Daemon:
             return
         due_at = self._next_poll.get(source_id)
         if due_at is not None and self.clock.now() < due_at:
+            self._wake_poll_at(source, due_at)
             return  # not due yet, as last read from the store: no need to open it
         # The fetch has the source's timeout, and a listing page's parse the same again; a trade
         # source makes several calls with pauses between them (its poll_budget).
@@ -264,6 +266,30 @@ class Daemon:
                                                               self.clock)
         if outcome is not None and outcome.stored_new_data:
             self.evaluate_soon()
+        due_at = self._next_poll[source_id]
+        if due_at is not None:
+            self._wake_poll_at(source, due_at)
+
+    def _wake_poll_at(self, source: Source, due_at: datetime) -> None:
+        """Sleep the source's job until the source is due rather than tick after tick.
+
+        A source that backs off (or polls hourly) is due long after the job's next tick
+        (:func:`_wake_interval`); without this, an idle daemon whose sources all failed woke
+        dozens of jobs a minute to find them not due: most of its idle CPU (issue 17). Once
+        due, the job ticks again as before, so it still polls at most a tick late.
+        """
+        delay = due_at - self.clock.now()
+        if delay <= _wake_interval(source.interval):
+            return  # the next tick finds it due
+        with self._scheduling:
+            if self._stopping.is_set():
+                return  # stopping: the scheduler may be shutting down
+            try:
+                # the scheduler runs on the wall clock
+                self.scheduler.modify_job(f"poll:{source.id}",
+                                          next_run_time=datetime.now(UTC) + delay)
+            except JobLookupError:
+                pass  # being recreated by a reload, which polls it soon anyway
 
     def evaluate_soon(self) -> None:
         """New data is stored: evaluate within the settle time, not at the next tick."""

@@ -342,13 +342,32 @@ class HttpFetcher:
         self.total_timeout_s = total_timeout_s
         self.max_bytes = max_bytes
         self.max_redirects = max_redirects
-        self._client = httpx.Client(
-            headers={"User-Agent": user_agent, "Accept-Encoding": "gzip, deflate"},
-            follow_redirects=False,  # followed by hand: loop detection, bodies never read
-            # No keep-alive: every fetch opens its own connection, so the deadline watchdog
-            # always sees the socket (polls are minutes apart; reuse would save nothing).
-            limits=httpx.Limits(max_keepalive_connections=0),
-        )
+        self._client_lock = threading.Lock()
+        self._http_client: httpx.Client | None = None
+        self._closed = False
+
+    @property
+    def _client(self) -> httpx.Client:
+        """The httpx client, made at the first HTTP fetch.
+
+        Making one loads the CA bundle into an SSL context (one per proxy too): a few hundred
+        milliseconds that ``critmon run`` would otherwise spend before READY, and that a
+        fetcher used only for ``file:`` URLs never needs.
+        """
+        with self._client_lock:
+            if self._http_client is None:
+                self._http_client = httpx.Client(
+                    headers={"User-Agent": self.user_agent,
+                             "Accept-Encoding": "gzip, deflate"},
+                    follow_redirects=False,  # followed by hand: loop detection, bodies never read
+                    # No keep-alive: every fetch opens its own connection, so the deadline
+                    # watchdog always sees the socket (polls are minutes apart; reuse would
+                    # save nothing).
+                    limits=httpx.Limits(max_keepalive_connections=0),
+                )
+                if self._closed:  # used after close(), as a closed httpx client refuses
+                    self._http_client.close()
+            return self._http_client
 
     def __enter__(self) -> Self:
         return self
@@ -361,7 +380,11 @@ class HttpFetcher:
 
     def close(self) -> None:
         """Close the underlying connection pool."""
-        self._client.close()
+        with self._client_lock:
+            self._closed = True
+            client = self._http_client
+        if client is not None:
+            client.close()
 
     def fetch(
         self,

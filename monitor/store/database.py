@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any, Self
 
 from sqlite_utils import Database
-from sqlite_utils.db import NotFoundError
 
 from monitor.config.perspectives import DEFAULT_PERSPECTIVE
 from monitor.core.errors import StoreError
@@ -55,6 +54,22 @@ class SourceState:
     polls: int = 0
     failures: int = 0
     failing_since: str | None = None
+
+
+_SOURCE_STATE_COLUMNS = ", ".join(SourceState.__dataclass_fields__)
+_SOURCE_STATE_UPSERT = (
+    f"INSERT INTO source_state ({_SOURCE_STATE_COLUMNS}) "
+    f"VALUES ({', '.join('?' for _ in SourceState.__dataclass_fields__)}) "
+    "ON CONFLICT (source) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in SourceState.__dataclass_fields__ if c != "source"))
+
+
+def _source_state(found: tuple[Any, ...]) -> SourceState:
+    """A stored row (the columns in :data:`_SOURCE_STATE_COLUMNS`' order) as a SourceState."""
+    row = dict(zip(SourceState.__dataclass_fields__, found, strict=True))
+    return SourceState(**row | {"consecutive_failures": row["consecutive_failures"] or 0,
+                                "polls": row["polls"] or 0, "failures": row["failures"] or 0,
+                                "status": row["status"] or "never"})
 
 
 def state_dir_path(explicit: str | os.PathLike[str] | None,
@@ -424,23 +439,20 @@ class Store:
     # ------------------------------------------------------------------ source state
 
     def source_state(self, source: str) -> SourceState:
-        try:
-            row = self.db["source_state"].get(source)
-        except NotFoundError:  # never polled
-            return SourceState(source=source)
-        return SourceState(**{k: row.get(k) for k in SourceState.__dataclass_fields__}
-                           | {"consecutive_failures": row.get("consecutive_failures") or 0,
-                              "polls": row.get("polls") or 0,
-                              "failures": row.get("failures") or 0,
-                              "status": row.get("status") or "never"})
+        # Plain SQL: each poll reads this, and sqlite-utils' Table.get first lists the
+        # tables and their columns (a dozen statements per call).
+        cursor = self.db.execute(f"SELECT {_SOURCE_STATE_COLUMNS} FROM source_state "
+                                 "WHERE source = ?", [source])
+        found = cursor.fetchone()
+        return SourceState(source=source) if found is None else _source_state(found)
 
     def source_states(self) -> list[SourceState]:
-        return [self.source_state(row["source"])
-                for row in self.db.query("SELECT source FROM source_state ORDER BY source")]
+        return [_source_state(found) for found in self.db.execute(
+            f"SELECT {_SOURCE_STATE_COLUMNS} FROM source_state ORDER BY source")]
 
     def save_source_state(self, state: SourceState) -> None:
         with self.transaction():
-            self.db["source_state"].upsert(asdict(state), pk="source")
+            self.db.execute(_SOURCE_STATE_UPSERT, list(asdict(state).values()))
 
     # ------------------------------------------------------------------ config versions
 
@@ -616,8 +628,13 @@ class Store:
         return rows[0]["value"] if rows else None
 
     def set_meta(self, key: str, value: str) -> None:
+        # Plain SQL, as the heartbeat writes this every minute: sqlite-utils' upsert lists the
+        # tables and their columns, and on a new connection even creates and drops a table to
+        # learn whether SQLite supports ON CONFLICT (about 20 statements per call).
         with self.transaction():
-            self.db["meta"].upsert({"key": key, "value": value}, pk="key")
+            self.db.execute("INSERT INTO meta (key, value) VALUES (?, ?) "
+                            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                            [key, value])
 
 
 def io_error_hint(exc: sqlite3.Error) -> str:

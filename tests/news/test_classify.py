@@ -303,3 +303,20 @@ def test_the_floors_fail_a_classifier_trained_on_shuffled_labels() -> None:
     report = cross_validate(shuffled_labels(load_corpus(), seed=0), folds=5)
     assert report["is_supply_risk_event"]["f1"] < RISK_F1_FLOOR
     assert report["kind_accuracy"] < KIND_ACCURACY_FLOOR
+
+
+def test_the_fast_cue_searches_answer_as_the_patterns_do() -> None:
+    """The cue features' shortcuts (substring tests, lower-cased ASCII) change no count."""
+    texts = [classify.build_text(i.title, i.summary) for i in classify.load_corpus()]
+    texts += [t.upper() for t in texts] + [t.title() for t in texts]
+    texts += ["Kelvin \u212a sign, long \u017f s, dotted \u0130 I: BAN ON EXPORTS",
+              "\uff33\uff34\uff32\uff29\uff2b\uff25 halts mine", "Section 232 TARIFFS", "关于232条款的关税", "LIFTS BAN"]
+    families = classify._compiled_cues()
+    assert any(cue.literals for family in families for cue in family)
+    assert any(cue.lowered for family in families for cue in family)
+    for text in texts:
+        lowered = text.lower() if text.isascii() else None
+        for family in families:
+            for cue in family:
+                assert cue.search(text, lowered) == bool(cue.pattern.search(text)), \
+                    (cue.pattern.pattern[:40], text)

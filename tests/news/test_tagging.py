@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from monitor.news.tagging import Tagger
+from monitor.config.load import load_config
+from monitor.news.classify import load_corpus
+from monitor.news.tagging import Tagger, lowered_twin
 
 MUST_TAG = [
     # (text, mineral) - the word means the material here
@@ -234,3 +238,24 @@ def test_tagger_ignores_other_meanings_in_other_languages(tagger: Tagger, lang: 
 def test_acting_country_in_other_languages(tagger: Tagger, lang: str, title: str,
                                            country: str) -> None:
     assert tagger.tag(title, lang=lang).country == country
+
+
+def test_the_lower_cased_ascii_search_tags_as_the_case_insensitive_one() -> None:
+    """The tagger's fast path for ASCII text (issue 17) changes no tag."""
+    minerals = load_config().minerals.minerals
+    fast, slow = Tagger(minerals), Tagger(minerals)
+    assert fast.minerals._folded_ascii_re is not None
+    assert fast.countries._folded_ascii_re is not None
+    slow.minerals._folded_ascii_re = slow.countries._folded_ascii_re = None
+    items = [(i.title, i.summary, "zh" if i.lang == "zh-Hant" else i.lang)
+             for i in load_corpus()]
+    items += [(t.upper(), s.upper(), lang) for t, s, lang in items] \
+        + [(t.title(), s.title(), lang) for t, s, lang in items]
+    for title, summary, lang in items:
+        assert fast.tag(title, summary, lang) == slow.tag(title, summary, lang), title
+
+
+def test_no_lowered_twin_for_a_pattern_a_letter_could_fold_into() -> None:
+    assert lowered_twin(re.compile(r"\bgallium\b", re.IGNORECASE)) is not None
+    assert lowered_twin(re.compile(r"\bGallium\b", re.IGNORECASE)) is None
+    assert lowered_twin(re.compile("\u212aelvin", re.IGNORECASE)) is None  # the Kelvin sign

@@ -9,11 +9,16 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from pytest_httpserver import HTTPServer
 
+from monitor.config.load import load_config
+from monitor.core.clock import FixedClock
+from monitor.ops.daemon import Daemon
+from monitor.ops.jobs import prepare
 from monitor.store.database import DB_NAME, Store
 
 FRED_CSV = "observation_date,PCOBAUSDM\n2025-10-01,35100\n2025-11-01,48200\n"
@@ -192,3 +197,41 @@ def test_editing_a_perspective_table_is_a_config_change(tmp_path: Path) -> None:
     table.write_text("mineral,year,import_reliance_pct\ncobalt,2023,90\n", encoding="utf-8")
     os.utime(table, ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))
     assert config_files_stamp(tmp_path, config.perspective_files) != before
+
+
+def test_a_failing_source_s_job_sleeps_until_its_retry_is_due(
+        tmp_path: Path, httpserver: HTTPServer) -> None:
+    """Issue 17: the job of a source backing off wakes when the retry is due, not every tick."""
+    httpserver.expect_request("/cobalt.csv").respond_with_data("down", status=503)
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "sources.yaml").write_text(
+        SOURCES.format(url=httpserver.url_for("/cobalt.csv"), interval="1h"), "utf-8")
+    clock = FixedClock(datetime(2031, 3, 1, tzinfo=UTC))
+    runtime = prepare(load_config(config), config, tmp_path / "state", clock.now())
+    daemon = Daemon(runtime, clock=clock)
+    daemon.schedule_jobs()  # the scheduler is not started: nothing runs by itself
+
+    def next_wake() -> datetime:
+        job = daemon.scheduler.get_job("poll:local_cobalt")
+        assert job is not None and job.next_run_time is not None
+        return job.next_run_time
+
+    try:
+        scheduled = next_wake()
+        daemon._poll_job("local_cobalt")  # fails: retry in 1 min, the job's own tick
+        assert next_wake() == scheduled
+        clock.advance(timedelta(minutes=1))
+        daemon._poll_job("local_cobalt")  # fails again: retry in 2 min, past the tick
+        asked_at = datetime.now(UTC)
+        assert timedelta(seconds=110) <= next_wake() - asked_at <= timedelta(seconds=120)
+        clock.advance(timedelta(seconds=30))
+        daemon._poll_job("local_cobalt")  # woken early (a reload, a tick): sleeps on
+        assert len(httpserver.log) == 2
+        assert timedelta(seconds=80) <= next_wake() - datetime.now(UTC) <= timedelta(seconds=90)
+        clock.advance(timedelta(seconds=90))
+        daemon._poll_job("local_cobalt")  # due: polled (fails, retry in 4 min)
+        assert len(httpserver.log) == 3
+        assert next_wake() - datetime.now(UTC) >= timedelta(seconds=230)
+    finally:
+        daemon.fetcher_close()
