@@ -103,7 +103,11 @@ class Locale:
         indicator, colon, factor = text.partition(":")
         if colon:
             return f"{self.word(indicator.strip())}\uff1a{factor_text(factor.strip(), self)}"
-        return " + ".join(self.word(part.strip()) for part in text.split(","))
+        return " + ".join(self._factor_word(part.strip()) for part in text.split(","))
+
+    def _factor_word(self, name: str) -> str:
+        """An indicator (``price_change_3m``) or a risk factor (``structural``)."""
+        return self.word(name) if name in _ZH_WORDS else factor_text(name, self)
 
 
 EN = Locale()
@@ -112,7 +116,7 @@ _ZH_WORDS: dict[str, str] = {
     "new": "新告警", "escalated": "升级", "still firing": "仍在告警", "resolved": "已恢复",
     "digest": "摘要", "test": "测试", "also firing": "同时告警", "first": "新告警",
     "repeat_due": "重复提醒", "critical": "严重", "high": "高", "warning": "警告",
-    "moderate": "中等", "low": "低", "info": "提示", "alert": "告警", "RESOLVED": "已恢复",
+    "moderate": "中等", "low": "低", "info": "提示", "unknown": "未知", "alert": "告警", "RESOLVED": "已恢复",
     "TEST": "测试", "DIGEST": "摘要", "threshold": "阈值", "was": "此前", "now": "现为",
     "back below": "回落至阈值以下", "back above": "回升至阈值以上", "back at": "回到阈值",
     "no current value": "暂无当前值", "When it fired": "告警时", "Risk breakdown": "风险构成",
