@@ -171,12 +171,12 @@ def preferred_language(header: str) -> str:
     return best
 
 
-def _language_links(request: Request) -> list[tuple[str, str]]:
-    """(label, this page in that language) for each language: path and query, no host."""
+def _language_links(request: Request) -> list[tuple[str, str, str]]:
+    """(code, label, this page in that language) per language: path and query, no host."""
     links = []
     for code in LANGUAGES:
         url = request.url.include_query_params(lang=code)
-        links.append((_LANGUAGE_NAMES[code], f"{url.path}?{url.query}"))
+        links.append((code, _LANGUAGE_NAMES[code], f"{url.path}?{url.query}"))
     return links
 
 

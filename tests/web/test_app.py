@@ -288,7 +288,7 @@ def test_the_console_speaks_chinese_when_asked_and_remembers_it(served: Served) 
         assert chinese.cookies.get("critmon_lang") == "zh"
         assert "httponly" in chinese.headers["set-cookie"].lower()
         page = chinese.text
-        assert '<html lang="zh-Hans">' in page
+        assert '<html lang="zh-Hans">' in page and 'class="here">中文</a>' in page
         assert ">铂</a>" in page and ">镓</a>" in page  # name_zh of platinum and gallium
         levels = re.findall(r'<span class="level level-(\w+)">([^<]*)</span>', page)
         shown = {css: text for css, text in levels if css != "none"}
