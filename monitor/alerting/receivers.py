@@ -52,8 +52,8 @@ def build_notifiers(config: Config, state_dir: Path) -> dict[str, Notifier]:
                 receiver.name, spec, password=secret(receiver.name, "password"),
                 bearer_token=secret(receiver.name, "bearer_token"))
         if receiver.language != "en" and receiver.name in notifiers:
-            notifiers[receiver.name] = _Localized(notifiers[receiver.name], Locale(
-                receiver.language, tuple((m.id, m.name_zh) for m in config.minerals.minerals)))
+            notifiers[receiver.name] = _Localized(
+                notifiers[receiver.name], Locale.of(receiver.language, config.minerals.minerals))
     return notifiers
 
 

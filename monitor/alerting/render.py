@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from enum import StrEnum
@@ -63,11 +63,51 @@ class Locale:
         """The mineral's name in this language (its id when none is known)."""
         return dict(self.mineral_names).get(mineral_id, mineral_id)
 
+    @classmethod
+    def of(cls, language: str, minerals: Iterable[Any] = ()) -> Locale:
+        """The locale of ``language`` with the minerals' names in it (``name_zh`` for zh).
+
+        ``minerals`` are the config's minerals (objects with ``id``, ``name``, ``name_zh``).
+        """
+        if language not in LANGUAGES:
+            raise ValueError(f"unknown language {language!r} (one of {', '.join(LANGUAGES)})")
+        attribute = "name_zh" if language == "zh" else "name"
+        return cls(language, tuple((m.id, getattr(m, attribute) or m.id) for m in minerals))
+
     def word(self, text: str) -> str:
         """A fixed word or phrase of ours in this language (as is in English)."""
         if self.language == "zh":
             return _ZH_WORDS.get(text, text)
         return text
+
+    def level(self, level: str | None) -> str:
+        """A level (critical, high, moderate, low, ...) as a reader of this language reads it."""
+        return self.word(level) if level else ""
+
+    def day(self, day: date) -> str:
+        """A date: ``2026-01-31`` or ``2026年1月31日``."""
+        return _day(day, self)
+
+    def when(self, at: datetime) -> str:
+        """A moment: ``2026-01-31 08:00 UTC`` or ``2026年1月31日 08:00 UTC``."""
+        return _when(at, self)
+
+    def factor(self, text: str) -> str:
+        """What raised an alert, as the backtest names it (``supply_risk: structural``,
+        ``price_change_3m``, ``news export_control (China)``), in this language."""
+        if self.language != "zh":
+            return text
+        news = _NEWS_FACTOR.fullmatch(text)
+        if news:
+            return f"新闻\uff1a{self.word(news.group(1))}\uff08{news.group(2)}\uff09"
+        indicator, colon, factor = text.partition(":")
+        if colon:
+            return f"{self.word(indicator.strip())}\uff1a{factor_text(factor.strip(), self)}"
+        return " + ".join(self._factor_word(part.strip()) for part in text.split(","))
+
+    def _factor_word(self, name: str) -> str:
+        """An indicator (``price_change_3m``) or a risk factor (``structural``)."""
+        return self.word(name) if name in _ZH_WORDS else factor_text(name, self)
 
 
 EN = Locale()
@@ -76,7 +116,7 @@ _ZH_WORDS: dict[str, str] = {
     "new": "新告警", "escalated": "升级", "still firing": "仍在告警", "resolved": "已恢复",
     "digest": "摘要", "test": "测试", "also firing": "同时告警", "first": "新告警",
     "repeat_due": "重复提醒", "critical": "严重", "high": "高", "warning": "警告",
-    "moderate": "中等", "low": "低", "info": "提示", "alert": "告警", "RESOLVED": "已恢复",
+    "moderate": "中等", "low": "低", "info": "提示", "unknown": "未知", "alert": "告警", "RESOLVED": "已恢复",
     "TEST": "测试", "DIGEST": "摘要", "threshold": "阈值", "was": "此前", "now": "现为",
     "back below": "回落至阈值以下", "back above": "回升至阈值以上", "back at": "回到阈值",
     "no current value": "暂无当前值", "When it fired": "告警时", "Risk breakdown": "风险构成",
@@ -91,7 +131,51 @@ _ZH_WORDS: dict[str, str] = {
     "top_producer": "最大生产国", "production_hhi": "生产集中度(HHI)", "china_share": "中国份额",
     "governance_weighted_hhi": "治理加权集中度", "net_import_reliance": "净进口依赖度",
     "price": "价格", "policy_event": "政策事件",
+    # rules shipped in rules.yaml
+    "supply_risk_level": "供应风险等级", "price_jump_3m": "3个月价格跳升",
+    "price_stale": "价格数据过期", "trade_collapse": "贸易骤降",
+    "trade_collapse_total": "贸易总量骤降", "unit_value_jump": "进口单价跳升",
+    # policy-news kinds (monitor.core.news_kinds)
+    "export_control": "出口管制", "export_ban": "出口禁令", "export_quota": "出口配额",
+    "tariff": "关税", "sanction": "制裁", "import_ban": "进口禁令",
+    "mine_disruption": "矿山中断", "smelter_disruption": "冶炼中断",
+    "logistics_disruption": "物流中断", "stockpile_release": "储备投放",
+    "resource_nationalism": "资源民族主义", "investment_or_deal": "投资或交易",
+    "price_move": "价格变动", "demand_or_tech": "需求或技术", "general_industry": "行业综合",
+    "unread_language": "未读语言",
+    # the HTML report (monitor.backtest.report): headings, columns, chart labels, figures
+    "critmon report": "critmon 报告", "Backtest summary": "回测摘要", "Minerals": "矿产",
+    "Alert history (replay)": "告警历史\uff08回放\uff09",
+    "Alert history (state database)": "告警历史\uff08状态数据库\uff09", "Events": "事件",
+    "figure": "指标", "value": "数值", "start": "开始", "end": "结束", "mineral": "矿产",
+    "rule": "规则", "level": "等级", "days": "天数", "at": "时间", "type": "类型",
+    "event": "事件", "alertname": "告警名称", "reason": "原因", "id": "编号", "kind": "类型",
+    "minerals": "矿产", "date_announced": "公布日期", "detected": "已发现",
+    "first_alert_date": "首次告警日期", "lead_days_announced": "距公布提前天数",
+    "lead_days_effective": "距生效提前天数", "factor": "触发因素",
+    "supply-risk score": "供应风险得分", "supply risk": "供应风险",
+    "no supply-risk score (too few inputs)": "无供应风险得分\uff08输入不足\uff09",
+    "no price series": "无价格序列", "3m log change": "3个月对数变化",
+    "yes": "是", "no": "否", "state": "状态", "delivery": "投递",
+    # alert history: state changes (monitor.alerting.state.EventKind) and delivery outcomes
+    "inactive": "未告警", "pending": "待定", "fired": "触发", "deescalated": "降级", "cleared": "已清除",
+    "no_data": "无数据", "data_back": "数据恢复", "sent": "已发送", "failed": "失败",
+    "retry": "重试", "sending": "发送中", "muted": "已静默", "interrupted": "中断",
+    "min_level": "最低等级", "events_scored": "计分事件数", "recall": "召回率",
+    "median_lead_days_announced": "距公布提前天数中位数",
+    "median_lead_days_effective": "距生效提前天数中位数",
+    "false_alarm_episodes": "误报时段数", "mineral_years": "矿产年数",
+    "false_alarms_per_mineral_year": "每矿产年误报数", "alert_onsets": "告警起点数",
+    "easing_events": "放宽事件数", "easing_events_alerted": "告警的放宽事件数",
+    "events_not_replayed": "未回放事件数", "alertable_mineral_years": "可告警矿产年数",
+    "false_alarms_per_alertable_mineral_year": "每可告警矿产年误报数",
+    "onsets_followed_by_event": "其后有事件的告警起点数", "onset_precision": "告警起点精确率",
+    "detected_related": "原因相关的发现数", "recall_related": "原因相关召回率",
+    "first_alert_unrelated": "首次告警原因无关数", "detecting_onsets": "发现事件的告警起点数",
+    "shared_onset_detections": "共用告警起点的发现数",
 }
+#: A backtest factor of a policy-news alert: ``news <kind> (<country>)``.
+_NEWS_FACTOR = re.compile(r"news (\w+) \((.*)\)")
 #: Words of the risk breakdown annotation ("supply risk 81 (high, confidence 80%): structural
 #: 0.90x0.4, market missing") and of the sources annotation ("data to 2026-01-31").
 _ZH_FACTOR_TEXT: tuple[tuple[str, str], ...] = (

@@ -190,17 +190,19 @@ def _check_report_path(obj: Any, path: Path, force: bool) -> None:
 def _write_report(obj: Any, path: Path, config: Config, result: ReplayResult, scored: Score,
                   events: Sequence[Event], minerals: Sequence[str] | None,
                   since: date | None, store_history: Sequence[dict[str, Any]] = (), *,
-                  force: bool = False) -> None:
-    from monitor.backtest.report import render_report, write_report
+                  force: bool = False, language: str = "en") -> None:
+    from monitor.alerting.render import Locale
+    from monitor.backtest.report import render_report, report_title, write_report
     from monitor.backtest.scoring import episodes
 
     eps = episodes(result.transitions)
     chosen = list(minerals or default_report_minerals(result, eps))
     seen_from = config.perspectives[0]
-    title = "critmon report" if seen_from.id == "us" else \
-        f"critmon report: supply security of {seen_from.name} ({seen_from.id})"
+    locale = Locale.of(language, config.minerals.minerals)
     text = render_report(result, chart_specs(config, chosen), events=events, episodes=eps,
-                         score=scored, since=since, store_history=store_history, title=title)
+                         score=scored, since=since, store_history=store_history,
+                         title=report_title(seen_from.id, seen_from.name, locale),
+                         locale=locale)
     try:
         write_report(path, text, live_db=_live_db(obj), force=force)
     except OutputRefusedError as exc:
@@ -396,9 +398,12 @@ def demo_line(as_of: date, t: Any) -> str:
 @click.option("--events", "events_path", type=click.Path(exists=True, dir_okay=False,
                                                         path_type=Path))
 @perspective_option
+@click.option("--language", type=click.Choice(["en", "zh"]), default="en", show_default=True,
+              help="The report's language: mineral names, levels, factors, headings, dates.")
 @click.pass_obj
 def report(obj: Any, out: Path, force: bool, minerals: tuple[str, ...], since: datetime,
-           end: datetime | None, events_path: Path | None, perspective: str | None) -> None:
+           end: datetime | None, events_path: Path | None, perspective: str | None,
+           language: str) -> None:
     """Write one self-contained HTML report: charts per mineral, alert episodes and events."""
     _check_report_path(obj, out, force)
     config = _with_perspective(obj.load_config(), perspective)
@@ -414,7 +419,7 @@ def report(obj: Any, out: Path, force: bool, minerals: tuple[str, ...], since: d
                                       **progress_argument(run_backtest, bar))
         bar.note("writing the report")
         _write_report(obj, out, config, result, scored, events, chosen, since.date(),
-                      _store_history(obj, since), force=force)
+                      _store_history(obj, since), force=force, language=language)
 
 
 def _store_history(obj: Any, since: datetime) -> list[dict[str, Any]]:

@@ -9,16 +9,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sklearn.base import clone
 from sklearn.model_selection import KFold, StratifiedKFold
 
-from monitor.core.news_kinds import NEWS_KINDS, RESTRICTING_KINDS
+from monitor.core.news_kinds import NEWS_KINDS
 from monitor.news.classify import (
-    RISK_THRESHOLD,
     LabelledItem,
     NewsClassifier,
-    build_pipeline,
-    build_text,
+    fit_classifier,
     reading_text,
 )
 from monitor.news.items import Classification
@@ -182,26 +179,23 @@ def evaluate(items: Sequence[LabelledItem], classifier: NewsClassifier,
 def cross_validate(items: Sequence[LabelledItem], *, folds: int = 5, seed: int = 0,
                    tagger: Tagger | None = None,
                    mineral_names: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Stratified k-fold cross-validation of both models on ``items`` (deterministic)."""
-    docs = np.array([build_text(*reading_text(i)[:2]) for i in items], dtype=object)
-    kinds = np.array([i.kind for i in items])
-    risks = np.array([i.is_supply_risk_event for i in items])
-    predicted_kind = np.empty(len(items), dtype=object)
-    risk_proba = np.zeros(len(items))
+    """Stratified k-fold cross-validation of the classifier on ``items`` (deterministic).
+
+    Each fold fits the classifier as shipped (:func:`fit_classifier`: weights, tuned risk
+    threshold) on the other folds alone and classifies its own items.
+    """
+    results: list[Classification | None] = [None] * len(items)
     for train, test in language_folds(items, folds=folds, seed=seed):
-        kind_model = clone(build_pipeline()).fit(list(docs[train]), kinds[train])
-        risk_model = clone(build_pipeline()).fit(list(docs[train]), risks[train])
-        predicted_kind[test] = kind_model.predict(list(docs[test]))
-        column = list(risk_model.classes_).index(True)
-        risk_proba[test] = risk_model.predict_proba(list(docs[test]))[:, column]
-    results = [Classification(kind=str(k), confidence=0.0, risk_confidence=float(p),
-                              is_supply_risk_event=p >= RISK_THRESHOLD and k in RESTRICTING_KINDS)
-               for k, p in zip(predicted_kind, risk_proba, strict=True)]
+        classifier = fit_classifier([items[n] for n in train])
+        found = classifier.classify_many([reading_text(items[n]) for n in test])
+        for n, result in zip(test, found, strict=True):
+            results[n] = result
+    done = [r for r in results if r is not None]
     tags = tag_items(tagger, items) if tagger else None
-    report = build_report(items, results, tags, mineral_names=mineral_names or {},
+    report = build_report(items, done, tags, mineral_names=mineral_names or {},
                           canonical_country=tagger.countries.canonical if tagger else None)
     report["folds"] = folds
-    report["time_split"] = time_split(items, docs, kinds, risks)
+    report["time_split"] = time_split(items)
     return report
 
 
@@ -241,26 +235,18 @@ def _split(items: Sequence[LabelledItem], rows: np.ndarray, folds: int, seed: in
                                        random_state=seed).split(rows)]
 
 
-def time_split(items: Sequence[LabelledItem], docs: np.ndarray, kinds: np.ndarray,
-               risks: np.ndarray, cutoff: str = TIME_SPLIT_CUTOFF) -> dict[str, Any]:
+def time_split(items: Sequence[LabelledItem], cutoff: str = TIME_SPLIT_CUTOFF
+               ) -> dict[str, Any]:
     """Train on items dated before ``cutoff``, score the later ones, per language.
 
     Harder than shuffled folds: later events (new rules, new countries) are not in training.
     """
-    train = np.array([bool(i.date) and i.date < cutoff for i in items])
-    test = ~train
-    if not train.any() or not test.any() or len(set(kinds[train])) < 2:
-        return {"cutoff": cutoff, "train": int(train.sum()), "test": int(test.sum())}
-    kind_model = clone(build_pipeline()).fit(list(docs[train]), kinds[train])
-    risk_model = clone(build_pipeline()).fit(list(docs[train]), risks[train])
-    later = [i for i, t in zip(items, test, strict=True) if t]
-    predicted = kind_model.predict(list(docs[test]))
-    column = list(risk_model.classes_).index(True)
-    proba = risk_model.predict_proba(list(docs[test]))[:, column]
-    results = [Classification(kind=str(k), confidence=0.0, risk_confidence=float(p),
-                              is_supply_risk_event=p >= RISK_THRESHOLD and k in RESTRICTING_KINDS)
-               for k, p in zip(predicted, proba, strict=True)]
-    return {"cutoff": cutoff, "train": int(train.sum()), "test": int(test.sum()),
+    train = [i for i in items if i.date and i.date < cutoff]
+    later = [i for i in items if not (i.date and i.date < cutoff)]
+    if not train or not later or len({i.kind for i in train}) < 2:
+        return {"cutoff": cutoff, "train": len(train), "test": len(later)}
+    results = fit_classifier(train).classify_many([reading_text(i) for i in later])
+    return {"cutoff": cutoff, "train": len(train), "test": len(later),
             "event": score_binary([i.is_supply_risk_event for i in later],
                                   [r.is_supply_risk_event for r in results]).as_dict(),
             "by_language": _by_language(later, results, [], [])}

@@ -11,6 +11,7 @@ import getpass
 import json
 import logging
 import os
+import re
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from monitor.alerting.render import LANGUAGES, Locale
 from monitor.alerting.state import DEFAULT_LADDER, level_rank
 from monitor.alerting.store import AlertStore
 from monitor.config.common import parse_duration
@@ -115,14 +117,67 @@ class Console:
                 self._replay = (config.digest, bundled_data(config))
             return self._replay[1]
 
+    def locale(self, request: Request) -> Locale:
+        """The reader's language (:func:`chosen_language`) with the config's mineral names."""
+        return Locale.of(chosen_language(request), self.config().minerals.minerals)
+
     def page(self, request: Request, name: str, status: int = 200, **context: Any) -> Response:
         user = request.scope.get("state", {}).get("user", "")
+        loc = self.locale(request)
         context.update(
             user=user, csrf=self.csrf.token(user), nav=request.url.path,
             config_error=self.config_error, authenticated=bool(user),
-            now=self.settings.clock.now(),
+            now=self.settings.clock.now(), loc=loc, html_lang=HTML_LANG[loc.language],
+            lang_links=_language_links(request),
             author=user or context.get("author") or self.settings.default_author)
-        return self.templates.TemplateResponse(request, name, context, status_code=status)
+        response = self.templates.TemplateResponse(request, name, context, status_code=status)
+        if request.query_params.get("lang") in LANGUAGES:  # an explicit choice is remembered
+            response.set_cookie(LANG_COOKIE, loc.language, max_age=LANG_COOKIE_AGE, path="/",
+                                httponly=True, samesite="lax")
+        return response
+
+
+# --------------------------------------------------------------------------- language
+
+LANG_COOKIE = "critmon_lang"
+LANG_COOKIE_AGE = 365 * 86400
+HTML_LANG = {"en": "en", "zh": "zh-Hans"}
+_LANGUAGE_NAMES = {"en": "English", "zh": "中文"}
+_ACCEPT_ENTRY = re.compile(r"\s*([A-Za-z]{1,8})(?:-[A-Za-z0-9]{1,8})*\s*(?:;\s*q\s*=\s*([0-9.]{1,5}))?\s*")
+
+
+def chosen_language(request: Request) -> str:
+    """``?lang=en|zh`` (then remembered in a cookie), else the cookie, else the browser's
+    Accept-Language (the first of en and zh with the highest weight), else English."""
+    for asked in (request.query_params.get("lang", ""), request.cookies.get(LANG_COOKIE, "")):
+        if asked in LANGUAGES:
+            return asked
+    return preferred_language(request.headers.get("accept-language", ""))
+
+
+def preferred_language(header: str) -> str:
+    """The language of ours an Accept-Language header prefers (``zh-CN,zh;q=0.9`` -> zh)."""
+    best, weight = "en", 0.0
+    for entry in header[:500].split(",")[:30]:
+        found = _ACCEPT_ENTRY.fullmatch(entry)
+        if not found or found.group(1).lower() not in LANGUAGES:
+            continue
+        try:
+            q = float(found.group(2)) if found.group(2) else 1.0
+        except ValueError:
+            continue
+        if q > weight:
+            best, weight = found.group(1).lower(), q
+    return best
+
+
+def _language_links(request: Request) -> list[tuple[str, str, str]]:
+    """(code, label, this page in that language) per language: path and query, no host."""
+    links = []
+    for code in LANGUAGES:
+        url = request.url.include_query_params(lang=code)
+        links.append((code, _LANGUAGE_NAMES[code], f"{url.path}?{url.query}"))
+    return links
 
 
 # --------------------------------------------------------------------------- filters
@@ -215,11 +270,12 @@ def mineral_page(console: Console, request: Request) -> Response:
         news = queries.mineral_news(store, mineral_id)
         firing = queries.firing_by_mineral(store).get(mineral_id, [])
     levels = config.rules.risk.levels
+    loc = console.locale(request)
     bands = [(level.min, levels[i + 1].min if i + 1 < len(levels) else 100.0,
-              f"band-{level.name}", level.name) for i, level in enumerate(levels)]
+              f"band-{level.name}", loc.level(level.name)) for i, level in enumerate(levels)]
     today = console.settings.clock.now().date()
     spans = [(e["start"], e["end"] or today, f"episode-{e['level']}",
-              f"{e['alertname']} {e['level']}") for e in episodes]
+              f"{loc.word(e['alertname'])} {loc.level(e['level'])}") for e in episodes]
     score_chart = charts.line_chart(history, low=0, high=100, bands=bands, spans=spans)
     change = queries.change_series(prices[-360:])
     thresholds = queries.price_thresholds(config, mineral_id)

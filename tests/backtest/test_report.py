@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sqlite3
 import stat
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from monitor.alerting.render import Locale
 from monitor.backtest.events import Event
 from monitor.backtest.inputs import bundled_data
 from monitor.backtest.report import render_report
@@ -64,16 +66,37 @@ class _Checker(HTMLParser):
         self.stack.pop()
 
 
+STORE_HISTORY = [{"at": "2024-01-01", "reason": "<img src=x>"},
+                 {"at": "2024-01-02T08:30:00+00:00", "type": "state", "event": "fired",
+                  "alertname": "supply_risk_level", "mineral": "gallium", "level": "critical",
+                  "reason": "inactive->firing"}]
+
+
 @pytest.fixture(scope="module")
-def report_html() -> str:
+def replayed() -> tuple:
     config = load_config(default_config_dir())
     evil = Event("<script>alert(1)</script>", date(2022, 3, 8), None, ("nickel",), "X",
                  "market_disruption", summary="<b>bold</b>")
     result, scored = run_backtest(config, bundled_data(config), [evil], start=date(2021, 6, 1),
                                   end=date(2022, 12, 31), minerals=MINERALS)
+    return config, evil, result, scored
+
+
+@pytest.fixture(scope="module")
+def report_html(replayed: tuple) -> str:
+    config, evil, result, scored = replayed
     return render_report(result, chart_specs(config, MINERALS), events=[evil],
                          episodes=episodes(result.transitions), score=scored,
-                         store_history=[{"at": "2024-01-01", "reason": "<img src=x>"}])
+                         store_history=STORE_HISTORY)
+
+
+@pytest.fixture(scope="module")
+def report_zh(replayed: tuple) -> str:
+    config, evil, result, scored = replayed
+    return render_report(result, chart_specs(config, MINERALS), events=[evil],
+                         episodes=episodes(result.transitions), score=scored,
+                         store_history=STORE_HISTORY, title="critmon 报告",
+                         locale=Locale.of("zh", config.minerals.minerals))
 
 
 def test_report_is_valid_self_contained_html(report_html: str) -> None:
@@ -94,6 +117,76 @@ def test_report_escapes_text(report_html: str) -> None:
     assert "<img src=x>" not in report_html
 
 
+class _Text(HTMLParser):
+    """The text a reader sees: every text node (SVG text included), no styles or scripts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.chunks: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._skip += tag in ("style", "script")
+
+    def handle_endtag(self, tag: str) -> None:
+        self._skip -= tag in ("style", "script")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.chunks.append(data)
+
+
+def visible_text(page: str) -> str:
+    parser = _Text()
+    parser.feed(page)
+    return "\n".join(parser.chunks)
+
+
+LEVEL_WORDS = re.compile(r"\b(critical|high|moderate|low|warning|firing|resolved)\b", re.IGNORECASE)
+
+
+def test_the_chinese_report_names_minerals_levels_and_dates_in_chinese(report_zh: str) -> None:
+    text = visible_text(report_zh)
+    assert "<html lang=zh-Hans>" in report_zh
+    for name in ("镍", "铜", "镓"):  # name_zh of nickel, copper, gallium in minerals.yaml
+        assert f"<h3>{name} <small>" in report_zh
+    # headings, the chart's level bands, the replayed episode (nickel critical, 2022)
+    for words in ("回测摘要", "告警历史", "低", "中等", "高", "严重", "3个月价格跳升",
+                  "2022年4月4日", "2021年6月1日", "供应风险等级", "触发", "2024年1月2日 08:30 UTC"):
+        assert words in text, words
+    assert LEVEL_WORDS.findall(text) == []
+    checker = _Checker()
+    checker.feed(report_zh)
+    checker.close()
+    assert checker.errors == [] and checker.stack == [] and checker.external == []
+    assert checker.svgs == len(MINERALS)
+
+
+def test_the_english_report_keeps_its_words(report_html: str) -> None:
+    text = visible_text(report_html)
+    assert "<html lang=en>" in report_html and "<h3>Nickel <small>" in report_html
+    assert "critical" in text and "2022-04-04" in text and "严重" not in text
+
+
+def test_the_chinese_report_escapes_text(report_zh: str) -> None:
+    assert "<script>" not in report_zh and "<img src=x>" not in report_zh
+    # the event id in the events table and as text in the charts' SVG
+    assert report_zh.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 2
+
+
+def test_chinese_factor_descriptions() -> None:
+    zh = Locale("zh")
+    assert zh.factor("supply_risk: structural") == "供应风险\uff1a结构性"
+    assert zh.factor("news export_control (China)") == "新闻\uff1a出口管制\uff08China\uff09"
+    assert zh.factor("price_change_3m, price_volatility") == "3个月价格变化 + 价格波动率"
+    assert Locale().factor("supply_risk: structural") == "supply_risk: structural"
+
+
+def test_a_locale_refuses_an_unknown_language() -> None:
+    with pytest.raises(ValueError, match="unknown language 'fr'"):
+        Locale.of("fr")
+
+
 def test_cli_report_writes_file(tmp_path: Path) -> None:
     out = tmp_path / "r.html"
     result = CliRunner().invoke(cli, ["--state-dir", str(tmp_path), "report", "--out", str(out),
@@ -109,10 +202,29 @@ CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/ch
                                         else None)
 
 
-def test_report_renders_in_headless_chromium(report_html: str, tmp_path: Path) -> None:
+def test_cli_report_in_chinese(tmp_path: Path) -> None:
+    out = tmp_path / "r.html"
+    result = CliRunner().invoke(cli, ["--state-dir", str(tmp_path), "report", "--out", str(out),
+                                      "--mineral", "nickel", "--since", "2022-01-01",
+                                      "--to", "2022-06-30", "--language", "zh"])
+    assert result.exit_code == 0, result.output
+    page = out.read_text(encoding="utf-8")
+    assert "<title>critmon 报告</title>" in page and "<h3>镍 <small>" in page
+    assert LEVEL_WORDS.findall(visible_text(page)) == []
+
+
+def test_cli_report_refuses_an_unknown_language(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["--state-dir", str(tmp_path), "report", "--out",
+                                      str(tmp_path / "r.html"), "--language", "fr"])
+    assert result.exit_code == 2 and "--language" in result.output
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_report_renders_in_headless_chromium(report_html: str, report_zh: str, language: str,
+                                             tmp_path: Path) -> None:
     assert CHROMIUM, "Debian's chromium is needed: `make test` installs it (make system-deps)"
     page = tmp_path / "report.html"
-    page.write_text(report_html, encoding="utf-8")
+    page.write_text(report_zh if language == "zh" else report_html, encoding="utf-8")
     done = subprocess.run(
         [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom",
          "--no-first-run", "--disable-background-networking", "--disable-component-update",
@@ -122,6 +234,8 @@ def test_report_renders_in_headless_chromium(report_html: str, tmp_path: Path) -
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.count("<svg") >= len(MINERALS)
     assert "Uncaught" not in done.stderr
+    if language == "zh":
+        assert "严重" in done.stdout and "<h3>镓 <small>" in done.stdout
 
 
 # --------------------------------------------------------------------------- where --out may write

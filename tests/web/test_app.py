@@ -275,3 +275,63 @@ def test_overview_and_mineral_pages_show_the_chosen_perspective(seeded: tuple[Pa
             assert "seen from us" in unknown  # an unlisted perspective falls back to the first
     finally:
         serving.close()
+
+
+# --------------------------------------------------------------------------- language
+
+
+def test_the_console_speaks_chinese_when_asked_and_remembers_it(served: Served) -> None:
+    with httpx.Client(base_url=served.url, timeout=TIMEOUT) as client:
+        english = client.get("/").text
+        assert '<html lang="en">' in english and ">Platinum</a>" in english
+        chinese = client.get("/", params={"lang": "zh"})
+        assert chinese.cookies.get("critmon_lang") == "zh"
+        assert "httponly" in chinese.headers["set-cookie"].lower()
+        page = chinese.text
+        assert '<html lang="zh-Hans">' in page and 'class="here">中文</a>' in page
+        assert ">铂</a>" in page and ">镓</a>" in page  # name_zh of platinum and gallium
+        levels = re.findall(r'<span class="level level-(\w+)">([^<]*)</span>', page)
+        shown = {css: text for css, text in levels if css != "none"}
+        assert shown and set(shown.values()) <= {"严重", "高", "中等", "低", "未知"}
+        assert 'level-moderate">中等<' in page and 'level-unknown">未知<' in page
+        # the cookie carries the choice to the next page, the mineral page included
+        mineral = client.get("/mineral/platinum").text
+        assert "<h1>铂 " in mineral and "<title>铂 · critmon</title>" in mineral
+        assert "结构性" in mineral  # the factor breakdown: structural
+        assert "3个月价格跳升" in mineral  # the firing price_jump_3m alert of platinum
+        back = client.get("/", params={"lang": "en"})
+        assert back.cookies.get("critmon_lang") == "en" and ">Platinum</a>" in back.text
+
+
+@pytest.mark.parametrize(("header", "language"), [
+    ("zh-CN,zh;q=0.9,en;q=0.8", "zh"), ("en-US,en;q=0.9,zh;q=0.5", "en"),
+    ("fr-FR,fr;q=0.9,zh-TW;q=0.7", "zh"), ("de,fr", "en"), ("", "en"),
+    ("zh;q=banana,en", "en"), ("x" * 10_000, "en"),
+])
+def test_without_a_choice_the_browser_language_decides(served: Served, header: str,
+                                                       language: str) -> None:
+    page = httpx.get(served.url + "/", headers={"accept-language": header}, timeout=TIMEOUT)
+    assert page.status_code == 200
+    assert f'<html lang="{"zh-Hans" if language == "zh" else "en"}">' in page.text
+    assert "critmon_lang" not in page.headers.get("set-cookie", "")  # only a choice is kept
+
+
+def test_an_unknown_language_is_ignored(served: Served) -> None:
+    page = httpx.get(served.url + "/", params={"lang": "<script>"}, timeout=TIMEOUT)
+    assert page.status_code == 200 and '<html lang="en">' in page.text
+    assert "critmon_lang" not in page.headers.get("set-cookie", "")
+    cookie = httpx.get(served.url + "/", cookies={"critmon_lang": "fr"}, timeout=TIMEOUT)
+    assert '<html lang="en">' in cookie.text
+
+
+def test_the_chinese_console_still_escapes_outside_text(served: Served) -> None:
+    page = httpx.get(served.url + "/mineral/platinum", params={"lang": "zh"},
+                     timeout=TIMEOUT).text
+    assert "<h1>铂 " in page
+    assert "<script>window.__xss" not in page and "<img src=x" not in page
+    assert "&lt;script&gt;window.__xss" in page
+    assert "javascript:" not in page  # the hostile link is shown as text, never linked
+    # the language links keep the page's query and are escaped as attributes
+    with_query = httpx.get(served.url + "/mineral/platinum",
+                           params={"lang": "zh", "x": '"><b>'}, timeout=TIMEOUT).text
+    assert '"><b>' not in with_query
