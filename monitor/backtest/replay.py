@@ -21,6 +21,7 @@ straightforward replay, and the tests require identical results at every date.
 from __future__ import annotations
 
 import bisect
+import math
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -47,13 +48,16 @@ from monitor.news.events import perspective_event_signals, select_alerts
 from monitor.news.pressure import PolicyEvent, compute_policy_pressure, compute_production_shares
 from monitor.risk.assess import (
     Assessment,
-    annotate_signals,
     assess,
-    detector_series,
-    label_perspective,
+    describe_risk,
+    finish_signal,
+    latest_by_source,
     price_detector_series,
+    signal_extras,
+    sources_text,
 )
-from monitor.risk.indicators import GovernanceTable, build_governance
+from monitor.risk.indicators import GovernanceTable, build_governance, price_period_end
+from monitor.risk.score import UNKNOWN_LEVEL, RiskScore, level_for
 from monitor.rules.evaluate import RuleEvaluator, effective_rules
 from monitor.sources.wgi import WgiEstimate
 
@@ -90,14 +94,34 @@ class Episode:
     level: str | None
 
 
-@dataclass
 class DateResult:
-    """What one simulated evaluation produced."""
+    """What one simulated evaluation produced.
 
-    as_of: date
-    assessments: list[Assessment]
-    signals: list[Signal]
-    transitions: list[Transition]
+    ``assessments`` may be given as a function that builds them: the replay needs only each
+    mineral's score, level and series, so the full assessments of a date (the ``explain``-level
+    objects, whose reasons name the date) are built when someone reads them, from the inputs of
+    that date, by the same :func:`~monitor.risk.assess.assess`.
+    """
+
+    __slots__ = ("_assessments", "as_of", "signals", "transitions")
+
+    def __init__(self, as_of: date,
+                 assessments: list[Assessment] | Callable[[], list[Assessment]],
+                 signals: list[Signal], transitions: list[Transition]) -> None:
+        self.as_of = as_of
+        self._assessments = assessments
+        self.signals = signals
+        self.transitions = transitions
+
+    @property
+    def assessments(self) -> list[Assessment]:
+        if callable(self._assessments):
+            self._assessments = self._assessments()
+        return self._assessments
+
+    def __repr__(self) -> str:
+        return (f"DateResult({self.as_of}, {len(self.signals)} signals, "
+                f"{len(self.transitions)} transitions)")
 
 
 @dataclass
@@ -166,10 +190,14 @@ class Replayer:
         self._news_pending = sorted(eligible, key=lambda pair: pair[1].at.date())
         self._news_cursor = 0
         self._events: dict[str, list[tuple[int, PolicyEvent]]] = {}
-        self._price_memo: dict[str, tuple[Sequence[Observation], dict[str, Series]]] = {}
         self._fingerprints: dict[tuple[object, ...], str] = {}
         self._shares_memo: dict[str, tuple[Sequence[Observation], date,
                                            dict[str, float]]] = {}
+        self._spec = config.rules.risk
+        self._group = {m.id: m.group for m in config.minerals.minerals if m.group}
+        self._cores: dict[str, _Core] = {}
+        self._wanted_series = frozenset(i for r in self.rules for i in r.indicators)
+        self.last_risks: dict[str, tuple[float | None, str]] = {}
 
     def _groups_and_members(self) -> set[str]:
         """Minerals whose data the chosen ones need (a member inherits from its group)."""
@@ -244,37 +272,72 @@ class Replayer:
         wgi = self.governance_at(as_of)
         fresh_news = self._advance_news(as_of)
         pressure = self._pressure(observations, as_of)
-        everything = assess(self.config, observations, wgi, as_of=as_of,
-                            previous_levels=self.levels, policy_pressure=pressure,
-                            perspective=self.config.perspectives[0])  # the first listed
-        assessments = [a for a in everything if a.mineral in self.minerals]
-        series = {a.mineral: detector_series(a, as_of=as_of, risk_history=self.history[a.mineral],
-                                             price_series=self._price_series(a, observations))
-                  for a in assessments}
-        signals = self.evaluator.evaluate(self.rules, series, as_of=as_of)
-        signals = annotate_signals(label_perspective(signals, self.config.perspectives[0].id),
-                                   {a.mineral: a for a in assessments})
-        self._remember_scores(assessments, as_of)
+        perspective = self.config.perspectives[0]  # the first listed
+        previous = dict(self.levels)
+        self._refresh_cores(observations, wgi, pressure, as_of)
+        series: dict[str, dict[str, Series]] = {}
+        risks: dict[str, tuple[float | None, str]] = {}
+        extras: dict[str, tuple[tuple[str, str], ...]] = {}
+        for mineral in self.minerals:
+            core = self._cores[mineral]
+            score = core.risk.score
+            level = UNKNOWN_LEVEL if score is None else level_for(
+                score, self._spec.levels, previous.get(mineral), self._spec.hysteresis)
+            risks[mineral] = (score, level)
+            series[mineral] = core.series(as_of, self.history[mineral])
+            extras[mineral] = core.extras(as_of, level)
+        found = self.evaluator.evaluate(self.rules, series, as_of=as_of)
+        signals = [finish_signal(s, perspective.id, extras[s.mineral],
+                                 self._cores[s.mineral].assessment.indicators)
+                   if s.mineral in extras else s for s in found]
+        self._remember_scores(risks, as_of)
+        self.last_risks = risks
         signals = [*signals, *self._policy_signals(observations, as_of, now, fresh_news)]
         transitions = self.enqueue(signals, now)
+        config, chosen = self.config, self.minerals
+
+        def assessments() -> list[Assessment]:
+            everything = assess(config, observations, wgi, as_of=as_of,
+                                previous_levels=previous, policy_pressure=pressure,
+                                perspective=perspective)
+            return [a for a in everything if a.mineral in chosen]
+
         return DateResult(as_of, assessments, signals, transitions)
 
-    def _price_series(self, assessment: Assessment,
-                      observations: Mapping[str, Sequence[Observation]]) -> dict[str, Series]:
-        """``price_detector_series`` of the mineral's prices, kept while its observations are
-        the same tuple (its prices are a function of them)."""
-        rows = observations.get(assessment.mineral, ())
-        known = self._price_memo.get(assessment.mineral)
-        if known is None or known[0] is not rows:
-            known = (rows, price_detector_series(assessment.prices))
-            self._price_memo[assessment.mineral] = known
-        return known[1]
+    def core(self, mineral: str) -> Assessment:
+        """The mineral's assessment at the first date of its current inputs (score, factors
+        and indicator values are the current ones; reasons, ``as_of`` and level may not be)."""
+        return self._cores[mineral].assessment
 
-    def _remember_scores(self, assessments: Sequence[Assessment], as_of: date) -> None:
-        for a in assessments:
-            if a.risk.score is not None:
-                self.history[a.mineral].append((as_of, a.risk.score))
-            self.levels[a.mineral] = a.risk.level
+    def _refresh_cores(self, observations: Mapping[str, Sequence[Observation]],
+                       governance: GovernanceTable, pressure: Mapping[str, float | None],
+                       as_of: date) -> None:
+        """Re-assess the minerals whose inputs changed since their core was built."""
+        changed: dict[str, tuple[tuple[object, ...], float | None]] = {}
+        for mineral in self.minerals:
+            group = self._group.get(mineral)
+            held = (observations.get(mineral, ()),
+                    observations.get(group, ()) if group else None, governance)
+            value = pressure.get(mineral, 0.0)
+            core = self._cores.get(mineral)
+            if core is None or not core.same_inputs(held, value):
+                changed[mineral] = (held, value)
+        if not changed:
+            return
+        fresh = assess(self.config, observations, governance, as_of=as_of,
+                       policy_pressure=pressure, perspective=self.config.perspectives[0],
+                       only=set(changed))
+        for a in fresh:
+            held, value = changed[a.mineral]
+            self._cores[a.mineral] = _Core.of(a, held, value, self._wanted_series,
+                                              observations.get(a.mineral, ()))
+
+    def _remember_scores(self, risks: Mapping[str, tuple[float | None, str]],
+                         as_of: date) -> None:
+        for mineral, (score, level) in risks.items():
+            if score is not None:
+                self.history[mineral].append((as_of, score))
+            self.levels[mineral] = level
 
     def enqueue(self, signals: Sequence[Signal], now: datetime) -> list[Transition]:
         """``enqueue.enqueue_signals`` without the store: step each alert, absent ones too."""
@@ -389,6 +452,97 @@ class Replayer:
                                          settings)
 
 
+def _same_value(a: float | None, b: float | None) -> bool:
+    """The same pressure (NaN never equals itself, so it is recomputed; -0.0 is not 0.0)."""
+    return a is b or (a is not None and b is not None and a == b
+                      and math.copysign(1.0, a) == math.copysign(1.0, b))
+
+
+@dataclass(slots=True)
+class _Core:
+    """One mineral's assessment at the first date of its current inputs, and what of it does not
+    depend on the date.
+
+    The inputs are the mineral's observations, its group's (a member inherits from the group),
+    the governance table (held by identity: the replay keeps each the same object while it does
+    not change) and the policy pressure (by value). With the same inputs, everything in the
+    assessment is the same at a later date except what names the date: ``as_of`` fields, the
+    ``no data ... by D`` reasons, the price age and the level (hysteresis on the previous
+    level). The score, the factors and every indicator value other than the price age are
+    functions of the inputs alone, and so are the detector series but the one-point ones,
+    which are dated here (:func:`~monitor.risk.assess.detector_series`).
+    """
+
+    held: tuple[object, ...]
+    pressure: float | None
+    assessment: Assessment
+    fixed: dict[str, Series]  # series with their own history (prices, trade)
+    points: dict[str, float]  # one-point series (the current value), without the price age
+    age_end: date | None  # price_age_days counts from it (None: no age series)
+    sources: dict[str, date]  # describe_sources without the policy pressure (dated)
+    risk_text: dict[str, str]
+
+    @classmethod
+    def of(cls, a: Assessment, held: tuple[object, ...], pressure: float | None,
+           wanted: frozenset[str], observations: Sequence[Observation]) -> _Core:
+        fixed = price_detector_series(a.prices)
+        points = {name: float(v.value) for name, v in a.indicators.items()
+                  if name not in fixed and v.value is not None and math.isfinite(v.value)}
+        price = a.indicators.get("price")
+        annual = price is not None and dict(price.detail).get("frequency") == "A"
+        age_end = None
+        if "price_age_days" in points:
+            del points["price_age_days"]
+            if not annual:
+                age_end = price_period_end(a.mineral, observations)
+        for name, history in a.trade.items():
+            fixed[name] = list(history)
+            points.pop(name, None)
+        fixed = {k: v for k, v in fixed.items() if k in wanted}
+        points = {k: v for k, v in points.items() if k in wanted}
+        sources = latest_by_source(v for name, v in a.indicators.items()
+                                   if name != "policy_pressure")
+        return cls(held, pressure, a, fixed, points, age_end, sources, {})
+
+    @property
+    def risk(self) -> RiskScore:
+        return self.assessment.risk
+
+    def same_inputs(self, held: tuple[object, ...], pressure: float | None) -> bool:
+        return all(map(_is, self.held, held)) and _same_value(self.pressure, pressure)
+
+    def series(self, as_of: date, risk_history: Series) -> dict[str, Series]:
+        """``detector_series`` of the assessment at ``as_of`` (the series the rules read)."""
+        series: dict[str, Series] = {name: [(as_of, value)]
+                                     for name, value in self.points.items()}
+        if self.age_end is not None:
+            series["price_age_days"] = [(as_of, float(max(0, (as_of - self.age_end).days)))]
+        series.update(self.fixed)
+        score = self.risk.score
+        if score is not None:
+            series["supply_risk"] = [*((d, s) for d, s in risk_history if d < as_of),
+                                     (as_of, score)]
+        return series
+
+    def extras(self, as_of: date, level: str) -> tuple[tuple[str, str], ...]:
+        """The annotations ``annotate_signals`` adds at ``as_of`` with ``level``."""
+        text = self.risk_text.get(level)
+        if text is None:
+            risk = self.risk
+            text = self.risk_text[level] = describe_risk(
+                RiskScore(risk.mineral, risk.as_of, risk.score, level, risk.confidence,
+                          risk.factors, risk.missing, risk.method))
+        latest = self.sources
+        if self.pressure is not None:  # the policy_pressure value is dated at as_of
+            latest = dict(latest)
+            latest["policy"] = max(latest.get("policy", as_of), as_of)
+        return signal_extras(text, sources_text(latest), self.assessment.name)
+
+
+def _is(a: object, b: object) -> bool:
+    return a is b
+
+
 def _store_order(o: Observation) -> tuple[str, str, str, date, str]:
     return (str(o.measure), o.source, o.series, o.period, o.country)
 
@@ -410,22 +564,26 @@ def replay(config: Config, data: ReplayData, start: date, end: date, *,
     dates = evaluation_dates(data, start - warmup, end)
     if progress is not None:
         progress(0, len(dates))
+    last: DateResult | None = None
     for done, as_of in enumerate(dates, start=1):
         out = replayer.step_date(as_of)
+        last = out
         result.dates.append(as_of)
-        for a in out.assessments:
-            if a.risk.score is not None:
-                result.scores[a.mineral].append((as_of, a.risk.score, a.risk.level))
-            result.last_assessments[a.mineral] = a
+        for mineral, (score, level) in replayer.last_risks.items():
+            if score is not None:
+                result.scores[mineral].append((as_of, score, level))
         fired = [t for t in out.transitions if t.kind in (EventKind.FIRED, EventKind.ESCALATED)]
-        by_mineral = {a.mineral: a for a in out.assessments}
         for t in fired:
-            result.factors[(t.fingerprint, as_of)] = _factor(t, by_mineral.get(t.alert.mineral))
+            core = replayer.core(t.alert.mineral) if t.alert.mineral in replayer.minerals \
+                else None
+            result.factors[(t.fingerprint, as_of)] = _factor(t, core)
         result.transitions += out.transitions
         if on_date is not None:
             on_date(out)
         if progress is not None:
             progress(done, len(dates))
+    if last is not None:  # every mineral is assessed at every date: the last date's
+        result.last_assessments = {a.mineral: a for a in last.assessments}
     result.seconds = _time.perf_counter() - began
     return result
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
@@ -56,15 +56,23 @@ def assess(config: Config, observations: Mapping[str, Sequence[Observation]],
            wgi: Sequence[WgiEstimate] | GovernanceTable, *, as_of: date,
            previous_levels: Mapping[str, str] | None = None,
            policy_pressure: Mapping[str, float | None] | None = None,
-           perspective: Perspective = US) -> list[Assessment]:
+           perspective: Perspective = US,
+           only: Collection[str] | None = None) -> list[Assessment]:
     """Assess every configured mineral from data known at ``as_of`` (pure), as seen from
     ``perspective``'s economy (``us`` by default; docs/risk-model.md, "Perspectives").
 
     ``wgi`` may be a prebuilt :class:`~monitor.risk.indicators.GovernanceTable` (a replay
-    builds one per WGI release, not one per date).
+    builds one per WGI release, not one per date). ``only`` limits the result to those
+    minerals (in config order; their groups' indicators are computed for inheritance), each
+    assessed exactly as in the full call.
     """
     minerals = config.minerals.minerals
-    specs = [(m.id, m.group, m.members) for m in minerals]
+    if only is not None:
+        needed = set(only) | {m.group for m in minerals if m.id in only and m.group}
+        specs = [(m.id, m.group, m.members) for m in minerals if m.id in needed]
+        minerals = [m for m in minerals if m.id in only]
+    else:
+        specs = [(m.id, m.group, m.members) for m in minerals]
     governance = wgi if isinstance(wgi, GovernanceTable) else build_governance(wgi)
     values = compute_all_indicators(specs, observations, governance, as_of=as_of,
                                     policy_pressure=policy_pressure)
@@ -247,18 +255,37 @@ def annotate_signals(signals: Sequence[Signal], assessments: Mapping[str, Assess
             continue
         extra = extras.get(signal.mineral)
         if extra is None:
-            extra = extras[signal.mineral] = (("risk", describe_risk(assessment.risk)),
-                                              ("sources", describe_sources(assessment)),
-                                              ("name", assessment.name))
-        annotated.append(replace(signal, annotations=(*_trade_summary(signal, assessment),
-                                                      *extra)))
+            extra = extras[signal.mineral] = signal_extras(
+                describe_risk(assessment.risk), describe_sources(assessment), assessment.name)
+        annotated.append(replace(signal, annotations=(
+            *_trade_summary(signal, assessment.indicators), *extra)))
     return annotated
 
 
-def _trade_summary(signal: Signal, assessment: Assessment) -> tuple[tuple[str, str], ...]:
+def signal_extras(risk: str, sources: str, name: str) -> tuple[tuple[str, str], ...]:
+    """The annotations :func:`annotate_signals` adds to every signal of a mineral."""
+    return (("risk", risk), ("sources", sources), ("name", name))
+
+
+def finish_signal(signal: Signal, perspective: str, extra: tuple[tuple[str, str], ...],
+                  indicators: Mapping[str, IndicatorValue]) -> Signal:
+    """``annotate_signals(label_perspective([signal], perspective), ...)`` of one signal whose
+    mineral's annotations are ``extra`` (:func:`signal_extras`) and indicators ``indicators``,
+    in one copy instead of two (the replay finishes every fresh signal of every date)."""
+    labels = signal.labels if dict(signal.labels).get("perspective") else \
+        (*signal.labels, ("perspective", perspective))
+    return Signal(rule=signal.rule, mineral=signal.mineral, indicator=signal.indicator,
+                  firing=signal.firing, level=signal.level, value=signal.value,
+                  threshold=signal.threshold, as_of=signal.as_of, state=signal.state,
+                  reason=signal.reason, labels=labels,
+                  annotations=(*_trade_summary(signal, indicators), *extra))
+
+
+def _trade_summary(signal: Signal, indicators: Mapping[str, IndicatorValue]
+                   ) -> tuple[tuple[str, str], ...]:
     """A trade signal's summary in plain words (the flow, the month, the median); other
     signals keep theirs."""
-    indicator = assessment.indicators.get(signal.indicator)
+    indicator = indicators.get(signal.indicator)
     if not signal.firing or signal.indicator not in TRADE_SERIES or indicator is None:
         return signal.annotations
     text = describe_trade(indicator, signal.value, signal.as_of)
@@ -282,10 +309,21 @@ def describe_risk(risk: RiskScore) -> str:
 
 def describe_sources(assessment: Assessment) -> str:
     """The distinct sources behind the indicators, with their latest data period."""
-    latest: dict[str, date] = {}
-    for value in assessment.indicators.values():
+    return sources_text(latest_by_source(assessment.indicators.values()))
+
+
+def latest_by_source(values: Iterable[IndicatorValue],
+                     into: dict[str, date] | None = None) -> dict[str, date]:
+    """Each source of ``values`` with its latest data period (added to ``into`` if given)."""
+    latest: dict[str, date] = {} if into is None else into
+    for value in values:
         if value.source and value.as_of:
             latest[value.source] = max(latest.get(value.source, value.as_of), value.as_of)
+    return latest
+
+
+def sources_text(latest: Mapping[str, date]) -> str:
+    """:func:`describe_sources`'s text of :func:`latest_by_source`'s result."""
     return "; ".join(f"{source} (data to {when.isoformat()})"
                      for source, when in sorted(latest.items()))
 

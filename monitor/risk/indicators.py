@@ -541,3 +541,10 @@ def _latest_volatility(template: IndicatorValue, history: Sequence[tuple[date, f
 def _unknown(template: IndicatorValue, reason: str) -> IndicatorValue:
     """The template as a missing value: no value, no date, the reason."""
     return replace(template, value=None, as_of=None, published_at=None, reason=reason)
+
+
+def price_period_end(mineral: str, observations: Sequence[Observation]) -> date | None:
+    """The end of the headline price series' last period (``price_age_days`` counts from it),
+    or None without a price series: the dated part of the price indicators, remembered with
+    them per observation tuple."""
+    return memo_by_identity(_dateless_price_indicators, observations, mineral)[1]
