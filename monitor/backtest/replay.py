@@ -56,8 +56,15 @@ from monitor.risk.assess import (
     signal_extras,
     sources_text,
 )
-from monitor.risk.indicators import GovernanceTable, build_governance, price_period_end
+from monitor.risk.indicators import (
+    GovernanceTable,
+    build_governance,
+    governance_table,
+    price_period_end,
+)
+from monitor.risk.prices import note_growth
 from monitor.risk.score import UNKNOWN_LEVEL, RiskScore, level_for
+from monitor.risk.trade import monitored_economy
 from monitor.rules.evaluate import RuleEvaluator, effective_rules
 from monitor.sources.wgi import WgiEstimate
 
@@ -160,7 +167,10 @@ class Replayer:
     """
 
     def __init__(self, config: Config, data: ReplayData,
-                 minerals: Sequence[str] | None = None) -> None:
+                 minerals: Sequence[str] | None = None, *,
+                 leader: Replayer | None = None) -> None:
+        """``leader``: a replayer of the same data that :meth:`assesses_like` this config and
+        steps each date first; its inputs and assessments are then taken, not recomputed."""
         self.config = config
         self.data = data
         self.minerals = tuple(minerals or config.mineral_ids)
@@ -184,6 +194,8 @@ class Replayer:
         self._wgi_pending = sorted(data.wgi, key=lambda w: data.wgi_published_at(w.year))
         self._wgi_known: list[WgiEstimate] = []
         self._wgi_order: dict[int, int] | None = None
+        self._wgi_years: dict[str, dict[int, list[float]]] = {}
+        self._wgi_first: dict[str, int] = {}  # each economy's first estimate in the data
         self._governance: GovernanceTable = build_governance(())
         eligible = [(i, n) for i, n in enumerate(data.news)
                     if n.dedup_of is None and n.is_supply_risk_event]
@@ -198,6 +210,29 @@ class Replayer:
         self._cores: dict[str, _Core] = {}
         self._wanted_series = frozenset(i for r in self.rules for i in r.indicators)
         self.last_risks: dict[str, tuple[float | None, str]] = {}
+        self._inputs: tuple[dict[str, tuple[Observation, ...]], GovernanceTable,
+                            list[NewsEvent], dict[str, float | None]] | None = None
+        self._inputs_at: date | None = None
+        self._leader = leader
+        if leader is not None:
+            if leader._leader is not None or leader._cores or not leader.assesses_like(
+                    config, self.minerals):
+                raise ValueError("a leader must be a fresh replayer that assesses alike")
+            leader._wanted_series |= self._wanted_series  # its series serve both
+            self._cores = leader._cores
+
+    def assesses_like(self, config: Config, minerals: Sequence[str] | None = None) -> bool:
+        """Whether ``config`` assesses these minerals exactly as this replayer's config does:
+        the same minerals, risk model, news settings, (first) perspective and monitored
+        economy, which is all :func:`~monitor.risk.assess.assess` and the policy pressure
+        read of a config. Only the rules and the alerting may differ."""
+        mine = self.config
+        return (tuple(minerals or config.mineral_ids) == self.minerals
+                and config.minerals == mine.minerals and config.rules.risk == mine.rules.risk
+                and config.rules.news == mine.rules.news
+                and config.perspectives[:1] == mine.perspectives[:1]
+                and monitored_economy(config.sources.sources)
+                == monitored_economy(mine.sources.sources))
 
     def _groups_and_members(self) -> set[str]:
         """Minerals whose data the chosen ones need (a member inherits from its group)."""
@@ -217,7 +252,8 @@ class Replayer:
         without new observations keeps the very same tuple, which lets the pure functions of
         its observations be remembered (``monitor.risk.prices.memo_by_identity``).
         """
-        changed: set[str] = set()
+        added: dict[str, list[Observation]] = {}
+        revised: set[str] = set()
         while self._cursor < len(self._pending) and \
                 _published(self._pending[self._cursor]) <= as_of:
             obs = self._pending[self._cursor]
@@ -228,36 +264,53 @@ class Replayer:
             if key in known:  # a revision: the earlier publication leaves its place
                 at = bisect.bisect_left(keys, _store_order(known[key]))
                 del rows[at], keys[at]
+                revised.add(obs.mineral)
             known[key] = obs
             order = _store_order(obs)
             at = bisect.bisect_left(keys, order)
             rows.insert(at, obs)
             keys.insert(at, order)
-            changed.add(obs.mineral)
-        for mineral in changed:
-            self._filed[mineral] = tuple(self._ordered[mineral][0])
+            added.setdefault(obs.mineral, []).append(obs)
+        for mineral, new in added.items():
+            before = self._filed.get(mineral)
+            filed = self._filed[mineral] = tuple(self._ordered[mineral][0])
+            # store order is by natural key, unique per mineral: the tuple's order
+            note_growth(filed, None if before is None or mineral in revised else before,
+                        tuple(sorted(new, key=_store_order)))
         return dict(self._filed)
 
     def wgi_at(self, as_of: date) -> list[WgiEstimate]:
         """WGI estimates public at ``as_of``, in the data's order (incremental, like
         :meth:`observations_at`)."""
         self._advance_wgi(as_of)
-        return list(self._wgi_known)
+        order = self._wgi_index()
+        return sorted(self._wgi_known, key=lambda w: order[id(w)])
+
+    def _wgi_index(self) -> dict[int, int]:
+        if self._wgi_order is None:
+            self._wgi_order = {id(w): i for i, w in enumerate(self.data.wgi)}
+        return self._wgi_order
 
     def _advance_wgi(self, as_of: date) -> None:
+        """File the estimates published by ``as_of`` and rebuild the governance table from the
+        estimates of each economy, kept by year (``build_governance`` of every known estimate,
+        without reading the earlier releases again)."""
         published = self.data.wgi_published_at
         fresh = 0
         while fresh < len(self._wgi_pending) and \
                 published(self._wgi_pending[fresh].year) <= as_of:
             fresh += 1
-        if fresh:
-            self._wgi_known += self._wgi_pending[:fresh]
-            del self._wgi_pending[:fresh]
-            if self._wgi_order is None:
-                self._wgi_order = {id(w): i for i, w in enumerate(self.data.wgi)}
-            order = self._wgi_order
-            self._wgi_known.sort(key=lambda w: order[id(w)])
-            self._governance = build_governance(self._wgi_known)
+        if not fresh:
+            return
+        order = self._wgi_index()
+        for w in self._wgi_pending[:fresh]:
+            if w.estimate is not None:
+                self._wgi_years.setdefault(w.code, {}).setdefault(w.year, []).append(w.estimate)
+                at = order[id(w)]
+                self._wgi_first[w.code] = min(self._wgi_first.get(w.code, at), at)
+        self._wgi_known += self._wgi_pending[:fresh]
+        del self._wgi_pending[:fresh]
+        self._governance = governance_table(self._wgi_years, self._wgi_first)
 
     def governance_at(self, as_of: date) -> GovernanceTable:
         """The governance table of the WGI estimates public at ``as_of``: built once per
@@ -268,13 +321,18 @@ class Replayer:
     def step_date(self, as_of: date) -> DateResult:
         """Evaluate every mineral at ``as_of`` and advance every alert."""
         now = midnight(as_of)
-        observations = self.observations_at(as_of)
-        wgi = self.governance_at(as_of)
-        fresh_news = self._advance_news(as_of)
-        pressure = self._pressure(observations, as_of)
+        if self._leader is not None:  # stepped this date first, with the same inputs
+            observations, wgi, fresh_news, pressure = self._leader.inputs(as_of)
+        else:
+            observations = self.observations_at(as_of)
+            wgi = self.governance_at(as_of)
+            fresh_news = self._advance_news(as_of)
+            pressure = self._pressure(observations, as_of)
+            self._refresh_cores(observations, wgi, pressure, as_of)
+            self._inputs = (observations, wgi, fresh_news, pressure)
+            self._inputs_at = as_of
         perspective = self.config.perspectives[0]  # the first listed
         previous = dict(self.levels)
-        self._refresh_cores(observations, wgi, pressure, as_of)
         series: dict[str, dict[str, Series]] = {}
         risks: dict[str, tuple[float | None, str]] = {}
         extras: dict[str, tuple[tuple[str, str], ...]] = {}
@@ -304,6 +362,14 @@ class Replayer:
 
         return DateResult(as_of, assessments, signals, transitions)
 
+    def inputs(self, as_of: date) -> tuple[dict[str, tuple[Observation, ...]], GovernanceTable,
+                                           list[NewsEvent], dict[str, float | None]]:
+        """What this replayer's :meth:`step_date` at ``as_of`` read: the observations, the
+        governance table, the news first seen and the policy pressure (for a follower)."""
+        if self._inputs is None or self._inputs_at != as_of:
+            raise RuntimeError(f"the leading replayer has not stepped {as_of} yet")
+        return self._inputs
+
     def core(self, mineral: str) -> Assessment:
         """The mineral's assessment at the first date of its current inputs (score, factors
         and indicator values are the current ones; reasons, ``as_of`` and level may not be)."""
@@ -316,8 +382,10 @@ class Replayer:
         changed: dict[str, tuple[tuple[object, ...], float | None]] = {}
         for mineral in self.minerals:
             group = self._group.get(mineral)
-            held = (observations.get(mineral, ()),
-                    observations.get(group, ()) if group else None, governance)
+            own = observations.get(mineral, ())
+            of_group = observations.get(group, ()) if group else None
+            # governance is read only through a production table (own or the group's)
+            held = (own, of_group, governance if own or of_group else None)
             value = pressure.get(mineral, 0.0)
             core = self._cores.get(mineral)
             if core is None or not core.same_inputs(held, value):
@@ -556,36 +624,65 @@ def replay(config: Config, data: ReplayData, start: date, end: date, *,
     ``progress`` is called with ``(dates_done, dates_total)``: once with 0 before the first
     date, then after each date (for a progress bar; it must not change anything).
     """
+    return replay_configs([config], data, start, end, minerals=minerals, warmup=warmup,
+                          on_date=on_date, progress=progress)[0]
+
+
+def replay_configs(configs: Sequence[Config], data: ReplayData, start: date, end: date, *,
+                   minerals: Sequence[str] | None = None, warmup: timedelta = DEFAULT_WARMUP,
+                   on_date: Callable[[DateResult], None] | None = None,
+                   progress: Callable[[int, int], None] | None = None) -> list[ReplayResult]:
+    """:func:`replay` of each config over the same data and dates, in one pass.
+
+    A config that assesses like an earlier one (:meth:`Replayer.assesses_like`: a draft that
+    changes only rules) shares its work: observations, governance, news, policy pressure and
+    every mineral's assessment are computed once per date, and only the rules and the alerts
+    are run per config. Each result is what :func:`replay` of that config alone gives.
+    ``on_date`` sees the first config's dates; ``progress`` counts (date, config) steps.
+    """
     import time as _time
 
     began = _time.perf_counter()
-    replayer = Replayer(config, data, minerals)
-    result = ReplayResult(start, end, replayer.minerals)
+    replayers: list[Replayer] = []
+    for config in configs:
+        leader = next((r for r in replayers
+                       if r._leader is None and r.assesses_like(config, minerals)), None)
+        replayers.append(Replayer(config, data, minerals, leader=leader))
+    results = [ReplayResult(start, end, r.minerals) for r in replayers]
     dates = evaluation_dates(data, start - warmup, end)
+    total = len(dates) * len(replayers)
     if progress is not None:
-        progress(0, len(dates))
-    last: DateResult | None = None
+        progress(0, total)
+    last: list[DateResult | None] = [None] * len(replayers)
     for done, as_of in enumerate(dates, start=1):
-        out = replayer.step_date(as_of)
-        last = out
-        result.dates.append(as_of)
-        for mineral, (score, level) in replayer.last_risks.items():
-            if score is not None:
-                result.scores[mineral].append((as_of, score, level))
-        fired = [t for t in out.transitions if t.kind in (EventKind.FIRED, EventKind.ESCALATED)]
-        for t in fired:
-            core = replayer.core(t.alert.mineral) if t.alert.mineral in replayer.minerals \
-                else None
-            result.factors[(t.fingerprint, as_of)] = _factor(t, core)
-        result.transitions += out.transitions
-        if on_date is not None:
-            on_date(out)
+        for index, (replayer, result) in enumerate(zip(replayers, results, strict=True)):
+            out = last[index] = replayer.step_date(as_of)
+            _record(result, replayer, out)
+            if on_date is not None and index == 0:
+                on_date(out)
         if progress is not None:
-            progress(done, len(dates))
-    if last is not None:  # every mineral is assessed at every date: the last date's
-        result.last_assessments = {a.mineral: a for a in last.assessments}
-    result.seconds = _time.perf_counter() - began
-    return result
+            progress(done * len(replayers), total)
+    seconds = _time.perf_counter() - began
+    for result, out in zip(results, last, strict=True):
+        if out is not None:  # every mineral is assessed at every date: the last date's
+            result.last_assessments = {a.mineral: a for a in out.assessments}
+        result.seconds = seconds
+    return results
+
+
+def _record(result: ReplayResult, replayer: Replayer, out: DateResult) -> None:
+    """Add one date's scores, transitions and what fired to the result."""
+    as_of = out.as_of
+    result.dates.append(as_of)
+    for mineral, (score, level) in replayer.last_risks.items():
+        if score is not None:
+            result.scores[mineral].append((as_of, score, level))
+    for t in out.transitions:
+        if t.kind in (EventKind.FIRED, EventKind.ESCALATED):
+            mineral = t.alert.mineral
+            core = replayer.core(mineral) if mineral in replayer.minerals else None
+            result.factors[(t.fingerprint, as_of)] = _factor(t, core)
+    result.transitions += out.transitions
 
 
 def _factor(t: Transition, assessment: Assessment | None) -> str:

@@ -15,7 +15,7 @@ from datetime import date, datetime
 
 from monitor.config.load import Config
 from monitor.config.perspectives import US, Perspective
-from monitor.core.models import Observation, Signal
+from monitor.core.models import Measure, Observation, Signal
 from monitor.core.trade import flows_to_observations, minerals_by_code
 from monitor.news.pressure import policy_pressure_for
 from monitor.risk.indicators import (
@@ -26,9 +26,20 @@ from monitor.risk.indicators import (
 )
 from monitor.risk.market import MarketContext, compute_market_context
 from monitor.risk.perspectives import apply_perspective, method_key
-from monitor.risk.prices import price_change_series, price_history, volatility_series
+from monitor.risk.prices import (
+    memo_growing,
+    price_change_series,
+    price_history,
+    volatility_series,
+)
 from monitor.risk.score import RiskScore, score_mineral
-from monitor.risk.trade import TRADE_SERIES, describe_trade, monitored_economy, trade_view
+from monitor.risk.trade import (
+    TRADE_SERIES,
+    TradeView,
+    describe_trade,
+    monitored_economy,
+    trade_view,
+)
 from monitor.rules.evaluate import DetectorCache, effective_rules, evaluate_rules
 from monitor.sources.wgi import WgiEstimate
 from monitor.store.database import Store
@@ -86,12 +97,24 @@ def assess(config: Config, observations: Mapping[str, Sequence[Observation]],
         market = compute_market_context(prices) if prices else None
         risk = score_mineral(values[mineral.id], config.rules.risk, as_of=as_of, market=market,
                              previous_level=previous_levels.get(mineral.id), perspective=key)
-        trade = trade_view(mineral.id, mineral.name, observations.get(mineral.id, ()),
-                           monitored=monitored)
+        trade = memo_growing(_trade_of, _trade_reads, observations.get(mineral.id, ()),
+                             mineral.id, mineral.name, monitored)
         assessments.append(Assessment(mineral.id, mineral.name, mineral.lists,
                                       {**values[mineral.id], **trade.indicators}, market, risk,
-                                      prices, perspective=perspective.id, trade=trade.series))
+                                      prices, perspective=perspective.id,
+                                      trade={k: list(v) for k, v in trade.series.items()}))
     return assessments
+
+
+def _trade_of(observations: Sequence[Observation], mineral: str, name: str,
+              monitored: str) -> TradeView:
+    return trade_view(mineral, name, observations, monitored=monitored)
+
+
+def _trade_reads(o: Observation) -> bool:
+    """What ``trade_view`` reads (for ``memo_growing``: a replay reuses the view of a mineral
+    whose new observations are no trade flows)."""
+    return o.measure in (Measure.TRADE_WEIGHT, Measure.TRADE_VALUE)
 
 
 def load_assessments(store: Store, config: Config, *, as_of: date,

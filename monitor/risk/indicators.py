@@ -122,8 +122,18 @@ def build_governance(wgi: Iterable[WgiEstimate]) -> GovernanceTable:
     for estimate in wgi:
         if estimate.estimate is not None:
             by_year[estimate.code][estimate.year].append(estimate.estimate)
+    return governance_table(by_year)
+
+
+def governance_table(by_year: Mapping[str, Mapping[int, Sequence[float]]],
+                     first: Mapping[str, int] | None = None) -> GovernanceTable:
+    """The table of the estimates of each economy by year (the mean is exact, ``fsum``: their
+    order does not matter). ``first`` orders the economies (by their first estimate in the
+    data); without it, ``by_year``'s order."""
+    codes = sorted(by_year, key=first.__getitem__) if first is not None else by_year
     table = {}
-    for code, years in by_year.items():
+    for code in codes:
+        years = by_year[code]
         year = max(years)
         values = years[year]
         table[code] = CountryGovernance(code, governance_weight(statistics.fmean(values)),

@@ -151,8 +151,9 @@ def _price_series(observations: Iterable[Observation]) -> list[_PriceSeries]:
 # and let a pure function of the observations reuse its previous result when nothing it reads
 # was added, or grow it by what was. Anything else is computed in full.
 
-#: Per mineral, its latest tuple of observations and their ids.
-_LINEAGE: OrderedDict[str, tuple[tuple[Observation, ...], frozenset[int]]] = OrderedDict()
+#: Per mineral, its latest tuple of observations and their ids (None: not taken yet).
+_LINEAGE: OrderedDict[str, tuple[tuple[Observation, ...], frozenset[int] | None]] = \
+    OrderedDict()
 #: Per tuple (by id, held): its predecessor in the lineage and what it adds to it.
 _DELTAS: OrderedDict[int, tuple[tuple[Observation, ...], tuple[Observation, ...] | None,
                                 tuple[Observation, ...]]] = OrderedDict()
@@ -179,6 +180,8 @@ def delta(observations: tuple[Observation, ...]
     last = _LINEAGE.get(mineral)
     before: tuple[Observation, ...] | None = None
     added: tuple[Observation, ...] = ()
+    if last is not None and last[1] is None:  # noted by note_growth: its ids when needed
+        last = (last[0], frozenset(map(id, last[0])))
     if last is not None and len(last[1]) == len(last[0]) <= len(observations):
         previous, ids = last
         kept = [o for o in observations if id(o) in ids]
@@ -191,6 +194,27 @@ def delta(observations: tuple[Observation, ...]
     _bounded(_LINEAGE)
     _bounded(_DELTAS)
     return before, added
+
+
+def note_growth(observations: tuple[Observation, ...],
+                before: tuple[Observation, ...] | None,
+                added: tuple[Observation, ...]) -> None:
+    """Tell :func:`delta` what ``observations`` adds to ``before``, the mineral's previous tuple.
+
+    A replay files each new observation into its mineral's tuple, so it knows what
+    :func:`delta` would otherwise find by comparing the two tuples: ``observations`` holds every
+    observation of ``before`` in the same order, plus ``added`` (in the order of
+    ``observations``). ``before`` is None when an observation was replaced (a revision): a new
+    lineage.
+    """
+    if not observations:
+        return
+    mineral = observations[0].mineral
+    _LINEAGE[mineral] = (observations, None)
+    _LINEAGE.move_to_end(mineral)
+    _DELTAS[id(observations)] = (observations, before, added if before is not None else ())
+    _bounded(_LINEAGE)
+    _bounded(_DELTAS)
 
 
 def memo_growing(function: Callable[..., T], reads: Callable[[Observation], bool],

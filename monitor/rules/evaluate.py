@@ -319,7 +319,9 @@ class RuleEvaluator:
 
     def _fit(self, rule: EffectiveRule, prototype: BaseEstimator, X: np.ndarray
              ) -> BaseEstimator:
-        data_key = _data_key(X)
+        # a detector whose fit reads only the width of X (thresholds) is fitted once per width
+        data_key = f"width {X.shape[1]}" if getattr(prototype, "fit_reads_values", True) is \
+            False else _data_key(X)
         known = self._fitted.get(id(rule))
         if known is not None and known[0] == data_key:
             return known[1]
