@@ -55,6 +55,7 @@ from monitor.risk.assess import (
     price_detector_series,
     signal_extras,
     sources_text,
+    with_policy_pressure,
 )
 from monitor.risk.indicators import (
     GovernanceTable,
@@ -388,8 +389,12 @@ class Replayer:
             held = (own, of_group, governance if own or of_group else None)
             value = pressure.get(mineral, 0.0)
             core = self._cores.get(mineral)
-            if core is None or not core.same_inputs(held, value):
+            if core is None or not core.same_held(held):
                 changed[mineral] = (held, value)
+            elif not _same_value(core.pressure, value):  # news: only the score changes
+                self._cores[mineral] = core.with_pressure(with_policy_pressure(
+                    core.assessment, self.config, value, as_of=as_of,
+                    perspective=self.config.perspectives[0]), value)
         if not changed:
             return
         fresh = assess(self.config, observations, governance, as_of=as_of,
@@ -549,6 +554,7 @@ class _Core:
     age_end: date | None  # price_age_days counts from it (None: no age series)
     sources: dict[str, date]  # describe_sources without the policy pressure (dated)
     risk_text: dict[str, str]
+    policy_point: bool  # the policy pressure is a wanted one-point series
 
     @classmethod
     def of(cls, a: Assessment, held: tuple[object, ...], pressure: float | None,
@@ -563,21 +569,35 @@ class _Core:
             del points["price_age_days"]
             if not annual:
                 age_end = price_period_end(a.mineral, observations)
+        policy_point = "policy_pressure" in wanted and "policy_pressure" not in fixed
         for name, history in a.trade.items():
             fixed[name] = list(history)
             points.pop(name, None)
+            policy_point = policy_point and name != "policy_pressure"
         fixed = {k: v for k, v in fixed.items() if k in wanted}
         points = {k: v for k, v in points.items() if k in wanted}
         sources = latest_by_source(v for name, v in a.indicators.items()
                                    if name != "policy_pressure")
-        return cls(held, pressure, a, fixed, points, age_end, sources, {})
+        return cls(held, pressure, a, fixed, points, age_end, sources, {}, policy_point)
 
     @property
     def risk(self) -> RiskScore:
         return self.assessment.risk
 
-    def same_inputs(self, held: tuple[object, ...], pressure: float | None) -> bool:
-        return all(map(_is, self.held, held)) and _same_value(self.pressure, pressure)
+    def same_held(self, held: tuple[object, ...]) -> bool:
+        return all(map(_is, self.held, held))
+
+    def with_pressure(self, a: Assessment, pressure: float | None) -> _Core:
+        """This core with the assessment ``a`` of another pressure (``with_policy_pressure``):
+        the one-point policy series follows, nothing else does."""
+        points = dict(self.points)
+        if self.policy_point:
+            points.pop("policy_pressure", None)
+            value = a.indicators["policy_pressure"].value
+            if value is not None and math.isfinite(value):
+                points["policy_pressure"] = float(value)
+        return _Core(self.held, pressure, a, self.fixed, points, self.age_end, self.sources,
+                     {}, self.policy_point)
 
     def series(self, as_of: date, risk_history: Series) -> dict[str, Series]:
         """``detector_series`` of the assessment at ``as_of`` (the series the rules read)."""

@@ -23,6 +23,7 @@ from monitor.risk.indicators import (
     IndicatorValue,
     build_governance,
     compute_all_indicators,
+    policy_value,
 )
 from monitor.risk.market import MarketContext, compute_market_context
 from monitor.risk.perspectives import apply_perspective, method_key
@@ -104,6 +105,18 @@ def assess(config: Config, observations: Mapping[str, Sequence[Observation]],
                                       prices, perspective=perspective.id,
                                       trade={k: list(v) for k, v in trade.series.items()}))
     return assessments
+
+
+def with_policy_pressure(assessment: Assessment, config: Config, pressure: float | None, *,
+                         as_of: date, perspective: Perspective = US) -> Assessment:
+    """``assessment`` (of :func:`assess`, without a previous level) as it is with another
+    policy pressure at ``as_of``, the other inputs the same: only the ``policy_pressure``
+    indicator and the score read the pressure (a replay's news change it every day)."""
+    indicators = dict(assessment.indicators)
+    indicators["policy_pressure"] = policy_value(assessment.mineral, pressure, as_of)
+    risk = score_mineral(indicators, config.rules.risk, as_of=as_of, market=assessment.market,
+                         perspective=method_key(perspective))
+    return replace(assessment, indicators=indicators, risk=risk)
 
 
 def _trade_of(observations: Sequence[Observation], mineral: str, name: str,

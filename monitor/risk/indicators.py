@@ -33,11 +33,11 @@ from monitor.core.models import Frequency, Measure, Observation
 from monitor.risk.prices import (
     DEFAULT_PRICE_PREFERENCE,
     headline_series,
+    latest_price_change,
     latest_revision,
     memo_by_identity,
     memo_growing,
     period_end,
-    price_change_series,
     returns_per_window,
     steps_for_months,
     volatility,
@@ -203,6 +203,11 @@ def _concentration_of(observations: Sequence[Observation], mineral: str,
                       governance: GovernanceTable,
                       members: Sequence[str]) -> dict[str, IndicatorValue]:
     return _concentration(mineral, observations, governance, members)
+
+
+def policy_value(mineral: str, pressure: float | None, as_of: date) -> IndicatorValue:
+    """The ``policy_pressure`` indicator of a pressure (None: unknown, with the reason)."""
+    return _policy_value(mineral, pressure, as_of)
 
 
 def _policy_value(mineral: str, pressure: float | None, as_of: date) -> IndicatorValue:
@@ -527,12 +532,12 @@ def _latest_change(template: IndicatorValue, history: Sequence[tuple[date, float
     if steps_for_months(months, frequency) is None:
         reason = f"{frequency.name.lower()} series: no {months}-month change"
         return _unknown(template, reason)
-    changes = price_change_series(history, months, frequency=frequency)
+    change = latest_price_change(history, months, frequency=frequency)
     last = history[-1][0]
-    if not changes or changes[-1][0] != last:
+    if change is None or change[0] != last:
         span = f"{months} month{'s' * (months != 1)}"
         return _unknown(template, f"no price {span} before {last.isoformat()}")
-    return replace(template, value=changes[-1][1],
+    return replace(template, value=change[1],
                    detail=(*template.detail, ("window_months", str(months))))
 
 

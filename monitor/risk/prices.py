@@ -7,6 +7,7 @@ its month or year (:func:`period_end`), so an annual and a monthly series compar
 
 from __future__ import annotations
 
+import bisect
 import math
 import operator
 from collections import OrderedDict, defaultdict
@@ -350,6 +351,7 @@ class _Prepared:
         "latest",
         "parent",
         "points",
+        "ranked",
         "returns",
         "rolling",
     )
@@ -361,6 +363,7 @@ class _Prepared:
         self.returns: dict[int, float] = {}
         self.changes: dict[int, tuple[tuple[date, float], ...]] = {}
         self.rolling: dict[tuple[int | None, bool], tuple[tuple[date, float], ...]] = {}
+        self.ranked: dict[object, tuple[tuple[tuple[date, float], ...], list[float]]] = {}
         self.parent: _Prepared | None = None
         self.latest: date | None = None  # the latest date of the history, valid or not
         self.grown: int | None = None  # the period index the parent lacked (None: none added)
@@ -407,6 +410,26 @@ class _Prepared:
                 child.returns[index] = math.log(value / child.indexed[index - 1][1])
             child.grown = index
         return child
+
+    def ranked_values(self, key: object, points: tuple[tuple[date, float], ...],
+                      value: Callable[[float], float]) -> list[float]:
+        """``sorted(value(v) for _, v in points)``, remembered under ``key``; grown from the
+        parent's list when ``points`` extends the parent's points under that key (the very
+        same point objects: the parent's series plus the new period's)."""
+        found = self.ranked.get(key)
+        if found is not None and found[0] is points:
+            return found[1]
+        parent = self.parent
+        base = parent.ranked.get(key) if parent is not None else None
+        if base is not None and len(base[0]) <= len(points) and \
+                all(map(operator.is_, base[0], points)):
+            ranked = list(base[1])
+            for _, v in points[len(base[0]):]:
+                bisect.insort(ranked, value(v))
+        else:
+            ranked = sorted(value(v) for _, v in points)
+        self.ranked[key] = (points, ranked)
+        return ranked
 
     def change_series(self, steps: int) -> tuple[tuple[date, float], ...]:
         if steps not in self.changes:
@@ -585,6 +608,44 @@ def price_change_series(history: Sequence[tuple[date, float]], months: int, *,
     if steps is None or steps <= 0:
         return []
     return list(prepared.change_series(steps))
+
+
+def latest_price_change(history: Sequence[tuple[date, float]], months: int, *,
+                        frequency: Frequency | None = None) -> tuple[date, float] | None:
+    """The last point of :func:`price_change_series` (None when it is empty), without
+    copying the series."""
+    prepared = _prepared(history, frequency)
+    steps = steps_for_months(months, prepared.frequency)
+    if steps is None or steps <= 0:
+        return None
+    changes = prepared.change_series(steps)
+    return changes[-1] if changes else None
+
+
+def ranked_abs_changes(history: Sequence[tuple[date, float]], months: int, *,
+                       frequency: Frequency | None = None) -> list[float]:
+    """The absolute values of :func:`price_change_series`, sorted (callers must not change
+    the list): remembered with the history and grown with it, for percentiles."""
+    prepared = _prepared(history, frequency)
+    steps = steps_for_months(months, prepared.frequency)
+    if steps is None or steps <= 0:
+        return []
+    return prepared.ranked_values(("abs_change", steps), prepared.change_series(steps), abs)
+
+
+def ranked_volatility(history: Sequence[tuple[date, float]], *,
+                      frequency: Frequency | None = None) -> list[float]:
+    """The values of :func:`volatility_series` (default window), sorted (callers must not
+    change the list): remembered with the history and grown with it, for percentiles."""
+    prepared = _prepared(history, frequency)
+    return prepared.ranked_values(("volatility", None), prepared.rolling_volatility(None, False),
+                                  float)
+
+
+def latest_date(history: Sequence[tuple[date, float]], *,
+                frequency: Frequency | None = None) -> date | None:
+    """``max`` of the history's dates, remembered with the history."""
+    return _prepared(history, frequency).latest
 
 
 def returns_per_window(frequency: Frequency, window_months: int | None) -> int:
