@@ -351,7 +351,7 @@ class Replayer:
         signals = [finish_signal(s, perspective.id, extras[s.mineral],
                                  self._cores[s.mineral].assessment.indicators)
                    if s.mineral in extras else s for s in found]
-        self._remember_scores(risks, as_of)
+        self._remember_scores(risks, as_of, series)
         self.last_risks = risks
         signals = [*signals, *self._policy_signals(observations, as_of, now, fresh_news)]
         transitions = self.enqueue(signals, now)
@@ -407,11 +407,11 @@ class Replayer:
             self._cores[a.mineral] = _Core.of(a, held, value, self._wanted_series,
                                               observations.get(a.mineral, ()))
 
-    def _remember_scores(self, risks: Mapping[str, tuple[float | None, str]],
-                         as_of: date) -> None:
+    def _remember_scores(self, risks: Mapping[str, tuple[float | None, str]], as_of: date,
+                         series: Mapping[str, Mapping[str, Series]]) -> None:
         for mineral, (score, level) in risks.items():
-            if score is not None:
-                self.history[mineral].append((as_of, score))
+            if score is not None:  # the series' very point (as_of, score)
+                self.history[mineral].append(series[mineral]["supply_risk"][-1])
             self.levels[mineral] = level
 
     def enqueue(self, signals: Sequence[Signal], now: datetime) -> list[Transition]:
@@ -610,7 +610,8 @@ class _Core:
         series.update(self.fixed)
         score = self.risk.score
         if score is not None:
-            series["supply_risk"] = [*((d, s) for d, s in risk_history if d < as_of),
+            # the history's own points (the evaluator recognises a series grown by one)
+            series["supply_risk"] = [*(p for p in risk_history if p[0] < as_of),
                                      (as_of, score)]
         return series
 

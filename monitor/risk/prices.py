@@ -520,6 +520,9 @@ def _prepared(history: Sequence[tuple[date, float]], frequency: Frequency | None
     known = _PREPARED_BY_ID.get((id(points), frequency))
     if known is not None and known[0] is points:
         return known[1]
+    grown = _grown_by_identity(points, frequency)
+    if grown is not None:
+        return grown
     found = _PREPARED.get((points, frequency))
     if found is None:
         parent = _parent(points, frequency)
@@ -532,6 +535,28 @@ def _prepared(history: Sequence[tuple[date, float]], frequency: Frequency | None
     _PREPARED.move_to_end((points, frequency))
     _bounded(_PREPARED)
     _PREPARED_BY_ID[(id(points), frequency)] = (points, found)
+    _bounded(_PREPARED_BY_ID)
+    return found
+
+
+def _grown_by_identity(points: tuple[tuple[date, float], ...], frequency: Frequency | None
+                       ) -> _Prepared | None:
+    """The preparation of ``points`` grown from that of its remembered prefix (found by
+    identity, :func:`_parent`), remembered by identity under ``frequency`` and the inferred
+    one; None when there is no such prefix or the last point does not extend it. A replay's
+    histories grow a month at a time: this finds them without hashing the whole history, which
+    the lookup by value costs."""
+    parent = _parent(points, frequency)
+    if parent is None:
+        return None
+    inferred = frequency or _inferred(points, parent)
+    known = _PREPARED_BY_ID.get((id(points), inferred))
+    found = known[1] if known is not None and known[0] is points else \
+        _grown(points, inferred, parent)
+    if found is None:
+        return None
+    for key in {frequency, inferred}:
+        _PREPARED_BY_ID[(id(points), key)] = (points, found)
     _bounded(_PREPARED_BY_ID)
     return found
 

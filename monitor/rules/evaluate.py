@@ -265,6 +265,7 @@ class RuleEvaluator:
         self._rules: dict[int, tuple[EffectiveRule, BaseEstimator, tuple[str, ...]]] = {}
         self._last: dict[int, tuple[tuple[Series, ...], Signal | None]] = {}
         self._fitted: dict[int, tuple[str, BaseEstimator]] = {}
+        self._matrices: dict[int, tuple[Series, list[date], np.ndarray]] = {}
         self.fits = 0
 
     def evaluate(self, rules: Sequence[EffectiveRule],
@@ -294,6 +295,7 @@ class RuleEvaluator:
             self._rules[id(rule)] = known
             self._last.pop(id(rule), None)
             self._fitted.pop(id(rule), None)
+            self._matrices.pop(id(rule), None)
         return known
 
     def _evaluate(self, rule: EffectiveRule, prototype: BaseEstimator,
@@ -304,7 +306,7 @@ class RuleEvaluator:
         if missing:
             return _quiet(rule, as_of, SignalState.NO_DATA,
                           f"no data for {', '.join(missing)}"), False
-        dates, X, dropped = build_matrix(columns)
+        dates, X, dropped = self._matrix(rule, columns)
         note = f"; skipped {dropped} non-finite value{'s' * (dropped != 1)}" if dropped else ""
         needed = insufficient_history(prototype, len(X))
         if needed is not None:
@@ -316,6 +318,28 @@ class RuleEvaluator:
         decision = float((fitted.decision_checked(rows) if checked
                           else fitted.decision_function(rows))[-1])
         return _judged(rule, fitted, X, dates, decision, note, checked=checked), True
+
+    def _matrix(self, rule: EffectiveRule, columns: tuple[Series, ...]
+                ) -> tuple[list[date], np.ndarray, int]:
+        """``build_matrix(columns)``; a single series that is the previous call's (all of it
+        finite, dates increasing) plus one later, finite point (the supply-risk history a
+        replay grows by one score a date) is built from the previous matrix."""
+        known = self._matrices.get(id(rule))
+        if len(columns) == 1 and known is not None:
+            column, (previous, dates, X) = columns[0], known
+            if len(column) == len(previous) + 1 and all(map(operator.is_, previous, column)):
+                when, value = column[-1]
+                if (type(value) is float and math.isfinite(value) and dates
+                        and dates[-1] < when):
+                    grown = ([*dates, when], np.append(X, [[value]], axis=0), 0)
+                    self._matrices[id(rule)] = (column, grown[0], grown[1])
+                    return grown
+        dates, X, dropped = build_matrix(columns)
+        if len(columns) == 1 and not dropped and len(dates) == len(columns[0]):
+            self._matrices[id(rule)] = (columns[0], dates, X)
+        else:
+            self._matrices.pop(id(rule), None)
+        return dates, X, dropped
 
     def _fit(self, rule: EffectiveRule, prototype: BaseEstimator, X: np.ndarray
              ) -> BaseEstimator:
