@@ -49,6 +49,7 @@ from monitor.news.events import RULE as POLICY_RULE
 from monitor.news.events import perspective_event_signals, select_alerts
 from monitor.news.pressure import PolicyEvent, compute_policy_pressure, compute_production_shares
 from monitor.risk.assess import (
+    PRICE_SERIES,
     Assessment,
     assess,
     describe_risk,
@@ -561,9 +562,10 @@ class _Core:
     @classmethod
     def of(cls, a: Assessment, held: tuple[object, ...], pressure: float | None,
            wanted: frozenset[str], observations: Sequence[Observation]) -> _Core:
-        fixed = price_detector_series(a.prices)
+        priced = PRICE_SERIES if a.prices else ()  # detector_series' price keys
+        fixed = price_detector_series(a.prices, only=wanted)
         points = {name: float(v.value) for name, v in a.indicators.items()
-                  if name not in fixed and v.value is not None and math.isfinite(v.value)}
+                  if name not in priced and v.value is not None and math.isfinite(v.value)}
         price = a.indicators.get("price")
         annual = price is not None and dict(price.detail).get("frequency") == "A"
         age_end = None
@@ -571,7 +573,7 @@ class _Core:
             del points["price_age_days"]
             if not annual:
                 age_end = price_period_end(a.mineral, observations)
-        policy_point = "policy_pressure" in wanted and "policy_pressure" not in fixed
+        policy_point = "policy_pressure" in wanted and "policy_pressure" not in priced
         for name, history in a.trade.items():
             fixed[name] = list(history)
             points.pop(name, None)

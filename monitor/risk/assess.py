@@ -236,14 +236,25 @@ def detector_series(assessment: Assessment, *, as_of: date,
     return series
 
 
-def price_detector_series(prices: Series) -> dict[str, Series]:
-    """The price part of :func:`detector_series`: a function of the price history alone."""
+#: The series :func:`price_detector_series` gives for a mineral with prices.
+PRICE_SERIES = ("price", *(f"price_change_{m}m" for m in PRICE_CHANGE_MONTHS),
+                "price_volatility")
+
+
+def price_detector_series(prices: Series, only: Collection[str] | None = None
+                          ) -> dict[str, Series]:
+    """The price part of :func:`detector_series`: a function of the price history alone.
+    ``only`` leaves out the other series (a replay builds those its rules read)."""
     series: dict[str, Series] = {}
     if prices:
-        series["price"] = list(prices)
+        if only is None or "price" in only:
+            series["price"] = list(prices)
         for months in PRICE_CHANGE_MONTHS:
-            series[f"price_change_{months}m"] = price_change_series(prices, months)
-        series["price_volatility"] = volatility_series(prices)
+            name = f"price_change_{months}m"
+            if only is None or name in only:
+                series[name] = price_change_series(prices, months)
+        if only is None or "price_volatility" in only:
+            series["price_volatility"] = volatility_series(prices)
     return series
 
 
