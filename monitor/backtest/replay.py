@@ -69,7 +69,7 @@ from monitor.risk.indicators import (
 from monitor.risk.prices import note_growth
 from monitor.risk.score import UNKNOWN_LEVEL, RiskScore, level_for
 from monitor.risk.trade import monitored_economy
-from monitor.rules.evaluate import RuleEvaluator, effective_rules
+from monitor.rules.evaluate import EffectiveRule, RuleEvaluator, effective_rules
 from monitor.sources.wgi import WgiEstimate
 
 #: Days replayed before ``start`` so alerts already true on day one do not count as new onsets.
@@ -218,12 +218,28 @@ class Replayer:
                             list[NewsEvent], dict[str, float | None]] | None = None
         self._inputs_at: date | None = None
         self._leader = leader
+        self._enabled = [r for r in self.rules if r.enabled]
+        self._borrow: list[int | None] = []
+        #: The rules this replayer evaluates itself (a follower: those its leader lacks).
+        self.own_rules = self._enabled
+        self._outputs: tuple[dict[str, dict[str, Series]], dict[str, tuple[float | None, str]],
+                             dict[str, tuple[tuple[str, str], ...]], list[Signal]] = \
+            ({}, {}, {}, [])
         if leader is not None:
             if leader._leader is not None or leader._cores or not leader.assesses_like(
                     config, self.minerals):
                 raise ValueError("a leader must be a fresh replayer that assesses alike")
             leader._wanted_series |= self._wanted_series  # its series serve both
             self._cores = leader._cores
+            # A rule equal to one of the leader's gives the leader's signal (same series, same
+            # annotations): only the others are evaluated here.
+            theirs: dict[tuple[str, str], list[tuple[int, EffectiveRule]]] = {}
+            for index, rule in enumerate(leader._enabled):
+                theirs.setdefault((rule.rule.name, rule.mineral), []).append((index, rule))
+            self._borrow = [next((i for i, r in theirs.get((mine.rule.name, mine.mineral), ())
+                                  if r == mine), None) for mine in self._enabled]
+            self.own_rules = [r for r, i in zip(self._enabled, self._borrow, strict=True)
+                              if i is None]
 
     def assesses_like(self, config: Config, minerals: Sequence[str] | None = None) -> bool:
         """Whether ``config`` assesses these minerals exactly as this replayer's config does:
@@ -337,21 +353,16 @@ class Replayer:
             self._inputs_at = as_of
         perspective = self.config.perspectives[0]  # the first listed
         previous = dict(self.levels)
-        series: dict[str, dict[str, Series]] = {}
-        risks: dict[str, tuple[float | None, str]] = {}
-        extras: dict[str, tuple[tuple[str, str], ...]] = {}
-        for mineral in self.minerals:
-            core = self._cores[mineral]
-            score = core.risk.score
-            level = UNKNOWN_LEVEL if score is None else level_for(
-                score, self._spec.levels, previous.get(mineral), self._spec.hysteresis)
-            risks[mineral] = (score, level)
-            series[mineral] = core.series(as_of, self.history[mineral])
-            extras[mineral] = core.extras(as_of, level)
-        found = self.evaluator.evaluate(self.rules, series, as_of=as_of)
-        signals = [finish_signal(s, perspective.id, extras[s.mineral],
-                                 self._cores[s.mineral].assessment.indicators)
-                   if s.mineral in extras else s for s in found]
+        if self._leader is not None:
+            series, risks, extras, theirs = self._leader._outputs
+            found = iter(self.evaluator.evaluate(self.own_rules, series, as_of=as_of))
+            signals = [theirs[j] if j is not None else self._finish(next(found), extras)
+                       for j in self._borrow]
+        else:
+            series, risks, extras = self._series(as_of, previous)
+            found = self.evaluator.evaluate(self.rules, series, as_of=as_of)
+            signals = [self._finish(s, extras) for s in found]
+            self._outputs = (series, risks, extras, signals)
         self._remember_scores(risks, as_of, series)
         self.last_risks = risks
         signals = [*signals, *self._policy_signals(observations, as_of, now, fresh_news)]
@@ -365,6 +376,32 @@ class Replayer:
             return [a for a in everything if a.mineral in chosen]
 
         return DateResult(as_of, assessments, signals, transitions)
+
+    def _series(self, as_of: date, previous: Mapping[str, str]
+                ) -> tuple[dict[str, dict[str, Series]], dict[str, tuple[float | None, str]],
+                           dict[str, tuple[tuple[str, str], ...]]]:
+        """Each mineral's detector series, (score, level) and signal annotations at ``as_of``,
+        from its core (``previous``: the levels of the previous date, for hysteresis)."""
+        series: dict[str, dict[str, Series]] = {}
+        risks: dict[str, tuple[float | None, str]] = {}
+        extras: dict[str, tuple[tuple[str, str], ...]] = {}
+        for mineral in self.minerals:
+            core = self._cores[mineral]
+            score = core.risk.score
+            level = UNKNOWN_LEVEL if score is None else level_for(
+                score, self._spec.levels, previous.get(mineral), self._spec.hysteresis)
+            risks[mineral] = (score, level)
+            series[mineral] = core.series(as_of, self.history[mineral])
+            extras[mineral] = core.extras(as_of, level)
+        return series, risks, extras
+
+    def _finish(self, signal: Signal, extras: Mapping[str, tuple[tuple[str, str], ...]]
+                ) -> Signal:
+        """The signal labelled and annotated as ``annotate_signals(label_perspective(...))``."""
+        if signal.mineral not in extras:
+            return signal
+        return finish_signal(signal, self.config.perspectives[0].id, extras[signal.mineral],
+                             self._cores[signal.mineral].assessment.indicators)
 
     def inputs(self, as_of: date) -> tuple[dict[str, tuple[Observation, ...]], GovernanceTable,
                                            list[NewsEvent], dict[str, float | None]]:

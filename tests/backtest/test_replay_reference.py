@@ -155,6 +155,9 @@ def test_configs_replayed_together_give_what_each_gives_alone(config, data, tmp_
     reweighted = draft_config(tmp_path / "risk", "hysteresis: 3", "hysteresis: 9")
     minerals = ["nickel", "copper", "tin", "aluminum", "cobalt", "gallium"]
     assert Replayer(config, data, minerals).assesses_like(lowered, minerals)
+    follower = Replayer(lowered, data, minerals, leader=Replayer(config, data, minerals))
+    assert {r.rule.name for r in follower.own_rules} == {"price_jump_3m"}  # the changed rule
+    assert len(follower.own_rules) == len(minerals)
     assert not Replayer(config, data, minerals).assesses_like(reweighted, minerals)
     start, end = D("2021-06-01"), D("2022-06-30")
     seen: list[tuple[int, int]] = []
