@@ -72,6 +72,8 @@ from monitor.risk.trade import monitored_economy
 from monitor.rules.evaluate import EffectiveRule, RuleEvaluator, effective_rules
 from monitor.sources.wgi import WgiEstimate
 
+_NO_TIMING = Timing()  # a rule without timings (frozen: shared)
+
 #: Days replayed before ``start`` so alerts already true on day one do not count as new onsets.
 DEFAULT_WARMUP = timedelta(days=120)
 
@@ -482,7 +484,7 @@ class Replayer:
 
     def _apply(self, prev: AlertState | None, signal: Signal, now: datetime
                ) -> list[Transition]:
-        timing = self.timings.get(signal.rule, Timing())
+        timing = self.timings.get(signal.rule, _NO_TIMING)
         new, transitions = step(prev, signal, timing, now)
         if new is not None:
             self.alerts[new.fingerprint] = new

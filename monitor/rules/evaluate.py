@@ -266,6 +266,7 @@ class RuleEvaluator:
         self._last: dict[int, tuple[tuple[Series, ...], Signal | None]] = {}
         self._fitted: dict[int, tuple[str, BaseEstimator]] = {}
         self._matrices: dict[int, tuple[Series, list[date], np.ndarray]] = {}
+        self._built: dict[str, BaseEstimator] = {}
         self.fits = 0
 
     def evaluate(self, rules: Sequence[EffectiveRule],
@@ -291,7 +292,13 @@ class RuleEvaluator:
                    ) -> tuple[EffectiveRule, BaseEstimator, tuple[str, ...]]:
         known = self._rules.get(id(rule))
         if known is None or known[0] is not rule:
-            known = (rule, rule.build(), rule.indicators)
+            # prototypes are never fitted (``_fit`` fits a copy): rules of equal detector
+            # parameters (one rule over many minerals) share one
+            key = rule.params_key
+            prototype = self._built.get(key)
+            if prototype is None:
+                prototype = self._built[key] = rule.build()
+            known = (rule, prototype, rule.indicators)
             self._rules[id(rule)] = known
             self._last.pop(id(rule), None)
             self._fitted.pop(id(rule), None)
