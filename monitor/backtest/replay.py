@@ -13,9 +13,12 @@ in :mod:`monitor.backtest.scoring`.
 
 Work shared between dates is done once (docs/backtest.md, "Speed"): observations are filed
 once per mineral and a mineral without new data keeps the same tuple, so the pure functions of
-its observations are remembered or grown (``monitor.risk.prices``); news items are filed once;
-signals of unchanged series are reused. ``tests/backtest/reference_replay.py`` keeps the
-straightforward replay, and the tests require identical results at every date.
+its observations are remembered or grown (``monitor.risk.prices``); a mineral is re-assessed
+only when its inputs change (its *core*, :class:`_Core`), and the full assessments of a date
+are built only when read; news items are filed once; signals of unchanged series are reused.
+:func:`replay_configs` replays several configs in one pass, sharing all but the rules that
+differ (the preview). ``tests/backtest/reference_replay.py`` keeps the straightforward replay,
+and the tests require identical results at every date.
 """
 
 from __future__ import annotations
