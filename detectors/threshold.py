@@ -76,6 +76,9 @@ class ThresholdDetector(BaseDetector):
     """
 
     min_history = 1
+    #: ``fit`` reads only the number of columns of ``X``, never its values: a caller may reuse
+    #: a fitted detector for any data of that width (tests/detectors/test_fast_path.py).
+    fit_reads_values = False
 
     def __init__(
         self,

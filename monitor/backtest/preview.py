@@ -15,8 +15,8 @@ from typing import Any
 
 from monitor.backtest.events import Event
 from monitor.backtest.inputs import ReplayData
-from monitor.backtest.replay import Onset
-from monitor.backtest.scoring import DEFAULT_EXCLUDED_RULES, onsets, run_backtest
+from monitor.backtest.replay import Onset, replay_configs
+from monitor.backtest.scoring import DEFAULT_EXCLUDED_RULES, onsets, score_replay
 from monitor.config.load import Config
 
 
@@ -66,16 +66,20 @@ def preview(current: Config, draft: Config, data: ReplayData, events: Sequence[E
             progress: Callable[[int, int], None] | None = None) -> Preview:
     """Replay both configs over [start, end] and compare the alerts each would have raised.
 
-    ``progress`` gets ``(dates_done, dates_total)`` over both replays together.
+    One pass (:func:`~monitor.backtest.replay.replay_configs`): when the draft assesses like
+    the running config (it changes rules, not the risk model, news settings or minerals),
+    the inputs and every mineral's assessment are computed once and shared, and only the rules
+    and alerts run twice. ``progress`` gets ``(steps_done, steps_total)`` over both replays
+    together.
     """
     excluded = tuple(excluded_rules)
     found = []
     summaries = []
-    for round_, config in enumerate((current, draft)):
-        result, scored = run_backtest(config, data, events, start=start, end=end,
-                                      minerals=minerals, min_level=min_level,
-                                      excluded_rules=excluded,
-                                      progress=_both(progress, round_))
+    results = replay_configs((current, draft), data, start, end, minerals=minerals,
+                             progress=progress)
+    for config, result in zip((current, draft), results, strict=True):
+        scored = score_replay(config, data, events, result, min_level=min_level,
+                              excluded_rules=excluded)
         found.append({_key(o): o for o in onsets(result, min_level=min_level,
                                                  excluded_rules=excluded)})
         summaries.append(scored.summary())
@@ -87,19 +91,6 @@ def preview(current: Config, draft: Config, data: ReplayData, events: Sequence[E
         tuple(before[k] for k in sorted(before.keys() - after.keys()) if k[1] == mineral))
         for mineral in changed)
     return Preview(start, end, changes, summaries[0], summaries[1])
-
-
-def _both(progress: Callable[[int, int], None] | None, round_: int
-          ) -> Callable[[int, int], None] | None:
-    """Report one of the two replays as part of both: (done + round * total, 2 * total)."""
-    if progress is None:
-        return None
-    report = progress
-
-    def relay(done: int, total: int) -> None:
-        if round_ == 0 or done > 0:  # the second replay's start is the first one's end
-            report(done + round_ * total, 2 * total)
-    return relay
 
 
 def _key(onset: Onset) -> tuple[date, str, str, str]:

@@ -13,16 +13,22 @@ in :mod:`monitor.backtest.scoring`.
 
 Work shared between dates is done once (docs/backtest.md, "Speed"): observations are filed
 once per mineral and a mineral without new data keeps the same tuple, so the pure functions of
-its observations are remembered or grown (``monitor.risk.prices``); news items are filed once;
-signals of unchanged series are reused. ``tests/backtest/reference_replay.py`` keeps the
-straightforward replay, and the tests require identical results at every date.
+its observations are remembered or grown (``monitor.risk.prices``); a mineral is re-assessed
+only when its inputs change (its *core*, :class:`_Core`), and the full assessments of a date
+are built only when read; news items are filed once; signals of unchanged series are reused.
+:func:`replay_configs` replays several configs in one pass, sharing all but the rules that
+differ (the preview). ``tests/backtest/reference_replay.py`` keeps the straightforward replay,
+and the tests require identical results at every date.
 """
 
 from __future__ import annotations
 
 import bisect
+import gc
+import math
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -46,16 +52,30 @@ from monitor.news.events import RULE as POLICY_RULE
 from monitor.news.events import perspective_event_signals, select_alerts
 from monitor.news.pressure import PolicyEvent, compute_policy_pressure, compute_production_shares
 from monitor.risk.assess import (
+    PRICE_SERIES,
     Assessment,
-    annotate_signals,
     assess,
-    detector_series,
-    label_perspective,
+    describe_risk,
+    finish_signal,
+    latest_by_source,
     price_detector_series,
+    signal_extras,
+    sources_text,
+    with_policy_pressure,
 )
-from monitor.risk.indicators import GovernanceTable, build_governance
-from monitor.rules.evaluate import RuleEvaluator, effective_rules
+from monitor.risk.indicators import (
+    GovernanceTable,
+    build_governance,
+    governance_table,
+    price_period_end,
+)
+from monitor.risk.prices import note_growth
+from monitor.risk.score import UNKNOWN_LEVEL, RiskScore, level_for
+from monitor.risk.trade import monitored_economy
+from monitor.rules.evaluate import EffectiveRule, RuleEvaluator, effective_rules
 from monitor.sources.wgi import WgiEstimate
+
+_NO_TIMING = Timing()  # a rule without timings (frozen: shared)
 
 #: Days replayed before ``start`` so alerts already true on day one do not count as new onsets.
 DEFAULT_WARMUP = timedelta(days=120)
@@ -90,14 +110,34 @@ class Episode:
     level: str | None
 
 
-@dataclass
 class DateResult:
-    """What one simulated evaluation produced."""
+    """What one simulated evaluation produced.
 
-    as_of: date
-    assessments: list[Assessment]
-    signals: list[Signal]
-    transitions: list[Transition]
+    ``assessments`` may be given as a function that builds them: the replay needs only each
+    mineral's score, level and series, so the full assessments of a date (the ``explain``-level
+    objects, whose reasons name the date) are built when someone reads them, from the inputs of
+    that date, by the same :func:`~monitor.risk.assess.assess`.
+    """
+
+    __slots__ = ("_assessments", "as_of", "signals", "transitions")
+
+    def __init__(self, as_of: date,
+                 assessments: list[Assessment] | Callable[[], list[Assessment]],
+                 signals: list[Signal], transitions: list[Transition]) -> None:
+        self.as_of = as_of
+        self._assessments = assessments
+        self.signals = signals
+        self.transitions = transitions
+
+    @property
+    def assessments(self) -> list[Assessment]:
+        if callable(self._assessments):
+            self._assessments = self._assessments()
+        return self._assessments
+
+    def __repr__(self) -> str:
+        return (f"DateResult({self.as_of}, {len(self.signals)} signals, "
+                f"{len(self.transitions)} transitions)")
 
 
 @dataclass
@@ -136,7 +176,10 @@ class Replayer:
     """
 
     def __init__(self, config: Config, data: ReplayData,
-                 minerals: Sequence[str] | None = None) -> None:
+                 minerals: Sequence[str] | None = None, *,
+                 leader: Replayer | None = None) -> None:
+        """``leader``: a replayer of the same data that :meth:`assesses_like` this config and
+        steps each date first; its inputs and assessments are then taken, not recomputed."""
         self.config = config
         self.data = data
         self.minerals = tuple(minerals or config.mineral_ids)
@@ -160,16 +203,61 @@ class Replayer:
         self._wgi_pending = sorted(data.wgi, key=lambda w: data.wgi_published_at(w.year))
         self._wgi_known: list[WgiEstimate] = []
         self._wgi_order: dict[int, int] | None = None
+        self._wgi_years: dict[str, dict[int, list[float]]] = {}
+        self._wgi_first: dict[str, int] = {}  # each economy's first estimate in the data
         self._governance: GovernanceTable = build_governance(())
         eligible = [(i, n) for i, n in enumerate(data.news)
                     if n.dedup_of is None and n.is_supply_risk_event]
         self._news_pending = sorted(eligible, key=lambda pair: pair[1].at.date())
         self._news_cursor = 0
         self._events: dict[str, list[tuple[int, PolicyEvent]]] = {}
-        self._price_memo: dict[str, tuple[Sequence[Observation], dict[str, Series]]] = {}
         self._fingerprints: dict[tuple[object, ...], str] = {}
         self._shares_memo: dict[str, tuple[Sequence[Observation], date,
                                            dict[str, float]]] = {}
+        self._spec = config.rules.risk
+        self._group = {m.id: m.group for m in config.minerals.minerals if m.group}
+        self._cores: dict[str, _Core] = {}
+        self._wanted_series = frozenset(i for r in self.rules for i in r.indicators)
+        self.last_risks: dict[str, tuple[float | None, str]] = {}
+        self._inputs: tuple[dict[str, tuple[Observation, ...]], GovernanceTable,
+                            list[NewsEvent], dict[str, float | None]] | None = None
+        self._inputs_at: date | None = None
+        self._leader = leader
+        self._enabled = [r for r in self.rules if r.enabled]
+        self._borrow: list[int | None] = []
+        #: The rules this replayer evaluates itself (a follower: those its leader lacks).
+        self.own_rules = self._enabled
+        self._outputs: tuple[dict[str, dict[str, Series]], dict[str, tuple[float | None, str]],
+                             dict[str, tuple[tuple[str, str], ...]], list[Signal]] = \
+            ({}, {}, {}, [])
+        if leader is not None:
+            if leader._leader is not None or leader._cores or not leader.assesses_like(
+                    config, self.minerals):
+                raise ValueError("a leader must be a fresh replayer that assesses alike")
+            leader._wanted_series |= self._wanted_series  # its series serve both
+            self._cores = leader._cores
+            # A rule equal to one of the leader's gives the leader's signal (same series, same
+            # annotations): only the others are evaluated here.
+            theirs: dict[tuple[str, str], list[tuple[int, EffectiveRule]]] = {}
+            for index, rule in enumerate(leader._enabled):
+                theirs.setdefault((rule.rule.name, rule.mineral), []).append((index, rule))
+            self._borrow = [next((i for i, r in theirs.get((mine.rule.name, mine.mineral), ())
+                                  if r == mine), None) for mine in self._enabled]
+            self.own_rules = [r for r, i in zip(self._enabled, self._borrow, strict=True)
+                              if i is None]
+
+    def assesses_like(self, config: Config, minerals: Sequence[str] | None = None) -> bool:
+        """Whether ``config`` assesses these minerals exactly as this replayer's config does:
+        the same minerals, risk model, news settings, (first) perspective and monitored
+        economy, which is all :func:`~monitor.risk.assess.assess` and the policy pressure
+        read of a config. Only the rules and the alerting may differ."""
+        mine = self.config
+        return (tuple(minerals or config.mineral_ids) == self.minerals
+                and config.minerals == mine.minerals and config.rules.risk == mine.rules.risk
+                and config.rules.news == mine.rules.news
+                and config.perspectives[:1] == mine.perspectives[:1]
+                and monitored_economy(config.sources.sources)
+                == monitored_economy(mine.sources.sources))
 
     def _groups_and_members(self) -> set[str]:
         """Minerals whose data the chosen ones need (a member inherits from its group)."""
@@ -189,7 +277,8 @@ class Replayer:
         without new observations keeps the very same tuple, which lets the pure functions of
         its observations be remembered (``monitor.risk.prices.memo_by_identity``).
         """
-        changed: set[str] = set()
+        added: dict[str, list[Observation]] = {}
+        revised: set[str] = set()
         while self._cursor < len(self._pending) and \
                 _published(self._pending[self._cursor]) <= as_of:
             obs = self._pending[self._cursor]
@@ -200,36 +289,53 @@ class Replayer:
             if key in known:  # a revision: the earlier publication leaves its place
                 at = bisect.bisect_left(keys, _store_order(known[key]))
                 del rows[at], keys[at]
+                revised.add(obs.mineral)
             known[key] = obs
             order = _store_order(obs)
             at = bisect.bisect_left(keys, order)
             rows.insert(at, obs)
             keys.insert(at, order)
-            changed.add(obs.mineral)
-        for mineral in changed:
-            self._filed[mineral] = tuple(self._ordered[mineral][0])
+            added.setdefault(obs.mineral, []).append(obs)
+        for mineral, new in added.items():
+            before = self._filed.get(mineral)
+            filed = self._filed[mineral] = tuple(self._ordered[mineral][0])
+            # store order is by natural key, unique per mineral: the tuple's order
+            note_growth(filed, None if before is None or mineral in revised else before,
+                        tuple(sorted(new, key=_store_order)))
         return dict(self._filed)
 
     def wgi_at(self, as_of: date) -> list[WgiEstimate]:
         """WGI estimates public at ``as_of``, in the data's order (incremental, like
         :meth:`observations_at`)."""
         self._advance_wgi(as_of)
-        return list(self._wgi_known)
+        order = self._wgi_index()
+        return sorted(self._wgi_known, key=lambda w: order[id(w)])
+
+    def _wgi_index(self) -> dict[int, int]:
+        if self._wgi_order is None:
+            self._wgi_order = {id(w): i for i, w in enumerate(self.data.wgi)}
+        return self._wgi_order
 
     def _advance_wgi(self, as_of: date) -> None:
+        """File the estimates published by ``as_of`` and rebuild the governance table from the
+        estimates of each economy, kept by year (``build_governance`` of every known estimate,
+        without reading the earlier releases again)."""
         published = self.data.wgi_published_at
         fresh = 0
         while fresh < len(self._wgi_pending) and \
                 published(self._wgi_pending[fresh].year) <= as_of:
             fresh += 1
-        if fresh:
-            self._wgi_known += self._wgi_pending[:fresh]
-            del self._wgi_pending[:fresh]
-            if self._wgi_order is None:
-                self._wgi_order = {id(w): i for i, w in enumerate(self.data.wgi)}
-            order = self._wgi_order
-            self._wgi_known.sort(key=lambda w: order[id(w)])
-            self._governance = build_governance(self._wgi_known)
+        if not fresh:
+            return
+        order = self._wgi_index()
+        for w in self._wgi_pending[:fresh]:
+            if w.estimate is not None:
+                self._wgi_years.setdefault(w.code, {}).setdefault(w.year, []).append(w.estimate)
+                at = order[id(w)]
+                self._wgi_first[w.code] = min(self._wgi_first.get(w.code, at), at)
+        self._wgi_known += self._wgi_pending[:fresh]
+        del self._wgi_pending[:fresh]
+        self._governance = governance_table(self._wgi_years, self._wgi_first)
 
     def governance_at(self, as_of: date) -> GovernanceTable:
         """The governance table of the WGI estimates public at ``as_of``: built once per
@@ -240,41 +346,116 @@ class Replayer:
     def step_date(self, as_of: date) -> DateResult:
         """Evaluate every mineral at ``as_of`` and advance every alert."""
         now = midnight(as_of)
-        observations = self.observations_at(as_of)
-        wgi = self.governance_at(as_of)
-        fresh_news = self._advance_news(as_of)
-        pressure = self._pressure(observations, as_of)
-        everything = assess(self.config, observations, wgi, as_of=as_of,
-                            previous_levels=self.levels, policy_pressure=pressure,
-                            perspective=self.config.perspectives[0])  # the first listed
-        assessments = [a for a in everything if a.mineral in self.minerals]
-        series = {a.mineral: detector_series(a, as_of=as_of, risk_history=self.history[a.mineral],
-                                             price_series=self._price_series(a, observations))
-                  for a in assessments}
-        signals = self.evaluator.evaluate(self.rules, series, as_of=as_of)
-        signals = annotate_signals(label_perspective(signals, self.config.perspectives[0].id),
-                                   {a.mineral: a for a in assessments})
-        self._remember_scores(assessments, as_of)
+        if self._leader is not None:  # stepped this date first, with the same inputs
+            observations, wgi, fresh_news, pressure = self._leader.inputs(as_of)
+        else:
+            observations = self.observations_at(as_of)
+            wgi = self.governance_at(as_of)
+            fresh_news = self._advance_news(as_of)
+            pressure = self._pressure(observations, as_of)
+            self._refresh_cores(observations, wgi, pressure, as_of)
+            self._inputs = (observations, wgi, fresh_news, pressure)
+            self._inputs_at = as_of
+        perspective = self.config.perspectives[0]  # the first listed
+        previous = dict(self.levels)
+        if self._leader is not None:
+            series, risks, extras, theirs = self._leader._outputs
+            found = iter(self.evaluator.evaluate(self.own_rules, series, as_of=as_of))
+            signals = [theirs[j] if j is not None else self._finish(next(found), extras)
+                       for j in self._borrow]
+        else:
+            series, risks, extras = self._series(as_of, previous)
+            found = self.evaluator.evaluate(self.rules, series, as_of=as_of)
+            signals = [self._finish(s, extras) for s in found]
+            self._outputs = (series, risks, extras, signals)
+        self._remember_scores(risks, as_of, series)
+        self.last_risks = risks
         signals = [*signals, *self._policy_signals(observations, as_of, now, fresh_news)]
         transitions = self.enqueue(signals, now)
+        config, chosen = self.config, self.minerals
+
+        def assessments() -> list[Assessment]:
+            everything = assess(config, observations, wgi, as_of=as_of,
+                                previous_levels=previous, policy_pressure=pressure,
+                                perspective=perspective)
+            return [a for a in everything if a.mineral in chosen]
+
         return DateResult(as_of, assessments, signals, transitions)
 
-    def _price_series(self, assessment: Assessment,
-                      observations: Mapping[str, Sequence[Observation]]) -> dict[str, Series]:
-        """``price_detector_series`` of the mineral's prices, kept while its observations are
-        the same tuple (its prices are a function of them)."""
-        rows = observations.get(assessment.mineral, ())
-        known = self._price_memo.get(assessment.mineral)
-        if known is None or known[0] is not rows:
-            known = (rows, price_detector_series(assessment.prices))
-            self._price_memo[assessment.mineral] = known
-        return known[1]
+    def _series(self, as_of: date, previous: Mapping[str, str]
+                ) -> tuple[dict[str, dict[str, Series]], dict[str, tuple[float | None, str]],
+                           dict[str, tuple[tuple[str, str], ...]]]:
+        """Each mineral's detector series, (score, level) and signal annotations at ``as_of``,
+        from its core (``previous``: the levels of the previous date, for hysteresis)."""
+        series: dict[str, dict[str, Series]] = {}
+        risks: dict[str, tuple[float | None, str]] = {}
+        extras: dict[str, tuple[tuple[str, str], ...]] = {}
+        for mineral in self.minerals:
+            core = self._cores[mineral]
+            score = core.risk.score
+            level = UNKNOWN_LEVEL if score is None else level_for(
+                score, self._spec.levels, previous.get(mineral), self._spec.hysteresis)
+            risks[mineral] = (score, level)
+            series[mineral] = core.series(as_of, self.history[mineral])
+            extras[mineral] = core.extras(as_of, level)
+        return series, risks, extras
 
-    def _remember_scores(self, assessments: Sequence[Assessment], as_of: date) -> None:
-        for a in assessments:
-            if a.risk.score is not None:
-                self.history[a.mineral].append((as_of, a.risk.score))
-            self.levels[a.mineral] = a.risk.level
+    def _finish(self, signal: Signal, extras: Mapping[str, tuple[tuple[str, str], ...]]
+                ) -> Signal:
+        """The signal labelled and annotated as ``annotate_signals(label_perspective(...))``."""
+        if signal.mineral not in extras:
+            return signal
+        return finish_signal(signal, self.config.perspectives[0].id, extras[signal.mineral],
+                             self._cores[signal.mineral].assessment.indicators)
+
+    def inputs(self, as_of: date) -> tuple[dict[str, tuple[Observation, ...]], GovernanceTable,
+                                           list[NewsEvent], dict[str, float | None]]:
+        """What this replayer's :meth:`step_date` at ``as_of`` read: the observations, the
+        governance table, the news first seen and the policy pressure (for a follower)."""
+        if self._inputs is None or self._inputs_at != as_of:
+            raise RuntimeError(f"the leading replayer has not stepped {as_of} yet")
+        return self._inputs
+
+    def core(self, mineral: str) -> Assessment:
+        """The mineral's assessment at the first date of its current inputs (score, factors
+        and indicator values are the current ones; reasons, ``as_of`` and level may not be)."""
+        return self._cores[mineral].assessment
+
+    def _refresh_cores(self, observations: Mapping[str, Sequence[Observation]],
+                       governance: GovernanceTable, pressure: Mapping[str, float | None],
+                       as_of: date) -> None:
+        """Re-assess the minerals whose inputs changed since their core was built."""
+        changed: dict[str, tuple[tuple[object, ...], float | None]] = {}
+        for mineral in self.minerals:
+            group = self._group.get(mineral)
+            own = observations.get(mineral, ())
+            of_group = observations.get(group, ()) if group else None
+            # governance is read only through a production table (own or the group's)
+            held = (own, of_group, governance if own or of_group else None)
+            value = pressure.get(mineral, 0.0)
+            core = self._cores.get(mineral)
+            if core is None or not core.same_held(held):
+                changed[mineral] = (held, value)
+            elif not _same_value(core.pressure, value):  # news: only the score changes
+                self._cores[mineral] = core.with_pressure(with_policy_pressure(
+                    core.assessment, self.config, value, as_of=as_of,
+                    perspective=self.config.perspectives[0]), value)
+        if not changed:
+            return
+        fresh = assess(self.config, observations, governance, as_of=as_of,
+                       policy_pressure=pressure, perspective=self.config.perspectives[0],
+                       only=set(changed))
+        for a in fresh:
+            held, value = changed[a.mineral]
+            self._cores[a.mineral] = _Core.of(a, held, value, self._wanted_series,
+                                              observations.get(a.mineral, ()))
+
+    def _remember_scores(self, risks: Mapping[str, tuple[float | None, str]], as_of: date,
+                         series: Mapping[str, Mapping[str, Series]]) -> None:
+        for mineral, (score, level) in risks.items():
+            if score is not None:  # the series' very point (as_of, score)
+                self.history[mineral].append(series[mineral]["supply_risk"][-1])
+            self.levels[mineral] = level
 
     def enqueue(self, signals: Sequence[Signal], now: datetime) -> list[Transition]:
         """``enqueue.enqueue_signals`` without the store: step each alert, absent ones too."""
@@ -306,7 +487,7 @@ class Replayer:
 
     def _apply(self, prev: AlertState | None, signal: Signal, now: datetime
                ) -> list[Transition]:
-        timing = self.timings.get(signal.rule, Timing())
+        timing = self.timings.get(signal.rule, _NO_TIMING)
         new, transitions = step(prev, signal, timing, now)
         if new is not None:
             self.alerts[new.fingerprint] = new
@@ -389,6 +570,114 @@ class Replayer:
                                          settings)
 
 
+def _same_value(a: float | None, b: float | None) -> bool:
+    """The same pressure (NaN never equals itself, so it is recomputed; -0.0 is not 0.0)."""
+    return a is b or (a is not None and b is not None and a == b
+                      and math.copysign(1.0, a) == math.copysign(1.0, b))
+
+
+@dataclass(slots=True)
+class _Core:
+    """One mineral's assessment at the first date of its current inputs, and what of it does not
+    depend on the date.
+
+    The inputs are the mineral's observations, its group's (a member inherits from the group),
+    the governance table (held by identity: the replay keeps each the same object while it does
+    not change) and the policy pressure (by value). With the same inputs, everything in the
+    assessment is the same at a later date except what names the date: ``as_of`` fields, the
+    ``no data ... by D`` reasons, the price age and the level (hysteresis on the previous
+    level). The score, the factors and every indicator value other than the price age are
+    functions of the inputs alone, and so are the detector series but the one-point ones,
+    which are dated here (:func:`~monitor.risk.assess.detector_series`).
+    """
+
+    held: tuple[object, ...]
+    pressure: float | None
+    assessment: Assessment
+    fixed: dict[str, Series]  # series with their own history (prices, trade)
+    points: dict[str, float]  # one-point series (the current value), without the price age
+    age_end: date | None  # price_age_days counts from it (None: no age series)
+    sources: dict[str, date]  # describe_sources without the policy pressure (dated)
+    risk_text: dict[str, str]
+    policy_point: bool  # the policy pressure is a wanted one-point series
+
+    @classmethod
+    def of(cls, a: Assessment, held: tuple[object, ...], pressure: float | None,
+           wanted: frozenset[str], observations: Sequence[Observation]) -> _Core:
+        priced = PRICE_SERIES if a.prices else ()  # detector_series' price keys
+        fixed = price_detector_series(a.prices, only=wanted)
+        points = {name: float(v.value) for name, v in a.indicators.items()
+                  if name not in priced and v.value is not None and math.isfinite(v.value)}
+        price = a.indicators.get("price")
+        annual = price is not None and dict(price.detail).get("frequency") == "A"
+        age_end = None
+        if "price_age_days" in points:
+            del points["price_age_days"]
+            if not annual:
+                age_end = price_period_end(a.mineral, observations)
+        policy_point = "policy_pressure" in wanted and "policy_pressure" not in priced
+        for name, history in a.trade.items():
+            fixed[name] = list(history)
+            points.pop(name, None)
+            policy_point = policy_point and name != "policy_pressure"
+        fixed = {k: v for k, v in fixed.items() if k in wanted}
+        points = {k: v for k, v in points.items() if k in wanted}
+        sources = latest_by_source(v for name, v in a.indicators.items()
+                                   if name != "policy_pressure")
+        return cls(held, pressure, a, fixed, points, age_end, sources, {}, policy_point)
+
+    @property
+    def risk(self) -> RiskScore:
+        return self.assessment.risk
+
+    def same_held(self, held: tuple[object, ...]) -> bool:
+        return all(map(_is, self.held, held))
+
+    def with_pressure(self, a: Assessment, pressure: float | None) -> _Core:
+        """This core with the assessment ``a`` of another pressure (``with_policy_pressure``):
+        the one-point policy series follows, nothing else does."""
+        points = dict(self.points)
+        if self.policy_point:
+            points.pop("policy_pressure", None)
+            value = a.indicators["policy_pressure"].value
+            if value is not None and math.isfinite(value):
+                points["policy_pressure"] = float(value)
+        return _Core(self.held, pressure, a, self.fixed, points, self.age_end, self.sources,
+                     {}, self.policy_point)
+
+    def series(self, as_of: date, risk_history: Series) -> dict[str, Series]:
+        """``detector_series`` of the assessment at ``as_of`` (the series the rules read)."""
+        series: dict[str, Series] = {name: [(as_of, value)]
+                                     for name, value in self.points.items()}
+        if self.age_end is not None:
+            series["price_age_days"] = [(as_of, float(max(0, (as_of - self.age_end).days)))]
+        series.update(self.fixed)
+        score = self.risk.score
+        if score is not None:
+            # the history's own points (the evaluator recognises a series grown by one)
+            series["supply_risk"] = [*(p for p in risk_history if p[0] < as_of),
+                                     (as_of, score)]
+        return series
+
+    def extras(self, as_of: date, level: str) -> tuple[tuple[str, str], ...]:
+        """The annotations ``annotate_signals`` adds at ``as_of`` with ``level``."""
+        text = self.risk_text.get(level)
+        if text is None:
+            risk = self.risk
+            text = self.risk_text[level] = describe_risk(
+                RiskScore(risk.mineral, risk.as_of, risk.score, level, risk.confidence,
+                          risk.factors, risk.missing, risk.method))
+        latest = self.sources
+        if self.pressure is not None:  # the policy_pressure value is dated at as_of
+            latest = dict(latest)
+            latest["policy"] = max(latest.get("policy", as_of), as_of)
+        return signal_extras(text, sources_text(latest), self.assessment.name)
+
+
+def _is(a: object, b: object) -> bool:
+    return a is b
+
+
 def _store_order(o: Observation) -> tuple[str, str, str, date, str]:
     return (str(o.measure), o.source, o.series, o.period, o.country)
 
@@ -402,32 +691,97 @@ def replay(config: Config, data: ReplayData, start: date, end: date, *,
     ``progress`` is called with ``(dates_done, dates_total)``: once with 0 before the first
     date, then after each date (for a progress bar; it must not change anything).
     """
+    return replay_configs([config], data, start, end, minerals=minerals, warmup=warmup,
+                          on_date=on_date, progress=progress)[0]
+
+
+def replay_configs(configs: Sequence[Config], data: ReplayData, start: date, end: date, *,
+                   minerals: Sequence[str] | None = None, warmup: timedelta = DEFAULT_WARMUP,
+                   on_date: Callable[[DateResult], None] | None = None,
+                   progress: Callable[[int, int], None] | None = None) -> list[ReplayResult]:
+    """:func:`replay` of each config over the same data and dates, in one pass.
+
+    A config that assesses like an earlier one (:meth:`Replayer.assesses_like`: a draft that
+    changes only rules) shares its work: observations, governance, news, policy pressure and
+    every mineral's assessment are computed once per date, and only the rules and the alerts
+    are run per config. Each result is what :func:`replay` of that config alone gives.
+    ``on_date`` sees the first config's dates; ``progress`` counts (date, config) steps.
+    """
+    with _fewer_collections():
+        return _replay_configs(configs, data, start, end, minerals=minerals, warmup=warmup,
+                               on_date=on_date, progress=progress)
+
+
+#: The cyclic garbage collector's first threshold during a replay (CPython's default: 700).
+REPLAY_GC_THRESHOLD = 50_000
+
+
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Run the cyclic garbage collector less often while replaying.
+
+    A replay allocates millions of small objects (signals, series points) that are not cycles,
+    and every few hundred allocations the collector walks the young ones, often the old ones
+    too (the data, the remembered histories): a quarter of the replay's time at the default
+    threshold. Raising the first threshold for the replay's duration changes when cycles are
+    collected, never what is computed; the thresholds are restored after (a global setting:
+    another thread allocating meanwhile is collected less often too, which is harmless).
+    """
+    old = gc.get_threshold()
+    gc.set_threshold(max(old[0], REPLAY_GC_THRESHOLD), *old[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
+
+
+def _replay_configs(configs: Sequence[Config], data: ReplayData, start: date, end: date, *,
+                    minerals: Sequence[str] | None, warmup: timedelta,
+                    on_date: Callable[[DateResult], None] | None,
+                    progress: Callable[[int, int], None] | None) -> list[ReplayResult]:
     import time as _time
 
     began = _time.perf_counter()
-    replayer = Replayer(config, data, minerals)
-    result = ReplayResult(start, end, replayer.minerals)
+    replayers: list[Replayer] = []
+    for config in configs:
+        leader = next((r for r in replayers
+                       if r._leader is None and r.assesses_like(config, minerals)), None)
+        replayers.append(Replayer(config, data, minerals, leader=leader))
+    results = [ReplayResult(start, end, r.minerals) for r in replayers]
     dates = evaluation_dates(data, start - warmup, end)
+    total = len(dates) * len(replayers)
     if progress is not None:
-        progress(0, len(dates))
+        progress(0, total)
+    last: list[DateResult | None] = [None] * len(replayers)
     for done, as_of in enumerate(dates, start=1):
-        out = replayer.step_date(as_of)
-        result.dates.append(as_of)
-        for a in out.assessments:
-            if a.risk.score is not None:
-                result.scores[a.mineral].append((as_of, a.risk.score, a.risk.level))
-            result.last_assessments[a.mineral] = a
-        fired = [t for t in out.transitions if t.kind in (EventKind.FIRED, EventKind.ESCALATED)]
-        by_mineral = {a.mineral: a for a in out.assessments}
-        for t in fired:
-            result.factors[(t.fingerprint, as_of)] = _factor(t, by_mineral.get(t.alert.mineral))
-        result.transitions += out.transitions
-        if on_date is not None:
-            on_date(out)
+        for index, (replayer, result) in enumerate(zip(replayers, results, strict=True)):
+            out = last[index] = replayer.step_date(as_of)
+            _record(result, replayer, out)
+            if on_date is not None and index == 0:
+                on_date(out)
         if progress is not None:
-            progress(done, len(dates))
-    result.seconds = _time.perf_counter() - began
-    return result
+            progress(done * len(replayers), total)
+    seconds = _time.perf_counter() - began
+    for result, out in zip(results, last, strict=True):
+        if out is not None:  # every mineral is assessed at every date: the last date's
+            result.last_assessments = {a.mineral: a for a in out.assessments}
+        result.seconds = seconds
+    return results
+
+
+def _record(result: ReplayResult, replayer: Replayer, out: DateResult) -> None:
+    """Add one date's scores, transitions and what fired to the result."""
+    as_of = out.as_of
+    result.dates.append(as_of)
+    for mineral, (score, level) in replayer.last_risks.items():
+        if score is not None:
+            result.scores[mineral].append((as_of, score, level))
+    for t in out.transitions:
+        if t.kind in (EventKind.FIRED, EventKind.ESCALATED):
+            mineral = t.alert.mineral
+            core = replayer.core(mineral) if mineral in replayer.minerals else None
+            result.factors[(t.fingerprint, as_of)] = _factor(t, core)
+    result.transitions += out.transitions
 
 
 def _factor(t: Transition, assessment: Assessment | None) -> str:

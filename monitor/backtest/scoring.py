@@ -370,11 +370,19 @@ def run_backtest(config: Config, data: ReplayData, events: Sequence[Event], *, s
     """Replay, then score: the whole of ``critmon backtest`` without the I/O."""
     result = replay(config, data, start, end, minerals=minerals, on_date=on_date,
                     progress=progress)
+    return result, score_replay(config, data, events, result, min_level=min_level,
+                                excluded_rules=excluded_rules)
+
+
+def score_replay(config: Config, data: ReplayData, events: Sequence[Event],
+                 result: ReplayResult, *, min_level: str = "high",
+                 excluded_rules: Iterable[str] = DEFAULT_EXCLUDED_RULES) -> Score:
+    """Score a replay of ``config`` over ``data`` against ``events`` (the scoring half of
+    :func:`run_backtest`)."""
     found = onsets(result, min_level=min_level, excluded_rules=excluded_rules)
-    scored = score(events, found, start=start, end=end, minerals=result.minerals,
-                   groups=expand_groups(config), min_level=min_level,
-                   alertable_from=alertable_since(result, data))
-    return result, scored
+    return score(events, found, start=result.start, end=result.end, minerals=result.minerals,
+                 groups=expand_groups(config), min_level=min_level,
+                 alertable_from=alertable_since(result, data))
 
 
 def dumps(scored: Score, result: ReplayResult) -> str:

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
 from monitor.config.load import Config
 from monitor.config.perspectives import US, Perspective
-from monitor.core.models import Observation, Signal
+from monitor.core.models import Measure, Observation, Signal
 from monitor.core.trade import flows_to_observations, minerals_by_code
 from monitor.news.pressure import policy_pressure_for
 from monitor.risk.indicators import (
@@ -23,12 +23,24 @@ from monitor.risk.indicators import (
     IndicatorValue,
     build_governance,
     compute_all_indicators,
+    policy_value,
 )
 from monitor.risk.market import MarketContext, compute_market_context
 from monitor.risk.perspectives import apply_perspective, method_key
-from monitor.risk.prices import price_change_series, price_history, volatility_series
+from monitor.risk.prices import (
+    memo_growing,
+    price_change_series,
+    price_history,
+    volatility_series,
+)
 from monitor.risk.score import RiskScore, score_mineral
-from monitor.risk.trade import TRADE_SERIES, describe_trade, monitored_economy, trade_view
+from monitor.risk.trade import (
+    TRADE_SERIES,
+    TradeView,
+    describe_trade,
+    monitored_economy,
+    trade_view,
+)
 from monitor.rules.evaluate import DetectorCache, effective_rules, evaluate_rules
 from monitor.sources.wgi import WgiEstimate
 from monitor.store.database import Store
@@ -56,15 +68,23 @@ def assess(config: Config, observations: Mapping[str, Sequence[Observation]],
            wgi: Sequence[WgiEstimate] | GovernanceTable, *, as_of: date,
            previous_levels: Mapping[str, str] | None = None,
            policy_pressure: Mapping[str, float | None] | None = None,
-           perspective: Perspective = US) -> list[Assessment]:
+           perspective: Perspective = US,
+           only: Collection[str] | None = None) -> list[Assessment]:
     """Assess every configured mineral from data known at ``as_of`` (pure), as seen from
     ``perspective``'s economy (``us`` by default; docs/risk-model.md, "Perspectives").
 
     ``wgi`` may be a prebuilt :class:`~monitor.risk.indicators.GovernanceTable` (a replay
-    builds one per WGI release, not one per date).
+    builds one per WGI release, not one per date). ``only`` limits the result to those
+    minerals (in config order; their groups' indicators are computed for inheritance), each
+    assessed exactly as in the full call.
     """
     minerals = config.minerals.minerals
-    specs = [(m.id, m.group, m.members) for m in minerals]
+    if only is not None:
+        needed = set(only) | {m.group for m in minerals if m.id in only and m.group}
+        specs = [(m.id, m.group, m.members) for m in minerals if m.id in needed]
+        minerals = [m for m in minerals if m.id in only]
+    else:
+        specs = [(m.id, m.group, m.members) for m in minerals]
     governance = wgi if isinstance(wgi, GovernanceTable) else build_governance(wgi)
     values = compute_all_indicators(specs, observations, governance, as_of=as_of,
                                     policy_pressure=policy_pressure)
@@ -78,12 +98,36 @@ def assess(config: Config, observations: Mapping[str, Sequence[Observation]],
         market = compute_market_context(prices) if prices else None
         risk = score_mineral(values[mineral.id], config.rules.risk, as_of=as_of, market=market,
                              previous_level=previous_levels.get(mineral.id), perspective=key)
-        trade = trade_view(mineral.id, mineral.name, observations.get(mineral.id, ()),
-                           monitored=monitored)
+        trade = memo_growing(_trade_of, _trade_reads, observations.get(mineral.id, ()),
+                             mineral.id, mineral.name, monitored)
         assessments.append(Assessment(mineral.id, mineral.name, mineral.lists,
                                       {**values[mineral.id], **trade.indicators}, market, risk,
-                                      prices, perspective=perspective.id, trade=trade.series))
+                                      prices, perspective=perspective.id,
+                                      trade={k: list(v) for k, v in trade.series.items()}))
     return assessments
+
+
+def with_policy_pressure(assessment: Assessment, config: Config, pressure: float | None, *,
+                         as_of: date, perspective: Perspective = US) -> Assessment:
+    """``assessment`` (of :func:`assess`, without a previous level) as it is with another
+    policy pressure at ``as_of``, the other inputs the same: only the ``policy_pressure``
+    indicator and the score read the pressure (a replay's news change it every day)."""
+    indicators = dict(assessment.indicators)
+    indicators["policy_pressure"] = policy_value(assessment.mineral, pressure, as_of)
+    risk = score_mineral(indicators, config.rules.risk, as_of=as_of, market=assessment.market,
+                         perspective=method_key(perspective))
+    return replace(assessment, indicators=indicators, risk=risk)
+
+
+def _trade_of(observations: Sequence[Observation], mineral: str, name: str,
+              monitored: str) -> TradeView:
+    return trade_view(mineral, name, observations, monitored=monitored)
+
+
+def _trade_reads(o: Observation) -> bool:
+    """What ``trade_view`` reads (for ``memo_growing``: a replay reuses the view of a mineral
+    whose new observations are no trade flows)."""
+    return o.measure in (Measure.TRADE_WEIGHT, Measure.TRADE_VALUE)
 
 
 def load_assessments(store: Store, config: Config, *, as_of: date,
@@ -192,14 +236,25 @@ def detector_series(assessment: Assessment, *, as_of: date,
     return series
 
 
-def price_detector_series(prices: Series) -> dict[str, Series]:
-    """The price part of :func:`detector_series`: a function of the price history alone."""
+#: The series :func:`price_detector_series` gives for a mineral with prices.
+PRICE_SERIES = ("price", *(f"price_change_{m}m" for m in PRICE_CHANGE_MONTHS),
+                "price_volatility")
+
+
+def price_detector_series(prices: Series, only: Collection[str] | None = None
+                          ) -> dict[str, Series]:
+    """The price part of :func:`detector_series`: a function of the price history alone.
+    ``only`` leaves out the other series (a replay builds those its rules read)."""
     series: dict[str, Series] = {}
     if prices:
-        series["price"] = list(prices)
+        if only is None or "price" in only:
+            series["price"] = list(prices)
         for months in PRICE_CHANGE_MONTHS:
-            series[f"price_change_{months}m"] = price_change_series(prices, months)
-        series["price_volatility"] = volatility_series(prices)
+            name = f"price_change_{months}m"
+            if only is None or name in only:
+                series[name] = price_change_series(prices, months)
+        if only is None or "price_volatility" in only:
+            series["price_volatility"] = volatility_series(prices)
     return series
 
 
@@ -247,18 +302,37 @@ def annotate_signals(signals: Sequence[Signal], assessments: Mapping[str, Assess
             continue
         extra = extras.get(signal.mineral)
         if extra is None:
-            extra = extras[signal.mineral] = (("risk", describe_risk(assessment.risk)),
-                                              ("sources", describe_sources(assessment)),
-                                              ("name", assessment.name))
-        annotated.append(replace(signal, annotations=(*_trade_summary(signal, assessment),
-                                                      *extra)))
+            extra = extras[signal.mineral] = signal_extras(
+                describe_risk(assessment.risk), describe_sources(assessment), assessment.name)
+        annotated.append(replace(signal, annotations=(
+            *_trade_summary(signal, assessment.indicators), *extra)))
     return annotated
 
 
-def _trade_summary(signal: Signal, assessment: Assessment) -> tuple[tuple[str, str], ...]:
+def signal_extras(risk: str, sources: str, name: str) -> tuple[tuple[str, str], ...]:
+    """The annotations :func:`annotate_signals` adds to every signal of a mineral."""
+    return (("risk", risk), ("sources", sources), ("name", name))
+
+
+def finish_signal(signal: Signal, perspective: str, extra: tuple[tuple[str, str], ...],
+                  indicators: Mapping[str, IndicatorValue]) -> Signal:
+    """``annotate_signals(label_perspective([signal], perspective), ...)`` of one signal whose
+    mineral's annotations are ``extra`` (:func:`signal_extras`) and indicators ``indicators``,
+    in one copy instead of two (the replay finishes every fresh signal of every date)."""
+    labels = signal.labels if dict(signal.labels).get("perspective") else \
+        (*signal.labels, ("perspective", perspective))
+    return Signal(rule=signal.rule, mineral=signal.mineral, indicator=signal.indicator,
+                  firing=signal.firing, level=signal.level, value=signal.value,
+                  threshold=signal.threshold, as_of=signal.as_of, state=signal.state,
+                  reason=signal.reason, labels=labels,
+                  annotations=(*_trade_summary(signal, indicators), *extra))
+
+
+def _trade_summary(signal: Signal, indicators: Mapping[str, IndicatorValue]
+                   ) -> tuple[tuple[str, str], ...]:
     """A trade signal's summary in plain words (the flow, the month, the median); other
     signals keep theirs."""
-    indicator = assessment.indicators.get(signal.indicator)
+    indicator = indicators.get(signal.indicator)
     if not signal.firing or signal.indicator not in TRADE_SERIES or indicator is None:
         return signal.annotations
     text = describe_trade(indicator, signal.value, signal.as_of)
@@ -282,10 +356,21 @@ def describe_risk(risk: RiskScore) -> str:
 
 def describe_sources(assessment: Assessment) -> str:
     """The distinct sources behind the indicators, with their latest data period."""
-    latest: dict[str, date] = {}
-    for value in assessment.indicators.values():
+    return sources_text(latest_by_source(assessment.indicators.values()))
+
+
+def latest_by_source(values: Iterable[IndicatorValue],
+                     into: dict[str, date] | None = None) -> dict[str, date]:
+    """Each source of ``values`` with its latest data period (added to ``into`` if given)."""
+    latest: dict[str, date] = {} if into is None else into
+    for value in values:
         if value.source and value.as_of:
             latest[value.source] = max(latest.get(value.source, value.as_of), value.as_of)
+    return latest
+
+
+def sources_text(latest: Mapping[str, date]) -> str:
+    """:func:`describe_sources`'s text of :func:`latest_by_source`'s result."""
     return "; ".join(f"{source} (data to {when.isoformat()})"
                      for source, when in sorted(latest.items()))
 

@@ -33,11 +33,11 @@ from monitor.core.models import Frequency, Measure, Observation
 from monitor.risk.prices import (
     DEFAULT_PRICE_PREFERENCE,
     headline_series,
+    latest_price_change,
     latest_revision,
     memo_by_identity,
     memo_growing,
     period_end,
-    price_change_series,
     returns_per_window,
     steps_for_months,
     volatility,
@@ -122,8 +122,18 @@ def build_governance(wgi: Iterable[WgiEstimate]) -> GovernanceTable:
     for estimate in wgi:
         if estimate.estimate is not None:
             by_year[estimate.code][estimate.year].append(estimate.estimate)
+    return governance_table(by_year)
+
+
+def governance_table(by_year: Mapping[str, Mapping[int, Sequence[float]]],
+                     first: Mapping[str, int] | None = None) -> GovernanceTable:
+    """The table of the estimates of each economy by year (the mean is exact, ``fsum``: their
+    order does not matter). ``first`` orders the economies (by their first estimate in the
+    data); without it, ``by_year``'s order."""
+    codes = sorted(by_year, key=first.__getitem__) if first is not None else by_year
     table = {}
-    for code, years in by_year.items():
+    for code in codes:
+        years = by_year[code]
         year = max(years)
         values = years[year]
         table[code] = CountryGovernance(code, governance_weight(statistics.fmean(values)),
@@ -193,6 +203,11 @@ def _concentration_of(observations: Sequence[Observation], mineral: str,
                       governance: GovernanceTable,
                       members: Sequence[str]) -> dict[str, IndicatorValue]:
     return _concentration(mineral, observations, governance, members)
+
+
+def policy_value(mineral: str, pressure: float | None, as_of: date) -> IndicatorValue:
+    """The ``policy_pressure`` indicator of a pressure (None: unknown, with the reason)."""
+    return _policy_value(mineral, pressure, as_of)
 
 
 def _policy_value(mineral: str, pressure: float | None, as_of: date) -> IndicatorValue:
@@ -517,12 +532,12 @@ def _latest_change(template: IndicatorValue, history: Sequence[tuple[date, float
     if steps_for_months(months, frequency) is None:
         reason = f"{frequency.name.lower()} series: no {months}-month change"
         return _unknown(template, reason)
-    changes = price_change_series(history, months, frequency=frequency)
+    change = latest_price_change(history, months, frequency=frequency)
     last = history[-1][0]
-    if not changes or changes[-1][0] != last:
+    if change is None or change[0] != last:
         span = f"{months} month{'s' * (months != 1)}"
         return _unknown(template, f"no price {span} before {last.isoformat()}")
-    return replace(template, value=changes[-1][1],
+    return replace(template, value=change[1],
                    detail=(*template.detail, ("window_months", str(months))))
 
 
@@ -541,3 +556,10 @@ def _latest_volatility(template: IndicatorValue, history: Sequence[tuple[date, f
 def _unknown(template: IndicatorValue, reason: str) -> IndicatorValue:
     """The template as a missing value: no value, no date, the reason."""
     return replace(template, value=None, as_of=None, published_at=None, reason=reason)
+
+
+def price_period_end(mineral: str, observations: Sequence[Observation]) -> date | None:
+    """The end of the headline price series' last period (``price_age_days`` counts from it),
+    or None without a price series: the dated part of the price indicators, remembered with
+    them per observation tuple."""
+    return memo_by_identity(_dateless_price_indicators, observations, mineral)[1]

@@ -7,12 +7,12 @@ with a reference volatility for a typical metal (:class:`MarketParams`). Pure.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
-from operator import itemgetter
 
 from monitor.core.models import Frequency
 from monitor.risk import prices
@@ -68,6 +68,14 @@ def _percentile(value: float, history: Sequence[float]) -> float:
     below = sum(map(value.__gt__, history))  # x < value, counted in C
     equal = sum(map(value.__eq__, history))
     return (below + 0.5 * equal) / len(history)
+
+
+def _ranked_percentile(value: float, ranked: Sequence[float]) -> float:
+    """:func:`_percentile` of ``value`` within ``ranked`` (the history, sorted): the same
+    counts (below, equal), found by bisection instead of a pass over the history."""
+    below = bisect.bisect_left(ranked, value)
+    equal = bisect.bisect_right(ranked, value) - below
+    return (below + 0.5 * equal) / len(ranked)
 
 
 def _stress(percentile: float) -> float:
@@ -133,7 +141,8 @@ def _market_context(history: tuple[tuple[date, float], ...], frequency: Frequenc
     """Remembered per history: a replay asks again whenever the history did not change."""
     months = 12 if frequency == Frequency.ANNUAL else params.change_months
     changes = price_change_series(history, months, frequency=frequency)
-    latest = max(d for d, _ in history)
+    latest = prices.latest_date(history, frequency=frequency)
+    assert latest is not None  # a history with points
     if not changes or changes[-1][0] != latest:
         return MarketContext(None, "none", history_points=len(history), latest=latest,
                              reason=f"no {months}-month price change at {latest.isoformat()}"
@@ -149,12 +158,13 @@ def _market_context(history: tuple[tuple[date, float], ...], frequency: Frequenc
 def _own_history(history: Sequence[tuple[date, float]], frequency: Frequency,
                  changes: Sequence[tuple[date, float]], change: float, months: int,
                  latest: date) -> MarketContext:
-    change_pct = _percentile(change, list(map(abs, map(itemgetter(1), changes))))
+    change_pct = _ranked_percentile(change, prices.ranked_abs_changes(
+        history, months, frequency=frequency))
     vols = volatility_series(history, frequency=frequency)
     vol = vol_pct = None
     if vols and vols[-1][0] == latest:
         vol = vols[-1][1]
-        vol_pct = _percentile(vol, list(map(itemgetter(1), vols)))
+        vol_pct = _ranked_percentile(vol, prices.ranked_volatility(history, frequency=frequency))
     parts = [_stress(p) for p in (change_pct, vol_pct) if p is not None]
     note = (f"|{months}m change| {change:.3f} at percentile {change_pct:.2f} of "
             f"{len(changes)} since {changes[0][0]:%Y-%m}")

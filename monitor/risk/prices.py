@@ -7,6 +7,7 @@ its month or year (:func:`period_end`), so an annual and a monthly series compar
 
 from __future__ import annotations
 
+import bisect
 import math
 import operator
 from collections import OrderedDict, defaultdict
@@ -151,8 +152,9 @@ def _price_series(observations: Iterable[Observation]) -> list[_PriceSeries]:
 # and let a pure function of the observations reuse its previous result when nothing it reads
 # was added, or grow it by what was. Anything else is computed in full.
 
-#: Per mineral, its latest tuple of observations and their ids.
-_LINEAGE: OrderedDict[str, tuple[tuple[Observation, ...], frozenset[int]]] = OrderedDict()
+#: Per mineral, its latest tuple of observations and their ids (None: not taken yet).
+_LINEAGE: OrderedDict[str, tuple[tuple[Observation, ...], frozenset[int] | None]] = \
+    OrderedDict()
 #: Per tuple (by id, held): its predecessor in the lineage and what it adds to it.
 _DELTAS: OrderedDict[int, tuple[tuple[Observation, ...], tuple[Observation, ...] | None,
                                 tuple[Observation, ...]]] = OrderedDict()
@@ -179,6 +181,8 @@ def delta(observations: tuple[Observation, ...]
     last = _LINEAGE.get(mineral)
     before: tuple[Observation, ...] | None = None
     added: tuple[Observation, ...] = ()
+    if last is not None and last[1] is None:  # noted by note_growth: its ids when needed
+        last = (last[0], frozenset(map(id, last[0])))
     if last is not None and len(last[1]) == len(last[0]) <= len(observations):
         previous, ids = last
         kept = [o for o in observations if id(o) in ids]
@@ -191,6 +195,27 @@ def delta(observations: tuple[Observation, ...]
     _bounded(_LINEAGE)
     _bounded(_DELTAS)
     return before, added
+
+
+def note_growth(observations: tuple[Observation, ...],
+                before: tuple[Observation, ...] | None,
+                added: tuple[Observation, ...]) -> None:
+    """Tell :func:`delta` what ``observations`` adds to ``before``, the mineral's previous tuple.
+
+    A replay files each new observation into its mineral's tuple, so it knows what
+    :func:`delta` would otherwise find by comparing the two tuples: ``observations`` holds every
+    observation of ``before`` in the same order, plus ``added`` (in the order of
+    ``observations``). ``before`` is None when an observation was replaced (a revision): a new
+    lineage.
+    """
+    if not observations:
+        return
+    mineral = observations[0].mineral
+    _LINEAGE[mineral] = (observations, None)
+    _LINEAGE.move_to_end(mineral)
+    _DELTAS[id(observations)] = (observations, before, added if before is not None else ())
+    _bounded(_LINEAGE)
+    _bounded(_DELTAS)
 
 
 def memo_growing(function: Callable[..., T], reads: Callable[[Observation], bool],
@@ -326,6 +351,7 @@ class _Prepared:
         "latest",
         "parent",
         "points",
+        "ranked",
         "returns",
         "rolling",
     )
@@ -337,6 +363,7 @@ class _Prepared:
         self.returns: dict[int, float] = {}
         self.changes: dict[int, tuple[tuple[date, float], ...]] = {}
         self.rolling: dict[tuple[int | None, bool], tuple[tuple[date, float], ...]] = {}
+        self.ranked: dict[object, tuple[tuple[tuple[date, float], ...], list[float]]] = {}
         self.parent: _Prepared | None = None
         self.latest: date | None = None  # the latest date of the history, valid or not
         self.grown: int | None = None  # the period index the parent lacked (None: none added)
@@ -383,6 +410,26 @@ class _Prepared:
                 child.returns[index] = math.log(value / child.indexed[index - 1][1])
             child.grown = index
         return child
+
+    def ranked_values(self, key: object, points: tuple[tuple[date, float], ...],
+                      value: Callable[[float], float]) -> list[float]:
+        """``sorted(value(v) for _, v in points)``, remembered under ``key``; grown from the
+        parent's list when ``points`` extends the parent's points under that key (the very
+        same point objects: the parent's series plus the new period's)."""
+        found = self.ranked.get(key)
+        if found is not None and found[0] is points:
+            return found[1]
+        parent = self.parent
+        base = parent.ranked.get(key) if parent is not None else None
+        if base is not None and len(base[0]) <= len(points) and \
+                all(map(operator.is_, base[0], points)):
+            ranked = list(base[1])
+            for _, v in points[len(base[0]):]:
+                bisect.insort(ranked, value(v))
+        else:
+            ranked = sorted(value(v) for _, v in points)
+        self.ranked[key] = (points, ranked)
+        return ranked
 
     def change_series(self, steps: int) -> tuple[tuple[date, float], ...]:
         if steps not in self.changes:
@@ -473,6 +520,9 @@ def _prepared(history: Sequence[tuple[date, float]], frequency: Frequency | None
     known = _PREPARED_BY_ID.get((id(points), frequency))
     if known is not None and known[0] is points:
         return known[1]
+    grown = _grown_by_identity(points, frequency)
+    if grown is not None:
+        return grown
     found = _PREPARED.get((points, frequency))
     if found is None:
         parent = _parent(points, frequency)
@@ -485,6 +535,28 @@ def _prepared(history: Sequence[tuple[date, float]], frequency: Frequency | None
     _PREPARED.move_to_end((points, frequency))
     _bounded(_PREPARED)
     _PREPARED_BY_ID[(id(points), frequency)] = (points, found)
+    _bounded(_PREPARED_BY_ID)
+    return found
+
+
+def _grown_by_identity(points: tuple[tuple[date, float], ...], frequency: Frequency | None
+                       ) -> _Prepared | None:
+    """The preparation of ``points`` grown from that of its remembered prefix (found by
+    identity, :func:`_parent`), remembered by identity under ``frequency`` and the inferred
+    one; None when there is no such prefix or the last point does not extend it. A replay's
+    histories grow a month at a time: this finds them without hashing the whole history, which
+    the lookup by value costs."""
+    parent = _parent(points, frequency)
+    if parent is None:
+        return None
+    inferred = frequency or _inferred(points, parent)
+    known = _PREPARED_BY_ID.get((id(points), inferred))
+    found = known[1] if known is not None and known[0] is points else \
+        _grown(points, inferred, parent)
+    if found is None:
+        return None
+    for key in {frequency, inferred}:
+        _PREPARED_BY_ID[(id(points), key)] = (points, found)
     _bounded(_PREPARED_BY_ID)
     return found
 
@@ -561,6 +633,44 @@ def price_change_series(history: Sequence[tuple[date, float]], months: int, *,
     if steps is None or steps <= 0:
         return []
     return list(prepared.change_series(steps))
+
+
+def latest_price_change(history: Sequence[tuple[date, float]], months: int, *,
+                        frequency: Frequency | None = None) -> tuple[date, float] | None:
+    """The last point of :func:`price_change_series` (None when it is empty), without
+    copying the series."""
+    prepared = _prepared(history, frequency)
+    steps = steps_for_months(months, prepared.frequency)
+    if steps is None or steps <= 0:
+        return None
+    changes = prepared.change_series(steps)
+    return changes[-1] if changes else None
+
+
+def ranked_abs_changes(history: Sequence[tuple[date, float]], months: int, *,
+                       frequency: Frequency | None = None) -> list[float]:
+    """The absolute values of :func:`price_change_series`, sorted (callers must not change
+    the list): remembered with the history and grown with it, for percentiles."""
+    prepared = _prepared(history, frequency)
+    steps = steps_for_months(months, prepared.frequency)
+    if steps is None or steps <= 0:
+        return []
+    return prepared.ranked_values(("abs_change", steps), prepared.change_series(steps), abs)
+
+
+def ranked_volatility(history: Sequence[tuple[date, float]], *,
+                      frequency: Frequency | None = None) -> list[float]:
+    """The values of :func:`volatility_series` (default window), sorted (callers must not
+    change the list): remembered with the history and grown with it, for percentiles."""
+    prepared = _prepared(history, frequency)
+    return prepared.ranked_values(("volatility", None), prepared.rolling_volatility(None, False),
+                                  float)
+
+
+def latest_date(history: Sequence[tuple[date, float]], *,
+                frequency: Frequency | None = None) -> date | None:
+    """``max`` of the history's dates, remembered with the history."""
+    return _prepared(history, frequency).latest
 
 
 def returns_per_window(frequency: Frequency, window_months: int | None) -> int:

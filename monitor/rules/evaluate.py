@@ -284,6 +284,8 @@ class RuleEvaluator:
         self._rules: dict[int, tuple[EffectiveRule, BaseEstimator, tuple[str, ...]]] = {}
         self._last: dict[int, tuple[tuple[Series, ...], Signal | None]] = {}
         self._fitted: dict[int, tuple[str, BaseEstimator]] = {}
+        self._matrices: dict[int, tuple[Series, list[date], np.ndarray]] = {}
+        self._built: dict[str, BaseEstimator] = {}
         self.fits = 0
 
     def evaluate(self, rules: Sequence[EffectiveRule],
@@ -309,10 +311,17 @@ class RuleEvaluator:
                    ) -> tuple[EffectiveRule, BaseEstimator, tuple[str, ...]]:
         known = self._rules.get(id(rule))
         if known is None or known[0] is not rule:
-            known = (rule, rule.build(), rule.indicators)
+            # prototypes are never fitted (``_fit`` fits a copy): rules of equal detector
+            # parameters (one rule over many minerals) share one
+            key = rule.params_key
+            prototype = self._built.get(key)
+            if prototype is None:
+                prototype = self._built[key] = rule.build()
+            known = (rule, prototype, rule.indicators)
             self._rules[id(rule)] = known
             self._last.pop(id(rule), None)
             self._fitted.pop(id(rule), None)
+            self._matrices.pop(id(rule), None)
         return known
 
     def _evaluate(self, rule: EffectiveRule, prototype: BaseEstimator,
@@ -323,7 +332,7 @@ class RuleEvaluator:
         if missing:
             return _quiet(rule, as_of, SignalState.NO_DATA,
                           f"no data for {', '.join(missing)}"), False
-        dates, X, dropped = build_matrix(columns)
+        dates, X, dropped = self._matrix(rule, columns)
         note = f"; skipped {dropped} non-finite value{'s' * (dropped != 1)}" if dropped else ""
         needed = insufficient_history(prototype, len(X))
         if needed is not None:
@@ -336,9 +345,33 @@ class RuleEvaluator:
                           else fitted.decision_function(rows))[-1])
         return _judged(rule, fitted, X, dates, decision, note, checked=checked), True
 
+    def _matrix(self, rule: EffectiveRule, columns: tuple[Series, ...]
+                ) -> tuple[list[date], np.ndarray, int]:
+        """``build_matrix(columns)``; a single series that is the previous call's (all of it
+        finite, dates increasing) plus one later, finite point (the supply-risk history a
+        replay grows by one score a date) is built from the previous matrix."""
+        known = self._matrices.get(id(rule))
+        if len(columns) == 1 and known is not None:
+            column, (previous, dates, X) = columns[0], known
+            if len(column) == len(previous) + 1 and all(map(operator.is_, previous, column)):
+                when, value = column[-1]
+                if (type(value) is float and math.isfinite(value) and dates
+                        and dates[-1] < when):
+                    grown = ([*dates, when], np.append(X, [[value]], axis=0), 0)
+                    self._matrices[id(rule)] = (column, grown[0], grown[1])
+                    return grown
+        dates, X, dropped = build_matrix(columns)
+        if len(columns) == 1 and not dropped and len(dates) == len(columns[0]):
+            self._matrices[id(rule)] = (columns[0], dates, X)
+        else:
+            self._matrices.pop(id(rule), None)
+        return dates, X, dropped
+
     def _fit(self, rule: EffectiveRule, prototype: BaseEstimator, X: np.ndarray
              ) -> BaseEstimator:
-        data_key = _data_key(X)
+        # a detector whose fit reads only the width of X (thresholds) is fitted once per width
+        data_key = f"width {X.shape[1]}" if getattr(prototype, "fit_reads_values", True) is \
+            False else _data_key(X)
         known = self._fitted.get(id(rule))
         if known is not None and known[0] == data_key:
             return known[1]

@@ -396,3 +396,17 @@ def test_replayed_policy_alert_is_attributed_by_kind_family(config, data) -> Non
     assert rows["BAN"]["cause"] == "news:restriction" and rows["BAN"]["cause_related"]
     assert rows["MINE"]["detected"] and rows["MINE"]["cause_related"] is False
     assert rows["BAN"]["shares_onset_with"] == ["MINE"]
+
+
+def test_the_collector_runs_less_often_during_a_replay_and_as_before_after(config,
+                                                                           data) -> None:
+    import gc
+
+    from monitor.backtest.replay import REPLAY_GC_THRESHOLD
+
+    before = gc.get_threshold()
+    during: list[tuple[int, ...]] = []
+    replay(config, data, D("2022-01-01"), D("2022-02-28"), minerals=["nickel"],
+           on_date=lambda _: during.append(gc.get_threshold()))
+    assert during and all(t[0] == max(before[0], REPLAY_GC_THRESHOLD) for t in during)
+    assert gc.get_threshold() == before

@@ -123,3 +123,53 @@ def test_dense_news_all_minerals_through_replay_entry_point(config, data) -> Non
     assert dict(ours.scores) == expected
     total = len(ours.dates)
     assert seen == [(done, total) for done in range(total + 1)]
+
+
+def test_the_governance_table_grows_release_by_release(config, data) -> None:
+    """The replay builds each WGI release's table from the estimates kept by economy and year;
+    it is ``build_governance`` of every estimate public at that date, economies in the same
+    order."""
+    from monitor.risk.indicators import build_governance
+
+    replayer = Replayer(config, data)
+    releases = sorted({data.wgi_published_at(w.year) for w in data.wgi})
+    assert len(releases) > 3
+    for day in [releases[0] - timedelta(days=1), *releases, releases[-1] + timedelta(days=1)]:
+        table = replayer.governance_at(day)
+        known = [w for w in data.wgi if data.wgi_published_at(w.year) <= day]
+        assert replayer.wgi_at(day) == known
+        expected = build_governance(known)
+        assert table == expected
+        assert list(table.by_code) == list(expected.by_code)
+
+
+def test_configs_replayed_together_give_what_each_gives_alone(config, data, tmp_path: Path
+                                                              ) -> None:
+    """``replay_configs`` (the preview's single pass): a draft that only changes rules shares
+    the running config's assessments, one that changes the risk model does not; each result
+    equals that config's own replay (transitions, scores, what fired, last assessments)."""
+    from monitor.backtest.replay import Replayer, replay_configs
+
+    lowered = draft_config(tmp_path / "rules", "thresholds: [0.262, 0.470]",
+                           "thresholds: [0.095, 0.182]")
+    reweighted = draft_config(tmp_path / "risk", "hysteresis: 3", "hysteresis: 9")
+    minerals = ["nickel", "copper", "tin", "aluminum", "cobalt", "gallium"]
+    assert Replayer(config, data, minerals).assesses_like(lowered, minerals)
+    follower = Replayer(lowered, data, minerals, leader=Replayer(config, data, minerals))
+    assert {r.rule.name for r in follower.own_rules} == {"price_jump_3m"}  # the changed rule
+    assert len(follower.own_rules) == len(minerals)
+    assert not Replayer(config, data, minerals).assesses_like(reweighted, minerals)
+    start, end = D("2021-06-01"), D("2022-06-30")
+    seen: list[tuple[int, int]] = []
+    together = replay_configs([config, lowered, reweighted], data, start, end,
+                              minerals=minerals, progress=lambda *pair: seen.append(pair))
+    assert together[1].transitions != together[0].transitions  # the draft changes something
+    for each, result in zip((config, lowered, reweighted), together, strict=True):
+        alone = replay(each, data, start, end, minerals=minerals)
+        assert result.dates == alone.dates
+        assert result.transitions == alone.transitions
+        assert dict(result.scores) == dict(alone.scores)
+        assert result.factors == alone.factors
+        assert result.last_assessments == alone.last_assessments
+    total = 3 * len(together[0].dates)
+    assert seen == [(0, total), *((3 * done, total) for done in range(1, total // 3 + 1))]

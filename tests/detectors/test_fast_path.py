@@ -71,3 +71,18 @@ def test_the_public_api_still_validates() -> None:
     fitted = CusumDetector().fit(_data(0, 20, 1))
     with pytest.raises(ValueError, match="features"):
         fitted.decision_function(_data(0, 20, 2))
+
+
+@pytest.mark.parametrize("detector", [d for d in CASES if not getattr(d, "fit_reads_values",
+                                                                       True)],
+                         ids=lambda d: repr(d))
+def test_a_detector_whose_fit_reads_no_values_learns_the_same_from_any_data(detector) -> None:
+    """``fit_reads_values = False`` (the replay then keeps one fit per width): fits on other
+    data of the same width, checked or not, leave the very same state."""
+    for columns in (1, 2):
+        states = [_state(type(detector)(**detector.get_params()).fit(_data(seed, rows, columns)))
+                  for seed, rows in ((0, 1), (1, 7), (2, 300))]
+        states.append(_state(type(detector)(**detector.get_params()).fit_checked(
+            -_data(3, 40, columns))))
+        for state in states[1:]:
+            np.testing.assert_equal(state, states[0])
