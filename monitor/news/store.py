@@ -28,7 +28,7 @@ class NewsStore:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.db = store.db
-        if news_migrations.pending(self.db):
+        if store.dialect == "sqlite" and news_migrations.pending(self.db):
             with store.transaction():
                 apply_news_migrations(self.db)
 
