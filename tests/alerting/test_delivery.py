@@ -127,8 +127,10 @@ class World:
 
 
 @pytest.fixture
-def world(base_config: Config) -> World:
-    return World(configured(base_config))
+def world(base_config: Config, store_url: str) -> Iterator[World]:
+    """On an SQLite file, then on PostgreSQL (the ``store_url`` fixture)."""
+    with Store.open(store_url) as store:
+        yield World(configured(base_config), store)
 
 
 def risk(level: str | None = "high", value: float = 62.0, mineral: str = "gallium",
@@ -289,8 +291,14 @@ def test_missing_data_is_not_a_clear(world: World) -> None:
 
 def test_state_events_and_outbox_commit_together_or_not_at_all(world: World) -> None:
     AlertStore(world.store)
-    world.store.db.execute("CREATE TRIGGER boom BEFORE INSERT ON outbox "
-                           "BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+    if world.store.is_postgres:
+        world.store.db.execute("CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS "
+                               "$$ BEGIN RAISE EXCEPTION 'disk full'; END $$")
+        world.store.db.execute("CREATE TRIGGER boom BEFORE INSERT ON outbox "
+                               "FOR EACH ROW EXECUTE FUNCTION boom()")
+    else:
+        world.store.db.execute("CREATE TRIGGER boom BEFORE INSERT ON outbox "
+                               "BEGIN SELECT RAISE(ABORT, 'disk full'); END")
     with pytest.raises(StoreError):
         world.evaluate(risk())
     assert world.alerts.states() == [] and world.history() == []
