@@ -27,6 +27,7 @@ from monitor.config.load import (
     load_config,
     resolve_config_dir,
 )
+from monitor.config.sources import check_store_url
 from monitor.core.clock import SystemClock
 from monitor.core.errors import ConfigError, MonitorError, StoreError
 from monitor.ops.daemon import Daemon
@@ -60,9 +61,11 @@ def check_perspective(config: Config, perspective: str | None) -> str | None:
 class Context:
     """Options shared by every command (given before or after the subcommand's name)."""
 
-    def __init__(self, config_dir: str | None, state_dir: str | None) -> None:
+    def __init__(self, config_dir: str | None, state_dir: str | None,
+                 store: str | None = None) -> None:
         self.config_dir_option = config_dir
         self.state_dir = state_dir_path(state_dir)
+        self.store_option = store or None
 
     def override(self, name: str, value: str) -> None:
         """Apply a global option given after the subcommand: it wins over one given before."""
@@ -70,6 +73,8 @@ class Context:
             self.config_dir_option = value
         elif name == "state_dir":
             self.state_dir = state_dir_path(value)
+        elif name == "store":
+            self.store_option = value or None
         else:
             logging.getLogger().setLevel(value.upper())
 
@@ -84,15 +89,33 @@ class Context:
             click.echo(safe_text(f"critmon: config error: {exc}"), err=True)
             sys.exit(EX_CONFIG)
 
+    @property
+    def store_url(self) -> str | None:
+        """``--store`` / ``CRITMON_STORE``, else sources.yaml's ``store:`` (None: SQLite)."""
+        if self.store_option:
+            return self.store_option
+        try:
+            return load_config(self.config_dir).sources.store
+        except ConfigError:
+            return None  # the command that needs the config reports the error itself
+
     def runtime(self) -> Runtime:
         config = self.load_config()
         try:
-            return prepare(config, self.config_dir, self.state_dir, SystemClock().now())
+            return prepare(config, self.config_dir, self.state_dir, SystemClock().now(),
+                           store_url=self.store_option)
         except StoreError as exc:
             click.echo(safe_text(f"critmon: {exc}"), err=True)
             sys.exit(EX_CANTCREAT)
 
     def open_store(self) -> Store:
+        url = self.store_url
+        if url:
+            try:
+                return Store.open(url)
+            except StoreError as exc:
+                click.echo(safe_text(f"critmon: {exc}"), err=True)
+                sys.exit(EX_CANTCREAT)
         path = self.state_dir / DB_NAME
         if not path.exists():
             raise click.ClickException(
@@ -124,6 +147,8 @@ def _global_options_again() -> list[click.Option]:
                      callback=override, help="Config directory (as critmon --config)."),
         click.Option(["--state-dir", "global_state_dir"], metavar="DIR", expose_value=False,
                      callback=override, help="State directory (as critmon --state-dir)."),
+        click.Option(["--store", "global_store"], metavar="URL", expose_value=False,
+                     callback=override, help="PostgreSQL store (as critmon --store)."),
         click.Option(["--log-level", "global_log_level"], type=LOG_LEVELS, expose_value=False,
                      callback=override, help="Log level (as critmon --log-level)."),
     ]
@@ -147,15 +172,26 @@ def accept_global_options_everywhere(group: click.Group) -> None:
 @click.option("--state-dir", envvar="CRITMON_STATE_DIR", metavar="DIR",
               help="State directory [env CRITMON_STATE_DIR, systemd STATE_DIRECTORY; default "
                    "~/.local/state/critmon]. Also accepted after the command.")
+@click.option("--store", envvar="CRITMON_STORE", metavar="URL",
+              help="Keep every table on PostgreSQL: postgresql://USER@HOST:PORT/DB [env "
+                   "CRITMON_STORE, else sources.yaml store:; default the SQLite file in the "
+                   "state directory]. The password comes from PGPASSWORD or a password file "
+                   "(PGPASSFILE, ~/.pgpass), never from the URL.")
 @click.option("--log-level", default="INFO", show_default=True, type=LOG_LEVELS)
 @click.pass_context
-def cli(ctx: click.Context, config_dir: str | None, state_dir: str | None, log_level: str) -> None:
+def cli(ctx: click.Context, config_dir: str | None, state_dir: str | None, store: str | None,
+        log_level: str) -> None:
     """critmon: early warning for critical-mineral supply risk."""
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    ctx.obj = Context(config_dir, state_dir)
+    if store:
+        try:
+            check_store_url(store)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--store / CRITMON_STORE") from None
+    ctx.obj = Context(config_dir, state_dir, store)
 
 
 @cli.command()
@@ -177,7 +213,7 @@ def run(obj: Context, metrics_address: str | None, web_address: str | None,
     if metrics_address:
         from monitor.ops.metrics import start_metrics_server  # prometheus_client: only when used
 
-        server = start_metrics_server(runtime.db_path, metrics_address)
+        server = start_metrics_server(runtime.store_target, metrics_address)
     stop_web = web_cli.start_beside_daemon(
         web_address, obj.config_dir, obj.state_dir,
         web_cli.auth_options(users_file, proxy_user_header, trusted_proxies)
@@ -211,7 +247,7 @@ def once(obj: Context) -> None:
     with runtime.open_store() as store:
         total = sum(store.count_observations().values())
     click.echo(f"polled {len(outcomes)} sources: {ok} ok, {len(outcomes) - ok} failing; "
-               f"{total} observations in {runtime.db_path}")
+               f"{total} observations in {runtime.describe_store()}")
     click.echo(f"notifications: {report}")
 
 

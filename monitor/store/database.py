@@ -243,14 +243,16 @@ class Store:
     # ------------------------------------------------------------------ lifecycle
 
     @classmethod
-    def open(cls, path: StoreTarget, *, migrate: bool = True) -> Store:
+    def open(cls, path: StoreTarget, *, migrate: bool = True, lease: Any = None) -> Store:
         """Open the store: a ``postgresql://`` URL, or the SQLite file at ``path``.
 
         A new SQLite file is created 0600 and put in WAL mode; both are migrated unless
-        ``migrate`` is false.
+        ``migrate`` is false. ``lease`` (a :class:`monitor.store.lease.LeaseToken`) fences a
+        PostgreSQL store's writes: each write transaction first checks that the lease is still
+        this one (SQLite has no lease: its one instance is always the leader).
         """
         if is_pg_url(path):
-            return cls.open_pg(str(path), migrate=migrate)
+            return cls.open_pg(str(path), migrate=migrate, lease=lease)
         path = Path(path)
         check_private_dir(path.parent, require_owner=False)
         for file in database_files(path):  # an old 0644 file stays 0644 otherwise
@@ -273,13 +275,20 @@ class Store:
         return store
 
     @classmethod
-    def open_pg(cls, url: str, *, migrate: bool = True) -> Store:
+    def open_pg(cls, url: str, *, migrate: bool = True, lease: Any = None) -> Store:
         """Connect to PostgreSQL (the password from ``PGPASSWORD`` or the password file)."""
+        from monitor.store.lease import check_fence
         from monitor.store.pg import PgDatabase  # psycopg: only for a PostgreSQL store
 
         store = cls(PgDatabase(url))
-        if migrate:
-            store.migrate()
+        try:
+            if migrate:
+                store.migrate()
+        except BaseException:
+            store.close()
+            raise
+        if lease is not None:
+            store.db.fence = lambda db: check_fence(db, lease)
         return store
 
     @classmethod

@@ -33,8 +33,8 @@ CORE: list[tuple[str, Sequence[str]]] = [
             frequency TEXT, value DOUBLE PRECISION, unit TEXT, stage TEXT, qualifier TEXT,
             published_at TEXT, fetched_at TEXT,
             PRIMARY KEY (source, series, country, period))""",
-        "CREATE INDEX idx_observations_mineral_measure_period "
-        "ON observations (mineral, measure, period)",
+        ("CREATE INDEX idx_observations_mineral_measure_period "
+        "ON observations (mineral, measure, period)"),
     ]),
     ("m002_source_state", [
         """CREATE TABLE source_state (
@@ -68,8 +68,8 @@ CORE: list[tuple[str, Sequence[str]]] = [
             evaluated_at TEXT NOT NULL, as_of TEXT, value DOUBLE PRECISION, unit TEXT,
             period TEXT, published_at TEXT, source TEXT, qualifier TEXT, reason TEXT,
             detail TEXT)""",
-        "CREATE INDEX idx_indicator_values_mineral_indicator_as_of "
-        "ON indicator_values (mineral, indicator, as_of)",
+        ("CREATE INDEX idx_indicator_values_mineral_indicator_as_of "
+        "ON indicator_values (mineral, indicator, as_of)"),
         f"""CREATE TABLE risk_scores ({ID}, mineral TEXT NOT NULL, evaluated_at TEXT NOT NULL,
             as_of TEXT NOT NULL, score DOUBLE PRECISION, level TEXT,
             confidence DOUBLE PRECISION, method TEXT, factors TEXT, missing TEXT)""",
@@ -84,10 +84,10 @@ CORE: list[tuple[str, Sequence[str]]] = [
     ("m008_perspectives", [
         "ALTER TABLE indicator_values ADD COLUMN perspective TEXT NOT NULL DEFAULT 'us'",
         "ALTER TABLE risk_scores ADD COLUMN perspective TEXT NOT NULL DEFAULT 'us'",
-        "CREATE INDEX idx_indicator_values_mineral_perspective_indicator_as_of "
-        "ON indicator_values (mineral, perspective, indicator, as_of)",
-        "CREATE INDEX idx_risk_scores_mineral_perspective_as_of "
-        "ON risk_scores (mineral, perspective, as_of)",
+        ("CREATE INDEX idx_indicator_values_mineral_perspective_indicator_as_of "
+        "ON indicator_values (mineral, perspective, indicator, as_of)"),
+        ("CREATE INDEX idx_risk_scores_mineral_perspective_as_of "
+        "ON risk_scores (mineral, perspective, as_of)"),
         "ALTER TABLE signals ADD COLUMN perspective TEXT NOT NULL DEFAULT 'us'",
         "ALTER TABLE signals DROP CONSTRAINT signals_pkey",
         "ALTER TABLE signals ADD PRIMARY KEY (rule, mineral, perspective)",
@@ -146,10 +146,10 @@ ALERTS: list[tuple[str, Sequence[str]]] = [
         "CREATE INDEX alert_events_at ON alert_events (at)",
         "CREATE INDEX alert_events_fingerprint ON alert_events (fingerprint, at)",
         _APPEND_ONLY,
-        "CREATE TRIGGER alert_events_no_update BEFORE UPDATE ON alert_events "
-        "FOR EACH ROW EXECUTE FUNCTION alert_events_append_only()",
-        "CREATE TRIGGER alert_events_no_delete BEFORE DELETE ON alert_events "
-        "FOR EACH ROW EXECUTE FUNCTION alert_events_append_only()",
+        ("CREATE TRIGGER alert_events_no_update BEFORE UPDATE ON alert_events "
+        "FOR EACH ROW EXECUTE FUNCTION alert_events_append_only()"),
+        ("CREATE TRIGGER alert_events_no_delete BEFORE DELETE ON alert_events "
+        "FOR EACH ROW EXECUTE FUNCTION alert_events_append_only()"),
         f"""CREATE TABLE outbox (
             {ID}, created_at TEXT NOT NULL, event_id BIGINT, fingerprint TEXT,
             receiver TEXT NOT NULL, route_id TEXT, group_key TEXT NOT NULL, reason TEXT NOT NULL,
