@@ -6,9 +6,11 @@ times are the database server's (``clock_timestamp()``), so the hosts' clocks ne
 - A follower takes the lease only once it has expired (:func:`acquire`); taking it adds one to
   the token. The leader renews it every few seconds (:func:`renew`); a clean stop releases it.
 - Every write transaction of the leader starts with :func:`check_fence`: the row must still
-  carry its holder and token and be unexpired. The check reads the row ``FOR SHARE``, so a
-  takeover (an UPDATE of that row) waits until the leader's transaction ends, and the leader's
-  transaction cannot commit after the takeover: a stale leader that wakes up cannot write.
+  carry its holder and token and be unexpired. The check reads the row ``FOR KEY SHARE``; a
+  takeover first locks the row ``FOR UPDATE``, which waits until every such transaction has
+  ended, so no transaction of the old leader commits after the takeover: a stale leader that
+  wakes up cannot write. The renewal is a plain UPDATE (no key changes), which ``FOR KEY
+  SHARE`` does not block: a long evaluation does not hold up the lease it runs under.
 - A leader stopped in mid-transaction (SIGSTOP, a VM pause) would hold that row lock for
   ever; the server ends its session after ``idle_in_transaction_session_timeout``
   (:mod:`monitor.store.pg`), which is shorter than the lease.
@@ -70,8 +72,8 @@ def check_fence(db: PgDatabase, lease: LeaseToken) -> None:
     with db.raw.cursor() as cursor:
         cursor.execute(
             "SELECT 1 FROM leader_lease WHERE name = %s AND holder = %s AND token = %s "
-            "AND expires_at > clock_timestamp() FOR SHARE", [LEASE_NAME, lease.holder,
-                                                             lease.token])
+            "AND expires_at > clock_timestamp() FOR KEY SHARE",
+            [LEASE_NAME, lease.holder, lease.token])
         held = cursor.fetchone() is not None
     if not held:
         raise FencedError(f"the leader lease (token {lease.token}) of {lease.holder} has "
@@ -79,24 +81,47 @@ def check_fence(db: PgDatabase, lease: LeaseToken) -> None:
 
 
 def acquire(db: PgDatabase, holder: str, ttl_s: float = LEASE_TTL_S) -> int | None:
-    """Take the lease if it is free or expired; the new fencing token, or None."""
-    with db.raw.cursor() as cursor:
-        cursor.execute(
-            """INSERT INTO leader_lease (name, holder, token, acquired_at, renewed_at,
-                                         expires_at)
-               VALUES (%(name)s, %(holder)s, 1, clock_timestamp(), clock_timestamp(),
-                       clock_timestamp() + make_interval(secs => %(ttl)s))
-               ON CONFLICT (name) DO UPDATE SET holder = excluded.holder,
-                   token = leader_lease.token + 1, acquired_at = excluded.acquired_at,
-                   renewed_at = excluded.renewed_at, expires_at = excluded.expires_at
-               WHERE leader_lease.expires_at <= clock_timestamp()
-               RETURNING token""", {"name": LEASE_NAME, "holder": holder, "ttl": ttl_s})
+    """Take the lease if it is free or expired; the new fencing token, or None.
+
+    An unexpired lease is left alone without taking any lock. An expired one is locked
+    ``FOR UPDATE`` (waiting for the old leader's write transactions still running), checked
+    again (it may have been renewed meanwhile) and taken with the next token.
+    """
+    params = {"name": LEASE_NAME, "holder": holder, "ttl": ttl_s}
+    with db.raw.transaction(), db.raw.cursor() as cursor:
+        cursor.execute("SELECT expires_at <= clock_timestamp() FROM leader_lease "
+                       "WHERE name = %(name)s", params)
         row = cursor.fetchone()
-    return int(row[0]) if row else None
+        if row is None:
+            cursor.execute(
+                """INSERT INTO leader_lease (name, holder, token, acquired_at, renewed_at,
+                                             expires_at)
+                   VALUES (%(name)s, %(holder)s, 1, clock_timestamp(), clock_timestamp(),
+                           clock_timestamp() + make_interval(secs => %(ttl)s))
+                   ON CONFLICT (name) DO NOTHING RETURNING token""", params)
+            created = cursor.fetchone()
+            return int(created[0]) if created else None
+        if not row[0]:
+            return None  # held and unexpired
+        cursor.execute("SELECT expires_at <= clock_timestamp() FROM leader_lease "
+                       "WHERE name = %(name)s FOR UPDATE", params)
+        row = cursor.fetchone()
+        if row is None or not row[0]:
+            return None  # renewed while we waited for the lock
+        cursor.execute(
+            """UPDATE leader_lease SET holder = %(holder)s, token = token + 1,
+                   acquired_at = clock_timestamp(), renewed_at = clock_timestamp(),
+                   expires_at = clock_timestamp() + make_interval(secs => %(ttl)s)
+               WHERE name = %(name)s RETURNING token""", params)
+        taken = cursor.fetchone()
+    return int(taken[0]) if taken else None
 
 
 def renew(db: PgDatabase, lease: LeaseToken, ttl_s: float = LEASE_TTL_S) -> bool:
-    """Extend the lease; False when it is no longer ours (taken over: token changed)."""
+    """Extend the lease; False when it is no longer ours (taken over: token changed).
+
+    A lease that expired but that nobody took is renewed: no one else wrote meanwhile.
+    """
     with db.raw.cursor() as cursor:
         cursor.execute(
             "UPDATE leader_lease SET renewed_at = clock_timestamp(), "
@@ -134,6 +159,9 @@ def lease_info(db: Any) -> LeaseInfo | None:
     """The current lease row, or None (no lease yet, or an SQLite store)."""
     if getattr(db, "dialect", "sqlite") != "postgresql":
         return None
+    if not next(db.query("SELECT to_regclass('leader_lease') IS NOT NULL AS present"))[
+            "present"]:
+        return None  # not migrated yet
     rows = list(db.query(
         "SELECT holder, token, acquired_at, renewed_at, expires_at, "
         "EXTRACT(EPOCH FROM expires_at - clock_timestamp()) AS expires_in_s "
