@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import socket
 import sys
 from datetime import date
 from pathlib import Path
@@ -31,10 +32,16 @@ from monitor.config.sources import check_store_url
 from monitor.core.clock import SystemClock
 from monitor.core.errors import ConfigError, MonitorError, StoreError
 from monitor.ops.daemon import Daemon
-from monitor.ops.health import check_health, load_running_jobs, source_health_rows
+from monitor.ops.health import (
+    check_health,
+    lease_check,
+    load_running_jobs,
+    source_health_rows,
+)
 from monitor.ops.jobs import Runtime, poll_all, prepare, run_once
 from monitor.sources.http import HttpFetcher
 from monitor.store.database import DB_NAME, Store, state_dir_path
+from monitor.store.lease import lease_info
 
 EX_CONFIG = 78  # sysexits: configuration error; systemd RestartPreventExitStatus=78
 EX_CANTCREAT = 73
@@ -209,17 +216,19 @@ def run(obj: Context, metrics_address: str | None, web_address: str | None,
         trusted_proxies: tuple[str, ...]) -> None:
     """Run the daemon in the foreground until SIGINT/SIGTERM (SIGHUP reloads the config)."""
     runtime = obj.runtime()
+    daemon = Daemon(runtime)
     server = None
     if metrics_address:
         from monitor.ops.metrics import start_metrics_server  # prometheus_client: only when used
 
-        server = start_metrics_server(runtime.store_target, metrics_address)
+        server = start_metrics_server(runtime.store_target, metrics_address,
+                                      role=lambda: daemon.role)
     stop_web = web_cli.start_beside_daemon(
         web_address, obj.config_dir, obj.state_dir,
-        web_cli.auth_options(users_file, proxy_user_header, trusted_proxies)
-    ) if web_address else None
+        web_cli.auth_options(users_file, proxy_user_header, trusted_proxies),
+        runtime.store_url) if web_address else None
     try:
-        code = Daemon(runtime).run()
+        code = daemon.run()
     finally:
         if stop_web is not None:
             stop_web()
@@ -522,18 +531,30 @@ def config_history(obj: Context, fmt: str) -> None:
 @format_option
 @click.pass_obj
 def health(obj: Context, fmt: str) -> None:
-    """Exit 0 when the daemon is healthy, 1 otherwise, with the reason for each check."""
+    """Exit 0 when the daemon is healthy, 1 otherwise, with the reason for each check.
+
+    On PostgreSQL it also shows the leader lease: who holds it, its token and expiry, and
+    whether this host leads or follows.
+    """
+    url = obj.store_url
     path = obj.state_dir / DB_NAME
-    if not path.exists():
+    if not url and not path.exists():
         click.echo(f"unhealthy: no database at {path}", err=True)
         sys.exit(1)
-    with Store.open(path) as store:
+    try:
+        store = Store.open(url or path)
+    except StoreError as exc:
+        click.echo(safe_text(f"unhealthy: {exc}"), err=True)
+        sys.exit(1)
+    with store:
         checks = check_health(
             now=SystemClock().now(), heartbeat_at=store.get_meta("heartbeat_at"),
             last_cycle_at=store.get_meta("last_cycle_at"), sources=store.source_states(),
             db_error=store.check_writable(),
             stuck_deliveries=AlertStore(store).stuck_deliveries(SystemClock().now()),
             running_jobs=load_running_jobs(store))
+        if store.is_postgres:
+            checks.insert(0, lease_check(lease_info(store.db), host=socket.gethostname()))
     rows = [{"check": c.name, "status": "ok" if c.ok else "FAIL", "detail": c.detail}
             for c in checks]
     click.echo(render(rows, ["check", "status", "detail"], fmt))

@@ -43,7 +43,7 @@ from tests.pg_server import PostgresCluster
 from tests.slack_standin import SlackStandIn
 
 TOKEN = "xoxb-failover-token"
-MINERALS = ("gallium", "cobalt", "germanium", "antimony", "copper")
+MINERALS = ("gallium", "cobalt", "germanium", "antimony", "bismuth")  # no bundled prices
 ROUNDS = len(MINERALS)
 SEED = int(os.environ.get("CRITMON_FAILOVER_SEED", "20261203"))
 TAKEOVER_LIMIT_S = 30.0
@@ -52,7 +52,8 @@ TAKEOVER_LIMIT_S = 30.0
 # at its claim commit, the daemon that first takes the file CRASH_FILE (a rename: only one
 # can) kills ("kill") or stops ("stop") itself.
 DRIVER = """
-import os, signal, sys
+import faulthandler, os, signal, sys
+faulthandler.register(signal.SIGUSR1)  # a failing test asks for every thread's stack
 from monitor.alerting import crash_points
 from monitor.alerting.notifiers import slack
 
@@ -186,7 +187,11 @@ class Pair:
             time.sleep(0.1)
 
     def tail_logs(self) -> str:
-        logs = "\n".join(f"== {log.name}\n{log.read_text(errors='replace')[-3000:]}"
+        for process in self.daemons.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGUSR1)
+        time.sleep(1)  # let faulthandler write
+        logs = "\n".join(f"== {log.name}\n{log.read_text(errors='replace')[-8000:]}"
                          for log in self.logs)
         return f"{logs}\n== database\n{self.describe_database()}"
 
@@ -198,7 +203,8 @@ class Pair:
             "SELECT id, status, receiver, created_at FROM outbox ORDER BY id",
             "SELECT id, status, lease_until, sent_at FROM deliveries ORDER BY id",
             "SELECT mineral, state, fired_at FROM alert_state",
-            "SELECT key, value FROM meta WHERE key IN ('last_cycle_at', 'heartbeat_at')",
+            ("SELECT key, value FROM meta WHERE key IN ('last_cycle_at', 'heartbeat_at', "
+            "'running_jobs')"),
             ("SELECT pid, application_name, state, wait_event_type, left(query, 90) AS query "
             "FROM pg_stat_activity WHERE datname = current_database()"),
         ]
