@@ -57,7 +57,7 @@ from monitor.ops.systemd import reloading_message, sd_notify, watchdog_interval_
 from monitor.ops.worker import EvaluationCancelled, Spare, evaluate_in_child
 from monitor.sources.http import HttpFetcher
 from monitor.sources.polling import Fetcher
-from monitor.store.lease import LEASE_POLL_S
+from monitor.store.lease import LEASE_POLL_S, FencedError
 
 log = logging.getLogger(__name__)
 
@@ -384,6 +384,9 @@ class Daemon:
         return self._jobs.track(name, self.clock.now(), JOB_LIMITS[name] + self._job_margin)
 
     def _on_job_event(self, event: JobExecutionEvent) -> None:
+        if isinstance(event.exception, FencedError):  # lost the lease mid-job: no traceback
+            log.warning("job %s stopped: %s", event.job_id, event.exception)
+            return
         if event.exception is not None:
             log.error("job %s failed: %s", event.job_id, event.exception,
                       exc_info=(type(event.exception), event.exception,
