@@ -115,6 +115,10 @@ class Context:
             click.echo(safe_text(f"critmon: {exc}"), err=True)
             sys.exit(EX_CANTCREAT)
 
+    def has_store(self) -> bool:
+        """A PostgreSQL store is configured, or the SQLite file exists."""
+        return bool(self.store_url) or (self.state_dir / DB_NAME).exists()
+
     def open_store(self) -> Store:
         url = self.store_url
         if url:
@@ -416,7 +420,7 @@ def sources_list(obj: Context, fmt: str) -> None:
     """List sources with their health as last recorded (does not poll)."""
     config = obj.load_config()
     states = {}
-    if (obj.state_dir / DB_NAME).exists():
+    if obj.has_store():
         with obj.open_store() as store:
             states = {s.source: s for s in store.source_states()}
     rows = source_health_rows(config, states)
@@ -588,7 +592,13 @@ def db_backup(obj: Context, target: Path, force: bool) -> None:
 @db.command("vacuum")
 @click.pass_obj
 def db_vacuum(obj: Context) -> None:
-    """Checkpoint the WAL and rebuild the database file to reclaim space."""
+    """Checkpoint the WAL and rebuild the database file to reclaim space (PostgreSQL:
+    ``VACUUM (ANALYZE)``)."""
+    if obj.store_url:
+        with obj.open_store() as store:
+            store.vacuum()
+            click.echo(f"vacuumed {store.describe()}")
+        return
     path = obj.state_dir / DB_NAME
     before = path.stat().st_size if path.exists() else 0
     with obj.open_store() as store:
