@@ -248,9 +248,18 @@ def once(obj: Context) -> None:
     """Run one full cycle: poll every source once, evaluate, exit.
 
     Exits non-zero only when critmon itself cannot run (bad config, unusable state dir); a
-    failing source is reported, not fatal.
+    failing source is reported, not fatal. On a PostgreSQL store that a daemon leads (its
+    leader lease is live) it refuses: the cycle would duplicate the leader's work.
     """
     runtime = obj.runtime()
+    if runtime.store_url:
+        with runtime.open_store() as store:
+            lease = lease_info(store.db)
+        if lease is not None and not lease.expired:
+            click.echo(f"critmon: {lease.holder} leads this database (leader lease, token "
+                       f"{lease.token}); it polls, evaluates and delivers: not running a "
+                       "cycle beside it", err=True)
+            sys.exit(1)
     with HttpFetcher() as fetcher, progress("critmon once") as bar:
         outcomes, report = run_once(runtime, fetcher, SystemClock(), progress=bar)
     ok = sum(1 for o in outcomes if o.ok)
