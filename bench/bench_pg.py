@@ -110,10 +110,14 @@ def takeover(url: str, trials: int) -> list[float]:
         while not leader.tick() and not leader.is_leader:
             time.sleep(LEASE_POLL_S)  # the previous trial's lease must expire first
         stop = threading.Event()
+        took: list[float] = []
 
-        def follow(keeper: Leadership = follower, stop: threading.Event = stop) -> None:
-            while not stop.is_set() and not keeper.lease.is_leader:
-                keeper.tick()
+        def follow(keeper: Leadership = follower, stop: threading.Event = stop,
+                   took: list[float] = took) -> None:
+            while not stop.is_set():
+                if keeper.tick() and keeper.lease.is_leader:
+                    took.append(time.perf_counter())
+                    return
                 stop.wait(LEASE_POLL_S)
 
         thread = threading.Thread(target=follow)
@@ -124,7 +128,8 @@ def takeover(url: str, trials: int) -> list[float]:
         leader.close()
         thread.join(4 * LEASE_TTL_S)
         stop.set()
-        times.append(time.perf_counter() - died)
+        assert took, "the follower never took the lease"
+        times.append(took[0] - died)
         follower.release()
     return times
 
@@ -134,6 +139,7 @@ def main() -> None:
     parser.add_argument("--alerts", type=int, default=300)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--takeovers", type=int, default=5)
+    parser.add_argument("--only", choices=["delivery", "evaluation", "takeover"])
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     base = load_config()
@@ -141,26 +147,39 @@ def main() -> None:
     with PostgresCluster() as cluster, tempfile.TemporaryDirectory() as tmp:
         os.environ.update(cluster.env())
         print(f"PostgreSQL {cluster.bindir.parent.name} (fsync off) vs SQLite (WAL)")
-        sqlite_rates = delivery(base, str(Path(tmp) / "delivery.db"), args.alerts)
-        pg_rates = delivery(base, cluster.create_database("delivery"), args.alerts)
-        print(f"delivery, {args.alerts} alerts to the Slack stand-in:")
-        for label, index in (("enqueue", 0), ("deliver pass", 1)):
-            print(f"  {label:13s} SQLite {sqlite_rates[index]:8,.0f} alerts/s   PostgreSQL "
-                  f"{pg_rates[index]:8,.0f} alerts/s   ratio PG/SQLite "
-                  f"{pg_rates[index] / sqlite_rates[index]:.2f}")
-        sqlite_eval = evaluation(base, str(Path(tmp) / "state" / "critmon.db"),
-                                 Path(tmp) / "state", args.runs)
-        pg_eval = evaluation(base, cluster.create_database("evaluation"),
-                             Path(tmp) / "pgstate", args.runs)
-        print(f"evaluation (every mineral, bundled data), median of {args.runs}:")
-        print(f"  SQLite {sqlite_eval:.2f} s   PostgreSQL {pg_eval:.2f} s   "
-              f"ratio PG/SQLite {pg_eval / sqlite_eval:.2f}")
-        url = cluster.create_database("lease")
-        Store.open(url).close()
-        times = takeover(url, args.takeovers)
-        print(f"lease takeover (TTL {LEASE_TTL_S:g} s, polled every {LEASE_POLL_S:g} s), "
-              f"{args.takeovers} trials: min {min(times):.1f} s, median "
-              f"{statistics.median(times):.1f} s, max {max(times):.1f} s")
+        if args.only in (None, "delivery"):
+            bench_delivery(base, cluster, Path(tmp), args.alerts)
+        if args.only in (None, "evaluation"):
+            bench_evaluation(base, cluster, Path(tmp), args.runs)
+        if args.only in (None, "takeover"):
+            bench_takeover(cluster, args.takeovers)
+
+
+def bench_delivery(base: Config, cluster: PostgresCluster, tmp: Path, alerts: int) -> None:
+    sqlite_rates = delivery(base, str(tmp / "delivery.db"), alerts)
+    pg_rates = delivery(base, cluster.create_database("delivery"), alerts)
+    print(f"delivery, {alerts} alerts to the Slack stand-in:")
+    for label, index in (("enqueue", 0), ("deliver pass", 1)):
+        print(f"  {label:13s} SQLite {sqlite_rates[index]:8,.0f} alerts/s   PostgreSQL "
+              f"{pg_rates[index]:8,.0f} alerts/s   ratio PG/SQLite "
+              f"{pg_rates[index] / sqlite_rates[index]:.2f}")
+
+
+def bench_evaluation(base: Config, cluster: PostgresCluster, tmp: Path, runs: int) -> None:
+    sqlite_eval = evaluation(base, str(tmp / "state" / "critmon.db"), tmp / "state", runs)
+    pg_eval = evaluation(base, cluster.create_database("evaluation"), tmp / "pgstate", runs)
+    print(f"evaluation (every mineral, bundled data), median of {runs}:")
+    print(f"  SQLite {sqlite_eval:.2f} s   PostgreSQL {pg_eval:.2f} s   "
+          f"ratio PG/SQLite {pg_eval / sqlite_eval:.2f}")
+
+
+def bench_takeover(cluster: PostgresCluster, trials: int) -> None:
+    url = cluster.create_database("lease")
+    Store.open(url).close()
+    times = takeover(url, trials)
+    print(f"lease takeover (TTL {LEASE_TTL_S:g} s, polled every {LEASE_POLL_S:g} s), "
+          f"{trials} trials: min {min(times):.1f} s, median "
+          f"{statistics.median(times):.1f} s, max {max(times):.1f} s")
 
 
 if __name__ == "__main__":

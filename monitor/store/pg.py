@@ -213,7 +213,7 @@ class PgDatabase:
 
     def _execute(self, sql: str, params: Sequence[Any]) -> PgCursor:
         cursor = self._conn.cursor()
-        cursor.execute(to_pg(sql), list(params) or None)
+        cursor.execute(to_pg(sql), list(params))  # always a list: "%%" is then "%"
         if cursor.rowcount > 0 and _is_write(sql):
             self.total_changes += cursor.rowcount
         return PgCursor(self, cursor)
@@ -236,17 +236,20 @@ class PgDatabase:
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> Iterator[dict[str, Any]]:
         with self._conn.cursor(row_factory=dict_row) as cursor:
-            cursor.execute(to_pg(sql), list(params) or None)
+            cursor.execute(to_pg(sql), list(params))  # always a list: "%%" is then "%"
             rows = cursor.fetchall() if cursor.description else []
         yield from rows
 
     def lastval(self) -> int | None:
-        try:
-            with self._conn.transaction(), self._conn.cursor() as cursor:
-                cursor.execute("SELECT lastval()")
-                row = cursor.fetchone()
-        except psycopg.errors.ObjectNotInPrerequisiteState:  # no sequence used yet
-            return None
+        """The value the session's last INSERT drew from an identity column.
+
+        Read only after an INSERT into a table with an ``id`` (as ``lastrowid`` is), so the
+        session has used a sequence and ``lastval()`` cannot fail: no savepoint is needed
+        around it (a savepoint would cost two more round trips per insert).
+        """
+        with self._conn.cursor() as cursor:
+            cursor.execute("SELECT lastval()")
+            row = cursor.fetchone()
         return int(row[0]) if row else None
 
     def __getitem__(self, table: str) -> PgTable:

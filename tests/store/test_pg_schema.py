@@ -113,3 +113,10 @@ def test_a_store_url_holding_a_password_is_refused(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["--config", str(tmp_path / "cfg"), "config", "check"])
     assert result.exit_code == 78
     assert "store" in result.output and "s3cret" not in result.output
+
+
+def test_a_literal_percent_survives_with_and_without_parameters(pg_url: str) -> None:
+    with Store.open(pg_url) as store:
+        assert next(store.db.query("SELECT '50%' AS v"))["v"] == "50%"
+        assert next(store.db.query("SELECT '50%' || ? AS v", ["!"]))["v"] == "50%!"
+        assert store.db.execute("SELECT 'a?b'").fetchone() == ("a?b",)
