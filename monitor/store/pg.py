@@ -189,6 +189,10 @@ class PgDatabase:
             self._conn = psycopg.connect(
                 url, autocommit=True, connect_timeout=connect_timeout_s,
                 application_name="critmon",
+                # A network cut must fail a query in seconds, not hang it for the kernel's
+                # two hours: keepalives, and a limit on unacknowledged data.
+                keepalives=1, keepalives_idle=5, keepalives_interval=2, keepalives_count=2,
+                tcp_user_timeout=9000,
                 options=f"-c lock_timeout={LOCK_TIMEOUT_MS} "
                         f"-c idle_in_transaction_session_timeout="
                         f"{IDLE_IN_TRANSACTION_TIMEOUT_MS} -c TimeZone=UTC")
