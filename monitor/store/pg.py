@@ -27,7 +27,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import psycopg
-from psycopg import sql as pgsql
 from psycopg.rows import dict_row
 from psycopg.types.numeric import IntDumper
 
@@ -215,9 +214,18 @@ class PgDatabase:
                 return self._execute(sql, params)
         return self._execute(sql, params)
 
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """psycopg's errors as StoreError (the callers above the store know only that)."""
+        try:
+            yield
+        except psycopg.Error as exc:
+            raise StoreError(f"database error: {describe_error(exc, self.url)}") from exc
+
     def _execute(self, sql: str, params: Sequence[Any]) -> PgCursor:
         cursor = self._conn.cursor()
-        cursor.execute(to_pg(sql), list(params))  # always a list: "%%" is then "%"
+        with self._errors():
+            cursor.execute(to_pg(sql), list(params))  # always a list: "%%" is then "%"
         if cursor.rowcount > 0 and _is_write(sql):
             self.total_changes += cursor.rowcount
         return PgCursor(self, cursor)
@@ -233,13 +241,13 @@ class PgDatabase:
         self._executemany(sql, rows)
 
     def _executemany(self, sql: str, rows: list[list[Any]]) -> None:
-        with self._conn.cursor() as cursor:
+        with self._conn.cursor() as cursor, self._errors():
             cursor.executemany(to_pg(sql), rows)
             if cursor.rowcount > 0:
                 self.total_changes += cursor.rowcount
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> Iterator[dict[str, Any]]:
-        with self._conn.cursor(row_factory=dict_row) as cursor:
+        with self._conn.cursor(row_factory=dict_row) as cursor, self._errors():
             cursor.execute(to_pg(sql), list(params))  # always a list: "%%" is then "%"
             rows = cursor.fetchall() if cursor.description else []
         yield from rows
@@ -251,16 +259,13 @@ class PgDatabase:
         session has used a sequence and ``lastval()`` cannot fail: no savepoint is needed
         around it (a savepoint would cost two more round trips per insert).
         """
-        with self._conn.cursor() as cursor:
+        with self._conn.cursor() as cursor, self._errors():
             cursor.execute("SELECT lastval()")
             row = cursor.fetchone()
         return int(row[0]) if row else None
 
     def __getitem__(self, table: str) -> PgTable:
         return PgTable(self, table)
-
-    def identifier(self, name: str) -> str:
-        return pgsql.Identifier(name).as_string(self._conn)
 
     # -- transactions
 
@@ -291,8 +296,5 @@ class PgDatabase:
         self._conn.close()
 
 
-def connect(url: str) -> PgDatabase:
-    return PgDatabase(url)
-
-
+#: What the store catches around PostgreSQL work (every psycopg error derives from it).
 Error = psycopg.Error

@@ -698,7 +698,9 @@ def test_an_outcome_that_cannot_be_recorded_is_that_messages_problem_only(
         "SELECT receiver, status, last_error FROM deliveries")}
     assert rows["email"] == {"receiver": "email", "status": "sent", "last_error": None}
     assert rows["slack"]["status"] == "sent"
-    assert rows["slack"]["last_error"].startswith("recording failed: ProgrammingError")
+    # sqlite3's ProgrammingError; on PostgreSQL the store's StoreError naming psycopg's reason
+    assert rows["slack"]["last_error"].startswith(
+        ("recording failed: ProgrammingError", "recording failed: StoreError: database error"))
     assert "recording the outcome failed" in caplog.text
     for minutes in (5, 30, 60):  # nothing is sent twice, nothing is stuck
         world.at(minutes * MIN).deliver()
