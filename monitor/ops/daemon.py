@@ -153,9 +153,15 @@ def _note_signals(signals: set[int]) -> list[int]:
 
 
 def _wait_for_signal(signals: set[int], timeout_s: float) -> int | None:
-    """The next of the (blocked) ``signals`` to arrive within ``timeout_s``, or None."""
+    """The next of the (blocked) ``signals`` to arrive within ``timeout_s``, or None.
+
+    After the process was stopped and continued (SIGSTOP, SIGCONT) ``sigtimedwait`` was seen
+    to return a number that is no signal at all: anything not asked for counts as nothing.
+    """
     info = signal.sigtimedwait(signals, timeout_s)
-    return None if info is None else info.si_signo
+    if info is None or info.si_signo not in signals:
+        return None
+    return info.si_signo
 
 
 class Arrivals:

@@ -28,6 +28,11 @@ from monitor.store.lease import (
 
 log = logging.getLogger(__name__)
 
+#: The leader stops trusting its lease this long before it expires by the local clock: a
+#: renewal's reply may arrive late, and the clocks of two hosts run at slightly different
+#: rates. A follower can take over only after the expiry, so no two ever believe they lead.
+SAFETY_MARGIN_S = 2.0
+
 
 class Leadership:
     """This daemon's role: follower until it takes the lease, leader while it keeps it."""
@@ -48,8 +53,9 @@ class Leadership:
 
     @property
     def is_leader(self) -> bool:
-        """Holding the lease and, by the local clock, sure it has not expired."""
-        return self.lease.is_leader and time.monotonic() < self._valid_until
+        """Holding the lease and, by the local clock, sure it has not expired (with a margin)."""
+        return (self.lease.is_leader
+                and time.monotonic() < self._valid_until - min(SAFETY_MARGIN_S, self.ttl_s / 4))
 
     @property
     def role(self) -> str:
@@ -82,7 +88,7 @@ class Leadership:
             self._drop_connection()
             log.error("leader lease: %s: %s", type(exc).__name__,
                       str(exc).splitlines()[0] if str(exc) else "")
-        if self.lease.is_leader and time.monotonic() >= self._valid_until:
+        if self.lease.is_leader and not self.is_leader:
             log.error("could not renew the leader lease (token %d) in time; now a follower",
                       self.lease.token)
             self._step_down()
@@ -141,6 +147,8 @@ class LeaderOnlyNotifier:
 
     def send(self, notification: Any) -> Any:
         if not self._leadership.is_leader:
+            log.warning("not sending to %s: this instance no longer holds the leader lease",
+                        self.name)
             raise TransientDeliveryError("not sent: this instance no longer holds the leader "
                                          "lease (its successor sends it)", receiver=self.name)
         return self._notifier.send(notification)

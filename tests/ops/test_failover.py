@@ -57,13 +57,14 @@ TAKEOVER_LIMIT_S = 30.0
 # at its claim commit, the daemon that first takes the file CRASH_FILE (a rename: only one
 # can) kills ("kill") or stops ("stop") itself.
 DRIVER = """
-import faulthandler, os, signal, sys
+import faulthandler, os, signal, sys, time
 faulthandler.register(signal.SIGUSR1)  # a failing test asks for every thread's stack
 from monitor.alerting import crash_points
 from monitor.alerting.notifiers import slack
 
 render = slack.slack_message
-slack.slack_message = lambda n: {**render(n), "text": render(n)["text"] + f" key={n.key}"}
+slack.slack_message = lambda n: {**render(n),
+                                 "text": render(n)["text"] + f" pid={os.getpid()} key={n.key}"}
 crash = os.environ["CRASH_FILE"]
 
 
@@ -78,6 +79,9 @@ def die(at):
         how = handle.read()
     print(f"crash point {at}: {how}", flush=True)
     os.kill(os.getpid(), signal.SIGKILL if how == "kill" else signal.SIGSTOP)
+    # A signal to the process lands on its threads asynchronously: this one could otherwise
+    # go on into the send before the process stops. Asleep here, it stops before the send.
+    time.sleep(2)
 
 
 crash_points.after_commit = die
@@ -343,14 +347,17 @@ def test_a_stalled_leader_that_lost_its_lease_neither_sends_nor_writes_when_it_w
     token_after = lease_info(pair.db)
     stalled.send_signal(signal.SIGCONT)  # wakes up believing it is mid-send
     log = pair.logs[0]
+    # It wakes in mid-send: the send is refused (no lease), so is every write, and it follows.
+    expected = ("not sending to analysts_slack: this instance no longer holds the leader lease",
+                "write refused", "now a follower")
     deadline = time.monotonic() + 120
-    while "now a follower" not in log.read_text(errors="replace"):
+    while not all(line in log.read_text(errors="replace") for line in expected):
         assert stalled.poll() is None and time.monotonic() < deadline, pair.tail_logs()
         time.sleep(0.1)
-    text = log.read_text(errors="replace")
-    assert "no longer holds the leader lease" in text or "write refused" in text, text[-3000:]
     # It did not send, and the successor still holds the lease: exactly one message.
-    assert len(pair.slack.delivered()) == 1
+    assert len(pair.slack.delivered()) == 1, (
+        [(r.at, (r.body.get("text") or "").rsplit(" pid=", 1)[-1])
+         for r in pair.slack.delivered()], pair.tail_logs())
     assert pair.leader_pid() == successor
     assert token_after is not None and lease_info(pair.db).token == token_after.token
     print(f"\ntakeover after the leader stalled (s): {pair.takeovers[-1]:.1f}")
