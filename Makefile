@@ -28,16 +28,21 @@ once: $(VENV)/.run-installed     ## one full cycle, then exit
 
 # Debian packages the tests drive for real (a headless browser renders the HTML report and
 # clicks through the web console through chromedriver; a real Alertmanager takes critmon's
-# alerts); installed when missing, so `make test` on a fresh machine and CI run every test.
+# alerts; a throw-away PostgreSQL cluster holds the store in the store, alerting and failover
+# tests); installed when missing, so `make test` on a fresh machine and CI run every test.
 SYSTEM_TOOLS = chromium chromedriver systemd-analyze prometheus-alertmanager
+# The PostgreSQL server's programs live outside PATH (/usr/lib/postgresql/<version>/bin).
+PG_SERVER = /usr/lib/postgresql/*/bin/postgres
 
 system-deps:
 	@missing=""; for tool in $(SYSTEM_TOOLS); do command -v $$tool >/dev/null 2>&1 || missing=1; done; \
+	ls $(PG_SERVER) >/dev/null 2>&1 || missing=1; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi; \
-	  echo "installing Debian packages for the tests: chromium chromium-driver systemd prometheus-alertmanager"; \
+	  echo "installing Debian packages for the tests: chromium chromium-driver systemd prometheus-alertmanager postgresql"; \
 	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq \
-	    --no-install-recommends chromium chromium-driver systemd prometheus-alertmanager >/dev/null; \
+	    --no-install-recommends chromium chromium-driver systemd prometheus-alertmanager \
+	    postgresql >/dev/null; \
 	fi
 
 test: $(VENV)/.dev-installed system-deps  ## install the dev extras and run the whole suite

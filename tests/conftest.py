@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from monitor.config.load import Config, load_config
 from monitor.config.minerals import Mineral
 from monitor.news.classify import NewsClassifier, load_classifier
 from monitor.news.tagging import Tagger
+from tests.pg_server import PostgresCluster
 
 _real_connect = socket.socket.connect
 _LOOPBACK = {"127.0.0.1", "::1", "localhost"}
@@ -56,3 +58,30 @@ def classifier_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def classifier(classifier_cache: Path) -> NewsClassifier:
     """Fitted once per session (a few seconds) and cached on disk like the daemon does."""
     return load_classifier(classifier_cache)
+
+
+# ---------------------------------------------------------------- PostgreSQL (tests/pg_server.py)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PostgresCluster]:
+    """One throw-away PostgreSQL server for the whole session (started on first use)."""
+    with PostgresCluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def pg_url(pg_cluster: PostgresCluster, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A fresh, empty database; its password is in ``PGPASSWORD`` (never in the URL)."""
+    monkeypatch.setenv("PGPASSWORD", pg_cluster.password)
+    url = pg_cluster.create_database()
+    yield url
+    pg_cluster.drop_database(url)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a store test keeps its data: an SQLite file, then a PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(tmp_path / "critmon.db")
+    return str(request.getfixturevalue("pg_url"))

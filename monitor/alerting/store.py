@@ -356,8 +356,11 @@ class AlertStore:
 
     def _insert_items(self, delivery_id: int, items: Sequence[DeliveryItem]) -> None:
         self.db.conn.executemany(
-            "INSERT OR REPLACE INTO delivery_items (delivery_id, fingerprint, alertname, "
-            "mineral, level, status, reason, episode) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO delivery_items (delivery_id, fingerprint, alertname, mineral, level, "
+            "status, reason, episode) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (delivery_id, fingerprint) DO UPDATE SET alertname = excluded.alertname,"
+            " mineral = excluded.mineral, level = excluded.level, status = excluded.status, "
+            "reason = excluded.reason, episode = excluded.episode",
             [(delivery_id, i.fingerprint, i.alertname, i.mineral, i.level, i.status, i.reason,
               i.episode) for i in items])
 
@@ -442,8 +445,8 @@ class AlertStore:
             SELECT receiver,
                    MAX(CASE WHEN status = 'sent' THEN sent_at END) AS last_sent_at,
                    MAX(CASE WHEN status = 'failed' THEN updated_at END) AS last_failed_at,
-                   SUM(status = 'failed') AS failed,
-                   SUM(status IN ('retry', 'sending')) AS waiting,
+                   SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END) AS failed,
+                   SUM(CASE WHEN status IN ('retry', 'sending') THEN 1 ELSE 0 END) AS waiting,
                    (SELECT last_error FROM deliveries d2 WHERE d2.receiver = d.receiver
                       AND d2.status IN ('failed', 'retry') ORDER BY d2.id DESC LIMIT 1)
                      AS last_error
@@ -557,7 +560,7 @@ class AlertStore:
                      NULL, NULL, NULL, NULL, NULL, NULL, d.receiver, d.reason,
                      COALESCE(d.last_error, d.title)
               FROM deliveries d WHERE d.kind IN ('digest', 'test') AND {_UNTOLD}
-            ){where} ORDER BY at, type DESC LIMIT ?"""
+            ) AS history{where} ORDER BY at, type DESC LIMIT ?"""
         return self._rows(sql, [*params, limit])
 
 

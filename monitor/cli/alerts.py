@@ -316,7 +316,8 @@ def notify_test(obj: _Obj, receiver: str) -> None:
                                    f"{', '.join(notifiers) or 'none'}")
     secrets = [s.get_secret_value() for s in config.secrets.values()]
     path = obj.state_dir / DB_NAME
-    store = Store.open(path) if path.exists() else None
+    url = getattr(obj, "store_url", None)
+    store = Store.open(url) if url else Store.open(path) if path.exists() else None
     try:
         ok, detail = send_test(notifiers[receiver], _now(), store=store, secrets=secrets)
     finally:

@@ -428,10 +428,11 @@ def _store_history(obj: Any, since: datetime) -> list[dict[str, Any]]:
     from monitor.store.database import DB_NAME, Store
 
     path = Path(obj.state_dir) / DB_NAME
-    if not path.exists():
+    url = getattr(obj, "store_url", None)
+    if not url and not path.exists():
         return []
     try:
-        with Store.open(path) as store:
+        with Store.open(url or path) as store:
             return AlertStore(store).history(since=since)
     except (MonitorError, OSError, sqlite3.Error) as exc:  # keep the report anyway
         click.echo(safe_text(f"report: alert history unavailable: {exc}"), err=True)

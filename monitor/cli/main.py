@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import socket
 import sys
 from datetime import date
 from pathlib import Path
@@ -26,13 +27,20 @@ from monitor.config.load import (
     load_config,
     resolve_config_dir,
 )
+from monitor.config.sources import check_store_url
 from monitor.core.clock import SystemClock
 from monitor.core.errors import ConfigError, MonitorError, StoreError
 from monitor.ops.daemon import Daemon
-from monitor.ops.health import check_health, load_running_jobs, source_health_rows
+from monitor.ops.health import (
+    check_health,
+    lease_check,
+    load_running_jobs,
+    source_health_rows,
+)
 from monitor.ops.jobs import Runtime, poll_all, prepare, run_once
 from monitor.sources.http import HttpFetcher
 from monitor.store.database import DB_NAME, Store, state_dir_path
+from monitor.store.lease import lease_info
 
 EX_CONFIG = 78  # sysexits: configuration error; systemd RestartPreventExitStatus=78
 EX_CANTCREAT = 73
@@ -59,9 +67,11 @@ def check_perspective(config: Config, perspective: str | None) -> str | None:
 class Context:
     """Options shared by every command (given before or after the subcommand's name)."""
 
-    def __init__(self, config_dir: str | None, state_dir: str | None) -> None:
+    def __init__(self, config_dir: str | None, state_dir: str | None,
+                 store: str | None = None) -> None:
         self.config_dir_option = config_dir
         self.state_dir = state_dir_path(state_dir)
+        self.store_option = store or None
 
     def override(self, name: str, value: str) -> None:
         """Apply a global option given after the subcommand: it wins over one given before."""
@@ -69,6 +79,8 @@ class Context:
             self.config_dir_option = value
         elif name == "state_dir":
             self.state_dir = state_dir_path(value)
+        elif name == "store":
+            self.store_option = value or None
         else:
             logging.getLogger().setLevel(value.upper())
 
@@ -83,15 +95,37 @@ class Context:
             click.echo(safe_text(f"critmon: config error: {exc}"), err=True)
             sys.exit(EX_CONFIG)
 
+    @property
+    def store_url(self) -> str | None:
+        """``--store`` / ``CRITMON_STORE``, else sources.yaml's ``store:`` (None: SQLite)."""
+        if self.store_option:
+            return self.store_option
+        try:
+            return load_config(self.config_dir).sources.store
+        except ConfigError:
+            return None  # the command that needs the config reports the error itself
+
     def runtime(self) -> Runtime:
         config = self.load_config()
         try:
-            return prepare(config, self.config_dir, self.state_dir, SystemClock().now())
+            return prepare(config, self.config_dir, self.state_dir, SystemClock().now(),
+                           store_url=self.store_option)
         except StoreError as exc:
             click.echo(safe_text(f"critmon: {exc}"), err=True)
             sys.exit(EX_CANTCREAT)
 
+    def has_store(self) -> bool:
+        """A PostgreSQL store is configured, or the SQLite file exists."""
+        return bool(self.store_url) or (self.state_dir / DB_NAME).exists()
+
     def open_store(self) -> Store:
+        url = self.store_url
+        if url:
+            try:
+                return Store.open(url)
+            except StoreError as exc:
+                click.echo(safe_text(f"critmon: {exc}"), err=True)
+                sys.exit(EX_CANTCREAT)
         path = self.state_dir / DB_NAME
         if not path.exists():
             raise click.ClickException(
@@ -123,6 +157,8 @@ def _global_options_again() -> list[click.Option]:
                      callback=override, help="Config directory (as critmon --config)."),
         click.Option(["--state-dir", "global_state_dir"], metavar="DIR", expose_value=False,
                      callback=override, help="State directory (as critmon --state-dir)."),
+        click.Option(["--store", "global_store"], metavar="URL", expose_value=False,
+                     callback=override, help="PostgreSQL store (as critmon --store)."),
         click.Option(["--log-level", "global_log_level"], type=LOG_LEVELS, expose_value=False,
                      callback=override, help="Log level (as critmon --log-level)."),
     ]
@@ -146,15 +182,26 @@ def accept_global_options_everywhere(group: click.Group) -> None:
 @click.option("--state-dir", envvar="CRITMON_STATE_DIR", metavar="DIR",
               help="State directory [env CRITMON_STATE_DIR, systemd STATE_DIRECTORY; default "
                    "~/.local/state/critmon]. Also accepted after the command.")
+@click.option("--store", envvar="CRITMON_STORE", metavar="URL",
+              help="Keep every table on PostgreSQL: postgresql://USER@HOST:PORT/DB [env "
+                   "CRITMON_STORE, else sources.yaml store:; default the SQLite file in the "
+                   "state directory]. The password comes from PGPASSWORD or a password file "
+                   "(PGPASSFILE, ~/.pgpass), never from the URL.")
 @click.option("--log-level", default="INFO", show_default=True, type=LOG_LEVELS)
 @click.pass_context
-def cli(ctx: click.Context, config_dir: str | None, state_dir: str | None, log_level: str) -> None:
+def cli(ctx: click.Context, config_dir: str | None, state_dir: str | None, store: str | None,
+        log_level: str) -> None:
     """critmon: early warning for critical-mineral supply risk."""
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    ctx.obj = Context(config_dir, state_dir)
+    if store:
+        try:
+            check_store_url(store)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--store / CRITMON_STORE") from None
+    ctx.obj = Context(config_dir, state_dir, store)
 
 
 @cli.command()
@@ -172,17 +219,19 @@ def run(obj: Context, metrics_address: str | None, web_address: str | None,
         trusted_proxies: tuple[str, ...]) -> None:
     """Run the daemon in the foreground until SIGINT/SIGTERM (SIGHUP reloads the config)."""
     runtime = obj.runtime()
+    daemon = Daemon(runtime)
     server = None
     if metrics_address:
         from monitor.ops.metrics import start_metrics_server  # prometheus_client: only when used
 
-        server = start_metrics_server(runtime.db_path, metrics_address)
+        server = start_metrics_server(runtime.store_target, metrics_address,
+                                      role=lambda: daemon.role)
     stop_web = web_cli.start_beside_daemon(
         web_address, obj.config_dir, obj.state_dir,
-        web_cli.auth_options(users_file, proxy_user_header, trusted_proxies)
-    ) if web_address else None
+        web_cli.auth_options(users_file, proxy_user_header, trusted_proxies),
+        runtime.store_url) if web_address else None
     try:
-        code = Daemon(runtime).run()
+        code = daemon.run()
     finally:
         if stop_web is not None:
             stop_web()
@@ -198,9 +247,18 @@ def once(obj: Context) -> None:
     """Run one full cycle: poll every source once, evaluate, exit.
 
     Exits non-zero only when critmon itself cannot run (bad config, unusable state dir); a
-    failing source is reported, not fatal.
+    failing source is reported, not fatal. On a PostgreSQL store that a daemon leads (its
+    leader lease is live) it refuses: the cycle would duplicate the leader's work.
     """
     runtime = obj.runtime()
+    if runtime.store_url:
+        with runtime.open_store() as store:
+            lease = lease_info(store.db)
+        if lease is not None and not lease.expired:
+            click.echo(f"critmon: {lease.holder} leads this database (leader lease, token "
+                       f"{lease.token}); it polls, evaluates and delivers: not running a "
+                       "cycle beside it", err=True)
+            sys.exit(1)
     with HttpFetcher() as fetcher, progress("critmon once") as bar:
         outcomes, report = run_once(runtime, fetcher, SystemClock(), progress=bar)
     ok = sum(1 for o in outcomes if o.ok)
@@ -210,7 +268,7 @@ def once(obj: Context) -> None:
     with runtime.open_store() as store:
         total = sum(store.count_observations().values())
     click.echo(f"polled {len(outcomes)} sources: {ok} ok, {len(outcomes) - ok} failing; "
-               f"{total} observations in {runtime.db_path}")
+               f"{total} observations in {runtime.describe_store()}")
     click.echo(f"notifications: {report}")
 
 
@@ -370,7 +428,7 @@ def sources_list(obj: Context, fmt: str) -> None:
     """List sources with their health as last recorded (does not poll)."""
     config = obj.load_config()
     states = {}
-    if (obj.state_dir / DB_NAME).exists():
+    if obj.has_store():
         with obj.open_store() as store:
             states = {s.source: s for s in store.source_states()}
     rows = source_health_rows(config, states)
@@ -474,18 +532,30 @@ def config_history(obj: Context, fmt: str) -> None:
 @format_option
 @click.pass_obj
 def health(obj: Context, fmt: str) -> None:
-    """Exit 0 when the daemon is healthy, 1 otherwise, with the reason for each check."""
+    """Exit 0 when the daemon is healthy, 1 otherwise, with the reason for each check.
+
+    On PostgreSQL it also shows the leader lease: who holds it, its token and expiry, and
+    whether this host leads or follows.
+    """
+    url = obj.store_url
     path = obj.state_dir / DB_NAME
-    if not path.exists():
+    if not url and not path.exists():
         click.echo(f"unhealthy: no database at {path}", err=True)
         sys.exit(1)
-    with Store.open(path) as store:
+    try:
+        store = Store.open(url or path)
+    except StoreError as exc:
+        click.echo(safe_text(f"unhealthy: {exc}"), err=True)
+        sys.exit(1)
+    with store:
         checks = check_health(
             now=SystemClock().now(), heartbeat_at=store.get_meta("heartbeat_at"),
             last_cycle_at=store.get_meta("last_cycle_at"), sources=store.source_states(),
             db_error=store.check_writable(),
             stuck_deliveries=AlertStore(store).stuck_deliveries(SystemClock().now()),
             running_jobs=load_running_jobs(store))
+        if store.is_postgres:
+            checks.insert(0, lease_check(lease_info(store.db), host=socket.gethostname()))
     rows = [{"check": c.name, "status": "ok" if c.ok else "FAIL", "detail": c.detail}
             for c in checks]
     click.echo(render(rows, ["check", "status", "detail"], fmt))
@@ -519,7 +589,13 @@ def db_backup(obj: Context, target: Path, force: bool) -> None:
 @db.command("vacuum")
 @click.pass_obj
 def db_vacuum(obj: Context) -> None:
-    """Checkpoint the WAL and rebuild the database file to reclaim space."""
+    """Checkpoint the WAL and rebuild the database file to reclaim space (PostgreSQL:
+    ``VACUUM (ANALYZE)``)."""
+    if obj.store_url:
+        with obj.open_store() as store:
+            store.vacuum()
+            click.echo(f"vacuumed {store.describe()}")
+        return
     path = obj.state_dir / DB_NAME
     before = path.stat().st_size if path.exists() else 0
     with obj.open_store() as store:

@@ -50,12 +50,12 @@ def _fail(exc: Exception) -> None:
 
 
 def start_beside_daemon(address: str, config_dir: Path, state_dir: Path,
-                        auth: Any) -> Callable[[], None]:
+                        auth: Any, store_url: str | None = None) -> Callable[[], None]:
     """Start the console in a thread for ``critmon run --web``; return its stop function."""
     from monitor.web.server import BackgroundConsole, make_server
 
     try:
-        server, url = make_server(address, config_dir, state_dir, auth)
+        server, url = make_server(address, config_dir, state_dir, auth, store_url)
         console = BackgroundConsole(server, url)
         console.start()
     except ConfigError as exc:
@@ -83,15 +83,16 @@ def web_command(obj: Any, address: str, users_file: Path | None, proxy_user_head
         password = click.prompt("password", hide_input=True, confirmation_prompt=True)
         click.echo(f"{hash_user}:{hash_password(password)}")
         return
-    if not (obj.state_dir / DB_NAME).exists():
+    if not obj.store_url and not (obj.state_dir / DB_NAME).exists():
         raise click.ClickException(f"no database at {obj.state_dir / DB_NAME}: run `critmon "
                                    "once` or `critmon run` first")
-    obj.runtime()  # validates the config and migrates the database, as the daemon would
+    runtime = obj.runtime()  # validates the config and migrates the database, as run would
     from monitor.web.server import make_server
 
     try:
         server, url = make_server(address, obj.config_dir, obj.state_dir,
-                                  auth_options(users_file, proxy_user_header, trusted_proxies))
+                                  auth_options(users_file, proxy_user_header, trusted_proxies),
+                                  runtime.store_url)
     except ConfigError as exc:
         _fail(exc)
     click.echo(f"web console: {url} (Ctrl-C stops)", err=True)

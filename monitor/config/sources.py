@@ -471,11 +471,37 @@ class RetentionSpec(StrictModel):
 
 
 
+def check_store_url(value: str | None) -> str | None:
+    """A ``postgresql://`` URL without a password (that comes from ``PGPASSWORD`` or the
+    password file, never from a file that is versioned and shown in the console)."""
+    if value is None or value == "":
+        return None
+    if not value.startswith(("postgresql://", "postgres://")):
+        raise ValueError("store must be a postgresql:// URL (unset: the SQLite file in the "
+                         "state directory)")
+    try:
+        password = urllib.parse.urlsplit(value).password
+    except ValueError as exc:
+        raise ValueError(f"store is not a valid URL: {exc}") from None
+    if password is not None:
+        raise ValueError("store must not contain a password: set PGPASSWORD or use a "
+                         "password file (PGPASSFILE, ~/.pgpass)")
+    return value
+
+
 class SourcesFile(StrictModel):
     version: Literal[1] = 1
     defaults: dict[str, Any] = Field(default_factory=dict)
     retention: RetentionSpec = RetentionSpec()
+    #: ``postgresql://user@host:port/db``: keep every table on PostgreSQL (docs/operations.md);
+    #: unset, the SQLite file in the state directory. ``--store`` / ``CRITMON_STORE`` win.
+    store: str | None = None
     sources: tuple[Source, ...] = ()
+
+    @field_validator("store")
+    @classmethod
+    def _store_url(cls, value: str | None) -> str | None:
+        return check_store_url(value)
 
     @model_validator(mode="before")
     @classmethod

@@ -249,11 +249,10 @@ def pipeline_for_store(store: Store) -> NewsPipeline:
 
 
 def database_dir(store: Store) -> Path | None:
-    """The directory of the store's database file; None for an in-memory database."""
-    for _, name, path in store.db.execute("PRAGMA database_list").fetchall():
-        if name == "main" and path:
-            return Path(path).parent
-    return None
+    """The directory of the store's database file; None for an in-memory or PostgreSQL
+    store."""
+    path = store.path()
+    return path.parent if path is not None else None
 
 
 def _default_text(name: str) -> str:

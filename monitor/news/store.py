@@ -28,7 +28,7 @@ class NewsStore:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.db = store.db
-        if news_migrations.pending(self.db):
+        if store.dialect == "sqlite" and news_migrations.pending(self.db):
             with store.transaction():
                 apply_news_migrations(self.db)
 
@@ -122,7 +122,7 @@ class NewsStore:
         if not include_duplicates:
             where.append("i.dedup_of IS NULL")
         sql = (f"SELECT i.*, {EVENT_TIME_SQL} AS at, (SELECT group_concat(mineral, ',') FROM"
-               f" (SELECT mineral FROM news_tags t WHERE t.item_id = i.id ORDER BY mineral))"
+               f" (SELECT mineral FROM news_tags t WHERE t.item_id = i.id ORDER BY mineral) AS tags)"
                f" AS minerals FROM news_items i")
         if where:
             sql += " WHERE " + " AND ".join(where)
@@ -135,7 +135,7 @@ class NewsStore:
                            ) -> list[dict[str, Any]]:
         """Original supply-risk items first fetched in ``(after, until]``, oldest first."""
         sql = (f"SELECT i.*, {EVENT_TIME_SQL} AS at, (SELECT group_concat(mineral, ',') FROM"
-               f" (SELECT mineral FROM news_tags t WHERE t.item_id = i.id ORDER BY mineral))"
+               f" (SELECT mineral FROM news_tags t WHERE t.item_id = i.id ORDER BY mineral) AS tags)"
                f" AS minerals FROM news_items i WHERE i.is_supply_risk_event = 1"
                f" AND i.dedup_of IS NULL AND i.fetched_at <= ?")
         params: list[str] = [until.isoformat()]

@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from itertools import count
 from pathlib import Path
@@ -48,6 +49,7 @@ from monitor.ops.jobs import (
     poll_if_due,
     record_config,
 )
+from monitor.ops.leader import Leadership, leader_only, reclaim_interrupted_sends
 from monitor.ops.self_alerts import (
     CONFIG_RELOAD_FAILED,
     operational_signals,
@@ -56,6 +58,7 @@ from monitor.ops.systemd import reloading_message, sd_notify, watchdog_interval_
 from monitor.ops.worker import EvaluationCancelled, Spare, evaluate_in_child
 from monitor.sources.http import HttpFetcher
 from monitor.sources.polling import Fetcher
+from monitor.store.lease import LEASE_POLL_S, FencedError
 
 log = logging.getLogger(__name__)
 
@@ -151,9 +154,15 @@ def _note_signals(signals: set[int]) -> list[int]:
 
 
 def _wait_for_signal(signals: set[int], timeout_s: float) -> int | None:
-    """The next of the (blocked) ``signals`` to arrive within ``timeout_s``, or None."""
+    """The next of the (blocked) ``signals`` to arrive within ``timeout_s``, or None.
+
+    After the process was stopped and continued (SIGSTOP, SIGCONT) ``sigtimedwait`` was seen
+    to return a number that is no signal at all: anything not asked for counts as nothing.
+    """
     info = signal.sigtimedwait(signals, timeout_s)
-    return None if info is None else info.si_signo
+    if info is None or info.si_signo not in signals:
+        return None
+    return info.si_signo
 
 
 class Arrivals:
@@ -244,7 +253,47 @@ class Daemon:
         #: Each source's next poll time as last read from the store (None: read it).
         self._next_poll: dict[str, datetime | None] = {}
         # Swapped as one pair on reload, so a job never sees a config without its notifiers.
-        self._alerting = (runtime.config, build_notifiers(runtime.config, runtime.state_dir))
+        #: On PostgreSQL, the leader lease: only the leader polls, evaluates and delivers;
+        #: a follower keeps the heartbeat and the lease job. None on SQLite (always leader).
+        self.leadership = Leadership(runtime.store_url) if runtime.store_url else None
+        if self.leadership is not None:
+            self.runtime = replace(runtime, lease=self.leadership.lease)
+        self._alerting = (runtime.config, self._notifiers(runtime.config))
+
+    def _notifiers(self, config: Config) -> dict[str, object]:
+        return leader_only(build_notifiers(config, self.runtime.state_dir), self.leadership)
+
+    @property
+    def is_leader(self) -> bool:
+        return self.leadership is None or self.leadership.is_leader
+
+    @property
+    def role(self) -> str:
+        return "leader" if self.leadership is None else self.leadership.role
+
+    def _lease_job(self) -> None:
+        """Renew the lease, or take it over; switch the jobs when the role changes."""
+        if self.leadership is None or not self.leadership.tick():
+            return
+        with self._lock:
+            self.runtime = replace(self.runtime, lease=self.leadership.lease)
+        self.schedule_jobs()
+        if self.leadership.lease.is_leader:
+            self._on_takeover()
+
+    def _on_takeover(self) -> None:
+        """Became leader: finish what the last one left, evaluate in full, deliver now."""
+        self._detected = None  # the last leader's detector results are not ours
+        self._inputs_changed = True
+        try:
+            with self.runtime.open_store() as store:
+                resent = reclaim_interrupted_sends(store, self.clock.now().isoformat())
+            if resent:
+                log.warning("%d message(s) the last leader was sending go out again now",
+                            resent)
+        except MonitorError as exc:
+            log.error("after taking the lease: %s", exc)
+        self.evaluate_soon()
 
     # -- jobs
 
@@ -367,6 +416,9 @@ class Daemon:
         return self._jobs.track(name, self.clock.now(), JOB_LIMITS[name] + self._job_margin)
 
     def _on_job_event(self, event: JobExecutionEvent) -> None:
+        if isinstance(event.exception, FencedError):  # lost the lease mid-job: no traceback
+            log.warning("job %s stopped: %s", event.job_id, event.exception)
+            return
         if event.exception is not None:
             log.error("job %s failed: %s", event.job_id, event.exception,
                       exc_info=(type(event.exception), event.exception,
@@ -383,6 +435,13 @@ class Daemon:
             job.remove()
         self._arrivals.forget_request()
         self._next_poll.clear()  # a new interval may make a source due sooner
+        self.scheduler.add_job(self._heartbeat, IntervalTrigger(seconds=HEARTBEAT_EVERY_S),
+                               id="heartbeat", name="heartbeat", replace_existing=True)
+        if self.leadership is not None:
+            self.scheduler.add_job(self._lease_job, IntervalTrigger(seconds=LEASE_POLL_S),
+                                   id="lease", name="lease", replace_existing=True)
+        if not self.is_leader:
+            return  # a follower serves reads (console, CLI, /metrics) and waits its turn
         for source in self.runtime.enabled_sources():
             tick = _wake_interval(source.interval)
             self.scheduler.add_job(
@@ -391,8 +450,6 @@ class Daemon:
                 args=[source.id], id=f"poll:{source.id}", name=f"poll {source.id}",
                 next_run_time=self.clock.now() + FIRST_POLL_AFTER, replace_existing=True,
             )
-        self.scheduler.add_job(self._heartbeat, IntervalTrigger(seconds=HEARTBEAT_EVERY_S),
-                               id="heartbeat", name="heartbeat", replace_existing=True)
         # The first evaluation comes from start() (or reload) as an arrival of data, soon.
         self.scheduler.add_job(
             self._evaluate_job,
@@ -415,7 +472,7 @@ class Daemon:
         """Load and validate the config again; swap it in only if it is valid."""
         try:
             config = self._load(self.runtime.config_dir)
-            notifiers = build_notifiers(config, self.runtime.state_dir)
+            notifiers = self._notifiers(config)
         except ConfigError as exc:
             log.error("config reload failed, keeping the running config: %s", exc)
             self._report_reload(str(exc))
@@ -426,10 +483,12 @@ class Daemon:
                                            f"config: {exc}", limit=200))
             return False
         with self._lock:
-            self.runtime = Runtime(config, self.runtime.config_dir, self.runtime.state_dir)
+            self.runtime = Runtime(config, self.runtime.config_dir, self.runtime.state_dir,
+                                   store_url=self.runtime.store_url, lease=self.runtime.lease)
             self._alerting = (config, notifiers)
-            with self.runtime.open_store() as store:
-                record_config(store, config, self.clock.now(), origin="reload")
+            if self.is_leader:
+                with self.runtime.open_store() as store:
+                    record_config(store, config, self.clock.now(), origin="reload")
             self.schedule_jobs()
         self.evaluate_soon()  # the new rules and thresholds apply at once
         log.info("config reloaded (%s)", config.digest[:12])
@@ -438,6 +497,8 @@ class Daemon:
 
     def _report_reload(self, error: str | None) -> None:
         """Raise (or clear) the config-reload alert at once, not at the next evaluation."""
+        if not self.is_leader:
+            return  # the leader's own reload, or its next evaluation, reports its config
         now = self.clock.now()
         config = self.runtime.config
         with self.runtime.open_store() as store, store.transaction():
@@ -485,6 +546,12 @@ class Daemon:
 
     def start(self) -> None:
         """Schedule the jobs and start them; the stored data is evaluated soon."""
+        if self.leadership is not None:
+            self.leadership.tick()  # leader at once when the lease is free
+            self.runtime = replace(self.runtime, lease=self.leadership.lease)
+            log.info("critmon starts as %s (%s)", self.role, self.leadership.holder)
+            if self.leadership.is_leader:
+                self._on_takeover()
         self.schedule_jobs()
         self.scheduler.start()
         self._heartbeat()
@@ -502,6 +569,8 @@ class Daemon:
         if (running == self._recorded_jobs
                 and now - self._last_heartbeat_saved < HEARTBEAT_SAVE_EVERY_S):
             return
+        if not self.is_leader:
+            return  # a follower writes nothing; the leader's heartbeat is the one to read
         with self.runtime.open_store() as store, store.transaction():
             store.set_meta("heartbeat_at", self.clock.now().isoformat())
             store.set_meta(RUNNING_JOBS_KEY, encode_running_jobs(running))
@@ -561,7 +630,10 @@ class Daemon:
             log.error("jobs did not finish within %.0fs; exiting anyway", timeout_s)
             logging.shutdown()
             os._exit(1)
-        self._record_no_running_jobs()
+        if self.is_leader:
+            self._record_no_running_jobs()
+        if self.leadership is not None:
+            self.leadership.release()
         self.fetcher_close()
         log.info("critmon stopped")
 

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from monitor.config.common import format_duration
 from monitor.config.load import Config
 from monitor.store.database import SourceState, Store
+from monitor.store.lease import LEASE_TTL_S, LeaseInfo
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,25 @@ def check_health(*, now: datetime, heartbeat_at: str | None, last_cycle_at: str 
               else f"{stuck_deliveries} deliveries pending past their retry time"),
         Check("database writable", db_error is None, db_error or "ok"),
     ]
+
+
+def lease_check(info: LeaseInfo | None, *, host: str) -> Check:
+    """PostgreSQL: who leads, with which token, until when; fails when no one has for longer
+    than a takeover takes (two lease lengths: every instance is down or cut off)."""
+    if info is None:
+        return Check("leader lease", False, "no instance has taken the leader lease yet: is "
+                                            "`critmon run` running?")
+    holder_host = info.holder.rsplit(":", 2)[0]
+    here = "this host leads" if holder_host == host else f"this host ({host}) follows"
+    if not info.expired:
+        return Check("leader lease", True,
+                     f"held by {info.holder}, token {info.token}, expires in "
+                     f"{info.expires_in_s:.0f}s; {here}")
+    ok = -info.expires_in_s <= 2 * LEASE_TTL_S
+    return Check("leader lease", ok,
+                 f"expired {_ago(timedelta(seconds=-info.expires_in_s))} ago (last holder "
+                 f"{info.holder}, token {info.token})"
+                 + ("; a follower takes over within seconds" if ok else "; no leader"))
 
 
 def _age_check(name: str, stamp: str | None, now: datetime, limit: timedelta,

@@ -37,6 +37,8 @@ from monitor.ops.self_alerts import (
 from monitor.sources import bundled
 from monitor.sources.polling import Fetcher, PollOutcome, is_due, poll_source
 from monitor.store.database import DB_NAME, Store, ensure_state_dir
+from monitor.store.lease import LeaseToken
+from monitor.store.urls import StoreTarget, describe_target
 
 if TYPE_CHECKING:
     from monitor.rules.evaluate import DetectorCache
@@ -55,23 +57,42 @@ class Runtime:
     config: Config
     config_dir: Path | None
     state_dir: Path
+    #: A ``postgresql://`` URL (``--store``, ``CRITMON_STORE``, sources.yaml ``store:``);
+    #: None: the SQLite file in the state directory.
+    store_url: str | None = None
+    #: On PostgreSQL, the leader lease every write is fenced with (a follower's: token 0);
+    #: None on SQLite and for commands that are not the daemon.
+    lease: LeaseToken | None = None
 
     @property
     def db_path(self) -> Path:
         return self.state_dir / DB_NAME
 
+    @property
+    def store_target(self) -> StoreTarget:
+        """The store: the PostgreSQL URL, or the SQLite file's path."""
+        return self.store_url or self.db_path
+
+    def describe_store(self) -> str:
+        return describe_target(self.store_target)
+
     def open_store(self) -> Store:
         """A connection for the calling thread; migrations ran once, in :func:`prepare`."""
-        return Store.open(self.db_path, migrate=False)
+        return Store.open(self.store_target, migrate=False, lease=self.lease)
 
     def enabled_sources(self) -> list[Source]:
         return [s for s in self.config.sources.sources if s.enabled]
 
 
-def prepare(config: Config, config_dir: Path | None, state_dir: Path, now: datetime) -> Runtime:
-    """Create the state dir and database, load bundled data once, record the config."""
-    runtime = Runtime(config, config_dir, ensure_state_dir(state_dir))
-    with Store.open(runtime.db_path) as store:  # creates and migrates the database
+def prepare(config: Config, config_dir: Path | None, state_dir: Path, now: datetime,
+            store_url: str | None = None) -> Runtime:
+    """Create the state dir and database, load bundled data once, record the config.
+
+    ``store_url`` (else sources.yaml's ``store:``) puts the data on PostgreSQL.
+    """
+    runtime = Runtime(config, config_dir, ensure_state_dir(state_dir),
+                      store_url=store_url or config.sources.store)
+    with Store.open(runtime.store_target) as store:  # creates and migrates the database
         seed_bundled_data(store, config, now)
         record_config(store, config, now, origin="start")
     return runtime

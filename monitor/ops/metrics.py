@@ -10,10 +10,9 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -23,6 +22,8 @@ from monitor.alerting.alertmanager_sync import sync_states
 from monitor.alerting.store import AlertStore
 from monitor.ops.health import check_health, load_running_jobs
 from monitor.store.database import Store
+from monitor.store.lease import lease_info
+from monitor.store.urls import StoreTarget
 
 log = logging.getLogger(__name__)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -31,16 +32,44 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 class StoreCollector(Collector):
     """Turns what the store records into Prometheus metrics on each scrape."""
 
-    def __init__(self, db_path: Path) -> None:
+    def __init__(self, db_path: StoreTarget, role: Callable[[], str] | None = None) -> None:
         self.db_path = db_path
+        self.role = role
 
     def collect(self) -> Iterator[Metric]:
+        if self.role is not None:
+            yield _role_metric(self.role())
         with Store.open(self.db_path, migrate=False) as store:
+            yield from _lease_metrics(store)
             yield from _source_metrics(store)
             for name, documentation, table, labels, value in _COUNTS:
                 yield _count_metric(store, name, documentation, table, labels, value)
             yield from _meta_metrics(store)
             yield from _alertmanager_metrics(store)
+
+
+def _role_metric(role: str) -> Metric:
+    metric = GaugeMetricFamily("critmon_role", "This instance's role: 1 for the one it has "
+                               "(leader or follower).", labels=["role"])
+    for name in ("leader", "follower"):
+        metric.add_metric([name], 1.0 if role == name else 0.0)
+    return metric
+
+
+def _lease_metrics(store: Store) -> Iterator[Metric]:
+    """PostgreSQL: the leader lease as stored (the same on every instance)."""
+    info = lease_info(store.db)
+    if info is None:
+        return
+    yield GaugeMetricFamily("critmon_leader_lease_token", "Fencing token of the current "
+                            "leader lease (grows by one at each takeover).", value=info.token)
+    yield GaugeMetricFamily("critmon_leader_lease_expires_in_seconds", "Seconds until the "
+                            "leader lease expires (negative: expired).",
+                            value=info.expires_in_s)
+    holder = GaugeMetricFamily("critmon_leader_lease_holder", "1 for the instance holding "
+                               "the leader lease.", labels=["holder"])
+    holder.add_metric([info.holder], 1.0)
+    yield holder
 
 
 def _source_metrics(store: Store) -> Iterator[Metric]:
@@ -112,7 +141,7 @@ def _alertmanager_metrics(store: Store) -> Iterator[Metric]:
     yield from (accepted, failures)
 
 
-def make_handler(db_path: Path, registry: CollectorRegistry) -> type[BaseHTTPRequestHandler]:
+def make_handler(db_path: StoreTarget, registry: CollectorRegistry) -> type[BaseHTTPRequestHandler]:
     """A request handler serving /metrics and /healthz for one database."""
 
     class Handler(BaseHTTPRequestHandler):
@@ -137,7 +166,7 @@ def make_handler(db_path: Path, registry: CollectorRegistry) -> type[BaseHTTPReq
     return Handler
 
 
-def _healthz(db_path: Path) -> tuple[int, bytes, str]:
+def _healthz(db_path: StoreTarget) -> tuple[int, bytes, str]:
     with Store.open(db_path, migrate=False) as store:
         now = datetime.now(UTC)
         checks = check_health(now=now, heartbeat_at=store.get_meta("heartbeat_at"),
@@ -157,10 +186,14 @@ def parse_address(text: str) -> tuple[str, int]:
     return (host.strip("[]") or "127.0.0.1"), int(port)
 
 
-def start_metrics_server(db_path: Path, address: str) -> ThreadingHTTPServer:
-    """Serve /metrics and /healthz in a daemon thread; return the server (``.shutdown()``)."""
+def start_metrics_server(db_path: StoreTarget, address: str,
+                         role: Callable[[], str] | None = None) -> ThreadingHTTPServer:
+    """Serve /metrics and /healthz in a daemon thread; return the server (``.shutdown()``).
+
+    ``role`` tells this instance's role (``leader``/``follower``) at each scrape.
+    """
     registry = CollectorRegistry()
-    registry.register(StoreCollector(db_path))
+    registry.register(StoreCollector(db_path, role))
     server = ThreadingHTTPServer(parse_address(address), make_handler(db_path, registry))
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()

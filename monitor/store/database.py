@@ -1,8 +1,11 @@
-"""The state store: one SQLite file (WAL), the only module that imports sqlite_utils.
+"""The state store: one SQLite file (WAL) by default, or a PostgreSQL database.
 
 A :class:`Store` wraps one connection and belongs to the thread that opened it (APScheduler runs
 jobs in worker threads, so each job opens its own; that is cheap with WAL). The schema is created
-and changed only by the migrations in :mod:`monitor.store.schema`.
+and changed only by the migrations in :mod:`monitor.store.schema` (and their PostgreSQL twins in
+:mod:`monitor.store.pg_schema`). :meth:`Store.open` takes a path (SQLite, through sqlite-utils)
+or a ``postgresql://`` URL (psycopg 3, through :mod:`monitor.store.pg`, which offers the same
+``db`` interface, so every query is written once).
 Timestamps are ISO-8601 UTC text; dates are ISO ``YYYY-MM-DD``.
 """
 
@@ -28,6 +31,7 @@ from monitor.core.errors import StoreError
 from monitor.core.models import Frequency, Measure, Observation
 from monitor.core.trade import TradeFlow
 from monitor.store.schema import apply_all
+from monitor.store.urls import StoreTarget, describe_target, is_pg_url
 
 DB_NAME = "critmon.db"
 log = logging.getLogger(__name__)
@@ -243,14 +247,28 @@ def make_private(path: Path) -> None:
 class Store:
     """One connection to the state database; use from the thread that opened it."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Any) -> None:
+        #: sqlite-utils' Database, or :class:`monitor.store.pg.PgDatabase` (same interface).
         self.db = db
+        self.dialect: str = getattr(db, "dialect", "sqlite")
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.dialect == "postgresql"
 
     # ------------------------------------------------------------------ lifecycle
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], *, migrate: bool = True) -> Store:
-        """Open (creating 0600 if new) the database file, in WAL mode, migrated."""
+    def open(cls, path: StoreTarget, *, migrate: bool = True, lease: Any = None) -> Store:
+        """Open the store: a ``postgresql://`` URL, or the SQLite file at ``path``.
+
+        A new SQLite file is created 0600 and put in WAL mode; both are migrated unless
+        ``migrate`` is false. ``lease`` (a :class:`monitor.store.lease.LeaseToken`) fences a
+        PostgreSQL store's writes: each write transaction first checks that the lease is still
+        this one (SQLite has no lease: its one instance is always the leader).
+        """
+        if is_pg_url(path):
+            return cls.open_pg(str(path), migrate=migrate, lease=lease)
         path = Path(path)
         check_private_dir(path.parent, require_owner=False)
         for file in database_files(path):  # an old 0644 file stays 0644 otherwise
@@ -273,6 +291,23 @@ class Store:
         return store
 
     @classmethod
+    def open_pg(cls, url: str, *, migrate: bool = True, lease: Any = None) -> Store:
+        """Connect to PostgreSQL (the password from ``PGPASSWORD`` or the password file)."""
+        from monitor.store.lease import check_fence
+        from monitor.store.pg import PgDatabase  # psycopg: only for a PostgreSQL store
+
+        store = cls(PgDatabase(url))
+        try:
+            if migrate:
+                store.migrate()
+        except BaseException:
+            store.close()
+            raise
+        if lease is not None:
+            store.db.fence = lambda db: check_fence(db, lease)
+        return store
+
+    @classmethod
     def memory(cls) -> Store:
         store = cls(Database(memory=True))
         store.migrate()
@@ -280,6 +315,15 @@ class Store:
 
     def migrate(self) -> None:
         """Apply every pending migration: the core set, then news and alerts."""
+        if self.is_postgres:
+            from monitor.store.pg import Error as PgError
+            from monitor.store.pg_schema import apply_pg_migrations
+
+            try:
+                apply_pg_migrations(self.db)
+            except PgError as exc:
+                raise StoreError(f"cannot migrate database: {exc}") from exc
+            return
         try:
             apply_all(self.db)
         except sqlite3.Error as exc:
@@ -300,8 +344,13 @@ class Store:
 
         The outermost transaction is ``BEGIN IMMEDIATE``: it takes the write lock up front, so
         concurrent jobs wait on the busy timeout instead of failing when a read would have to
-        be upgraded to a write. Nested transactions become savepoints.
+        be upgraded to a write. Nested transactions become savepoints. On PostgreSQL the
+        fence (the leader lease's token, :mod:`monitor.store.lease`) is checked first.
         """
+        if self.is_postgres:
+            with self._pg_transaction():
+                yield
+            return
         conn = self.db.conn
         try:
             if conn.in_transaction:
@@ -320,6 +369,18 @@ class Store:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise StoreError(f"database write failed: {exc}{io_error_hint(exc)}") from exc
+
+    @contextmanager
+    def _pg_transaction(self) -> Iterator[None]:
+        from monitor.store.pg import Error as PgError
+        from monitor.store.pg import describe_error
+
+        try:
+            with self.db.transaction():
+                yield
+        except PgError as exc:
+            raise StoreError(f"database write failed: {describe_error(exc, self.db.url)}"
+                             ) from exc
 
     # ------------------------------------------------------------------ observations
 
@@ -573,7 +634,9 @@ class Store:
         return None
 
     def path(self) -> Path | None:
-        """The database file, or None for an in-memory store."""
+        """The database file, or None for an in-memory or PostgreSQL store."""
+        if self.is_postgres:
+            return None
         for _, name, file in self.db.conn.execute("PRAGMA database_list"):
             if name == "main" and file:
                 return Path(file)
@@ -586,6 +649,9 @@ class Store:
         previous backup (an SQLite file) is replaced; any other existing file only with
         ``force``; the live database itself never (OutputRefusedError).
         """
+        if self.is_postgres:
+            raise StoreError("critmon backup copies an SQLite database; back up PostgreSQL "
+                             "with pg_dump (docs/operations.md)")
         target = Path(target)
         check_output_path(target, live_db=self.path(), force=force,
                           replaceable=looks_like_sqlite, what="backup")
@@ -609,6 +675,9 @@ class Store:
             raise StoreError(f"backup to {target} failed: {exc}") from exc
 
     def vacuum(self) -> None:
+        if self.is_postgres:
+            self._pg_maintenance("VACUUM (ANALYZE)")
+            return
         try:
             self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self.db.vacuum()
@@ -617,11 +686,29 @@ class Store:
 
     def optimize(self) -> None:
         """Periodic housekeeping: refresh query-planner statistics, checkpoint the WAL."""
+        if self.is_postgres:
+            self._pg_maintenance("ANALYZE")
+            return
         try:
             self.db.execute("PRAGMA optimize")
             self.db.execute("PRAGMA wal_checkpoint(PASSIVE)")
         except sqlite3.Error as exc:
             raise StoreError(f"optimize failed: {exc}") from exc
+
+    def _pg_maintenance(self, statement: str) -> None:
+        from monitor.store.pg import Error as PgError
+        from monitor.store.pg import describe_error
+
+        try:
+            self.db.raw.execute(statement)  # outside a transaction, as VACUUM must be
+        except PgError as exc:
+            raise StoreError(f"{statement} failed: {describe_error(exc)}") from exc
+
+    def describe(self) -> str:
+        """Where the data is, for messages: the file, or the URL without its password."""
+        if self.is_postgres:
+            return describe_target(self.db.url)
+        return str(self.path() or ":memory:")
 
     def get_meta(self, key: str) -> str | None:
         rows = list(self.db.query("SELECT value FROM meta WHERE key = ?", [key]))

@@ -264,7 +264,12 @@ def m002_delivery_attempts(db: Database) -> None:
 
 
 def apply_alert_migrations(db: Database) -> None:
-    """Create or upgrade the alerting tables (idempotent; cheap when nothing is pending)."""
+    """Create or upgrade the alerting tables (idempotent; cheap when nothing is pending).
+
+    PostgreSQL's are created by ``Store.migrate`` (:mod:`monitor.store.pg_schema`).
+    """
+    if getattr(db, "dialect", "sqlite") != "sqlite":
+        return
     try:
         if alert_migrations.pending(db):
             alert_migrations.apply(db)

@@ -63,6 +63,8 @@ class Settings:
     loopback: bool = True
     clock: Clock = field(default_factory=SystemClock)
     default_author: str = ""
+    #: A PostgreSQL store (``--store``); None: the SQLite file in ``state_dir``.
+    store_url: str | None = None
 
 
 class Console:
@@ -106,7 +108,7 @@ class Console:
             return self._config
 
     def store(self) -> Store:
-        return Store.open(self.db_path, migrate=False)
+        return Store.open(self.settings.store_url or self.db_path, migrate=False)
 
     def replay_data(self, config: Config) -> Any:
         """The bundled data a preview replays (loaded once per config)."""

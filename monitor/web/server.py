@@ -51,15 +51,15 @@ class AuthOptions:
                     trusted_proxies=self.trusted_proxies)
 
 
-def make_server(address: str, config_dir: Path, state_dir: Path, auth: AuthOptions
-                ) -> tuple[uvicorn.Server, str]:
+def make_server(address: str, config_dir: Path, state_dir: Path, auth: AuthOptions,
+                store_url: str | None = None) -> tuple[uvicorn.Server, str]:
     """The uvicorn server for the console, refusing an open bind without authentication."""
     host, port = parse_address(address)
     built = auth.build()
     check_bind(host, built)
     settings = Settings(config_dir=config_dir, state_dir=state_dir, auth=built,
                         loopback=is_loopback(host) and not built.configured,
-                        default_author=default_author())
+                        default_author=default_author(), store_url=store_url)
     app = create_app(settings)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
                             proxy_headers=False, server_header=False, lifespan="off",

@@ -127,8 +127,10 @@ class World:
 
 
 @pytest.fixture
-def world(base_config: Config) -> World:
-    return World(configured(base_config))
+def world(base_config: Config, store_url: str) -> Iterator[World]:
+    """On an SQLite file, then on PostgreSQL (the ``store_url`` fixture)."""
+    with Store.open(store_url) as store:
+        yield World(configured(base_config), store)
 
 
 def risk(level: str | None = "high", value: float = 62.0, mineral: str = "gallium",
@@ -289,8 +291,14 @@ def test_missing_data_is_not_a_clear(world: World) -> None:
 
 def test_state_events_and_outbox_commit_together_or_not_at_all(world: World) -> None:
     AlertStore(world.store)
-    world.store.db.execute("CREATE TRIGGER boom BEFORE INSERT ON outbox "
-                           "BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+    if world.store.is_postgres:
+        world.store.db.execute("CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS "
+                               "$$ BEGIN RAISE EXCEPTION 'disk full'; END $$")
+        world.store.db.execute("CREATE TRIGGER boom BEFORE INSERT ON outbox "
+                               "FOR EACH ROW EXECUTE FUNCTION boom()")
+    else:
+        world.store.db.execute("CREATE TRIGGER boom BEFORE INSERT ON outbox "
+                               "BEGIN SELECT RAISE(ABORT, 'disk full'); END")
     with pytest.raises(StoreError):
         world.evaluate(risk())
     assert world.alerts.states() == [] and world.history() == []
@@ -690,7 +698,9 @@ def test_an_outcome_that_cannot_be_recorded_is_that_messages_problem_only(
         "SELECT receiver, status, last_error FROM deliveries")}
     assert rows["email"] == {"receiver": "email", "status": "sent", "last_error": None}
     assert rows["slack"]["status"] == "sent"
-    assert rows["slack"]["last_error"].startswith("recording failed: ProgrammingError")
+    # sqlite3's ProgrammingError; on PostgreSQL the store's StoreError naming psycopg's reason
+    assert rows["slack"]["last_error"].startswith(
+        ("recording failed: ProgrammingError", "recording failed: StoreError: database error"))
     assert "recording the outcome failed" in caplog.text
     for minutes in (5, 30, 60):  # nothing is sent twice, nothing is stuck
         world.at(minutes * MIN).deliver()

@@ -38,8 +38,8 @@ def config(tmp_path: Path) -> Config:
 
 
 @pytest.fixture
-def store() -> Iterator[Store]:
-    opened = Store.memory()
+def store(store_url: str) -> Iterator[Store]:
+    opened = Store.open(store_url)
     yield opened
     opened.close()
 

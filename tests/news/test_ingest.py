@@ -59,8 +59,9 @@ def test_a_batch_stores_what_one_at_a_time_stores(tmp_path: Path,
         assert sum(o.duplicates for o in together) >= 3  # syndicated copy, same URL twice
 
 
-def test_a_batch_is_idempotent(tmp_path: Path, pipeline: NewsPipeline) -> None:
-    with Store.open(tmp_path / "news.db") as store:
+def test_a_batch_is_idempotent(store_url: str, pipeline: NewsPipeline) -> None:
+    """On SQLite and on PostgreSQL (``INSERT OR IGNORE`` and the count of new rows)."""
+    with Store.open(store_url) as store:
         first = ingest_news_batch([*payloads(), payloads()[0]], store, NOW, pipeline)  # type: ignore[arg-type]
         assert first[-1].new == 0, "a payload repeated within the batch stores nothing again"
         before = stored(store)

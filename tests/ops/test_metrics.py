@@ -63,3 +63,35 @@ def test_a_bare_port_binds_to_loopback_only() -> None:
     assert parse_address("9464") == ("127.0.0.1", 9464)
     assert parse_address("0.0.0.0:9464") == ("0.0.0.0", 9464)
     assert parse_address("[::1]:9464") == ("::1", 9464)
+
+
+def test_on_postgresql_metrics_and_health_show_the_role_and_the_lease(
+        pg_url: str, tmp_path: Path) -> None:
+    import socket
+
+    from click.testing import CliRunner
+
+    from monitor.cli.main import cli
+    from monitor.store.lease import acquire
+
+    with Store.open(pg_url) as store:
+        now = datetime.now(UTC).isoformat()
+        store.set_meta("heartbeat_at", now)
+        store.set_meta("last_cycle_at", now)
+        token = acquire(store.db, f"{socket.gethostname()}:4242:abcdef", ttl_s=60)
+    server = start_metrics_server(pg_url, "127.0.0.1:0", role=lambda: "follower")
+    host, port = server.server_address[:2]
+    try:
+        text = httpx.get(f"http://{host}:{port}/metrics").text
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert 'critmon_role{role="follower"} 1.0' in text
+    assert 'critmon_role{role="leader"} 0.0' in text
+    assert f"critmon_leader_lease_token {float(token or 0)}" in text
+    assert f'critmon_leader_lease_holder{{holder="{socket.gethostname()}:4242:abcdef"}} 1.0' \
+        in text
+    result = CliRunner().invoke(cli, ["--store", pg_url, "--state-dir", str(tmp_path / "s"),
+                                      "health"])
+    assert "leader lease" in result.output and f"token {token}" in result.output
+    assert "this host leads" in result.output

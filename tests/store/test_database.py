@@ -42,7 +42,14 @@ def price(period: date, value: float | None, **changes: object) -> Observation:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
+def store(store_url: str) -> Iterator[Store]:
+    """A migrated store: an SQLite file, then a PostgreSQL database (``store_url``)."""
+    with Store.open(store_url) as opened:
+        yield opened
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[Store]:
     with Store.open(tmp_path / DB_NAME) as opened:
         yield opened
 
@@ -58,8 +65,8 @@ def test_migrations_apply_once_and_are_idempotent(tmp_path: Path) -> None:
             store.db.table_names())
 
 
-def test_database_uses_wal(store: Store) -> None:
-    assert store.db.journal_mode == "wal"
+def test_database_uses_wal(sqlite_store: Store) -> None:
+    assert sqlite_store.db.journal_mode == "wal"
 
 
 def test_state_dir_and_database_are_private(tmp_path: Path) -> None:

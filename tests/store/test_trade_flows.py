@@ -1,13 +1,13 @@
-"""The trade_flows table: natural key, idempotent upserts, first publication date kept."""
+"""The trade_flows table: natural key, idempotent upserts, first publication date kept
+(on SQLite and on PostgreSQL: the ``store_url`` fixture)."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 from monitor.core.trade import TradeFlow
-from monitor.store.database import DB_NAME, Store
+from monitor.store.database import Store
 
 T0 = datetime(2024, 1, 15, tzinfo=UTC)
 T1 = datetime(2024, 2, 15, tzinfo=UTC)
@@ -17,8 +17,8 @@ FLOW = TradeFlow(period=date(2023, 8, 1), reporter="CHN", partner="USA", flow="X
 
 
 def test_saving_twice_changes_nothing_and_a_revision_keeps_the_publication_date(
-        tmp_path: Path) -> None:
-    with Store.open(tmp_path / DB_NAME) as store:
+        store_url: str) -> None:
+    with Store.open(store_url) as store:
         assert store.save_trade_flows([FLOW], fetched_at=T0) == 1
         assert store.save_trade_flows([FLOW], fetched_at=T1) == 0
         revised = replace(FLOW, net_weight_kg=5000.0, published_at=date(2024, 2, 15))
@@ -29,17 +29,17 @@ def test_saving_twice_changes_nothing_and_a_revision_keeps_the_publication_date(
         assert store.count_trade_flows("comtrade_exports") == 1
 
 
-def test_known_at_and_code_filters(tmp_path: Path) -> None:
+def test_known_at_and_code_filters(store_url: str) -> None:
     other = replace(FLOW, hs="282560", published_at=date(2023, 12, 1))
-    with Store.open(tmp_path / DB_NAME) as store:
+    with Store.open(store_url) as store:
         store.save_trade_flows([FLOW, other], fetched_at=T0)
         assert [f.hs for f in store.trade_flows(known_at=date(2023, 11, 1))] == ["811292"]
         assert [f.hs for f in store.trade_flows(hs=["282560"])] == ["282560"]
         assert len(store.trade_flows(known_at=date(2023, 12, 1))) == 2
 
 
-def test_the_table_survives_a_reopen(tmp_path: Path) -> None:
-    with Store.open(tmp_path / DB_NAME) as store:
+def test_the_table_survives_a_reopen(store_url: str) -> None:
+    with Store.open(store_url) as store:
         store.save_trade_flows([FLOW], fetched_at=T0)
-    with Store.open(tmp_path / DB_NAME) as store:
+    with Store.open(store_url) as store:
         assert store.trade_flows() == [FLOW]
