@@ -12,6 +12,8 @@ from monitor.config.load import Config, load_config
 from monitor.config.minerals import Mineral
 from monitor.news.classify import NewsClassifier, load_classifier
 from monitor.news.tagging import Tagger
+from monitor.sources.http import HttpFetcher
+from monitor.store.database import DB_NAME, Store
 from tests.pg_server import PostgresCluster
 
 _real_connect = socket.socket.connect
@@ -85,3 +87,21 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return str(tmp_path / "critmon.db")
     return str(request.getfixturevalue("pg_url"))
+
+
+# ---------------------------------------------------------------- a store and an HTTP fetcher
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    """A fresh SQLite store (tests on both databases define their own over ``store_url``)."""
+    with Store.open(tmp_path / DB_NAME) as opened:
+        yield opened
+
+
+@pytest.fixture
+def fetcher() -> Iterator[HttpFetcher]:
+    """An HTTP fetcher with generous limits: the tests run real local servers on a loaded
+    machine."""
+    with HttpFetcher(connect_timeout_s=60, read_timeout_s=60, total_timeout_s=60) as opened:
+        yield opened

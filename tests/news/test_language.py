@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from pytest_httpserver import HTTPServer
@@ -17,7 +15,7 @@ from monitor.news.store import NewsStore
 from monitor.news.tagging import Tagger
 from monitor.sources.http import HttpFetcher
 from monitor.sources.polling import poll_source
-from monitor.store.database import DB_NAME, Store
+from monitor.store.database import Store
 
 from .test_news_polling import news_source, serve
 from .test_parse import item, rss
@@ -97,12 +95,6 @@ def test_language_folds_do_not_move_other_languages() -> None:
 
 
 # ----------------------------------------------------------------------------- ingest
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store.open(tmp_path / DB_NAME) as opened:
-        yield opened
 
 
 def test_a_feed_in_several_languages_is_read_in_each(httpserver: HTTPServer, store: Store,

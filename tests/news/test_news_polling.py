@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import logging
 import time
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from monitor.news.ingest import NewsPipeline, pipeline_for_store
 from monitor.news.store import NewsStore
 from monitor.sources.http import HttpFetcher
 from monitor.sources.polling import poll_source
-from monitor.store.database import DB_NAME, Store
+from monitor.store.database import Store
 
 from .conftest import fixture_bytes
 from .test_parse import BILLION_LAUGHS, item, nested_lists_page, rss
@@ -35,18 +34,6 @@ def news_source(kind: str, url: str, **extra: object):  # type: ignore[no-untype
     spec = {"id": extra.pop("id", f"src_{kind}"), "kind": kind, "url": url, "interval": "1h",
             "jitter": "0s", "timeout": "60s", **extra}
     return SourcesFile.model_validate({"sources": [spec]}).sources[0]
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store.open(tmp_path / DB_NAME) as opened:
-        yield opened
-
-
-@pytest.fixture
-def fetcher() -> Iterator[HttpFetcher]:
-    with HttpFetcher(connect_timeout_s=60, read_timeout_s=60, total_timeout_s=60) as opened:
-        yield opened
 
 
 def serve(httpserver: HTTPServer, path: str, body: bytes, *, content_type: str,
