@@ -10,8 +10,9 @@ import sqlite3
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -91,13 +92,7 @@ def _data(config: Config, prices: Sequence[str], news: Sequence[Path], lags: Pub
           cache_dir: Path | None) -> ReplayData:
     data = with_fetched_history(bundled_data(config), config, cache_dir)
     for spec in prices:
-        try:
-            rows, warnings = load_price_file(spec, config, lags)
-        except (OSError, ValueError) as exc:
-            raise click.BadParameter(str(exc), param_hint="--prices") from exc
-        for warning in warnings:
-            click.echo(safe_text(f"prices: {warning}"), err=True)
-        data.observations += rows
+        data.observations += _loaded("prices", partial(load_price_file, spec, config, lags))
     items = [item for path in news for item in read_news(path)]
     if items:
         data.news = classify_news(items, config, cache_dir)
@@ -110,14 +105,21 @@ def _trade(config: Config, paths: Sequence[Path], lag: timedelta) -> list[Observ
     """Observations from ``--trade`` CSVs (monitor.backtest.inputs.load_trade_file)."""
     observations: list[Observation] = []
     for path in paths:
-        try:
-            rows, warnings = load_trade_file(path, config, lag)
-        except (OSError, ValueError) as exc:
-            raise click.BadParameter(str(exc), param_hint="--trade") from exc
-        for warning in warnings:
-            click.echo(safe_text(f"trade: {warning}"), err=True)
-        observations += rows
+        observations += _loaded("trade", partial(load_trade_file, path, config, lag))
     return observations
+
+
+def _loaded(option: str, load: Callable[[], tuple[list[Observation], list[str]]]
+            ) -> list[Observation]:
+    """Rows of one ``--prices``/``--trade`` file; its warnings on stderr, a bad file as a
+    usage error naming the option."""
+    try:
+        rows, warnings = load()
+    except (OSError, ValueError) as exc:
+        raise click.BadParameter(str(exc), param_hint=f"--{option}") from exc
+    for warning in warnings:
+        click.echo(safe_text(f"{option}: {warning}"), err=True)
+    return rows
 def with_fetched_history(data: ReplayData, config: Config, state_dir: Path | None
                          ) -> ReplayData:
     """Add the MCS editions fetched into the state database (``critmon data fetch``)."""

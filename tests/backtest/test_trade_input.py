@@ -92,3 +92,11 @@ def test_the_cli_accepts_trade_history_and_refuses_a_bad_file(tmp_path: Path) ->
                                  str(bad), "--mineral", "gallium"])
     assert result.exit_code == 2
     assert "bad.csv: missing column(s) partner, flow, hs" in result.output
+
+
+def test_the_cli_names_the_prices_option_for_a_file_it_cannot_read(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["--state-dir", str(tmp_path / "s"), "backtest",
+                                      "--prices", str(tmp_path / "absent.csv"),
+                                      "--mineral", "gallium"])
+    assert result.exit_code == 2
+    assert "--prices" in result.output and "absent.csv" in result.output
