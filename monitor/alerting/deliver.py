@@ -433,10 +433,15 @@ def _decide(alerts: AlertStore, plan: _Plan, group: _Group, receiver: Receiver,
     """Dedup and mute each member; return (to send with a reason, firing context)."""
     assert group.match is not None
     decisions, quiet = [], []
+    reasons = []
     for alert in group.members:
         entry = plan.log.get((group.receiver, alert.fingerprint))
-        reason = needs_notification(alert, entry, send_resolved=receiver.send_resolved,
-                                    repeat_interval=group.match.repeat_interval, now=plan.now)
+        reasons.append((alert, entry, needs_notification(
+            alert, entry, send_resolved=receiver.send_resolved,
+            repeat_interval=group.match.repeat_interval, now=plan.now)))
+    if all(reason is None for _, _, reason in reasons):
+        return [], []  # the usual idle pass: no silence or inhibition to look up
+    for alert, entry, reason in reasons:
         mute = _mute(plan, alert, reason)
         if reason is not None and mute is not None:
             if _record_mute(alerts, plan, group, alert, reason, entry, mute):
