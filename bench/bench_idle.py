@@ -1,6 +1,6 @@
 """Idle cost of ``critmon run`` on the shipped config with no network, and one full cycle.
 
-    .venv/bin/python bench/bench_idle.py [SECONDS] [--no-once]     # default 900
+    .venv/bin/python bench/bench_idle.py [SECONDS] [--no-once]     # default 3600
 
 HTTP(S)_PROXY point at a closed local port, so every source fails fast (and backs off) as it
 would on a host without network. Prints, each with its target and the ratio to it (issue 17):
@@ -13,9 +13,11 @@ would on a host without network. Prints, each with its target and the ratio to i
 - RSS at READY and after the idle period (VmRSS from /proc/PID/status);
 - CPU time per hour while idle (utime+stime, and the children's, from /proc/PID/stat) over a
   window of SECONDS that starts once the start-up evaluation (a child process) has ended and
-  its notifications went out (see WARMUP_S), extrapolated to an hour. The default window
-  (15 min) holds one evaluate tick and the sources' retries at 1, 2, 4 and 8 minutes of
-  backoff;
+  its notifications went out (see WARMUP_S), extrapolated to an hour. The default window is
+  that hour itself: the first hour, the daemon's costliest, as it holds the failing sources'
+  retries at 1, 2, 4, 8, 16 and 32 minutes of backoff (later hours see one retry per source
+  interval) and four evaluate ticks. A shorter window, taken early, holds the same early
+  retries in less time and so reads high;
 - the heavy libraries mapped into the idle daemon (from /proc/PID/maps);
 - the wall and CPU cost of ``critmon once``.
 """
@@ -203,4 +205,4 @@ def main(seconds: float, *, with_once: bool = True) -> None:
 
 if __name__ == "__main__":
     args = [a for a in sys.argv[1:] if a != "--no-once"]
-    main(float(args[0]) if args else 900.0, with_once="--no-once" not in sys.argv)
+    main(float(args[0]) if args else 3600.0, with_once="--no-once" not in sys.argv)
