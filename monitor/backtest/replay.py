@@ -47,7 +47,7 @@ from monitor.alerting.state import (
 )
 from monitor.backtest.inputs import NewsEvent, ReplayData, Series, _published
 from monitor.config.load import Config
-from monitor.core.models import Measure, Observation, Signal
+from monitor.core.models import Measure, Observation, Signal, SignalState
 from monitor.news.events import RULE as POLICY_RULE
 from monitor.news.events import perspective_event_signals, select_alerts
 from monitor.news.pressure import PolicyEvent, compute_policy_pressure, compute_production_shares
@@ -72,10 +72,16 @@ from monitor.risk.indicators import (
 from monitor.risk.prices import note_growth
 from monitor.risk.score import UNKNOWN_LEVEL, RiskScore, level_for
 from monitor.risk.trade import monitored_economy
-from monitor.rules.evaluate import EffectiveRule, RuleEvaluator, effective_rules
+from monitor.rules.evaluate import (
+    EffectiveRule,
+    RuleEvaluator,
+    effective_rules,
+    no_data_signal,
+)
 from monitor.sources.wgi import WgiEstimate
 
 _NO_TIMING = Timing()  # a rule without timings (frozen: shared)
+_ACTIVE = (State.PENDING, State.FIRING)
 
 #: Days replayed before ``start`` so alerts already true on day one do not count as new onsets.
 DEFAULT_WARMUP = timedelta(days=120)
@@ -189,6 +195,8 @@ class Replayer:
         # Fits are deterministic: a detector fitted on the same series is reused, whatever the
         # time between evaluations (live refits daily; on identical data that changes nothing).
         self.evaluator = RuleEvaluator()
+        # per effective rule (by id, held): its finished no-data signal (see _evaluated)
+        self._no_data: dict[int, tuple[EffectiveRule, Signal]] = {}
         self.alerts: dict[str, AlertState] = {}
         self.history: dict[str, Series] = defaultdict(list)
         self.levels: dict[str, str] = {}
@@ -360,13 +368,11 @@ class Replayer:
         previous = dict(self.levels)
         if self._leader is not None:
             series, risks, extras, theirs = self._leader._outputs
-            found = iter(self.evaluator.evaluate(self.own_rules, series, as_of=as_of))
-            signals = [theirs[j] if j is not None else self._finish(next(found), extras)
-                       for j in self._borrow]
+            found = iter(self._evaluated(self.own_rules, series, extras, as_of))
+            signals = [theirs[j] if j is not None else next(found) for j in self._borrow]
         else:
             series, risks, extras = self._series(as_of, previous)
-            found = self.evaluator.evaluate(self.rules, series, as_of=as_of)
-            signals = [self._finish(s, extras) for s in found]
+            signals = self._evaluated(self.rules, series, extras, as_of)
             self._outputs = (series, risks, extras, signals)
         self._remember_scores(risks, as_of, series)
         self.last_risks = risks
@@ -399,6 +405,37 @@ class Replayer:
             series[mineral] = core.series(as_of, self.history[mineral])
             extras[mineral] = core.extras(as_of, level)
         return series, risks, extras
+
+    def _evaluated(self, rules: Sequence[EffectiveRule],
+                   series: Mapping[str, Mapping[str, Series]],
+                   extras: Mapping[str, tuple[tuple[str, str], ...]], as_of: date
+                   ) -> list[Signal]:
+        """The rules' signals at ``as_of``, finished (:meth:`_finish`).
+
+        A no-data signal (most of a date's: minerals without prices or trade) is built
+        finished from its rule's template, in one copy: the template is the finished
+        no-data signal of that rule, and only the date, the reason and the mineral's
+        annotations of the date differ (a quiet signal has no annotations of its own).
+        """
+        templates = self._no_data
+
+        def finish(signal: Signal) -> Signal:
+            return self._finish(signal, extras)
+
+        def no_data(rule: EffectiveRule, reason: str) -> Signal:
+            extra = extras.get(rule.mineral)
+            if extra is None:  # not annotated (see _finish)
+                return no_data_signal(rule, as_of, reason)
+            known = templates.get(id(rule))
+            if known is None or known[0] is not rule:
+                known = templates[id(rule)] = (rule, finish(no_data_signal(rule, as_of,
+                                                                           reason)))
+            t = known[1]
+            return Signal(t.rule, t.mineral, t.indicator, False, None, None, None, as_of,
+                          t.state, reason, t.labels, extra)
+
+        return self.evaluator.evaluate(rules, series, as_of=as_of, finish=finish,
+                                       no_data=no_data)
 
     def _finish(self, signal: Signal, extras: Mapping[str, tuple[tuple[str, str], ...]]
                 ) -> Signal:
@@ -462,8 +499,13 @@ class Replayer:
         chosen = self._one_signal_per_alert(signals)
         evaluated = self.evaluated
         transitions: list[Transition] = []
+        alerts = self.alerts
         for fp, signal in chosen.items():
-            transitions += self._apply(self.alerts.get(fp), signal, now)
+            prev = alerts.get(fp)
+            if (prev is None or prev.state not in _ACTIVE) and (
+                    signal.state != SignalState.OK or (prev is None and not signal.firing)):
+                continue  # ``step`` gives (prev, []): nothing changes (most signals of a date)
+            transitions += self._apply(prev, signal, now)
         for fp, alert in list(self.alerts.items()):
             if (fp in chosen or alert.alertname not in evaluated
                     or alert.state not in (State.PENDING, State.FIRING)):

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import itertools
 import json
 import math
 import operator
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -263,6 +264,18 @@ def _quiet(rule: EffectiveRule, as_of: date, state: SignalState, reason: str) ->
                   labels=(("detector", rule.rule.detector.kind),))
 
 
+def no_data_signal(rule: EffectiveRule, as_of: date, reason: str) -> Signal:
+    """The signal of a rule missing the data of some of its indicators (``reason``)."""
+    return _quiet(rule, as_of, SignalState.NO_DATA, reason)
+
+
+def _missing_reason(indicators: Sequence[str], columns: Sequence[Series]) -> str:
+    """The no-data reason: the indicators whose column is empty (all without ``columns``)."""
+    missing = [i for i, column in itertools.zip_longest(indicators, columns)
+               if not column]
+    return f"no data for {', '.join(missing)}"
+
+
 def _data_key(X: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(X).tobytes()).hexdigest()[:16]
 
@@ -289,26 +302,43 @@ class RuleEvaluator:
         self.fits = 0
 
     def evaluate(self, rules: Sequence[EffectiveRule],
-                 series: Mapping[str, Mapping[str, Series]], *, as_of: date) -> list[Signal]:
-        """The signals of :func:`evaluate_rules` (``now`` does not change them)."""
+                 series: Mapping[str, Mapping[str, Series]], *, as_of: date,
+                 finish: Callable[[Signal], Signal] | None = None,
+                 no_data: Callable[[EffectiveRule, str], Signal] | None = None
+                 ) -> list[Signal]:
+        """The signals of :func:`evaluate_rules` (``now`` does not change them).
+
+        ``finish`` (a replay labels and annotates every signal) is applied to each signal
+        returned; ``no_data(rule, reason)`` must then give ``finish`` of the no-data signal
+        (:func:`no_data_signal`) and is called instead, so the many signals of rules without
+        data, which name the date and so are never reused, are built once, not twice.
+        """
         signals = []
+        last = self._last
         for rule in rules:
             if not rule.enabled:
                 continue
-            _, prototype, indicators = self._prototype(rule)  # first: forgets a dead rule
-            mine = series.get(rule.mineral, {})
-            columns = tuple(mine.get(i) or [] for i in indicators)
-            previous = self._last.get(id(rule))
-            if previous is not None and previous[0] == columns and previous[1] is not None:
-                signals.append(previous[1])
+            _, prototype, indicators, everything = self._prototype(rule)  # forgets dead rules
+            mine = series.get(rule.mineral)
+            columns = tuple(mine.get(i) or [] for i in indicators) if mine else None
+            if columns is None or not all(columns):  # no data: a signal naming the date
+                last.pop(id(rule), None)
+                reason = everything if columns is None else _missing_reason(indicators,
+                                                                            columns)
+                signals.append(no_data_signal(rule, as_of, reason) if no_data is None
+                               else no_data(rule, reason))
                 continue
-            signal, reusable = self._evaluate(rule, prototype, indicators, columns, as_of)
-            self._last[id(rule)] = (columns, signal if reusable else None)
-            signals.append(signal)
+            previous = last.get(id(rule))
+            if previous is not None and previous[0] == columns and previous[1] is not None:
+                signals.append(previous[1] if finish is None else finish(previous[1]))
+                continue
+            signal, reusable = self._evaluate(rule, prototype, columns, as_of)
+            last[id(rule)] = (columns, signal if reusable else None)
+            signals.append(signal if finish is None else finish(signal))
         return signals
 
     def _prototype(self, rule: EffectiveRule
-                   ) -> tuple[EffectiveRule, BaseEstimator, tuple[str, ...]]:
+                   ) -> tuple[EffectiveRule, BaseEstimator, tuple[str, ...], str]:
         known = self._rules.get(id(rule))
         if known is None or known[0] is not rule:
             # prototypes are never fitted (``_fit`` fits a copy): rules of equal detector
@@ -317,7 +347,8 @@ class RuleEvaluator:
             prototype = self._built.get(key)
             if prototype is None:
                 prototype = self._built[key] = rule.build()
-            known = (rule, prototype, rule.indicators)
+            indicators = rule.indicators
+            known = (rule, prototype, indicators, _missing_reason(indicators, ()))
             self._rules[id(rule)] = known
             self._last.pop(id(rule), None)
             self._fitted.pop(id(rule), None)
@@ -325,13 +356,9 @@ class RuleEvaluator:
         return known
 
     def _evaluate(self, rule: EffectiveRule, prototype: BaseEstimator,
-                  indicators: tuple[str, ...], columns: tuple[Series, ...], as_of: date
-                  ) -> tuple[Signal, bool]:
-        """The signal, and whether it can be reused for equal series at another date."""
-        missing = [i for i, column in zip(indicators, columns, strict=True) if not column]
-        if missing:
-            return _quiet(rule, as_of, SignalState.NO_DATA,
-                          f"no data for {', '.join(missing)}"), False
+                  columns: tuple[Series, ...], as_of: date) -> tuple[Signal, bool]:
+        """The signal of columns that all hold data, and whether it can be reused for equal
+        series at another date."""
         dates, X, dropped = self._matrix(rule, columns)
         note = f"; skipped {dropped} non-finite value{'s' * (dropped != 1)}" if dropped else ""
         needed = insufficient_history(prototype, len(X))
