@@ -69,7 +69,7 @@ from monitor.risk.indicators import (
     governance_table,
     price_period_end,
 )
-from monitor.risk.prices import note_growth
+from monitor.risk.prices import note_growth, price_points
 from monitor.risk.score import UNKNOWN_LEVEL, RiskScore, level_for
 from monitor.risk.trade import monitored_economy
 from monitor.rules.evaluate import (
@@ -647,7 +647,9 @@ class _Core:
     def of(cls, a: Assessment, held: tuple[object, ...], pressure: float | None,
            wanted: frozenset[str], observations: Sequence[Observation]) -> _Core:
         priced = PRICE_SERIES if a.prices else ()  # detector_series' price keys
-        fixed = price_detector_series(a.prices, only=wanted)
+        # a.prices is list(price_points(observations)): the remembered tuple is passed
+        fixed = price_detector_series(price_points(observations) if a.prices else (),
+                                      only=wanted)
         points = {name: float(v.value) for name, v in a.indicators.items()
                   if name not in priced and v.value is not None and math.isfinite(v.value)}
         price = a.indicators.get("price")
@@ -696,9 +698,11 @@ class _Core:
         series.update(self.fixed)
         score = self.risk.score
         if score is not None:
-            # the history's own points (the evaluator recognises a series grown by one)
-            series["supply_risk"] = [*(p for p in risk_history if p[0] < as_of),
-                                     (as_of, score)]
+            # the history's own points (the evaluator recognises a series grown by one);
+            # the history is in date order, so when its last point is earlier, all are
+            earlier = risk_history if not risk_history or risk_history[-1][0] < as_of else \
+                [p for p in risk_history if p[0] < as_of]
+            series["supply_risk"] = [*earlier, (as_of, score)]
         return series
 
     def extras(self, as_of: date, level: str) -> tuple[tuple[str, str], ...]:

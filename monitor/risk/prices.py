@@ -316,8 +316,17 @@ def price_history(observations: Iterable[Observation], *,
     one period was published twice, the later publication (a revision) wins. Missing values
     leave a gap: nothing is forward-filled.
     """
+    return list(price_points(observations, prefer=prefer))
+
+
+def price_points(observations: Iterable[Observation], *,
+                 prefer: Sequence[str] = DEFAULT_PRICE_PREFERENCE
+                 ) -> tuple[tuple[date, float], ...]:
+    """:func:`price_history` as the remembered tuple itself, not a copy (callers must not
+    change it): the memoised series functions recognise it by identity (a list copy is
+    recognised point by point)."""
     chosen = headline_series(observations, prefer)
-    return [] if chosen is None else list(chosen.history)
+    return () if chosen is None else chosen.history
 
 
 def infer_frequency(history: Sequence[tuple[date, float]]) -> Frequency:
@@ -635,6 +644,16 @@ def price_change_series(history: Sequence[tuple[date, float]], months: int, *,
     return list(prepared.change_series(steps))
 
 
+def change_points(history: Sequence[tuple[date, float]], months: int, *,
+                  frequency: Frequency | None = None) -> tuple[tuple[date, float], ...]:
+    """:func:`price_change_series` as the remembered tuple, not a copy (for reading)."""
+    prepared = _prepared(history, frequency)
+    steps = steps_for_months(months, prepared.frequency)
+    if steps is None or steps <= 0:
+        return ()
+    return prepared.change_series(steps)
+
+
 def latest_price_change(history: Sequence[tuple[date, float]], months: int, *,
                         frequency: Frequency | None = None) -> tuple[date, float] | None:
     """The last point of :func:`price_change_series` (None when it is empty), without
@@ -720,6 +739,12 @@ def volatility_series(history: Sequence[tuple[date, float]], *,
     least 75 % of its returns (and at least 2) must exist, gaps are never bridged.
     """
     return _rolling_volatility(history, window_months, frequency, last_only=False)
+
+
+def volatility_points(history: Sequence[tuple[date, float]], *,
+                      frequency: Frequency | None = None) -> tuple[tuple[date, float], ...]:
+    """:func:`volatility_series` (default window) as the remembered tuple, not a copy."""
+    return _prepared(history, frequency).rolling_volatility(None, False)
 
 
 def volatility(history: Sequence[tuple[date, float]], *, window_months: int | None = None,

@@ -176,12 +176,13 @@ def _scored_rows(fitted: BaseEstimator, X: np.ndarray) -> np.ndarray:
 
 
 def _judged(rule: EffectiveRule, fitted: BaseEstimator, X: np.ndarray, dates: list[date],
-            decision: float, note: str, *, checked: bool) -> Signal:
+            decision: float, note: str, *, checked: bool, params: str | None = None
+            ) -> Signal:
     """The signal of a fitted detector's decision on the latest row."""
     value = float(X[-1, 0]) if X.shape[1] == 1 else None
     level, threshold = _level(rule, fitted, X, decision, checked=checked)
     labels = (("detector", rule.rule.detector.kind),)
-    evidence = _evidence(rule, fitted, X, decision, dates[-1]) + note
+    evidence = _evidence(rule, fitted, X, decision, dates[-1], params) + note
     return Signal(rule=rule.rule.name, mineral=rule.mineral, indicator=rule.rule.indicator,
                   firing=level is not None, level=level, value=value, threshold=threshold,
                   as_of=dates[-1], state=SignalState.OK, reason=evidence, labels=labels,
@@ -240,10 +241,16 @@ def _level(rule: EffectiveRule, fitted: BaseEstimator, X: np.ndarray, decision: 
 
 
 def _evidence(rule: EffectiveRule, fitted: BaseEstimator, X: np.ndarray, decision: float,
-              at: date) -> str:
-    params = ", ".join(f"{k}={v}" for k, v in sorted(rule.params.items()))
+              at: date, params: str | None = None) -> str:
+    """``params``: :func:`_params_text` of the rule, when the caller kept it."""
+    if params is None:
+        params = _params_text(rule)
     return (f"{rule.rule.detector.kind}({params}) on {rule.rule.indicator} at {at}: "
             f"decision {decision:+.3f} over {len(X)} points")
+
+
+def _params_text(rule: EffectiveRule) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(rule.params.items()))
 
 
 def _summary(rule: EffectiveRule, level: str | None, value: float | None,
@@ -299,6 +306,7 @@ class RuleEvaluator:
         self._fitted: dict[int, tuple[str, BaseEstimator]] = {}
         self._matrices: dict[int, tuple[Series, list[date], np.ndarray]] = {}
         self._built: dict[str, BaseEstimator] = {}
+        self._texts: dict[int, tuple[EffectiveRule, str]] = {}
         self.fits = 0
 
     def evaluate(self, rules: Sequence[EffectiveRule],
@@ -370,7 +378,16 @@ class RuleEvaluator:
         rows = _scored_rows(fitted, X)
         decision = float((fitted.decision_checked(rows) if checked
                           else fitted.decision_function(rows))[-1])
-        return _judged(rule, fitted, X, dates, decision, note, checked=checked), True
+        return _judged(rule, fitted, X, dates, decision, note, checked=checked,
+                       params=self._params_text(rule)), True
+
+    def _params_text(self, rule: EffectiveRule) -> str:
+        """:func:`_params_text`, once per rule object (held, like :meth:`_prototype`'s
+        detectors built once from the same parameters)."""
+        known = self._texts.get(id(rule))
+        if known is None or known[0] is not rule:
+            known = self._texts[id(rule)] = (rule, _params_text(rule))
+        return known[1]
 
     def _matrix(self, rule: EffectiveRule, columns: tuple[Series, ...]
                 ) -> tuple[list[date], np.ndarray, int]:
