@@ -642,6 +642,8 @@ class _Core:
     sources: dict[str, date]  # describe_sources without the policy pressure (dated)
     risk_text: dict[str, str]
     policy_point: bool  # the policy pressure is a wanted one-point series
+    # sources_text of ``sources`` around its policy entry (before, after, policy date)
+    split: tuple[str, str, date | None] | None = None
 
     @classmethod
     def of(cls, a: Assessment, held: tuple[object, ...], pressure: float | None,
@@ -713,11 +715,23 @@ class _Core:
             text = self.risk_text[level] = describe_risk(
                 RiskScore(risk.mineral, risk.as_of, risk.score, level, risk.confidence,
                           risk.factors, risk.missing, risk.method))
-        latest = self.sources
-        if self.pressure is not None:  # the policy_pressure value is dated at as_of
-            latest = dict(latest)
-            latest["policy"] = max(latest.get("policy", as_of), as_of)
-        return signal_extras(text, sources_text(latest), self.assessment.name)
+        return signal_extras(text, self.sources_at(as_of), self.assessment.name)
+
+    def sources_at(self, as_of: date) -> str:
+        """``describe_sources`` of the assessment at ``as_of``: the sources' text with the
+        policy pressure dated at ``as_of`` when there is one (only that entry changes with the
+        date; the text is sorted by source, so the others are joined once)."""
+        if self.pressure is None:
+            return sources_text(self.sources)
+        if self.split is None:
+            entries = {source: f"{source} (data to {when.isoformat()})"
+                       for source, when in self.sources.items()}
+            self.split = ("".join(f"{entries[s]}; " for s in sorted(entries) if s < "policy"),
+                          "".join(f"; {entries[s]}" for s in sorted(entries) if s > "policy"),
+                          self.sources.get("policy"))
+        before, after, policy = self.split
+        when = as_of if policy is None else max(policy, as_of)
+        return f"{before}policy (data to {when.isoformat()}){after}"
 
 
 def _is(a: object, b: object) -> bool:

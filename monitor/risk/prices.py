@@ -480,8 +480,8 @@ class _Prepared:
         scale = math.sqrt(_PERIODS_PER_YEAR[self.frequency])
         result = []
         for index, when in points:
-            window = tuple(returns[i] for i in range(index - width + 1, index + 1)
-                           if i in returns)
+            window = tuple([returns[i] for i in range(index - width + 1, index + 1)
+                            if i in returns])
             if len(window) >= needed:
                 result.append((when, _stdev(window) * scale))
         return tuple(result)
