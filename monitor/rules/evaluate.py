@@ -210,6 +210,10 @@ def build_matrix(columns: Sequence[Series]) -> tuple[list[date], np.ndarray, int
 def _single_column(column: Series) -> tuple[list[date], np.ndarray, int] | None:
     """``build_matrix`` of one series whose dates strictly increase (every series critmon
     builds), in vectorised form; None for any other series (the general path handles it)."""
+    if len(column) == 1:  # a one-point series (the current value of an indicator)
+        when, value = column[0]
+        if type(value) is float and math.isfinite(value):
+            return [when], np.array([[value]], dtype=float), 0
     dates = [d for d, _ in column]
     if not all(map(operator.lt, dates, dates[1:])):
         return None
@@ -322,11 +326,14 @@ class RuleEvaluator:
         data, which name the date and so are never reused, are built once, not twice.
         """
         signals = []
-        last = self._last
+        last, prototypes = self._last, self._rules
         for rule in rules:
             if not rule.enabled:
                 continue
-            _, prototype, indicators, everything = self._prototype(rule)  # forgets dead rules
+            known = prototypes.get(id(rule))
+            if known is None or known[0] is not rule:
+                known = self._prototype(rule)  # first: forgets a dead rule
+            _, prototype, indicators, everything = known
             mine = series.get(rule.mineral)
             columns = tuple(mine.get(i) or [] for i in indicators) if mine else None
             if columns is None or not all(columns):  # no data: a signal naming the date
