@@ -116,23 +116,49 @@ class Episode:
     level: str | None
 
 
+class _Quiet:
+    """A no-data signal not built yet: the finished no-data signal of its rule at some date
+    (the template), the reason and the alert's fingerprint. :meth:`signal` builds it at a date
+    with the mineral's annotations of that date (see :meth:`Replayer._evaluated`)."""
+
+    __slots__ = ("fingerprint", "reason", "template")
+
+    def __init__(self, template: Signal, reason: str, fingerprint: str) -> None:
+        self.template = template
+        self.reason = reason
+        self.fingerprint = fingerprint
+
+    def signal(self, as_of: date, extras: Mapping[str, tuple[tuple[str, str], ...]]
+               ) -> Signal:
+        t = self.template
+        return Signal(t.rule, t.mineral, t.indicator, False, None, None, None, as_of, t.state,
+                      self.reason, t.labels, extras[t.mineral])
+
+
+#: A date's signals as the replay holds them: built, or no-data ones still to build.
+Entry = Signal | _Quiet
+
+
 class DateResult:
     """What one simulated evaluation produced.
 
     ``assessments`` may be given as a function that builds them: the replay needs only each
     mineral's score, level and series, so the full assessments of a date (the ``explain``-level
     objects, whose reasons name the date) are built when someone reads them, from the inputs of
-    that date, by the same :func:`~monitor.risk.assess.assess`.
+    that date, by the same :func:`~monitor.risk.assess.assess`. ``signals`` likewise: most of
+    a date's signals say "no data" for an alert that is not pending or firing, which the
+    alerts step past (:meth:`Replayer.enqueue`), so they are built when read.
     """
 
-    __slots__ = ("_assessments", "as_of", "signals", "transitions")
+    __slots__ = ("_assessments", "_signals", "as_of", "transitions")
 
     def __init__(self, as_of: date,
                  assessments: list[Assessment] | Callable[[], list[Assessment]],
-                 signals: list[Signal], transitions: list[Transition]) -> None:
+                 signals: list[Signal] | Callable[[], list[Signal]],
+                 transitions: list[Transition]) -> None:
         self.as_of = as_of
         self._assessments = assessments
-        self.signals = signals
+        self._signals = signals
         self.transitions = transitions
 
     @property
@@ -140,6 +166,12 @@ class DateResult:
         if callable(self._assessments):
             self._assessments = self._assessments()
         return self._assessments
+
+    @property
+    def signals(self) -> list[Signal]:
+        if callable(self._signals):
+            self._signals = self._signals()
+        return self._signals
 
     def __repr__(self) -> str:
         return (f"DateResult({self.as_of}, {len(self.signals)} signals, "
@@ -196,7 +228,7 @@ class Replayer:
         # time between evaluations (live refits daily; on identical data that changes nothing).
         self.evaluator = RuleEvaluator()
         # per effective rule (by id, held): its finished no-data signal (see _evaluated)
-        self._no_data: dict[int, tuple[EffectiveRule, Signal]] = {}
+        self._no_data: dict[int, tuple[EffectiveRule, Signal, str]] = {}
         self.alerts: dict[str, AlertState] = {}
         self.history: dict[str, Series] = defaultdict(list)
         self.levels: dict[str, str] = {}
@@ -376,8 +408,8 @@ class Replayer:
             self._outputs = (series, risks, extras, signals)
         self._remember_scores(risks, as_of, series)
         self.last_risks = risks
-        signals = [*signals, *self._policy_signals(observations, as_of, now, fresh_news)]
-        transitions = self.enqueue(signals, now)
+        entries = [*signals, *self._policy_signals(observations, as_of, now, fresh_news)]
+        transitions = self.enqueue(entries, now, lambda q: q.signal(as_of, extras))
         config, chosen = self.config, self.minerals
 
         def assessments() -> list[Assessment]:
@@ -386,7 +418,8 @@ class Replayer:
                                 perspective=perspective)
             return [a for a in everything if a.mineral in chosen]
 
-        return DateResult(as_of, assessments, signals, transitions)
+        return DateResult(as_of, assessments, lambda: _built(entries, as_of, extras),
+                          transitions)
 
     def _series(self, as_of: date, previous: Mapping[str, str]
                 ) -> tuple[dict[str, dict[str, Series]], dict[str, tuple[float | None, str]],
@@ -409,30 +442,28 @@ class Replayer:
     def _evaluated(self, rules: Sequence[EffectiveRule],
                    series: Mapping[str, Mapping[str, Series]],
                    extras: Mapping[str, tuple[tuple[str, str], ...]], as_of: date
-                   ) -> list[Signal]:
+                   ) -> list[Entry]:
         """The rules' signals at ``as_of``, finished (:meth:`_finish`).
 
-        A no-data signal (most of a date's: minerals without prices or trade) is built
-        finished from its rule's template, in one copy: the template is the finished
-        no-data signal of that rule, and only the date, the reason and the mineral's
-        annotations of the date differ (a quiet signal has no annotations of its own).
+        A no-data signal (most of a date's: minerals without prices or trade) is kept as a
+        :class:`_Quiet`, built when read (:func:`_built`) from its rule's template: the
+        finished no-data signal of that rule, of which only the date, the reason and the
+        mineral's annotations of the date differ (a quiet signal has no annotations of its
+        own). Its alert's fingerprint is that of the template (the same labels).
         """
         templates = self._no_data
 
         def finish(signal: Signal) -> Signal:
             return self._finish(signal, extras)
 
-        def no_data(rule: EffectiveRule, reason: str) -> Signal:
-            extra = extras.get(rule.mineral)
-            if extra is None:  # not annotated (see _finish)
+        def no_data(rule: EffectiveRule, reason: str) -> Entry:
+            if rule.mineral not in extras:  # not annotated (see _finish)
                 return no_data_signal(rule, as_of, reason)
             known = templates.get(id(rule))
             if known is None or known[0] is not rule:
-                known = templates[id(rule)] = (rule, finish(no_data_signal(rule, as_of,
-                                                                           reason)))
-            t = known[1]
-            return Signal(t.rule, t.mineral, t.indicator, False, None, None, None, as_of,
-                          t.state, reason, t.labels, extra)
+                template = finish(no_data_signal(rule, as_of, reason))
+                known = templates[id(rule)] = (rule, template, self._fingerprint(template))
+            return _Quiet(known[1], reason, known[2])
 
         return self.evaluator.evaluate(rules, series, as_of=as_of, finish=finish,
                                        no_data=no_data)
@@ -494,15 +525,26 @@ class Replayer:
                 self.history[mineral].append(series[mineral]["supply_risk"][-1])
             self.levels[mineral] = level
 
-    def enqueue(self, signals: Sequence[Signal], now: datetime) -> list[Transition]:
-        """``enqueue.enqueue_signals`` without the store: step each alert, absent ones too."""
+    def enqueue(self, signals: Sequence[Entry], now: datetime,
+                build: Callable[[_Quiet], Signal] | None = None) -> list[Transition]:
+        """``enqueue.enqueue_signals`` without the store: step each alert, absent ones too.
+
+        ``build`` builds a no-data signal kept unbuilt (:class:`_Quiet`); only those of a
+        pending or firing alert are built, since ``step`` passes the others by unchanged.
+        """
         chosen = self._one_signal_per_alert(signals)
         evaluated = self.evaluated
         transitions: list[Transition] = []
         alerts = self.alerts
         for fp, signal in chosen.items():
             prev = alerts.get(fp)
-            if (prev is None or prev.state not in _ACTIVE) and (
+            if type(signal) is _Quiet:
+                if prev is None or prev.state not in _ACTIVE:
+                    continue  # ``step`` gives (prev, []) for no data: nothing changes
+                if build is None:
+                    raise ValueError("a no-data signal to build without a builder")
+                signal = build(signal)
+            elif (prev is None or prev.state not in _ACTIVE) and (
                     signal.state != SignalState.OK or (prev is None and not signal.firing)):
                 continue  # ``step`` gives (prev, []): nothing changes (most signals of a date)
             transitions += self._apply(prev, signal, now)
@@ -513,19 +555,31 @@ class Replayer:
             transitions += self._apply(alert, absent_signal(alert), now)
         return transitions
 
-    def _one_signal_per_alert(self, signals: Sequence[Signal]) -> dict[str, Signal]:
-        """``one_signal_per_alert`` with each alert's fingerprint hashed once per replay."""
-        chosen: dict[str, Signal] = {}
+    def _one_signal_per_alert(self, signals: Sequence[Entry]) -> dict[str, Entry]:
+        """``one_signal_per_alert`` with each alert's fingerprint hashed once per replay.
+
+        An unbuilt no-data signal (:class:`_Quiet`) carries its fingerprint and ranks as any
+        quiet signal, (not firing, no level): it is chosen only when first for its alert.
+        """
+        chosen: dict[str, Entry] = {}
         for signal in signals:
-            identity = (signal.rule, signal.mineral, signal.indicator, signal.labels)
-            fp = self._fingerprints.get(identity)
-            if fp is None:
-                fp = self._fingerprints[identity] = fingerprint(signal_labels(signal))
+            if type(signal) is _Quiet:
+                chosen.setdefault(signal.fingerprint, signal)
+                continue
+            fp = self._fingerprint(signal)
             old = chosen.get(fp)
             if old is None or (signal.firing, level_rank(signal.level)) > (
-                    old.firing, level_rank(old.level)):
+                    (False, -1) if type(old) is _Quiet else (old.firing, level_rank(old.level))):
                 chosen[fp] = signal
         return chosen
+
+    def _fingerprint(self, signal: Signal) -> str:
+        """The fingerprint of the signal's alert, hashed once per replay."""
+        identity = (signal.rule, signal.mineral, signal.indicator, signal.labels)
+        fp = self._fingerprints.get(identity)
+        if fp is None:
+            fp = self._fingerprints[identity] = fingerprint(signal_labels(signal))
+        return fp
 
     def _apply(self, prev: AlertState | None, signal: Signal, now: datetime
                ) -> list[Transition]:
@@ -732,6 +786,12 @@ class _Core:
         before, after, policy = self.split
         when = as_of if policy is None else max(policy, as_of)
         return f"{before}policy (data to {when.isoformat()}){after}"
+
+
+def _built(entries: Sequence[Entry], as_of: date,
+           extras: Mapping[str, tuple[tuple[str, str], ...]]) -> list[Signal]:
+    """A date's signals, the no-data ones built (what ``DateResult.signals`` reads)."""
+    return [e.signal(as_of, extras) if type(e) is _Quiet else e for e in entries]
 
 
 def _is(a: object, b: object) -> bool:
