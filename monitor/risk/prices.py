@@ -76,7 +76,8 @@ def memo_by_identity(function: Callable[..., T], observations: Sequence[Observat
     held = (observations, *others)
     key = (function, *map(id, held))
     found = _BY_IDENTITY.get(key)
-    if found is not None and all(a is b for a, b in zip(found[0], held, strict=True)):
+    # the key holds one id per argument: the tuples have the same length
+    if found is not None and all(map(operator.is_, found[0], held)):
         _BY_IDENTITY.move_to_end(key)
         return found[1]
     result = function(observations, *others)
@@ -703,7 +704,7 @@ def _stdev(values: tuple[float, ...]) -> float:
     """Sample standard deviation (statistics.stdev is exact but 50x slower), memoised: the
     windows of a history's earlier points recur each time the history grows."""
     mean = math.fsum(values) / len(values)
-    return math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (len(values) - 1))
+    return math.sqrt(math.fsum([(v - mean) ** 2 for v in values]) / (len(values) - 1))
 
 
 def _returns(history: Sequence[tuple[date, float]], frequency: Frequency | None
