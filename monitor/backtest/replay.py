@@ -26,6 +26,7 @@ from __future__ import annotations
 import bisect
 import gc
 import math
+import operator
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -731,7 +732,7 @@ class _Core:
         return self.assessment.risk
 
     def same_held(self, held: tuple[object, ...]) -> bool:
-        return all(map(_is, self.held, held))
+        return all(map(operator.is_, self.held, held))
 
     def with_pressure(self, a: Assessment, pressure: float | None) -> _Core:
         """This core with the assessment ``a`` of another pressure (``with_policy_pressure``):
@@ -792,10 +793,6 @@ def _built(entries: Sequence[Entry], as_of: date,
            extras: Mapping[str, tuple[tuple[str, str], ...]]) -> list[Signal]:
     """A date's signals, the no-data ones built (what ``DateResult.signals`` reads)."""
     return [e.signal(as_of, extras) if type(e) is _Quiet else e for e in entries]
-
-
-def _is(a: object, b: object) -> bool:
-    return a is b
 
 
 def _store_order(o: Observation) -> tuple[str, str, str, date, str]:
