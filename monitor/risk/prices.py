@@ -465,9 +465,12 @@ class _Prepared:
         if key not in self.rolling:
             parent = self.parent
             if not last_only and parent is not None and key in parent.rolling:
-                added = self.points[-1:] if self.grown is not None else []
-                self.rolling[key] = parent.rolling[key] + self._volatility_at(added,
-                                                                              window_months)
+                # the new point's volatility: the last-point one when it was asked already
+                # (the price indicators ask it first), both being _volatility_at(points[-1:])
+                last = self.rolling.get((window_months, True))
+                added = () if self.grown is None else last if last is not None else \
+                    self._volatility_at(self.points[-1:], window_months)
+                self.rolling[key] = parent.rolling[key] + added
             else:
                 self.rolling[key] = self._volatility_at(
                     self.points[-1:] if last_only else self.points, window_months)
