@@ -171,8 +171,8 @@ class ThresholdDetector(BaseDetector):
         values = oriented[:, :, np.newaxis]
         thresholds = self._sign * self.thresholds_
         enter = values > thresholds
-        if self._hysteresis == 0.0:
-            return enter
+        if self._hysteresis == 0.0 or len(enter) == 1:
+            return enter  # no latch, or a latch over one row: held where it enters
         return _latch(enter, values <= thresholds - self._hysteresis)
 
 

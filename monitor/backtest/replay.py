@@ -26,6 +26,7 @@ from __future__ import annotations
 import bisect
 import gc
 import math
+import operator
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -47,7 +48,7 @@ from monitor.alerting.state import (
 )
 from monitor.backtest.inputs import NewsEvent, ReplayData, Series, _published
 from monitor.config.load import Config
-from monitor.core.models import Measure, Observation, Signal
+from monitor.core.models import Measure, Observation, Signal, SignalState
 from monitor.news.events import RULE as POLICY_RULE
 from monitor.news.events import perspective_event_signals, select_alerts
 from monitor.news.pressure import PolicyEvent, compute_policy_pressure, compute_production_shares
@@ -69,13 +70,19 @@ from monitor.risk.indicators import (
     governance_table,
     price_period_end,
 )
-from monitor.risk.prices import note_growth
+from monitor.risk.prices import note_growth, price_points
 from monitor.risk.score import UNKNOWN_LEVEL, RiskScore, level_for
 from monitor.risk.trade import monitored_economy
-from monitor.rules.evaluate import EffectiveRule, RuleEvaluator, effective_rules
+from monitor.rules.evaluate import (
+    EffectiveRule,
+    RuleEvaluator,
+    effective_rules,
+    no_data_signal,
+)
 from monitor.sources.wgi import WgiEstimate
 
 _NO_TIMING = Timing()  # a rule without timings (frozen: shared)
+_ACTIVE = (State.PENDING, State.FIRING)
 
 #: Days replayed before ``start`` so alerts already true on day one do not count as new onsets.
 DEFAULT_WARMUP = timedelta(days=120)
@@ -110,23 +117,49 @@ class Episode:
     level: str | None
 
 
+class _Quiet:
+    """A no-data signal not built yet: the finished no-data signal of its rule at some date
+    (the template), the reason and the alert's fingerprint. :meth:`signal` builds it at a date
+    with the mineral's annotations of that date (see :meth:`Replayer._evaluated`)."""
+
+    __slots__ = ("fingerprint", "reason", "template")
+
+    def __init__(self, template: Signal, reason: str, fingerprint: str) -> None:
+        self.template = template
+        self.reason = reason
+        self.fingerprint = fingerprint
+
+    def signal(self, as_of: date, extras: Mapping[str, tuple[tuple[str, str], ...]]
+               ) -> Signal:
+        t = self.template
+        return Signal(t.rule, t.mineral, t.indicator, False, None, None, None, as_of, t.state,
+                      self.reason, t.labels, extras[t.mineral])
+
+
+#: A date's signals as the replay holds them: built, or no-data ones still to build.
+Entry = Signal | _Quiet
+
+
 class DateResult:
     """What one simulated evaluation produced.
 
     ``assessments`` may be given as a function that builds them: the replay needs only each
     mineral's score, level and series, so the full assessments of a date (the ``explain``-level
     objects, whose reasons name the date) are built when someone reads them, from the inputs of
-    that date, by the same :func:`~monitor.risk.assess.assess`.
+    that date, by the same :func:`~monitor.risk.assess.assess`. ``signals`` likewise: most of
+    a date's signals say "no data" for an alert that is not pending or firing, which the
+    alerts step past (:meth:`Replayer.enqueue`), so they are built when read.
     """
 
-    __slots__ = ("_assessments", "as_of", "signals", "transitions")
+    __slots__ = ("_assessments", "_signals", "as_of", "transitions")
 
     def __init__(self, as_of: date,
                  assessments: list[Assessment] | Callable[[], list[Assessment]],
-                 signals: list[Signal], transitions: list[Transition]) -> None:
+                 signals: list[Signal] | Callable[[], list[Signal]],
+                 transitions: list[Transition]) -> None:
         self.as_of = as_of
         self._assessments = assessments
-        self.signals = signals
+        self._signals = signals
         self.transitions = transitions
 
     @property
@@ -134,6 +167,12 @@ class DateResult:
         if callable(self._assessments):
             self._assessments = self._assessments()
         return self._assessments
+
+    @property
+    def signals(self) -> list[Signal]:
+        if callable(self._signals):
+            self._signals = self._signals()
+        return self._signals
 
     def __repr__(self) -> str:
         return (f"DateResult({self.as_of}, {len(self.signals)} signals, "
@@ -189,6 +228,8 @@ class Replayer:
         # Fits are deterministic: a detector fitted on the same series is reused, whatever the
         # time between evaluations (live refits daily; on identical data that changes nothing).
         self.evaluator = RuleEvaluator()
+        # per effective rule (by id, held): its finished no-data signal (see _evaluated)
+        self._no_data: dict[int, tuple[EffectiveRule, Signal, str]] = {}
         self.alerts: dict[str, AlertState] = {}
         self.history: dict[str, Series] = defaultdict(list)
         self.levels: dict[str, str] = {}
@@ -360,18 +401,16 @@ class Replayer:
         previous = dict(self.levels)
         if self._leader is not None:
             series, risks, extras, theirs = self._leader._outputs
-            found = iter(self.evaluator.evaluate(self.own_rules, series, as_of=as_of))
-            signals = [theirs[j] if j is not None else self._finish(next(found), extras)
-                       for j in self._borrow]
+            found = iter(self._evaluated(self.own_rules, series, extras, as_of))
+            signals = [theirs[j] if j is not None else next(found) for j in self._borrow]
         else:
             series, risks, extras = self._series(as_of, previous)
-            found = self.evaluator.evaluate(self.rules, series, as_of=as_of)
-            signals = [self._finish(s, extras) for s in found]
+            signals = self._evaluated(self.rules, series, extras, as_of)
             self._outputs = (series, risks, extras, signals)
         self._remember_scores(risks, as_of, series)
         self.last_risks = risks
-        signals = [*signals, *self._policy_signals(observations, as_of, now, fresh_news)]
-        transitions = self.enqueue(signals, now)
+        entries = [*signals, *self._policy_signals(observations, as_of, now, fresh_news)]
+        transitions = self.enqueue(entries, now, lambda q: q.signal(as_of, extras))
         config, chosen = self.config, self.minerals
 
         def assessments() -> list[Assessment]:
@@ -380,7 +419,8 @@ class Replayer:
                                 perspective=perspective)
             return [a for a in everything if a.mineral in chosen]
 
-        return DateResult(as_of, assessments, signals, transitions)
+        return DateResult(as_of, assessments, lambda: _built(entries, as_of, extras),
+                          transitions)
 
     def _series(self, as_of: date, previous: Mapping[str, str]
                 ) -> tuple[dict[str, dict[str, Series]], dict[str, tuple[float | None, str]],
@@ -399,6 +439,35 @@ class Replayer:
             series[mineral] = core.series(as_of, self.history[mineral])
             extras[mineral] = core.extras(as_of, level)
         return series, risks, extras
+
+    def _evaluated(self, rules: Sequence[EffectiveRule],
+                   series: Mapping[str, Mapping[str, Series]],
+                   extras: Mapping[str, tuple[tuple[str, str], ...]], as_of: date
+                   ) -> list[Entry]:
+        """The rules' signals at ``as_of``, finished (:meth:`_finish`).
+
+        A no-data signal (most of a date's: minerals without prices or trade) is kept as a
+        :class:`_Quiet`, built when read (:func:`_built`) from its rule's template: the
+        finished no-data signal of that rule, of which only the date, the reason and the
+        mineral's annotations of the date differ (a quiet signal has no annotations of its
+        own). Its alert's fingerprint is that of the template (the same labels).
+        """
+        templates = self._no_data
+
+        def finish(signal: Signal) -> Signal:
+            return self._finish(signal, extras)
+
+        def no_data(rule: EffectiveRule, reason: str) -> Entry:
+            if rule.mineral not in extras:  # not annotated (see _finish)
+                return no_data_signal(rule, as_of, reason)
+            known = templates.get(id(rule))
+            if known is None or known[0] is not rule:
+                template = finish(no_data_signal(rule, as_of, reason))
+                known = templates[id(rule)] = (rule, template, self._fingerprint(template))
+            return _Quiet(known[1], reason, known[2])
+
+        return self.evaluator.evaluate(rules, series, as_of=as_of, finish=finish,
+                                       no_data=no_data)
 
     def _finish(self, signal: Signal, extras: Mapping[str, tuple[tuple[str, str], ...]]
                 ) -> Signal:
@@ -457,13 +526,29 @@ class Replayer:
                 self.history[mineral].append(series[mineral]["supply_risk"][-1])
             self.levels[mineral] = level
 
-    def enqueue(self, signals: Sequence[Signal], now: datetime) -> list[Transition]:
-        """``enqueue.enqueue_signals`` without the store: step each alert, absent ones too."""
+    def enqueue(self, signals: Sequence[Entry], now: datetime,
+                build: Callable[[_Quiet], Signal] | None = None) -> list[Transition]:
+        """``enqueue.enqueue_signals`` without the store: step each alert, absent ones too.
+
+        ``build`` builds a no-data signal kept unbuilt (:class:`_Quiet`); only those of a
+        pending or firing alert are built, since ``step`` passes the others by unchanged.
+        """
         chosen = self._one_signal_per_alert(signals)
         evaluated = self.evaluated
         transitions: list[Transition] = []
+        alerts = self.alerts
         for fp, signal in chosen.items():
-            transitions += self._apply(self.alerts.get(fp), signal, now)
+            prev = alerts.get(fp)
+            if type(signal) is _Quiet:
+                if prev is None or prev.state not in _ACTIVE:
+                    continue  # ``step`` gives (prev, []) for no data: nothing changes
+                if build is None:
+                    raise ValueError("a no-data signal to build without a builder")
+                signal = build(signal)
+            elif (prev is None or prev.state not in _ACTIVE) and (
+                    signal.state != SignalState.OK or (prev is None and not signal.firing)):
+                continue  # ``step`` gives (prev, []): nothing changes (most signals of a date)
+            transitions += self._apply(prev, signal, now)
         for fp, alert in list(self.alerts.items()):
             if (fp in chosen or alert.alertname not in evaluated
                     or alert.state not in (State.PENDING, State.FIRING)):
@@ -471,19 +556,31 @@ class Replayer:
             transitions += self._apply(alert, absent_signal(alert), now)
         return transitions
 
-    def _one_signal_per_alert(self, signals: Sequence[Signal]) -> dict[str, Signal]:
-        """``one_signal_per_alert`` with each alert's fingerprint hashed once per replay."""
-        chosen: dict[str, Signal] = {}
+    def _one_signal_per_alert(self, signals: Sequence[Entry]) -> dict[str, Entry]:
+        """``one_signal_per_alert`` with each alert's fingerprint hashed once per replay.
+
+        An unbuilt no-data signal (:class:`_Quiet`) carries its fingerprint and ranks as any
+        quiet signal, (not firing, no level): it is chosen only when first for its alert.
+        """
+        chosen: dict[str, Entry] = {}
         for signal in signals:
-            identity = (signal.rule, signal.mineral, signal.indicator, signal.labels)
-            fp = self._fingerprints.get(identity)
-            if fp is None:
-                fp = self._fingerprints[identity] = fingerprint(signal_labels(signal))
+            if type(signal) is _Quiet:
+                chosen.setdefault(signal.fingerprint, signal)
+                continue
+            fp = self._fingerprint(signal)
             old = chosen.get(fp)
             if old is None or (signal.firing, level_rank(signal.level)) > (
-                    old.firing, level_rank(old.level)):
+                    (False, -1) if type(old) is _Quiet else (old.firing, level_rank(old.level))):
                 chosen[fp] = signal
         return chosen
+
+    def _fingerprint(self, signal: Signal) -> str:
+        """The fingerprint of the signal's alert, hashed once per replay."""
+        identity = (signal.rule, signal.mineral, signal.indicator, signal.labels)
+        fp = self._fingerprints.get(identity)
+        if fp is None:
+            fp = self._fingerprints[identity] = fingerprint(signal_labels(signal))
+        return fp
 
     def _apply(self, prev: AlertState | None, signal: Signal, now: datetime
                ) -> list[Transition]:
@@ -600,12 +697,16 @@ class _Core:
     sources: dict[str, date]  # describe_sources without the policy pressure (dated)
     risk_text: dict[str, str]
     policy_point: bool  # the policy pressure is a wanted one-point series
+    # sources_text of ``sources`` around its policy entry (before, after, policy date)
+    split: tuple[str, str, date | None] | None = None
 
     @classmethod
     def of(cls, a: Assessment, held: tuple[object, ...], pressure: float | None,
            wanted: frozenset[str], observations: Sequence[Observation]) -> _Core:
         priced = PRICE_SERIES if a.prices else ()  # detector_series' price keys
-        fixed = price_detector_series(a.prices, only=wanted)
+        # a.prices is list(price_points(observations)): the remembered tuple is passed
+        fixed = price_detector_series(price_points(observations) if a.prices else (),
+                                      only=wanted)
         points = {name: float(v.value) for name, v in a.indicators.items()
                   if name not in priced and v.value is not None and math.isfinite(v.value)}
         price = a.indicators.get("price")
@@ -631,7 +732,7 @@ class _Core:
         return self.assessment.risk
 
     def same_held(self, held: tuple[object, ...]) -> bool:
-        return all(map(_is, self.held, held))
+        return all(map(operator.is_, self.held, held))
 
     def with_pressure(self, a: Assessment, pressure: float | None) -> _Core:
         """This core with the assessment ``a`` of another pressure (``with_policy_pressure``):
@@ -654,9 +755,11 @@ class _Core:
         series.update(self.fixed)
         score = self.risk.score
         if score is not None:
-            # the history's own points (the evaluator recognises a series grown by one)
-            series["supply_risk"] = [*(p for p in risk_history if p[0] < as_of),
-                                     (as_of, score)]
+            # the history's own points (the evaluator recognises a series grown by one);
+            # the history is in date order, so when its last point is earlier, all are
+            earlier = risk_history if not risk_history or risk_history[-1][0] < as_of else \
+                [p for p in risk_history if p[0] < as_of]
+            series["supply_risk"] = [*earlier, (as_of, score)]
         return series
 
     def extras(self, as_of: date, level: str) -> tuple[tuple[str, str], ...]:
@@ -667,15 +770,29 @@ class _Core:
             text = self.risk_text[level] = describe_risk(
                 RiskScore(risk.mineral, risk.as_of, risk.score, level, risk.confidence,
                           risk.factors, risk.missing, risk.method))
-        latest = self.sources
-        if self.pressure is not None:  # the policy_pressure value is dated at as_of
-            latest = dict(latest)
-            latest["policy"] = max(latest.get("policy", as_of), as_of)
-        return signal_extras(text, sources_text(latest), self.assessment.name)
+        return signal_extras(text, self.sources_at(as_of), self.assessment.name)
+
+    def sources_at(self, as_of: date) -> str:
+        """``describe_sources`` of the assessment at ``as_of``: the sources' text with the
+        policy pressure dated at ``as_of`` when there is one (only that entry changes with the
+        date; the text is sorted by source, so the others are joined once)."""
+        if self.pressure is None:
+            return sources_text(self.sources)
+        if self.split is None:
+            entries = {source: f"{source} (data to {when.isoformat()})"
+                       for source, when in self.sources.items()}
+            self.split = ("".join(f"{entries[s]}; " for s in sorted(entries) if s < "policy"),
+                          "".join(f"; {entries[s]}" for s in sorted(entries) if s > "policy"),
+                          self.sources.get("policy"))
+        before, after, policy = self.split
+        when = as_of if policy is None else max(policy, as_of)
+        return f"{before}policy (data to {when.isoformat()}){after}"
 
 
-def _is(a: object, b: object) -> bool:
-    return a is b
+def _built(entries: Sequence[Entry], as_of: date,
+           extras: Mapping[str, tuple[tuple[str, str], ...]]) -> list[Signal]:
+    """A date's signals, the no-data ones built (what ``DateResult.signals`` reads)."""
+    return [e.signal(as_of, extras) if type(e) is _Quiet else e for e in entries]
 
 
 def _store_order(o: Observation) -> tuple[str, str, str, date, str]:

@@ -30,7 +30,7 @@ from monitor.risk.perspectives import apply_perspective, method_key
 from monitor.risk.prices import (
     memo_growing,
     price_change_series,
-    price_history,
+    price_points,
     volatility_series,
 )
 from monitor.risk.score import RiskScore, score_mineral
@@ -94,8 +94,9 @@ def assess(config: Config, observations: Mapping[str, Sequence[Observation]],
     monitored = monitored_economy(config.sources.sources)
     assessments = []
     for mineral in minerals:
-        prices = price_history(observations.get(mineral.id, ()))
-        market = compute_market_context(prices) if prices else None
+        points = price_points(observations.get(mineral.id, ()))
+        prices = list(points)  # price_history
+        market = compute_market_context(points) if points else None
         risk = score_mineral(values[mineral.id], config.rules.risk, as_of=as_of, market=market,
                              previous_level=previous_levels.get(mineral.id), perspective=key)
         trade = memo_growing(_trade_of, _trade_reads, observations.get(mineral.id, ()),
@@ -241,8 +242,8 @@ PRICE_SERIES = ("price", *(f"price_change_{m}m" for m in PRICE_CHANGE_MONTHS),
                 "price_volatility")
 
 
-def price_detector_series(prices: Series, only: Collection[str] | None = None
-                          ) -> dict[str, Series]:
+def price_detector_series(prices: Sequence[tuple[date, float]],
+                          only: Collection[str] | None = None) -> dict[str, Series]:
     """The price part of :func:`detector_series`: a function of the price history alone.
     ``only`` leaves out the other series (a replay builds those its rules read)."""
     series: dict[str, Series] = {}

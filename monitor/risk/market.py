@@ -18,8 +18,6 @@ from monitor.core.models import Frequency
 from monitor.risk import prices
 from monitor.risk.prices import (
     HISTORY_CACHE_SIZE,
-    price_change_series,
-    volatility_series,
     window_returns,
 )
 
@@ -140,7 +138,7 @@ def _market_context(history: tuple[tuple[date, float], ...], frequency: Frequenc
                     params: MarketParams) -> MarketContext:
     """Remembered per history: a replay asks again whenever the history did not change."""
     months = 12 if frequency == Frequency.ANNUAL else params.change_months
-    changes = price_change_series(history, months, frequency=frequency)
+    changes = prices.change_points(history, months, frequency=frequency)
     latest = prices.latest_date(history, frequency=frequency)
     assert latest is not None  # a history with points
     if not changes or changes[-1][0] != latest:
@@ -160,7 +158,7 @@ def _own_history(history: Sequence[tuple[date, float]], frequency: Frequency,
                  latest: date) -> MarketContext:
     change_pct = _ranked_percentile(change, prices.ranked_abs_changes(
         history, months, frequency=frequency))
-    vols = volatility_series(history, frequency=frequency)
+    vols = prices.volatility_points(history, frequency=frequency)
     vol = vol_pct = None
     if vols and vols[-1][0] == latest:
         vol = vols[-1][1]

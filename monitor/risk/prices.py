@@ -76,7 +76,8 @@ def memo_by_identity(function: Callable[..., T], observations: Sequence[Observat
     held = (observations, *others)
     key = (function, *map(id, held))
     found = _BY_IDENTITY.get(key)
-    if found is not None and all(a is b for a, b in zip(found[0], held, strict=True)):
+    # the key holds one id per argument: the tuples have the same length
+    if found is not None and all(map(operator.is_, found[0], held)):
         _BY_IDENTITY.move_to_end(key)
         return found[1]
     result = function(observations, *others)
@@ -316,8 +317,17 @@ def price_history(observations: Iterable[Observation], *,
     one period was published twice, the later publication (a revision) wins. Missing values
     leave a gap: nothing is forward-filled.
     """
+    return list(price_points(observations, prefer=prefer))
+
+
+def price_points(observations: Iterable[Observation], *,
+                 prefer: Sequence[str] = DEFAULT_PRICE_PREFERENCE
+                 ) -> tuple[tuple[date, float], ...]:
+    """:func:`price_history` as the remembered tuple itself, not a copy (callers must not
+    change it): the memoised series functions recognise it by identity (a list copy is
+    recognised point by point)."""
     chosen = headline_series(observations, prefer)
-    return [] if chosen is None else list(chosen.history)
+    return () if chosen is None else chosen.history
 
 
 def infer_frequency(history: Sequence[tuple[date, float]]) -> Frequency:
@@ -455,9 +465,12 @@ class _Prepared:
         if key not in self.rolling:
             parent = self.parent
             if not last_only and parent is not None and key in parent.rolling:
-                added = self.points[-1:] if self.grown is not None else []
-                self.rolling[key] = parent.rolling[key] + self._volatility_at(added,
-                                                                              window_months)
+                # the new point's volatility: the last-point one when it was asked already
+                # (the price indicators ask it first), both being _volatility_at(points[-1:])
+                last = self.rolling.get((window_months, True))
+                added = () if self.grown is None else last if last is not None else \
+                    self._volatility_at(self.points[-1:], window_months)
+                self.rolling[key] = parent.rolling[key] + added
             else:
                 self.rolling[key] = self._volatility_at(
                     self.points[-1:] if last_only else self.points, window_months)
@@ -471,8 +484,8 @@ class _Prepared:
         scale = math.sqrt(_PERIODS_PER_YEAR[self.frequency])
         result = []
         for index, when in points:
-            window = tuple(returns[i] for i in range(index - width + 1, index + 1)
-                           if i in returns)
+            window = tuple([returns[i] for i in range(index - width + 1, index + 1)
+                            if i in returns])
             if len(window) >= needed:
                 result.append((when, _stdev(window) * scale))
         return tuple(result)
@@ -635,6 +648,16 @@ def price_change_series(history: Sequence[tuple[date, float]], months: int, *,
     return list(prepared.change_series(steps))
 
 
+def change_points(history: Sequence[tuple[date, float]], months: int, *,
+                  frequency: Frequency | None = None) -> tuple[tuple[date, float], ...]:
+    """:func:`price_change_series` as the remembered tuple, not a copy (for reading)."""
+    prepared = _prepared(history, frequency)
+    steps = steps_for_months(months, prepared.frequency)
+    if steps is None or steps <= 0:
+        return ()
+    return prepared.change_series(steps)
+
+
 def latest_price_change(history: Sequence[tuple[date, float]], months: int, *,
                         frequency: Frequency | None = None) -> tuple[date, float] | None:
     """The last point of :func:`price_change_series` (None when it is empty), without
@@ -684,7 +707,7 @@ def _stdev(values: tuple[float, ...]) -> float:
     """Sample standard deviation (statistics.stdev is exact but 50x slower), memoised: the
     windows of a history's earlier points recur each time the history grows."""
     mean = math.fsum(values) / len(values)
-    return math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (len(values) - 1))
+    return math.sqrt(math.fsum([(v - mean) ** 2 for v in values]) / (len(values) - 1))
 
 
 def _returns(history: Sequence[tuple[date, float]], frequency: Frequency | None
@@ -720,6 +743,12 @@ def volatility_series(history: Sequence[tuple[date, float]], *,
     least 75 % of its returns (and at least 2) must exist, gaps are never bridged.
     """
     return _rolling_volatility(history, window_months, frequency, last_only=False)
+
+
+def volatility_points(history: Sequence[tuple[date, float]], *,
+                      frequency: Frequency | None = None) -> tuple[tuple[date, float], ...]:
+    """:func:`volatility_series` (default window) as the remembered tuple, not a copy."""
+    return _prepared(history, frequency).rolling_volatility(None, False)
 
 
 def volatility(history: Sequence[tuple[date, float]], *, window_months: int | None = None,

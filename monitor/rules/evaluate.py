@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import itertools
 import json
 import math
 import operator
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -175,12 +176,13 @@ def _scored_rows(fitted: BaseEstimator, X: np.ndarray) -> np.ndarray:
 
 
 def _judged(rule: EffectiveRule, fitted: BaseEstimator, X: np.ndarray, dates: list[date],
-            decision: float, note: str, *, checked: bool) -> Signal:
+            decision: float, note: str, *, checked: bool, params: str | None = None
+            ) -> Signal:
     """The signal of a fitted detector's decision on the latest row."""
     value = float(X[-1, 0]) if X.shape[1] == 1 else None
     level, threshold = _level(rule, fitted, X, decision, checked=checked)
     labels = (("detector", rule.rule.detector.kind),)
-    evidence = _evidence(rule, fitted, X, decision, dates[-1]) + note
+    evidence = _evidence(rule, fitted, X, decision, dates[-1], params) + note
     return Signal(rule=rule.rule.name, mineral=rule.mineral, indicator=rule.rule.indicator,
                   firing=level is not None, level=level, value=value, threshold=threshold,
                   as_of=dates[-1], state=SignalState.OK, reason=evidence, labels=labels,
@@ -208,6 +210,10 @@ def build_matrix(columns: Sequence[Series]) -> tuple[list[date], np.ndarray, int
 def _single_column(column: Series) -> tuple[list[date], np.ndarray, int] | None:
     """``build_matrix`` of one series whose dates strictly increase (every series critmon
     builds), in vectorised form; None for any other series (the general path handles it)."""
+    if len(column) == 1:  # a one-point series (the current value of an indicator)
+        when, value = column[0]
+        if type(value) is float and math.isfinite(value):
+            return [when], np.array([[value]], dtype=float), 0
     dates = [d for d, _ in column]
     if not all(map(operator.lt, dates, dates[1:])):
         return None
@@ -239,10 +245,16 @@ def _level(rule: EffectiveRule, fitted: BaseEstimator, X: np.ndarray, decision: 
 
 
 def _evidence(rule: EffectiveRule, fitted: BaseEstimator, X: np.ndarray, decision: float,
-              at: date) -> str:
-    params = ", ".join(f"{k}={v}" for k, v in sorted(rule.params.items()))
+              at: date, params: str | None = None) -> str:
+    """``params``: :func:`_params_text` of the rule, when the caller kept it."""
+    if params is None:
+        params = _params_text(rule)
     return (f"{rule.rule.detector.kind}({params}) on {rule.rule.indicator} at {at}: "
             f"decision {decision:+.3f} over {len(X)} points")
+
+
+def _params_text(rule: EffectiveRule) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(rule.params.items()))
 
 
 def _summary(rule: EffectiveRule, level: str | None, value: float | None,
@@ -261,6 +273,18 @@ def _quiet(rule: EffectiveRule, as_of: date, state: SignalState, reason: str) ->
     return Signal(rule=rule.rule.name, mineral=rule.mineral, indicator=rule.rule.indicator,
                   firing=False, as_of=as_of, state=state, reason=reason,
                   labels=(("detector", rule.rule.detector.kind),))
+
+
+def no_data_signal(rule: EffectiveRule, as_of: date, reason: str) -> Signal:
+    """The signal of a rule missing the data of some of its indicators (``reason``)."""
+    return _quiet(rule, as_of, SignalState.NO_DATA, reason)
+
+
+def _missing_reason(indicators: Sequence[str], columns: Sequence[Series]) -> str:
+    """The no-data reason: the indicators whose column is empty (all without ``columns``)."""
+    missing = [i for i, column in itertools.zip_longest(indicators, columns)
+               if not column]
+    return f"no data for {', '.join(missing)}"
 
 
 def _data_key(X: np.ndarray) -> str:
@@ -286,29 +310,50 @@ class RuleEvaluator:
         self._fitted: dict[int, tuple[str, BaseEstimator]] = {}
         self._matrices: dict[int, tuple[Series, list[date], np.ndarray]] = {}
         self._built: dict[str, BaseEstimator] = {}
+        self._texts: dict[int, tuple[EffectiveRule, str]] = {}
         self.fits = 0
 
     def evaluate(self, rules: Sequence[EffectiveRule],
-                 series: Mapping[str, Mapping[str, Series]], *, as_of: date) -> list[Signal]:
-        """The signals of :func:`evaluate_rules` (``now`` does not change them)."""
+                 series: Mapping[str, Mapping[str, Series]], *, as_of: date,
+                 finish: Callable[[Signal], Signal] | None = None,
+                 no_data: Callable[[EffectiveRule, str], Signal] | None = None
+                 ) -> list[Signal]:
+        """The signals of :func:`evaluate_rules` (``now`` does not change them).
+
+        ``finish`` (a replay labels and annotates every signal) is applied to each signal
+        returned; ``no_data(rule, reason)`` must then give ``finish`` of the no-data signal
+        (:func:`no_data_signal`) and is called instead, so the many signals of rules without
+        data, which name the date and so are never reused, are built once, not twice.
+        """
         signals = []
+        last, prototypes = self._last, self._rules
         for rule in rules:
             if not rule.enabled:
                 continue
-            _, prototype, indicators = self._prototype(rule)  # first: forgets a dead rule
-            mine = series.get(rule.mineral, {})
-            columns = tuple(mine.get(i) or [] for i in indicators)
-            previous = self._last.get(id(rule))
-            if previous is not None and previous[0] == columns and previous[1] is not None:
-                signals.append(previous[1])
+            known = prototypes.get(id(rule))
+            if known is None or known[0] is not rule:
+                known = self._prototype(rule)  # first: forgets a dead rule
+            _, prototype, indicators, everything = known
+            mine = series.get(rule.mineral)
+            columns = tuple(mine.get(i) or [] for i in indicators) if mine else None
+            if columns is None or not all(columns):  # no data: a signal naming the date
+                last.pop(id(rule), None)
+                reason = everything if columns is None else _missing_reason(indicators,
+                                                                            columns)
+                signals.append(no_data_signal(rule, as_of, reason) if no_data is None
+                               else no_data(rule, reason))
                 continue
-            signal, reusable = self._evaluate(rule, prototype, indicators, columns, as_of)
-            self._last[id(rule)] = (columns, signal if reusable else None)
-            signals.append(signal)
+            previous = last.get(id(rule))
+            if previous is not None and previous[0] == columns and previous[1] is not None:
+                signals.append(previous[1] if finish is None else finish(previous[1]))
+                continue
+            signal, reusable = self._evaluate(rule, prototype, columns, as_of)
+            last[id(rule)] = (columns, signal if reusable else None)
+            signals.append(signal if finish is None else finish(signal))
         return signals
 
     def _prototype(self, rule: EffectiveRule
-                   ) -> tuple[EffectiveRule, BaseEstimator, tuple[str, ...]]:
+                   ) -> tuple[EffectiveRule, BaseEstimator, tuple[str, ...], str]:
         known = self._rules.get(id(rule))
         if known is None or known[0] is not rule:
             # prototypes are never fitted (``_fit`` fits a copy): rules of equal detector
@@ -317,7 +362,8 @@ class RuleEvaluator:
             prototype = self._built.get(key)
             if prototype is None:
                 prototype = self._built[key] = rule.build()
-            known = (rule, prototype, rule.indicators)
+            indicators = rule.indicators
+            known = (rule, prototype, indicators, _missing_reason(indicators, ()))
             self._rules[id(rule)] = known
             self._last.pop(id(rule), None)
             self._fitted.pop(id(rule), None)
@@ -325,13 +371,9 @@ class RuleEvaluator:
         return known
 
     def _evaluate(self, rule: EffectiveRule, prototype: BaseEstimator,
-                  indicators: tuple[str, ...], columns: tuple[Series, ...], as_of: date
-                  ) -> tuple[Signal, bool]:
-        """The signal, and whether it can be reused for equal series at another date."""
-        missing = [i for i, column in zip(indicators, columns, strict=True) if not column]
-        if missing:
-            return _quiet(rule, as_of, SignalState.NO_DATA,
-                          f"no data for {', '.join(missing)}"), False
+                  columns: tuple[Series, ...], as_of: date) -> tuple[Signal, bool]:
+        """The signal of columns that all hold data, and whether it can be reused for equal
+        series at another date."""
         dates, X, dropped = self._matrix(rule, columns)
         note = f"; skipped {dropped} non-finite value{'s' * (dropped != 1)}" if dropped else ""
         needed = insufficient_history(prototype, len(X))
@@ -343,7 +385,16 @@ class RuleEvaluator:
         rows = _scored_rows(fitted, X)
         decision = float((fitted.decision_checked(rows) if checked
                           else fitted.decision_function(rows))[-1])
-        return _judged(rule, fitted, X, dates, decision, note, checked=checked), True
+        return _judged(rule, fitted, X, dates, decision, note, checked=checked,
+                       params=self._params_text(rule)), True
+
+    def _params_text(self, rule: EffectiveRule) -> str:
+        """:func:`_params_text`, once per rule object (held, like :meth:`_prototype`'s
+        detectors built once from the same parameters)."""
+        known = self._texts.get(id(rule))
+        if known is None or known[0] is not rule:
+            known = self._texts[id(rule)] = (rule, _params_text(rule))
+        return known[1]
 
     def _matrix(self, rule: EffectiveRule, columns: tuple[Series, ...]
                 ) -> tuple[list[date], np.ndarray, int]:

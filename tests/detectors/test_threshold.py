@@ -142,3 +142,24 @@ def test_fit_does_not_change_params() -> None:
     assert detector.thresholds is thresholds
     np.testing.assert_array_equal(detector.thresholds_, [50.0, 75.0])
     assert detector.offset_ == -50.0
+
+
+@pytest.mark.parametrize("direction", ["above", "below"])
+def test_one_row_is_held_where_it_enters_as_the_latch_says(direction: str) -> None:
+    """``_held`` of a single row skips the latch: over one row, the latch (which starts
+    released) holds exactly where the row enters, since entering and leaving exclude each
+    other. Checked against the latch itself on both sides of every threshold and margin."""
+    from detectors.threshold import _latch
+
+    thresholds = [1.0, 2.0] if direction == "above" else [-1.0, -2.0]
+    detector = ThresholdDetector(thresholds=thresholds, hysteresis=0.5,
+                                 direction=direction).fit(np.zeros((1, 2)))
+    sign = 1.0 if direction == "above" else -1.0
+    for value in (-3.0, -2.0, -1.6, -1.0, -0.5, 0.0, 0.5, 1.0, 1.4, 1.5, 1.6, 2.0, 2.4, 3.0):
+        oriented = sign * np.array([[value, -value]])
+        values = oriented[:, :, np.newaxis]
+        bounds = sign * detector.thresholds_
+        expected = _latch(values > bounds, values <= bounds - 0.5)
+        assert (detector._held(oriented) == expected).all(), value
+        assert detector.predict_level(np.array([[value, -value]]))[0] == \
+            expected.sum(axis=2).max(axis=1)[0]
