@@ -1,4 +1,10 @@
-"""The news path of a poll: parse the payload, drop known items, tag, classify, dedup, save.
+"""The news path of a poll: parse the payload, drop known items, tag, dedup, save.
+
+Classification is deferred: readable items are stored pending and classified in one batch
+(:func:`classify_pending`) before anything reads them (``NewsStore.items`` and
+``first_seen_between`` call it), so a poll costs parse and store only, and the evaluation never
+sees an unclassified item. A crash between the store and the classification loses nothing:
+the pending items are classified at the next read.
 
 ``polling.poll_source`` calls :func:`ingest_news` for news sources. The pipeline's parts that
 depend on configuration (the minerals for the tagger, the news settings, where to cache the
@@ -104,9 +110,13 @@ class IngestOutcome:
 def build_records(items: Sequence[NewsItem], *, source: NewsSource, pipeline: NewsPipeline,
                   fetched_at: datetime, dedup: DedupIndex,
                   readings: Sequence[Reading] | None = None,
-                  classified: Sequence[Classification] | None = None) -> list[NewsRecord]:
+                  classified: Sequence[Classification] | None = None,
+                  defer: bool = False) -> list[NewsRecord]:
     """Identify the language, tag, classify and dedup new items (pure apart from the first
     load of the classifier and the language models).
+
+    ``defer``: leave the readable items unclassified (``classification`` None, stored pending
+    for :func:`classify_pending`).
 
     An item in a language critmon does not read is stored with its language code and the
     kind ``unread_language``: never classified or tagged as if it were English.
@@ -115,14 +125,14 @@ def build_records(items: Sequence[NewsItem], *, source: NewsSource, pipeline: Ne
     """
     if readings is None:
         readings = [pipeline.language.read(i.title, i.summary, i.lang) for i in items]
-    if classified is None:
+    if classified is None and not defer:
         readable = [(r.title, r.summary, r.base) for r in readings if r.readable]
         classified = pipeline.classifier.classify_many(readable) if readable else []
-    results = iter(classified)
+    results = iter(classified or ())
     records = []
     for item, reading in zip(items, readings, strict=True):
         item = replace(item, lang=reading.lang)
-        result = next(results) if reading.readable else UNREAD
+        result = (None if defer else next(results)) if reading.readable else UNREAD
         tags = _tags(pipeline, reading)
         minerals = tags.minerals or tuple(source.minerals)
         canonical = canonical_url(item.url)
@@ -150,7 +160,8 @@ def _tags(pipeline: NewsPipeline, reading: Reading) -> Tags:
 
 def ingest_news(source: NewsSource, result: FetchResult, store: Store, now: datetime,
                 pipeline: NewsPipeline | None = None) -> IngestOutcome:
-    """Parse, tag, classify, dedup and save the items of one fetched payload."""
+    """Parse, tag, dedup and save the items of one fetched payload (classified when next read:
+    :func:`classify_pending`)."""
     return ingest_news_batch([(source, result)], store, now, pipeline)[0]
 
 
@@ -162,8 +173,8 @@ def ingest_news_batch(payloads: Sequence[tuple[NewsSource, FetchResult]], store:
     The result is the same as ingesting them one after another (an item already stored, or
     seen earlier in the batch, is skipped; a story seen earlier is a duplicate of it), but the
     fixed costs are paid once: one look-up of the known ids, one dedup index read from the
-    store, one classifier call, one transaction. With small feeds these fixed costs are most
-    of the work (bench/bench_news.py).
+    store, one transaction. With small feeds these fixed costs are most of the work
+    (bench/bench_news.py). The readable items are stored pending classification.
     """
     pipeline = pipeline or pipeline_for_store(store)
     news = NewsStore(store)
@@ -183,15 +194,12 @@ def ingest_news_batch(payloads: Sequence[tuple[NewsSource, FetchResult]], store:
     if everything:
         dedup = _dedup_index(news, everything, now, pipeline.settings)
         readings = [pipeline.language.read(i.title, i.summary, i.lang) for i in everything]
-        readable = [(r.title, r.summary, r.base) for r in readings if r.readable]
-        results = iter(pipeline.classifier.classify_many(readable) if readable else [])
         start = 0
         for n, ((source, _), items) in enumerate(zip(payloads, fresh, strict=True)):
             mine = readings[start:start + len(items)]
             start += len(items)
             records[n] = build_records(items, source=source, pipeline=pipeline,
-                                       fetched_at=now, dedup=dedup, readings=mine,
-                                       classified=[next(results) for r in mine if r.readable])
+                                       fetched_at=now, dedup=dedup, readings=mine, defer=True)
     saved = [0] * len(payloads)
     if everything:
         with store.transaction():
@@ -225,6 +233,34 @@ def _dedup_index(news: NewsStore, fresh: Sequence[NewsItem], now: datetime,
     for canonical, item_id in news.url_owners(canonical_url(i.url) for i in fresh).items():
         index.add(item_id, canonical, "", earliest)
     return index
+
+
+# --------------------------------------------------------------------------- classification
+
+#: Pending items classified per classifier call (bounds the memory of a large backlog).
+CLASSIFY_CHUNK = 2_000
+
+
+def classify_pending(store: Store, pipeline: NewsPipeline | None = None) -> int:
+    """Classify the stored items ingest left pending, in batches; return how many.
+
+    Each item is read as :func:`build_records` read it at ingest (its stored language, the
+    traditional Chinese simplified), so it gets the classification an immediate one would
+    have given it. Runs in the caller's transaction when there is one: an evaluation rolled
+    back leaves the items pending, to be classified by the next.
+    """
+    news = NewsStore(store)
+    done = 0
+    while rows := news.pending(CLASSIFY_CHUNK):
+        pipeline = pipeline or pipeline_for_store(store)
+        readings = [pipeline.language.reading_as(title, summary, lang)
+                    for _, title, summary, lang in rows]
+        results = pipeline.classifier.classify_many(
+            [(r.title, r.summary, r.base) for r in readings])
+        news.set_classifications([(row[0], result) for row, result in zip(rows, results,
+                                                                          strict=True)])
+        done += len(rows)
+    return done
 
 
 # --------------------------------------------------------------------------- default pipeline

@@ -143,6 +143,15 @@ class LanguageIdentifier:
             return Reading(other[1] if other[1] != "other" else "und", title, summary)
         return Reading(self.latin_language(sample, declared), title, summary)
 
+    def reading_as(self, title: str, summary: str, lang: str) -> Reading:
+        """The reading of an item whose language :meth:`read` already found (and that was
+        stored with it): the same texts again, traditional Chinese simplified."""
+        if lang == "zh-Hant":
+            converter = self._opencc()
+            return Reading(lang, converter.convert(title),
+                           converter.convert(summary) if summary else "")
+        return Reading(lang, title, summary)
+
     def _chinese(self, title: str, summary: str) -> Reading:
         converter = self._opencc()
         simple_title = converter.convert(title)

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from monitor.news.items import NewsRecord
+from monitor.news.items import Classification, NewsRecord
 from monitor.store.database import Store
 from monitor.store.schema import apply_news_migrations, news_migrations
 
@@ -54,6 +54,30 @@ class NewsStore:
                  for mineral, direct in (*((m, 1) for m in r.minerals),
                                          *((m, 0) for m in r.inferred_minerals))])
         return new
+
+    def pending(self, limit: int) -> list[tuple[str, str, str, str]]:
+        """(id, title, summary, lang) of up to ``limit`` items stored pending classification."""
+        rows = self.db.execute(
+            "SELECT id, title, summary, lang FROM news_items WHERE kind IS NULL ORDER BY id"
+            " LIMIT ?", [limit]).fetchall()
+        return [(r[0], r[1], r[2] or "", r[3] or "en") for r in rows]
+
+    def set_classifications(self, results: Sequence[tuple[str, Classification]]) -> None:
+        """Store the classification of pending items (an item classified meanwhile by another
+        process keeps its own: both came from the same model)."""
+        with self.store.transaction():
+            self.db.conn.executemany(
+                "UPDATE news_items SET kind = ?, is_supply_risk_event = ?, confidence = ?,"
+                " risk_confidence = ? WHERE id = ? AND kind IS NULL",
+                [(c.kind, int(c.is_supply_risk_event), c.confidence, c.risk_confidence, item_id)
+                 for item_id, c in results])
+
+    def classify_pending(self) -> None:
+        """Classify the items ingest stored pending before reading (one indexed query when
+        there are none): nothing is ever read unclassified."""
+        from monitor.news.ingest import classify_pending  # the classifier: only when needed
+
+        classify_pending(self.store)
 
     # ------------------------------------------------------------------ reading
 
@@ -104,6 +128,7 @@ class NewsStore:
               risk_only: bool = False, include_duplicates: bool = False,
               limit: int | None = None) -> list[dict[str, Any]]:
         """Stored items, newest first, each with ``minerals`` (all tags) and ``at``."""
+        self.classify_pending()
         where, params = [], []
         if since is not None:
             where.append(f"{EVENT_TIME_SQL} >= ?")
@@ -134,6 +159,7 @@ class NewsStore:
     def first_seen_between(self, after: datetime | None, until: datetime
                            ) -> list[dict[str, Any]]:
         """Original supply-risk items first fetched in ``(after, until]``, oldest first."""
+        self.classify_pending()
         sql = (f"SELECT i.*, {EVENT_TIME_SQL} AS at, (SELECT group_concat(mineral, ',') FROM"
                f" (SELECT mineral FROM news_tags t WHERE t.item_id = i.id ORDER BY mineral) AS tags)"
                f" AS minerals FROM news_items i WHERE i.is_supply_risk_event = 1"
@@ -148,11 +174,13 @@ class NewsStore:
 
 def _item_row(record: NewsRecord) -> tuple[Any, ...]:
     item, result = record.item, record.classification
+    classified: tuple[Any, ...] = (
+        (result.kind, int(result.is_supply_risk_event), result.confidence,
+         result.risk_confidence) if result is not None else (None, None, None, None))
     return (
         item.id, item.source, item.url, record.canonical_url, item.title, item.summary,
         item.published_at.isoformat() if item.published_at else None,
-        record.fetched_at.isoformat(), item.lang, result.kind,
-        int(result.is_supply_risk_event), result.confidence, result.risk_confidence,
+        record.fetched_at.isoformat(), item.lang, *classified,
         record.country, record.dedup_of,
     )
 
