@@ -275,6 +275,13 @@ def _resolve_entries(parsed: Any, base: str) -> bool:
     """Resolve each entry's id, link and alternate link hrefs against ``base`` as feedparser
     would have; False (nothing changed) when one of them is a case it resolves differently."""
     resolved: list[tuple[Any, str, str]] = []
+    joined: dict[str, str] = {}  # an entry's link is usually also its alternate href
+
+    def join(value: str) -> str:
+        if value not in joined:
+            joined[value] = _feedparser_urljoin(base, value)
+        return joined[value]
+
     for entry in parsed.entries:
         # Only alternate links are read (``_alternate_link``); an enclosure's is never resolved
         for holder, key in ((entry, "link"), *((link, "href") for link in entry.get("links") or ()
@@ -284,9 +291,9 @@ def _resolve_entries(parsed: Any, base: str) -> bool:
                 continue
             if not value or "&" in value:  # an empty href or an entity-repaired link
                 return False
-            resolved.append((holder, key, _feedparser_urljoin(base, value)))
+            resolved.append((holder, key, join(value)))
         if entry.get("id"):
-            resolved.append((entry, "id", _feedparser_urljoin(base, entry["id"])))
+            resolved.append((entry, "id", join(entry["id"])))
     for holder, key, value in resolved:
         holder[key] = value
     return True
