@@ -15,61 +15,30 @@ the daemon last recorded there and the directory of the database file.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
-from pathlib import Path
-from typing import TYPE_CHECKING
 
-import yaml
-
-from monitor.config.load import Config, default_config_dir
-from monitor.config.minerals import Mineral, MineralsFile
 from monitor.config.rules import NewsSettings
 from monitor.config.sources import FederalRegisterSource, HtmlListSource, NewsSource, RssSource
 from monitor.core.models import FetchResult
 from monitor.core.untrusted import clean_text
 from monitor.news.dedup import DedupIndex, canonical_url
 from monitor.news.items import Classification, NewsItem, NewsRecord, ParsedFeed
-from monitor.news.language import LanguageIdentifier, Reading, default_identifier
+from monitor.news.language import Reading
+from monitor.news.pipeline import NewsPipeline, pipeline_for_store
 from monitor.news.store import NewsStore
-from monitor.news.tagging import Tagger, Tags
+from monitor.news.tagging import Tags
 from monitor.store.database import Store
 
-if TYPE_CHECKING:  # imported where used: the classifier loads scikit-learn, the parser feedparser
-    from monitor.news.classify import NewsClassifier
+__all__ = ["NEWS_SOURCE_TYPES", "UNREAD", "IngestOutcome", "NewsPipeline", "build_records",
+           "classify_pending", "ingest_news", "ingest_news_batch", "parse_news_payload",
+           "pipeline_for_store"]
 
 log = logging.getLogger(__name__)
 
 NEWS_SOURCE_TYPES = (RssSource, FederalRegisterSource, HtmlListSource)
-
-
-@dataclass
-class NewsPipeline:
-    """What ingesting news needs besides the payload: tagger, settings, classifier."""
-
-    tagger: Tagger
-    settings: NewsSettings = field(default_factory=NewsSettings)
-    cache_dir: Path | None = None
-    _classifier: NewsClassifier | None = None
-    language: LanguageIdentifier = field(default_factory=default_identifier)
-
-    @classmethod
-    def from_config(cls, config: Config, state_dir: Path | None) -> NewsPipeline:
-        """The pipeline for a loaded config; the classifier is cached in ``state_dir``."""
-        return cls(Tagger(config.minerals.minerals), config.rules.news, state_dir)
-
-    @property
-    def classifier(self) -> NewsClassifier:
-        """The classifier, loaded or fitted at first use."""
-        if self._classifier is None:
-            from monitor.news.classify import load_classifier
-
-            self._classifier = load_classifier(self.cache_dir)
-        return self._classifier
 
 
 def parse_news_payload(source: NewsSource, result: FetchResult) -> ParsedFeed:
@@ -242,68 +211,6 @@ CLASSIFY_CHUNK = 2_000
 
 
 def classify_pending(store: Store, pipeline: NewsPipeline | None = None) -> int:
-    """Classify the stored items ingest left pending, in batches; return how many.
-
-    Each item is read as :func:`build_records` read it at ingest (its stored language, the
-    traditional Chinese simplified), so it gets the classification an immediate one would
-    have given it. Runs in the caller's transaction when there is one: an evaluation rolled
-    back leaves the items pending, to be classified by the next.
-    """
-    news = NewsStore(store)
-    done = 0
-    while rows := news.pending(CLASSIFY_CHUNK):
-        pipeline = pipeline or pipeline_for_store(store)
-        readings = [pipeline.language.reading_as(title, summary, lang)
-                    for _, title, summary, lang in rows]
-        results = pipeline.classifier.classify_many(
-            [(r.title, r.summary, r.base) for r in readings])
-        news.set_classifications([(row[0], result) for row, result in zip(rows, results,
-                                                                          strict=True)])
-        done += len(rows)
-    return done
-
-
-# --------------------------------------------------------------------------- default pipeline
-
-_PIPELINES: dict[tuple[str, str], NewsPipeline] = {}
-_PIPELINES_LOCK = threading.Lock()
-
-
-def pipeline_for_store(store: Store) -> NewsPipeline:
-    """The pipeline for a store when the caller has none: the recorded config, the DB's dir."""
-    files = store.last_config_files() or {}
-    minerals_text = files.get("minerals.yaml") or _default_text("minerals.yaml")
-    rules_text = files.get("rules.yaml") or ""
-    cache_dir = database_dir(store)
-    key = (hashlib.sha256((minerals_text + "\0" + rules_text).encode()).hexdigest(),
-           str(cache_dir or ""))
-    with _PIPELINES_LOCK:
-        if key not in _PIPELINES:
-            _PIPELINES[key] = NewsPipeline(Tagger(_minerals(minerals_text)),
-                                           _news_settings(rules_text), cache_dir)
-        return _PIPELINES[key]
-
-
-def database_dir(store: Store) -> Path | None:
-    """The directory of the store's database file; None for an in-memory or PostgreSQL
-    store."""
-    path = store.path()
-    return path.parent if path is not None else None
-
-
-def _default_text(name: str) -> str:
-    return (default_config_dir() / name).read_text(encoding="utf-8")
-
-
-def _minerals(text: str) -> tuple[Mineral, ...]:
-    return MineralsFile.model_validate(yaml.safe_load(text)).minerals
-
-
-def _news_settings(rules_text: str) -> NewsSettings:
-    data = yaml.safe_load(rules_text) if rules_text else None
-    block = data.get("news") if isinstance(data, dict) else None
-    try:
-        return NewsSettings.model_validate(block or {})
-    except ValueError as exc:  # the daemon validated this config; be safe all the same
-        log.warning("invalid news settings in the recorded rules.yaml (%s); using defaults", exc)
-        return NewsSettings()
+    """Classify the stored items ingest left pending, in batches; return how many
+    (``NewsStore.classify_pending``, which every read of the news runs first)."""
+    return NewsStore(store).classify_pending(pipeline, chunk=CLASSIFY_CHUNK)

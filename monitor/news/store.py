@@ -11,11 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor.news.items import Classification, NewsRecord
 from monitor.store.database import Store
 from monitor.store.schema import apply_news_migrations, news_migrations
+
+if TYPE_CHECKING:
+    from monitor.news.pipeline import NewsPipeline
 
 #: When an item became public: its publication time, or when we first saw it if that is
 #: earlier (a feed's clock can be wrong) or unknown.
@@ -72,12 +75,31 @@ class NewsStore:
                 [(c.kind, int(c.is_supply_risk_event), c.confidence, c.risk_confidence, item_id)
                  for item_id, c in results])
 
-    def classify_pending(self) -> None:
-        """Classify the items ingest stored pending before reading (one indexed query when
-        there are none): nothing is ever read unclassified."""
-        from monitor.news.ingest import classify_pending  # the classifier: only when needed
+    def classify_pending(self, pipeline: NewsPipeline | None = None, *,
+                         chunk: int = 2_000) -> int:
+        """Classify the items ingest stored pending, ``chunk`` at a time; return how many.
 
-        classify_pending(self.store)
+        Every read of the news runs it first (one indexed query when nothing is pending):
+        nothing is ever read unclassified. Each item is read as ingest read it (its stored
+        language, traditional Chinese simplified again), so it gets the classification an
+        immediate one would have given it. Runs in the caller's transaction when there is one:
+        an evaluation rolled back leaves the items pending, to be classified by the next.
+        ``pipeline``: the database's own (``pipeline_for_store``) when None.
+        """
+        done = 0
+        while rows := self.pending(chunk):
+            if pipeline is None:  # the classifier (scikit-learn) only when something waits
+                from monitor.news.pipeline import pipeline_for_store
+
+                pipeline = pipeline_for_store(self.store)
+            readings = [pipeline.language.reading_as(title, summary, lang)
+                        for _, title, summary, lang in rows]
+            results = pipeline.classifier.classify_many(
+                [(r.title, r.summary, r.base) for r in readings])
+            self.set_classifications([(row[0], result)
+                                      for row, result in zip(rows, results, strict=True)])
+            done += len(rows)
+        return done
 
     # ------------------------------------------------------------------ reading
 
