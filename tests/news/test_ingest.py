@@ -114,9 +114,10 @@ def rows_by_title(rows: dict[str, dict[str, object]]) -> dict[str, dict[str, obj
 
 
 def test_a_classification_rolled_back_leaves_the_items_pending_for_the_next_read(
-        tmp_path: Path, pipeline: NewsPipeline) -> None:
-    """An evaluation killed after classifying (its transaction rolled back) loses nothing."""
-    with Store.open(tmp_path / "news.db") as store:
+        store_url: str, pipeline: NewsPipeline) -> None:
+    """An evaluation killed after classifying (its transaction rolled back) loses nothing.
+    On SQLite and on PostgreSQL."""
+    with Store.open(store_url) as store:
         ingest_news_batch(payloads(), store, NOW, pipeline)  # type: ignore[arg-type]
         try:
             with store.transaction():
