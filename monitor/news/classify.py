@@ -554,6 +554,14 @@ def load_classifier(cache_dir: Path | None = None) -> NewsClassifier:
     with _LOCK:
         if memo in _LOADED:
             return _LOADED[memo]
+        # The fit is deterministic: a classifier of the same key loaded for another directory
+        # is this one (deferred classification reads the store's directory, not the poll's).
+        same = next((c for (_, k), c in _LOADED.items() if k == key), None)
+        if same is not None:
+            if cache_dir and not _cache_path(cache_dir, key).exists():
+                _save_cached(cache_dir, key, same)
+            _LOADED[memo] = same
+            return same
         classifier = _load_cached(cache_dir, key) if cache_dir else None
         if classifier is None:
             items = parse_labels(corpus.decode("utf-8"), origin=CORPUS_FILE)

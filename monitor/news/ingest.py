@@ -1,4 +1,10 @@
-"""The news path of a poll: parse the payload, drop known items, tag, classify, dedup, save.
+"""The news path of a poll: parse the payload, drop known items, tag, dedup, save.
+
+Classification is deferred: readable items are stored pending and classified in one batch
+(:func:`classify_pending`) before anything reads them (``NewsStore.items`` and
+``first_seen_between`` call it), so a poll costs parse and store only, and the evaluation never
+sees an unclassified item. A crash between the store and the classification loses nothing:
+the pending items are classified at the next read.
 
 ``polling.poll_source`` calls :func:`ingest_news` for news sources. The pipeline's parts that
 depend on configuration (the minerals for the tagger, the news settings, where to cache the
@@ -9,61 +15,30 @@ the daemon last recorded there and the directory of the database file.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
-from pathlib import Path
-from typing import TYPE_CHECKING
 
-import yaml
-
-from monitor.config.load import Config, default_config_dir
-from monitor.config.minerals import Mineral, MineralsFile
 from monitor.config.rules import NewsSettings
 from monitor.config.sources import FederalRegisterSource, HtmlListSource, NewsSource, RssSource
 from monitor.core.models import FetchResult
 from monitor.core.untrusted import clean_text
 from monitor.news.dedup import DedupIndex, canonical_url
 from monitor.news.items import Classification, NewsItem, NewsRecord, ParsedFeed
-from monitor.news.language import LanguageIdentifier, Reading, default_identifier
+from monitor.news.language import Reading
+from monitor.news.pipeline import NewsPipeline, pipeline_for_store
 from monitor.news.store import NewsStore
-from monitor.news.tagging import Tagger, Tags
+from monitor.news.tagging import Tags
 from monitor.store.database import Store
 
-if TYPE_CHECKING:  # imported where used: the classifier loads scikit-learn, the parser feedparser
-    from monitor.news.classify import NewsClassifier
+__all__ = ["NEWS_SOURCE_TYPES", "UNREAD", "IngestOutcome", "NewsPipeline", "build_records",
+           "classify_pending", "ingest_news", "ingest_news_batch", "parse_news_payload",
+           "pipeline_for_store"]
 
 log = logging.getLogger(__name__)
 
 NEWS_SOURCE_TYPES = (RssSource, FederalRegisterSource, HtmlListSource)
-
-
-@dataclass
-class NewsPipeline:
-    """What ingesting news needs besides the payload: tagger, settings, classifier."""
-
-    tagger: Tagger
-    settings: NewsSettings = field(default_factory=NewsSettings)
-    cache_dir: Path | None = None
-    _classifier: NewsClassifier | None = None
-    language: LanguageIdentifier = field(default_factory=default_identifier)
-
-    @classmethod
-    def from_config(cls, config: Config, state_dir: Path | None) -> NewsPipeline:
-        """The pipeline for a loaded config; the classifier is cached in ``state_dir``."""
-        return cls(Tagger(config.minerals.minerals), config.rules.news, state_dir)
-
-    @property
-    def classifier(self) -> NewsClassifier:
-        """The classifier, loaded or fitted at first use."""
-        if self._classifier is None:
-            from monitor.news.classify import load_classifier
-
-            self._classifier = load_classifier(self.cache_dir)
-        return self._classifier
 
 
 def parse_news_payload(source: NewsSource, result: FetchResult) -> ParsedFeed:
@@ -104,9 +79,13 @@ class IngestOutcome:
 def build_records(items: Sequence[NewsItem], *, source: NewsSource, pipeline: NewsPipeline,
                   fetched_at: datetime, dedup: DedupIndex,
                   readings: Sequence[Reading] | None = None,
-                  classified: Sequence[Classification] | None = None) -> list[NewsRecord]:
+                  classified: Sequence[Classification] | None = None,
+                  defer: bool = False) -> list[NewsRecord]:
     """Identify the language, tag, classify and dedup new items (pure apart from the first
     load of the classifier and the language models).
+
+    ``defer``: leave the readable items unclassified (``classification`` None, stored pending
+    for :func:`classify_pending`).
 
     An item in a language critmon does not read is stored with its language code and the
     kind ``unread_language``: never classified or tagged as if it were English.
@@ -115,14 +94,14 @@ def build_records(items: Sequence[NewsItem], *, source: NewsSource, pipeline: Ne
     """
     if readings is None:
         readings = [pipeline.language.read(i.title, i.summary, i.lang) for i in items]
-    if classified is None:
+    if classified is None and not defer:
         readable = [(r.title, r.summary, r.base) for r in readings if r.readable]
         classified = pipeline.classifier.classify_many(readable) if readable else []
-    results = iter(classified)
+    results = iter(classified or ())
     records = []
     for item, reading in zip(items, readings, strict=True):
         item = replace(item, lang=reading.lang)
-        result = next(results) if reading.readable else UNREAD
+        result = (None if defer else next(results)) if reading.readable else UNREAD
         tags = _tags(pipeline, reading)
         minerals = tags.minerals or tuple(source.minerals)
         canonical = canonical_url(item.url)
@@ -150,7 +129,8 @@ def _tags(pipeline: NewsPipeline, reading: Reading) -> Tags:
 
 def ingest_news(source: NewsSource, result: FetchResult, store: Store, now: datetime,
                 pipeline: NewsPipeline | None = None) -> IngestOutcome:
-    """Parse, tag, classify, dedup and save the items of one fetched payload."""
+    """Parse, tag, dedup and save the items of one fetched payload (classified when next read:
+    :func:`classify_pending`)."""
     return ingest_news_batch([(source, result)], store, now, pipeline)[0]
 
 
@@ -162,8 +142,8 @@ def ingest_news_batch(payloads: Sequence[tuple[NewsSource, FetchResult]], store:
     The result is the same as ingesting them one after another (an item already stored, or
     seen earlier in the batch, is skipped; a story seen earlier is a duplicate of it), but the
     fixed costs are paid once: one look-up of the known ids, one dedup index read from the
-    store, one classifier call, one transaction. With small feeds these fixed costs are most
-    of the work (bench/bench_news.py).
+    store, one transaction. With small feeds these fixed costs are most of the work
+    (bench/bench_news.py). The readable items are stored pending classification.
     """
     pipeline = pipeline or pipeline_for_store(store)
     news = NewsStore(store)
@@ -183,15 +163,12 @@ def ingest_news_batch(payloads: Sequence[tuple[NewsSource, FetchResult]], store:
     if everything:
         dedup = _dedup_index(news, everything, now, pipeline.settings)
         readings = [pipeline.language.read(i.title, i.summary, i.lang) for i in everything]
-        readable = [(r.title, r.summary, r.base) for r in readings if r.readable]
-        results = iter(pipeline.classifier.classify_many(readable) if readable else [])
         start = 0
         for n, ((source, _), items) in enumerate(zip(payloads, fresh, strict=True)):
             mine = readings[start:start + len(items)]
             start += len(items)
             records[n] = build_records(items, source=source, pipeline=pipeline,
-                                       fetched_at=now, dedup=dedup, readings=mine,
-                                       classified=[next(results) for r in mine if r.readable])
+                                       fetched_at=now, dedup=dedup, readings=mine, defer=True)
     saved = [0] * len(payloads)
     if everything:
         with store.transaction():
@@ -227,47 +204,13 @@ def _dedup_index(news: NewsStore, fresh: Sequence[NewsItem], now: datetime,
     return index
 
 
-# --------------------------------------------------------------------------- default pipeline
+# --------------------------------------------------------------------------- classification
 
-_PIPELINES: dict[tuple[str, str], NewsPipeline] = {}
-_PIPELINES_LOCK = threading.Lock()
-
-
-def pipeline_for_store(store: Store) -> NewsPipeline:
-    """The pipeline for a store when the caller has none: the recorded config, the DB's dir."""
-    files = store.last_config_files() or {}
-    minerals_text = files.get("minerals.yaml") or _default_text("minerals.yaml")
-    rules_text = files.get("rules.yaml") or ""
-    cache_dir = database_dir(store)
-    key = (hashlib.sha256((minerals_text + "\0" + rules_text).encode()).hexdigest(),
-           str(cache_dir or ""))
-    with _PIPELINES_LOCK:
-        if key not in _PIPELINES:
-            _PIPELINES[key] = NewsPipeline(Tagger(_minerals(minerals_text)),
-                                           _news_settings(rules_text), cache_dir)
-        return _PIPELINES[key]
+#: Pending items classified per classifier call (bounds the memory of a large backlog).
+CLASSIFY_CHUNK = 2_000
 
 
-def database_dir(store: Store) -> Path | None:
-    """The directory of the store's database file; None for an in-memory or PostgreSQL
-    store."""
-    path = store.path()
-    return path.parent if path is not None else None
-
-
-def _default_text(name: str) -> str:
-    return (default_config_dir() / name).read_text(encoding="utf-8")
-
-
-def _minerals(text: str) -> tuple[Mineral, ...]:
-    return MineralsFile.model_validate(yaml.safe_load(text)).minerals
-
-
-def _news_settings(rules_text: str) -> NewsSettings:
-    data = yaml.safe_load(rules_text) if rules_text else None
-    block = data.get("news") if isinstance(data, dict) else None
-    try:
-        return NewsSettings.model_validate(block or {})
-    except ValueError as exc:  # the daemon validated this config; be safe all the same
-        log.warning("invalid news settings in the recorded rules.yaml (%s); using defaults", exc)
-        return NewsSettings()
+def classify_pending(store: Store, pipeline: NewsPipeline | None = None) -> int:
+    """Classify the stored items ingest left pending, in batches; return how many
+    (``NewsStore.classify_pending``, which every read of the news runs first)."""
+    return NewsStore(store).classify_pending(pipeline, chunk=CLASSIFY_CHUNK)

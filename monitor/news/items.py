@@ -61,12 +61,17 @@ class Classification:
 
 @dataclass(frozen=True, slots=True)
 class NewsRecord:
-    """A news item with everything the pipeline added: the row saved in ``news_items``."""
+    """A news item with everything the pipeline added: the row saved in ``news_items``.
+
+    ``classification`` None: stored pending, classified in batch before the item is next read
+    (``monitor.news.ingest.classify_pending``; docs/news-classifier.md, "Deferred
+    classification").
+    """
 
     item: NewsItem
     canonical_url: str
     fetched_at: datetime
-    classification: Classification
+    classification: Classification | None
     minerals: tuple[str, ...] = ()
     inferred_minerals: tuple[str, ...] = ()
     country: str | None = None

@@ -63,10 +63,13 @@ class Reading:
         return self.base in READ_LANGUAGES
 
 
+_ASCII_NOT_LETTERS = bytes(b for b in range(256) if not chr(b).isalpha() or b > 0x7F)
+
+
 def script_counts(text: str) -> dict[str, int]:
     """Letters per script: ``latin``, ``han``, ``kana`` and the codes of ``_OTHER_SCRIPTS``."""
-    if text.isascii():
-        letters = sum(1 for char in text if char.isalpha())
+    if text.isascii():  # letters are A-Z and a-z: counted in C, not a char at a time
+        letters = len(text.encode("ascii").translate(None, _ASCII_NOT_LETTERS))
         return {"latin": letters} if letters else {}
     counts: dict[str, int] = {}
     for char in text:
@@ -142,6 +145,15 @@ class LanguageIdentifier:
         if other[0] * 2 >= letters:
             return Reading(other[1] if other[1] != "other" else "und", title, summary)
         return Reading(self.latin_language(sample, declared), title, summary)
+
+    def reading_as(self, title: str, summary: str, lang: str) -> Reading:
+        """The reading of an item whose language :meth:`read` already found (and that was
+        stored with it): the same texts again, traditional Chinese simplified."""
+        if lang == "zh-Hant":
+            converter = self._opencc()
+            return Reading(lang, converter.convert(title),
+                           converter.convert(summary) if summary else "")
+        return Reading(lang, title, summary)
 
     def _chinese(self, title: str, summary: str) -> Reading:
         converter = self._opencc()

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from monitor.news.items import NewsRecord
+from monitor.news.items import Classification, NewsRecord
 from monitor.store.database import Store
 from monitor.store.schema import apply_news_migrations, news_migrations
+
+if TYPE_CHECKING:
+    from monitor.news.pipeline import NewsPipeline
 
 #: When an item became public: its publication time, or when we first saw it if that is
 #: earlier (a feed's clock can be wrong) or unknown.
@@ -54,6 +57,49 @@ class NewsStore:
                  for mineral, direct in (*((m, 1) for m in r.minerals),
                                          *((m, 0) for m in r.inferred_minerals))])
         return new
+
+    def pending(self, limit: int) -> list[tuple[str, str, str, str]]:
+        """(id, title, summary, lang) of up to ``limit`` items stored pending classification."""
+        rows = self.db.execute(
+            "SELECT id, title, summary, lang FROM news_items WHERE kind IS NULL ORDER BY id"
+            " LIMIT ?", [limit]).fetchall()
+        return [(r[0], r[1], r[2] or "", r[3] or "en") for r in rows]
+
+    def set_classifications(self, results: Sequence[tuple[str, Classification]]) -> None:
+        """Store the classification of pending items (an item classified meanwhile by another
+        process keeps its own: both came from the same model)."""
+        with self.store.transaction():
+            self.db.conn.executemany(
+                "UPDATE news_items SET kind = ?, is_supply_risk_event = ?, confidence = ?,"
+                " risk_confidence = ? WHERE id = ? AND kind IS NULL",
+                [(c.kind, int(c.is_supply_risk_event), c.confidence, c.risk_confidence, item_id)
+                 for item_id, c in results])
+
+    def classify_pending(self, pipeline: NewsPipeline | None = None, *,
+                         chunk: int = 2_000) -> int:
+        """Classify the items ingest stored pending, ``chunk`` at a time; return how many.
+
+        Every read of the news runs it first (one indexed query when nothing is pending):
+        nothing is ever read unclassified. Each item is read as ingest read it (its stored
+        language, traditional Chinese simplified again), so it gets the classification an
+        immediate one would have given it. Runs in the caller's transaction when there is one:
+        an evaluation rolled back leaves the items pending, to be classified by the next.
+        ``pipeline``: the database's own (``pipeline_for_store``) when None.
+        """
+        done = 0
+        while rows := self.pending(chunk):
+            if pipeline is None:  # the classifier (scikit-learn) only when something waits
+                from monitor.news.pipeline import pipeline_for_store
+
+                pipeline = pipeline_for_store(self.store)
+            readings = [pipeline.language.reading_as(title, summary, lang)
+                        for _, title, summary, lang in rows]
+            results = pipeline.classifier.classify_many(
+                [(r.title, r.summary, r.base) for r in readings])
+            self.set_classifications([(row[0], result)
+                                      for row, result in zip(rows, results, strict=True)])
+            done += len(rows)
+        return done
 
     # ------------------------------------------------------------------ reading
 
@@ -104,6 +150,7 @@ class NewsStore:
               risk_only: bool = False, include_duplicates: bool = False,
               limit: int | None = None) -> list[dict[str, Any]]:
         """Stored items, newest first, each with ``minerals`` (all tags) and ``at``."""
+        self.classify_pending()
         where, params = [], []
         if since is not None:
             where.append(f"{EVENT_TIME_SQL} >= ?")
@@ -134,6 +181,7 @@ class NewsStore:
     def first_seen_between(self, after: datetime | None, until: datetime
                            ) -> list[dict[str, Any]]:
         """Original supply-risk items first fetched in ``(after, until]``, oldest first."""
+        self.classify_pending()
         sql = (f"SELECT i.*, {EVENT_TIME_SQL} AS at, (SELECT group_concat(mineral, ',') FROM"
                f" (SELECT mineral FROM news_tags t WHERE t.item_id = i.id ORDER BY mineral) AS tags)"
                f" AS minerals FROM news_items i WHERE i.is_supply_risk_event = 1"
@@ -148,11 +196,13 @@ class NewsStore:
 
 def _item_row(record: NewsRecord) -> tuple[Any, ...]:
     item, result = record.item, record.classification
+    classified: tuple[Any, ...] = (
+        (result.kind, int(result.is_supply_risk_event), result.confidence,
+         result.risk_confidence) if result is not None else (None, None, None, None))
     return (
         item.id, item.source, item.url, record.canonical_url, item.title, item.summary,
         item.published_at.isoformat() if item.published_at else None,
-        record.fetched_at.isoformat(), item.lang, result.kind,
-        int(result.is_supply_risk_event), result.confidence, result.risk_confidence,
+        record.fetched_at.isoformat(), item.lang, *classified,
         record.country, record.dedup_of,
     )
 

@@ -233,7 +233,30 @@ def lowered_twin(pattern: re.Pattern[str]) -> re.Pattern[str] | None:
 
 
 def _alternation(terms: Iterable[str]) -> str:
-    return "|".join(re.escape(t) for t in sorted(set(terms), key=len, reverse=True))
+    """A regex matching any of ``terms``, the longest first where several match at a place.
+
+    Written as a trie (``ab|ac|a`` as ``a(?:b|c)?``): the same matches as the alternation of
+    the terms sorted longest first (the trie tries the longer continuations first and
+    backtracks to the shorter exactly as the alternation would move to its next term), but the
+    engine follows one path instead of trying each of hundreds of terms at every position:
+    tagging ran mostly in these searches (bench/bench_news.py).
+    """
+    trie: dict[str, dict] = {}  # type: ignore[type-arg]
+    for term in set(terms):
+        node = trie
+        for char in term:
+            node = node.setdefault(char, {})
+        node[""] = {}  # a term ends here
+    return _trie_pattern(trie)
+
+
+def _trie_pattern(node: dict[str, dict]) -> str:  # type: ignore[type-arg]
+    branches = [re.escape(char) + _trie_pattern(child)
+                for char, child in sorted(node.items()) if char]
+    if not branches:
+        return ""
+    body = branches[0] if len(branches) == 1 else f"(?:{'|'.join(branches)})"
+    return f"(?:{body})?" if "" in node else body
 
 
 class MineralMatcher:

@@ -121,6 +121,9 @@ NEWS: list[tuple[str, Sequence[str]]] = [
             direct BIGINT, PRIMARY KEY (item_id, mineral))""",
         "CREATE INDEX idx_news_tags_mineral ON news_tags (mineral)",
     ]),
+    ("m003_news_pending", [
+        "CREATE INDEX idx_news_items_pending ON news_items (id) WHERE kind IS NULL",
+    ]),
 ]
 
 _APPEND_ONLY = """

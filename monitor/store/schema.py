@@ -179,6 +179,12 @@ def m002_news_tags(db: Database) -> None:
     db["news_tags"].create_index(["mineral"])
 
 
+@news_migrations()
+def m003_news_pending(db: Database) -> None:
+    """Items stored pending classification (``kind`` NULL) are found without a scan."""
+    db.execute("CREATE INDEX idx_news_items_pending ON news_items (id) WHERE kind IS NULL")
+
+
 def apply_news_migrations(db: Database) -> None:
     """Create or upgrade the news tables (called from ``Store.migrate``)."""
     news_migrations.apply(db)

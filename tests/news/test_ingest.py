@@ -7,7 +7,8 @@ from pathlib import Path
 
 from monitor.config.sources import SourcesFile
 from monitor.core.models import FetchResult
-from monitor.news.ingest import NewsPipeline, ingest_news, ingest_news_batch
+from monitor.news.ingest import NewsPipeline, classify_pending, ingest_news, ingest_news_batch
+from monitor.news.store import NewsStore
 from monitor.store.database import Store
 
 NOW = datetime(2025, 6, 1, 12, tzinfo=UTC)
@@ -82,3 +83,68 @@ def test_a_failing_save_leaves_nothing_of_the_batch(tmp_path: Path,
         else:
             raise AssertionError("the refused insert did not fail the batch")
         assert stored(store) == []
+
+
+# ----------------------------------------------------------------------------- deferred classification
+
+
+def raw_kinds(store: Store) -> dict[str, str | None]:
+    return {r["id"]: r["kind"] for r in store.db.query("SELECT id, kind FROM news_items")}
+
+
+def test_ingest_stores_items_pending_and_a_read_classifies_them_as_ingest_would(
+        tmp_path: Path, pipeline: NewsPipeline) -> None:
+    with Store.open(tmp_path / "news.db") as store:
+        ingest_news_batch(payloads(), store, NOW, pipeline)  # type: ignore[arg-type]
+        assert set(raw_kinds(store).values()) == {None}, "classification is left to the read"
+        rows = {r["id"]: r for r in NewsStore(store).items(include_duplicates=True)}
+        assert None not in raw_kinds(store).values()
+        expected = pipeline.classifier.classify_many([(r["title"], r["summary"], "en")
+                                                      for r in rows.values()])
+        for row, result in zip(rows.values(), expected, strict=True):
+            assert (row["kind"], row["is_supply_risk_event"], row["confidence"],
+                    row["risk_confidence"]) == (result.kind, result.is_supply_risk_event,
+                                                result.confidence, result.risk_confidence)
+        assert rows_by_title(rows)["China bans gallium exports from next month"][
+            "is_supply_risk_event"] is True
+
+
+def rows_by_title(rows: dict[str, dict[str, object]]) -> dict[str, dict[str, object]]:
+    return {str(r["title"]): r for r in rows.values() if r["dedup_of"] is None}
+
+
+def test_a_classification_rolled_back_leaves_the_items_pending_for_the_next_read(
+        store_url: str, pipeline: NewsPipeline) -> None:
+    """An evaluation killed after classifying (its transaction rolled back) loses nothing.
+    On SQLite and on PostgreSQL."""
+    with Store.open(store_url) as store:
+        ingest_news_batch(payloads(), store, NOW, pipeline)  # type: ignore[arg-type]
+        try:
+            with store.transaction():
+                assert classify_pending(store, pipeline) == 6
+                raise RuntimeError("killed mid-evaluation")
+        except RuntimeError:
+            pass
+        assert set(raw_kinds(store).values()) == {None}
+        risky = NewsStore(store).first_seen_between(None, NOW)
+        assert "China bans gallium exports from next month" in {r["title"] for r in risky}
+        assert None not in raw_kinds(store).values()
+        assert classify_pending(store, pipeline) == 0
+
+
+def test_a_traditional_chinese_item_is_classified_from_its_simplified_reading(
+        tmp_path: Path, pipeline: NewsPipeline) -> None:
+    title = "剛果民主共和國暫停鈷出口四個月"
+    source = SourcesFile.model_validate({"sources": [
+        {"id": "tw", "kind": "rss", "url": "https://tw.example.org/rss"}]}).sources[0]
+    body = feed(9, [("t1", title, "https://tw.example.org/1")])
+    with Store.open(tmp_path / "news.db") as store:
+        ingest_news(source, FetchResult(url=source.url, status=200, body=body,  # type: ignore[arg-type]
+                                        content_type="application/rss+xml"), store, NOW,
+                    pipeline)
+        [row] = NewsStore(store).items()
+    reading = pipeline.language.read(title, "", "en")
+    assert row["lang"] == reading.lang == "zh-Hant" and row["title"] == title
+    [expected] = pipeline.classifier.classify_many([(reading.title, reading.summary,
+                                                     reading.base)])
+    assert (row["kind"], row["risk_confidence"]) == (expected.kind, expected.risk_confidence)

@@ -457,3 +457,82 @@ def test_a_windows_1252_feed_labelled_utf8_is_still_decoded_as_windows_1252() ->
                encoding="cp1252").replace(b'encoding="cp1252"', b'encoding="UTF-8"')
     parsed = parse_feed(body, source="s")
     assert [i.title for i in parsed.items] == ["Café owners: “no tariff relief”"]
+
+
+# ----------------------------------------------------------------------------- link resolution
+
+
+def _rss(items: str, channel: str = "") -> bytes:
+    return (f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>x</title>'
+            f"{channel}{items}</channel></rss>").encode()
+
+
+def _atom(entries: str) -> bytes:
+    return ('<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
+            f"<title>x</title>{entries}</feed>").encode()
+
+
+LINK_CASES = {
+    "guid not a URL, absolute link": _rss(
+        "<item><title>a</title><link>https://a.example.org/1?utm_source=rss</link>"
+        "<guid>feed0-1</guid></item>"),
+    "relative link and guid": _rss(
+        "<item><title>b</title><link>/story/2</link><guid>../3</guid></item>"
+        "<item><title>c</title><link>story/4?x=1#top</link></item>"),
+    "guid as link, scheme with extra slashes": _rss(
+        "<item><title>d</title><guid>https:///d.example.org/5</guid></item>"),
+    "isPermaLink false": _rss(
+        '<item><title>e</title><link>/6</link><guid isPermaLink="false">g-6</guid></item>'),
+    "xml:base": _rss('<item xml:base="https://other.example.org/dir/"><title>f</title>'
+                     "<link>7</link><guid>g7</guid></item>"),
+    "ampersand in a relative link": _rss(
+        "<item><title>g</title><link>/8?a=1&amp;b=2</link><guid>g8</guid></item>"),
+    "empty link": _rss("<item><title>h</title><link></link><guid>g9</guid></item>"),
+    "javascript link": _rss(
+        "<item><title>i</title><link>javascript:alert(1)</link><guid>g10</guid></item>"),
+    "atom hrefs": _atom(
+        '<entry><title>j</title><id>tag:example.org,2025:11</id>'
+        '<link rel="alternate" type="text/html" href="/11"/><link rel="enclosure" href="e.mp3"/>'
+        "</entry><entry><title>k</title><id>/12</id>"
+        '<link rel="alternate" type="application/pdf" href="doc/12.pdf"/></entry>'),
+    "atom empty href": _atom('<entry><title>l</title><id>urn:uuid:13</id><link href=""/></entry>'),
+    "rdf:about": (b'<?xml version="1.0"?><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf'
+                  b'-syntax-ns#" xmlns="http://purl.org/rss/1.0/"><channel rdf:about="/c">'
+                  b'<title>x</title></channel><item rdf:about="/14"><title>m</title>'
+                  b"<link>/14</link></item></rdf:RDF>"),
+}
+
+
+def _read_fields(parsed: object) -> list[tuple[object, ...]]:
+    """What ``parse_feed`` reads of each entry."""
+    return [(e.get("id"), e.get("link"), e.get("title"), e.get("summary"),
+             e.get("published_parsed"), (e.get("source") or {}).get("title"),
+             [link.get("href") for link in e.get("links") or ()
+              if link.get("rel", "alternate") == "alternate"])
+            for e in parsed.entries]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("name", [*LINK_CASES, *(f"fixture {f}" for f in (
+    "rss2_en.xml", "rss2_zh_gbk.xml", "atom_en.xml", "atom_zh.xml", "google_news_en.xml",
+    "rdf_en.rdf", "truncated.xml"))])
+@pytest.mark.parametrize("base_url", ["https://feed.example.org/news/rss.xml",
+                                      "http://www.Feed.example.org:8080/a/b/?q=1"])
+def test_links_resolved_after_the_parse_are_those_feedparser_resolves(name: str,
+                                                                     base_url: str) -> None:
+    """The shortcut (parse without the base, resolve after) gives what feedparser gives with
+    the base as ``Content-Location``, for the fields critmon reads."""
+    body = LINK_CASES.get(name) or fixture_bytes(name.removeprefix("fixture "))
+    fast = parse.feedparser_parse(body, base_url=base_url, content_type="application/xml")
+    slow = parse.feedparser_parse(body, base_url=base_url, content_type="application/xml",
+                                  fast=False)
+    assert _read_fields(fast) == _read_fields(slow)
+    assert fast.entries, "every case has entries"
+
+
+def test_the_shortcut_is_taken_for_plain_feeds_and_refused_where_it_would_differ() -> None:
+    base_url = "https://feed.example.org/news/rss.xml"
+    taken = {name for name, body in LINK_CASES.items()
+             if (base := parse._fast_base(body, base_url)) is not None
+             and parse._resolve_entries(parse.feedparser_parse(body, fast=False), base)}
+    assert taken == {"guid not a URL, absolute link", "relative link and guid",
+                     "guid as link, scheme with extra slashes", "javascript link", "atom hrefs"}

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import random
 import re
 
 import pytest
 
 from monitor.config.load import load_config
+from monitor.news import tagging
 from monitor.news.classify import load_corpus
 from monitor.news.tagging import Tagger, lowered_twin
 
@@ -259,3 +261,28 @@ def test_no_lowered_twin_for_a_pattern_a_letter_could_fold_into() -> None:
     assert lowered_twin(re.compile(r"\bgallium\b", re.IGNORECASE)) is not None
     assert lowered_twin(re.compile(r"\bGallium\b", re.IGNORECASE)) is None
     assert lowered_twin(re.compile("\u212aelvin", re.IGNORECASE)) is None  # the Kelvin sign
+
+
+def test_the_trie_alternation_matches_as_the_longest_first_alternation(
+        tagger: Tagger) -> None:
+    """``_alternation`` writes the terms as a trie for speed; the matches must be those of the
+    plain alternation of the terms sorted longest first, wherever it is used."""
+    def plain(terms: object) -> str:
+        return "|".join(re.escape(t) for t in sorted(set(terms), key=len, reverse=True))  # type: ignore[call-overload]
+
+    minerals, countries = tagger.minerals, tagger.countries
+    cases = [(minerals._folded, r"\b(@@)(s|es)?\b", re.IGNORECASE),
+             (countries._folded, r"(?<![\w.])(@@)(?:'s)?(?![\w])", re.IGNORECASE),
+             (minerals._exact, r"\b(@@)\b", 0), (countries._zh, "(@@)", 0),
+             (["ab", "abc", "abcd", "b", "bc", "a"], "(@@)(c)?", 0)]
+    rnd = random.Random(0)
+    for terms, wrap, flags in cases:
+        words = sorted(terms)
+        texts = [" ".join(rnd.choice(words) + rnd.choice(["", "s", "es", "'s", "x", "-", "."])
+                          for _ in range(6)) for _ in range(400)]
+        texts += [t.upper() for t in texts[:50]] + ["abcd abc ab a bc b abcc"]
+        old = re.compile(wrap.replace("@@", plain(terms)), flags)
+        new = re.compile(wrap.replace("@@", tagging._alternation(terms)), flags)
+        for text in texts:
+            assert [(m.span(), m.groups()) for m in new.finditer(text)] == \
+                   [(m.span(), m.groups()) for m in old.finditer(text)], (wrap, text)
