@@ -58,6 +58,12 @@ class NewsStore:
                                          *((m, 0) for m in r.inferred_minerals))])
         return new
 
+    def has_pending(self) -> bool:
+        """Whether any item waits for its classification (one indexed lookup)."""
+        row = self.db.execute(
+            "SELECT EXISTS (SELECT 1 FROM news_items WHERE kind IS NULL)").fetchone()
+        return bool(row[0])
+
     def pending(self, limit: int) -> list[tuple[str, str, str, str]]:
         """(id, title, summary, lang) of up to ``limit`` items stored pending classification."""
         rows = self.db.execute(

@@ -46,6 +46,7 @@ from monitor.ops.jobs import (
     Evaluation,
     Runtime,
     alert_cycle,
+    news_pending,
     poll_if_due,
     record_config,
 )
@@ -389,7 +390,8 @@ class Daemon:
     def _evaluate(self) -> Evaluation:
         runtime, now = self.runtime, self.clock.now()
         key = (runtime.config.digest, now.date())
-        if self._detected is not None and self._detected[0] == key and not self._inputs_changed:
+        if (self._detected is not None and self._detected[0] == key
+                and not self._inputs_changed and not news_pending(runtime)):
             return alert_cycle(runtime, now, self._detected[1])
         self._inputs_changed = False  # an arrival from now on asks for another full one
         try:

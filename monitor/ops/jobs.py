@@ -29,6 +29,7 @@ from monitor.config.sources import Source
 from monitor.core.clock import Clock
 from monitor.core.models import Signal
 from monitor.news.events import policy_event_signals
+from monitor.news.store import NewsStore
 from monitor.ops.self_alerts import (
     OPERATIONAL_RULES,
     DiskUsage,
@@ -224,6 +225,16 @@ def evaluate_cycle(runtime: Runtime, clock: Clock, cache: DetectorCache | None =
     log.debug("evaluated %d minerals: %d signals, %d firing", len(assessments), len(signals),
               firing)
     return Evaluation(signals, transitions, detected)
+
+
+def news_pending(runtime: Runtime) -> bool:
+    """Whether stored news waits for its classification (done by the next read of the news).
+
+    The daemon then evaluates in full, in the child process, rather than with
+    :func:`alert_cycle`, whose read of the news would load the classifier into the daemon.
+    """
+    with runtime.open_store() as store:
+        return NewsStore(store).has_pending()
 
 
 def alert_cycle(runtime: Runtime, now: datetime, detected: list[Signal]) -> Evaluation:

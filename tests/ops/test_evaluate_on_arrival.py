@@ -18,7 +18,11 @@ from pytest_httpserver import HTTPServer
 
 from monitor.alerting.store import AlertStore
 from monitor.config.load import load_config
+from monitor.config.sources import SourcesFile
 from monitor.core.clock import SystemClock
+from monitor.core.models import FetchResult
+from monitor.news.ingest import ingest_news
+from monitor.news.store import NewsStore
 from monitor.ops.daemon import Arrivals, Daemon
 from monitor.ops.jobs import prepare
 from monitor.store.database import DB_NAME, SourceState, Store
@@ -146,6 +150,37 @@ def test_an_unchanged_poll_does_not_evaluate_again(daemon: Daemon) -> None:
     # each 1 s poll from now on fetches the same prices and stores nothing new
     assert wait_for(lambda: source_state(daemon).polls >= seen + 5)
     assert meta(daemon, "last_evaluation_at") == evaluated_at
+
+
+NEWS = (b'<?xml version="1.0"?><rss version="2.0"><channel><title>Wire</title>'
+        b"<link>https://wire.example.org/</link><item><title>China bans gallium exports</title>"
+        b"<link>https://wire.example.org/1</link><guid>w1</guid></item></channel></rss>")
+
+
+def store_news_behind_the_daemons_back(daemon: Daemon) -> None:
+    """Ingest a feed as another process would (``critmon once`` from a shell): stored
+    pending classification, and no arrival told to the daemon."""
+    source = SourcesFile.model_validate({"sources": [
+        {"id": "wire", "kind": "rss", "url": "https://wire.example.org/rss"}]}).sources[0]
+    result = FetchResult(url=source.url, status=200, body=NEWS,
+                         content_type="application/rss+xml")
+    with Store.open(daemon.runtime.state_dir / DB_NAME, migrate=False) as store:
+        ingest_news(source, result, store, daemon.clock.now())  # type: ignore[arg-type]
+        assert NewsStore(store).has_pending()
+
+
+def test_news_waiting_for_its_classification_is_evaluated_in_full_not_in_the_daemon(
+        daemon: Daemon) -> None:
+    # The daemon's cheap pass (nothing changed) reads the news in its own process: reading
+    # pending news there would load the classifier (scikit-learn) into the daemon for good.
+    assert wait_for(lambda: gallium_prices(daemon) == 6)
+    assert wait_for(lambda: evaluated_since_last_change(daemon))
+    evaluated_at = meta(daemon, "last_evaluation_at")
+    store_news_behind_the_daemons_back(daemon)
+    daemon._evaluate_job()
+    assert meta(daemon, "last_evaluation_at") != evaluated_at, "a full evaluation, in the child"
+    with Store.open(daemon.runtime.state_dir / DB_NAME, migrate=False) as store:
+        assert not NewsStore(store).has_pending()
 
 
 SETTLE = timedelta(seconds=2)
