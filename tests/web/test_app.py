@@ -14,12 +14,15 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 
 from monitor.alerting.store import AlertStore
+from monitor.news.items import NewsItem, NewsRecord
+from monitor.news.store import NewsStore
 from monitor.web.security import CSP, hash_password
 from monitor.web.server import AuthOptions
 from tests.web.conftest import Served, _serve, free_port
@@ -335,3 +338,18 @@ def test_the_chinese_console_still_escapes_outside_text(served: Served) -> None:
     with_query = httpx.get(served.url + "/mineral/platinum",
                            params={"lang": "zh", "x": '"><b>'}, timeout=TIMEOUT).text
     assert '"><b>' not in with_query
+
+
+def test_news_waiting_for_its_classification_shows_as_pending_not_as_no_risk(
+        served: Served) -> None:
+    pending = NewsItem(id="test_feed:new", source="test_feed", url="https://example.org/new",
+                       title="Platinum smelter halts output", published_at=None)
+    with served.store() as store:
+        NewsStore(store).save([NewsRecord(item=pending, canonical_url=pending.url,
+                                          fetched_at=datetime(2025, 9, 23, tzinfo=UTC),
+                                          classification=None, minerals=("platinum",))])
+    page = httpx.get(served.url + "/mineral/platinum", timeout=TIMEOUT).text
+    row = next(r for r in page.split("<tr>") if "Platinum smelter halts output" in r)
+    assert ">pending</td>" in row and ">no</td>" not in row
+    flooded = next(r for r in page.split("<tr>") if "Platinum mine flooded" in r)
+    assert ">mine_disruption</td>" in flooded and ">yes</td>" in flooded
