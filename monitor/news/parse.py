@@ -229,10 +229,12 @@ def feedparser_parse(body: bytes, *, base_url: str = "", content_type: str | Non
 
     Given the base (the ``Content-Location`` header), feedparser makes its base URI safe
     again at every start tag: a third more than its whole parse of a small feed without one
-    (bench/bench_news.py). Resolution only touches an entry's ``id``, ``link`` and link
-    ``href``s, so when nothing else can move the base (no ``xml:base``, no
-    ``isPermaLink``, no ``rdf:about``) the feed is parsed without it and those fields are
-    resolved after, exactly as feedparser resolves them (``fast``). Anything the shortcut
+    (bench/bench_news.py). Of what critmon reads, resolution only touches an entry's ``id``,
+    ``link`` and link ``href``s (the relative links inside a summary's HTML stay relative,
+    but :func:`parse_feed` keeps only the summary's text), so when nothing else can move
+    the base (no ``xml:base``, no ``isPermaLink``, no ``rdf:about``) the feed is parsed
+    without it and those fields are resolved after, exactly as feedparser resolves them
+    (``fast``). Anything the shortcut
     cannot reproduce for certain (an empty or ``&``-bearing link, a base that is not plain
     http(s), a body not in an ASCII-compatible encoding) is parsed again the slow way.
     """

@@ -536,3 +536,25 @@ def test_the_shortcut_is_taken_for_plain_feeds_and_refused_where_it_would_differ
              and parse._resolve_entries(parse.feedparser_parse(body, fast=False), base)}
     assert taken == {"guid not a URL, absolute link", "relative link and guid",
                      "guid as link, scheme with extra slashes", "javascript link", "atom hrefs"}
+
+
+def test_a_summary_with_relative_links_reads_the_same_with_and_without_the_shortcut(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # feedparser makes the links inside a summary's HTML absolute only when given the base;
+    # parse_feed keeps the summary's text, so the shortcut changes nothing critmon stores.
+    body = (b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
+            b"<link>https://a.example.org/</link><item><title>Gallium export ban</title>"
+            b"<link>/n/1</link><guid>g1</guid><description>&lt;p&gt;See &lt;a href=\"/x\"&gt;"
+            b"the notice&lt;/a&gt; &lt;img src=\"/i.png\"&gt;&lt;/p&gt;</description></item>"
+            b"</channel></rss>")
+    base_url = "https://feed.example.org/news/rss.xml"
+    assert parse._fast_base(body, base_url) is not None, "the shortcut applies to this feed"
+
+    def read() -> object:
+        return parse.parse_feed(body, source="wire", base_url=base_url,
+                                content_type="application/rss+xml")
+
+    fast = read()
+    monkeypatch.setattr(parse, "_fast_base", lambda body, base_url: None)
+    assert read() == fast
+    assert fast.items[0].url == "https://feed.example.org/n/1"  # type: ignore[attr-defined]
