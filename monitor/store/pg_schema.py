@@ -2,7 +2,9 @@
 
 Each SQLite migration has a twin here with the same set and name, so both databases hold the
 same tables, columns, keys and views after the same history (``tests/store`` compares them).
-A new migration is written in both places. The types map as SQLite's affinities do:
+The alerting migrations, plain SQL in SQLite too, are translated (:func:`from_sqlite`); the
+core and news ones are written with sqlite-utils' table API there, so a new one of those is
+written in both places. The types map as SQLite's affinities do:
 ``TEXT`` (timestamps stay ISO-8601 text, as in SQLite, so every query compares them the same
 way), ``DOUBLE PRECISION`` for REAL, ``BIGINT`` for INTEGER; an ``id INTEGER PRIMARY KEY``
 becomes an identity column.
@@ -14,8 +16,11 @@ instances starting at once against one database migrate it once.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
+
+from monitor.store.schema import ALERT_SCHEMA, DELIVERY_ATTEMPTS_SCHEMA
 
 if TYPE_CHECKING:
     from monitor.store.pg import PgDatabase
@@ -126,76 +131,43 @@ NEWS: list[tuple[str, Sequence[str]]] = [
     ]),
 ]
 
-_APPEND_ONLY = """
-CREATE FUNCTION alert_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN RAISE EXCEPTION 'alert_events is append-only'; END $$"""
+_APPEND_ONLY_TRIGGER = re.compile(
+    r"CREATE TRIGGER (\w+) BEFORE (UPDATE|DELETE) ON (\w+) "
+    r"BEGIN SELECT RAISE\(ABORT, '([^']*)'\); END")
+
+
+def from_sqlite(statements: Sequence[str]) -> list[str]:
+    """SQLite DDL in PostgreSQL's: ``id INTEGER PRIMARY KEY`` an identity column, INTEGER
+    BIGINT, REAL DOUBLE PRECISION, and an append-only trigger (``RAISE(ABORT, ...)``) one that
+    calls a plpgsql function raising the same message (created before the table's first).
+
+    The alerting tables are written once, in :mod:`monitor.store.schema`, and translated here,
+    so the two databases cannot drift apart.
+    """
+    translated: list[str] = []
+    functions: set[str] = set()
+    for statement in statements:
+        trigger = _APPEND_ONLY_TRIGGER.fullmatch(" ".join(statement.split()))
+        if trigger is not None:
+            name, event, table, message = trigger.groups()
+            function = f"{table}_append_only"
+            if function not in functions:
+                functions.add(function)
+                translated.append(
+                    f"CREATE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+                    f"BEGIN RAISE EXCEPTION '{message}'; END $$")
+            translated.append(f"CREATE TRIGGER {name} BEFORE {event} ON {table} "
+                              f"FOR EACH ROW EXECUTE FUNCTION {function}()")
+            continue
+        statement = re.sub(r"\bid INTEGER PRIMARY KEY\b", ID, statement)
+        statement = re.sub(r"\bINTEGER\b", "BIGINT", statement)
+        translated.append(re.sub(r"\bREAL\b", "DOUBLE PRECISION", statement))
+    return translated
+
 
 ALERTS: list[tuple[str, Sequence[str]]] = [
-    ("m001_alerting", [
-        f"""CREATE TABLE alert_state (
-            {ID}, fingerprint TEXT NOT NULL UNIQUE, alertname TEXT NOT NULL,
-            mineral TEXT NOT NULL, indicator TEXT NOT NULL, labels TEXT NOT NULL,
-            state TEXT NOT NULL, level TEXT, active_since TEXT, fired_at TEXT, resolved_at TEXT,
-            cleared_since TEXT, last_eval_at TEXT, value DOUBLE PRECISION,
-            previous_value DOUBLE PRECISION, threshold DOUBLE PRECISION, as_of TEXT,
-            annotations TEXT NOT NULL DEFAULT '{{}}', data_state TEXT NOT NULL DEFAULT 'ok',
-            updated_at TEXT)""",
-        "CREATE INDEX alert_state_state ON alert_state (state)",
-        f"""CREATE TABLE alert_events (
-            {ID}, at TEXT NOT NULL, fingerprint TEXT NOT NULL, alertname TEXT, mineral TEXT,
-            indicator TEXT, kind TEXT NOT NULL, from_state TEXT, to_state TEXT,
-            from_level TEXT, level TEXT, value DOUBLE PRECISION,
-            previous_value DOUBLE PRECISION, threshold DOUBLE PRECISION, detail TEXT)""",
-        "CREATE INDEX alert_events_at ON alert_events (at)",
-        "CREATE INDEX alert_events_fingerprint ON alert_events (fingerprint, at)",
-        _APPEND_ONLY,
-        ("CREATE TRIGGER alert_events_no_update BEFORE UPDATE ON alert_events "
-        "FOR EACH ROW EXECUTE FUNCTION alert_events_append_only()"),
-        ("CREATE TRIGGER alert_events_no_delete BEFORE DELETE ON alert_events "
-        "FOR EACH ROW EXECUTE FUNCTION alert_events_append_only()"),
-        f"""CREATE TABLE outbox (
-            {ID}, created_at TEXT NOT NULL, event_id BIGINT, fingerprint TEXT,
-            receiver TEXT NOT NULL, route_id TEXT, group_key TEXT NOT NULL, reason TEXT NOT NULL,
-            payload TEXT, status TEXT NOT NULL DEFAULT 'pending', done_at TEXT,
-            delivery_id BIGINT, note TEXT)""",
-        "CREATE INDEX outbox_pending ON outbox (status, receiver)",
-        f"""CREATE TABLE deliveries (
-            {ID}, idempotency_key TEXT NOT NULL UNIQUE, receiver TEXT NOT NULL,
-            group_key TEXT NOT NULL, kind TEXT NOT NULL, reason TEXT NOT NULL,
-            status TEXT NOT NULL, attempts BIGINT NOT NULL DEFAULT 0, created_at TEXT NOT NULL,
-            updated_at TEXT, next_attempt_at TEXT, lease_until TEXT, sent_at TEXT,
-            last_error TEXT, title TEXT, message_ref TEXT, muted_by TEXT, payload TEXT)""",
-        "CREATE INDEX deliveries_group ON deliveries (receiver, group_key, status)",
-        "CREATE INDEX deliveries_created ON deliveries (created_at)",
-        """CREATE TABLE delivery_items (
-            delivery_id BIGINT NOT NULL, fingerprint TEXT NOT NULL, alertname TEXT,
-            mineral TEXT, level TEXT, status TEXT, reason TEXT, episode TEXT,
-            PRIMARY KEY (delivery_id, fingerprint))""",
-        "CREATE INDEX delivery_items_fingerprint ON delivery_items (fingerprint)",
-        """CREATE TABLE notify_log (
-            receiver TEXT NOT NULL, fingerprint TEXT NOT NULL, group_key TEXT, episode TEXT,
-            status TEXT, level TEXT, value DOUBLE PRECISION, sent_at TEXT, reason TEXT,
-            delivery_id BIGINT, thread_ref TEXT, PRIMARY KEY (receiver, fingerprint))""",
-        f"""CREATE TABLE silences (
-            {ID}, matchers TEXT NOT NULL, starts_at TEXT NOT NULL,
-            ends_at TEXT NOT NULL, created_by TEXT NOT NULL, comment TEXT NOT NULL,
-            created_at TEXT NOT NULL, expired_at TEXT)""",
-        f"""CREATE TABLE acks (
-            {ID}, fingerprint TEXT NOT NULL, level TEXT, episode TEXT NOT NULL,
-            author TEXT NOT NULL, comment TEXT NOT NULL, created_at TEXT NOT NULL,
-            expires_at TEXT)""",
-        "CREATE INDEX acks_fingerprint ON acks (fingerprint)",
-        "CREATE TABLE digest_state (receiver TEXT PRIMARY KEY, last_slot_at TEXT NOT NULL)",
-        """CREATE VIEW firing_alerts AS
-            SELECT id, fingerprint, alertname, mineral, indicator, level, value, threshold,
-                   fired_at, as_of FROM alert_state WHERE state = 'firing'""",
-    ]),
-    ("m002_delivery_attempts", [
-        f"""CREATE TABLE delivery_attempts (
-            {ID}, delivery_id BIGINT NOT NULL, attempt BIGINT NOT NULL,
-            at TEXT NOT NULL, outcome TEXT NOT NULL, error TEXT, next_attempt_at TEXT)""",
-        "CREATE INDEX delivery_attempts_delivery ON delivery_attempts (delivery_id, id)",
-    ]),
+    ("m001_alerting", from_sqlite(ALERT_SCHEMA)),
+    ("m002_delivery_attempts", from_sqlite(DELIVERY_ATTEMPTS_SCHEMA)),
 ]
 
 #: PostgreSQL only: the leader lease of several critmon instances (monitor.store.lease).

@@ -197,11 +197,12 @@ alert_migrations = Migrations("critmon_alerts")
 
 @alert_migrations()
 def m001_alerting(db: Database) -> None:
-    for statement in _SCHEMA:
+    for statement in ALERT_SCHEMA:
         db.execute(statement)
 
 
-_SCHEMA = (
+#: The alerting tables in SQLite's DDL; :mod:`monitor.store.pg_schema` translates them.
+ALERT_SCHEMA = (
     """CREATE TABLE alert_state (
         id INTEGER PRIMARY KEY, fingerprint TEXT NOT NULL UNIQUE, alertname TEXT NOT NULL,
         mineral TEXT NOT NULL, indicator TEXT NOT NULL, labels TEXT NOT NULL, state TEXT NOT NULL,
@@ -263,10 +264,16 @@ _SCHEMA = (
 
 @alert_migrations()
 def m002_delivery_attempts(db: Database) -> None:
-    db.execute("""CREATE TABLE delivery_attempts (
+    for statement in DELIVERY_ATTEMPTS_SCHEMA:
+        db.execute(statement)
+
+
+DELIVERY_ATTEMPTS_SCHEMA = (
+    """CREATE TABLE delivery_attempts (
         id INTEGER PRIMARY KEY, delivery_id INTEGER NOT NULL, attempt INTEGER NOT NULL,
-        at TEXT NOT NULL, outcome TEXT NOT NULL, error TEXT, next_attempt_at TEXT)""")
-    db.execute("CREATE INDEX delivery_attempts_delivery ON delivery_attempts (delivery_id, id)")
+        at TEXT NOT NULL, outcome TEXT NOT NULL, error TEXT, next_attempt_at TEXT)""",
+    "CREATE INDEX delivery_attempts_delivery ON delivery_attempts (delivery_id, id)",
+)
 
 
 def apply_alert_migrations(db: Database) -> None:

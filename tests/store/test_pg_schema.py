@@ -51,6 +51,25 @@ def test_every_sqlite_migration_has_a_postgresql_twin_of_the_same_name() -> None
         assert [m.name for m in migrations._migrations] == [n for n, _ in twins[name]], name
 
 
+def test_sqlite_ddl_translates_types_ids_and_append_only_triggers() -> None:
+    translated = pg_schema.from_sqlite([
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER NOT NULL, x REAL, realm TEXT)",
+        ("CREATE TRIGGER t_no_update BEFORE UPDATE ON t\n"
+        "   BEGIN SELECT RAISE(ABORT, 't is append-only'); END"),
+        ("CREATE TRIGGER t_no_delete BEFORE DELETE ON t "
+        "BEGIN SELECT RAISE(ABORT, 't is append-only'); END"),
+    ])
+    assert translated[0] == (f"CREATE TABLE t ({pg_schema.ID}, n BIGINT NOT NULL, "
+                             "x DOUBLE PRECISION, realm TEXT)")
+    assert len(translated) == 4, "one function for the table's two triggers"
+    assert "RAISE EXCEPTION 't is append-only'" in translated[1]
+    assert translated[2:] == [
+        ("CREATE TRIGGER t_no_update BEFORE UPDATE ON t "
+        "FOR EACH ROW EXECUTE FUNCTION t_append_only()"),
+        ("CREATE TRIGGER t_no_delete BEFORE DELETE ON t "
+        "FOR EACH ROW EXECUTE FUNCTION t_append_only()")]
+
+
 def test_migrations_apply_once_even_when_two_instances_start_together(pg_url: str) -> None:
     errors: list[BaseException] = []
 
