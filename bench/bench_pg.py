@@ -30,13 +30,14 @@ import tempfile
 import threading
 import time
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench_delivery import T0, signal  # the same alerts as the SQLite delivery bench
 from pydantic import SecretStr
 
 from monitor.alerting.deliver import deliver_pending
@@ -45,7 +46,6 @@ from monitor.alerting.receivers import build_notifiers
 from monitor.config.alerting import AlertingFile
 from monitor.config.load import Config, load_config
 from monitor.core.clock import FixedClock
-from monitor.core.models import Signal
 from monitor.ops import jobs
 from monitor.ops.leader import Leadership
 from monitor.store.database import Store
@@ -53,7 +53,6 @@ from monitor.store.lease import LEASE_POLL_S, LEASE_TTL_S
 from tests.pg_server import PostgresCluster
 from tests.slack_standin import SlackStandIn
 
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 ALERTING = """
 version: 1
 receivers:
@@ -65,12 +64,6 @@ route: {{receiver: bot, group_by: [mineral], group_wait: 0s, group_interval: 0s}
 def slack_config(base: Config, slack: SlackStandIn) -> Config:
     alerting = AlertingFile.model_validate(yaml.safe_load(ALERTING.format(api=slack.api_url)))
     return replace(base, alerting=alerting, secrets={"bot.token": SecretStr(slack.token)})
-
-
-def signal(mineral: str) -> Signal:
-    return Signal(rule="supply_risk_level", mineral=mineral, indicator="supply_risk",
-                  firing=True, level="critical", value=81.0, threshold=75.0,
-                  annotations=(("summary", f"{mineral}: supply risk 81"),))
 
 
 def delivery(base: Config, target: str, alerts: int) -> tuple[float, float]:
