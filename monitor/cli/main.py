@@ -415,7 +415,8 @@ def sources_check(obj: Context, fmt: str) -> None:
             "status": "not modified" if outcome.not_modified else ("ok" if outcome.ok
                                                                    else "failing"),
             "latency_s": round(outcome.latency_s, 2), "rows": outcome.rows,
-            "changed": outcome.changed, "error": outcome.error or "",
+            "changed": outcome.changed,
+            "error": outcome.error or outcome.data_problem or "",
         })
     click.echo(render(rows, ["source", "kind", "status", "latency_s", "rows", "changed",
                              "error"], fmt))

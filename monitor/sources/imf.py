@@ -30,7 +30,7 @@ from __future__ import annotations
 import io
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -139,6 +139,7 @@ class _Header:
 
 def parse_imf_pcps(
     body: bytes, *, source: str, series: Sequence[ImfSeries], deadline: float | None = None,
+    on_missing: Callable[[str], None] | None = None,
 ) -> list[Observation]:
     """Parse the IMF PCPS workbook into monthly prices for ``series``.
 
@@ -147,6 +148,11 @@ def parse_imf_pcps(
     source and the place: not an .xls (an HTML error page, a zip), unreadable, over a bound,
     no ``Commodity.Description`` header, a mapped series missing (a renamed column), ambiguous
     or an index, a bad value cell, no months, or a newest month empty in every mapped series.
+
+    ``on_missing``, when given, gets the message for each mapped series the header does not
+    offer (missing, ambiguous or an index) and the others are read: a release that renames
+    one series then still updates the rest, and the rename is reported, not fatal. Only when
+    no mapped series is left does the parse fail.
     """
     if not series:
         raise ValueError("series must name at least one IMF series")
@@ -154,7 +160,7 @@ def parse_imf_pcps(
         deadline = time.monotonic() + DEFAULT_PARSE_BUDGET_S
     sheet = _open_sheet(body, source, deadline)
     header = _header(sheet, source)
-    columns = {item: _column(header, item, source) for item in series}
+    columns = _columns(header, series, source, on_missing)
     units = {item: item.unit if item.unit is not None else _unit(header.description[col])
              for item, col in columns.items()}
     rows = _data_rows(sheet, header.first_data_row, source, deadline)
@@ -254,8 +260,35 @@ def _header(sheet: Any, source: str) -> _Header:
     )
 
 
-def _column(header: _Header, item: ImfSeries, source: str) -> int:
-    """The one price column of ``item``; refuse none, only index columns, or several."""
+def _columns(header: _Header, series: Sequence[ImfSeries], source: str,
+             on_missing: Callable[[str], None] | None) -> dict[ImfSeries, int]:
+    """Each mapped series' column; the problem of one not found goes to ``on_missing``.
+
+    Without ``on_missing`` the first problem fails the parse, as it does when no mapped series
+    is found at all.
+    """
+    where = "workbook header"
+    columns: dict[ImfSeries, int] = {}
+    problems: list[str] = []
+    for item in series:
+        found = _column(header, item)
+        if isinstance(found, int):
+            columns[item] = found
+        elif on_missing is None:
+            raise _fail(source, where, found)
+        else:
+            problems.append(found)
+    if not columns:
+        raise _fail(source, where, problems[0] if len(problems) == 1 else
+                    f"none of the {len(problems)} mapped series found: {'; '.join(problems)}")
+    if on_missing is not None:
+        for problem in problems:
+            on_missing(f"{where}: {problem}")
+    return columns
+
+
+def _column(header: _Header, item: ImfSeries) -> int | str:
+    """The one price column of ``item``, or why there is none: missing, an index, several."""
     if item.code:
         wanted = item.code.strip().upper()
         matches = [c for c in range(1, len(header.code))
@@ -265,16 +298,13 @@ def _column(header: _Header, item: ImfSeries, source: str) -> int:
         matches = [c for c in range(1, len(header.description))
                    if _norm(header.description[c]).startswith(prefix)]
     prices = [c for c in matches if _norm(header.data_type[c]) != "index"]
-    where = "workbook header"
     if not matches:
-        raise _fail(source, where, f"series {item.key} ({item.mineral}) not found: renamed "
-                                   f"or removed in this release?")
+        return f"series {item.key} ({item.mineral}) not found: renamed or removed in this release?"
     if not prices:
-        raise _fail(source, where, f"series {item.key} ({item.mineral}) is an index, not a "
-                                   f"price")
+        return f"series {item.key} ({item.mineral}) is an index, not a price"
     if len(prices) > 1:
-        raise _fail(source, where, f"series {item.key} ({item.mineral}) matches "
-                                   f"{len(prices)} price columns: make the key more specific")
+        return (f"series {item.key} ({item.mineral}) matches {len(prices)} price columns: "
+                "make the key more specific")
     return prices[0]
 
 

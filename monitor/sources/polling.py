@@ -20,7 +20,7 @@ import dataclasses
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Protocol
@@ -98,22 +98,25 @@ class PollOutcome:
         return self.ok and self.changed > 0
 
 
-def parse_payload(source: Source, body: bytes, *, deadline: float | None = None
-                  ) -> list[Observation]:
+def parse_payload(source: Source, body: bytes, *, deadline: float | None = None,
+                  on_missing: Callable[[str], None] | None = None) -> list[Observation]:
     """Turn a fetched body into observations with the parser for the source's kind.
 
-    ``deadline`` (``time.monotonic()``) bounds the parse of a workbook.
+    ``deadline`` (``time.monotonic()``) bounds the parse of a workbook. ``on_missing`` gets
+    what a multi-series workbook (Pink Sheet, IMF) lacks of the mapped series, which are
+    then skipped rather than failing the whole payload (see ``parse_pinksheet``).
     """
     if isinstance(source, FredSource):
         return parse_fred_csv(body, source=source.id, mineral=source.mineral, unit=source.unit,
                               series=source.series)
     if isinstance(source, PinkSheetSource):
         return parse_pinksheet(body, source=source.id, columns=source.columns,
-                               deadline=deadline)
+                               deadline=deadline, on_missing=on_missing)
     if isinstance(source, ImfPcpsSource):
         series = [ImfSeries(s.mineral, code=s.code, description=s.description, unit=s.unit)
                   for s in source.series]
-        return parse_imf_pcps(body, source=source.id, series=series, deadline=deadline)
+        return parse_imf_pcps(body, source=source.id, series=series, deadline=deadline,
+                              on_missing=on_missing)
     if isinstance(source, TableSource):
         spec_fields = {f.name for f in dataclasses.fields(TableSpec)}
         spec = TableSpec(**source.model_dump(include=spec_fields))
@@ -170,9 +173,10 @@ def poll_source(source: Source, fetcher: Fetcher, store: Store, now: datetime, *
             result, bodies = _fetch(source, fetcher, previous)
             deadline = max(started + source.timeout.total_seconds(),
                            time.monotonic() + MIN_PARSE_BUDGET_S)
+            missing: list[str] = []
             parsed = [] if result.not_modified else _known_by(
-                _parse_all(source, bodies, deadline), now.date())
-            observations, problem = _screen(source, parsed, store, now)
+                _parse_all(source, bodies, deadline, missing.append), now.date())
+            observations, problem = _screen(source, parsed, store, now, missing)
             changed = store.save_observations(observations, fetched_at=now) if observations else 0
             rows = len(observations)
     except StoreError:
@@ -221,26 +225,31 @@ def _known_by(observations: list[Observation], fetched_on: date) -> list[Observa
             for o in observations]
 
 
-def _screen(source: Source, parsed: list[Observation], store: Store, now: datetime
-            ) -> tuple[list[Observation], str | None]:
+def _screen(source: Source, parsed: list[Observation], store: Store, now: datetime,
+            missing: Sequence[str] = ()) -> tuple[list[Observation], str | None]:
     """The plausible observations and, if any were dropped, the data problem to record.
 
-    All dropped is a failure of the payload; some dropped is a warning on a source that stays ok.
+    All dropped is a failure of the payload; some dropped is a warning on a source that stays
+    ok, as are ``missing`` series (a workbook that renamed one of the mapped columns).
     """
+    absent = clean_text("; ".join(missing), limit=ERROR_MAX) if missing else ""
+    if absent:
+        log.warning("source %s: %s", source.id, absent)
     if not parsed:
-        return [], None
+        return [], f"data problem: {absent}" if absent else None
     history: dict[str, list[tuple[date, float]]] = {}
     for stored in store.observations(source=source.id, measure=Measure.PRICE):
         if stored.value is not None:
             history.setdefault(stored.series, []).append((stored.period, stored.value))
     screened = screen_prices(parsed, today=now.date(), history=history)
     if not screened.problems:
-        return screened.kept, None
+        return screened.kept, f"data problem: {absent}" if absent else None
     summary = clean_text(describe_problems(screened.problems), limit=ERROR_MAX)
     if not screened.kept:
         raise SourceFormatError(f"{source.id}: no plausible rows: {summary}", source=source.id)
     log.warning("source %s: %s", source.id, summary)
-    return screened.kept, f"data problem: {summary}"
+    both = f"{absent}; {summary}" if absent else summary
+    return screened.kept, f"data problem: {clean_text(both, limit=ERROR_MAX)}"
 
 
 def _fetch(source: Source, fetcher: Fetcher, previous: SourceState
@@ -257,8 +266,8 @@ def _fetch(source: Source, fetcher: Fetcher, previous: SourceState
     return result, [("", result.body)]
 
 
-def _parse_all(source: Source, bodies: list[tuple[str, bytes]], deadline: float
-               ) -> list[Observation]:
+def _parse_all(source: Source, bodies: list[tuple[str, bytes]], deadline: float,
+               on_missing: Callable[[str], None] | None = None) -> list[Observation]:
     """Parse each payload in order (a later file's value for a period wins when saved).
 
     An error in one file of a folder names the file and fails the poll: nothing is saved.
@@ -266,7 +275,8 @@ def _parse_all(source: Source, bodies: list[tuple[str, bytes]], deadline: float
     observations: list[Observation] = []
     for name, body in bodies:
         try:
-            observations += parse_payload(source, body, deadline=deadline)
+            observations += parse_payload(source, body, deadline=deadline,
+                                          on_missing=_naming_file(on_missing, name))
         except SourceFormatError as exc:
             if not name:
                 raise
@@ -274,6 +284,15 @@ def _parse_all(source: Source, bodies: list[tuple[str, bytes]], deadline: float
             raise SourceFormatError(clean_text(f"{source.id}: file {name}: {detail}",
                                                limit=ERROR_MAX), source=source.id) from exc
     return observations
+
+
+def _naming_file(on_missing: Callable[[str], None] | None, name: str
+                 ) -> Callable[[str], None] | None:
+    """``on_missing`` with the file's name before each problem (a folder source's file)."""
+    if on_missing is None or not name:
+        return on_missing
+    report = on_missing
+    return lambda problem: report(f"file {name}: {problem}")
 
 
 def _current_url(source: Source, fetcher: Fetcher) -> tuple[str, str | None]:

@@ -26,7 +26,7 @@ import re
 import struct
 import time
 import zipfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from itertools import pairwise
@@ -257,7 +257,8 @@ class _Sheet:
 
 
 def parse_pinksheet(
-    body: bytes, *, source: str, columns: Mapping[str, str], deadline: float | None = None
+    body: bytes, *, source: str, columns: Mapping[str, str], deadline: float | None = None,
+    on_missing: Callable[[str], None] | None = None,
 ) -> list[Observation]:
     """Parse the World Bank "CMO Historical Data Monthly" workbook, or its CSV form.
 
@@ -266,6 +267,10 @@ def parse_pinksheet(
     comes from the workbook's units row (``($/mt)`` -> ``$/mt``), else ``PINKSHEET_UNITS``.
     ``deadline`` (a ``time.monotonic()`` value; default ``DEFAULT_PARSE_BUDGET_S`` from now)
     bounds the time spent reading a workbook.
+
+    ``on_missing``, when given, gets the message naming the mapped codes the sheet lacks (a
+    renamed or dropped column) and the others are read; without it, or when none is found,
+    a missing code fails the parse.
     """
     if not columns:
         raise ValueError("columns must map at least one Pink Sheet code to a mineral")
@@ -278,7 +283,7 @@ def parse_pinksheet(
         sheet = _read_pinksheet_xlsx(body, source=source, deadline=deadline)
     else:
         sheet = _read_pinksheet_csv(body, source=source)
-    positions = _pinksheet_columns(sheet, wanted, source=source)
+    positions = _pinksheet_columns(sheet, wanted, source=source, on_missing=on_missing)
     units = {wanted[code]: _pinksheet_unit(sheet.header_rows, code, col)
              for code, col in positions.items()}
     rows = [
@@ -518,8 +523,12 @@ def _pinksheet_period(cell: object, where: str, source: str) -> date | None:
     return None
 
 
-def _pinksheet_columns(sheet: _Sheet, wanted: Mapping[str, str], *, source: str) -> dict[str, int]:
-    """Find the codes row (the header row holding most wanted codes) and each code's column."""
+def _pinksheet_columns(sheet: _Sheet, wanted: Mapping[str, str], *, source: str,
+                       on_missing: Callable[[str], None] | None = None) -> dict[str, int]:
+    """Find the codes row (the header row holding most wanted codes) and each code's column.
+
+    Codes not found fail the parse, unless ``on_missing`` takes the message and some are found.
+    """
     best: dict[str, int] = {}
     for row in sheet.header_rows:
         found: dict[str, int] = {}
@@ -533,7 +542,10 @@ def _pinksheet_columns(sheet: _Sheet, wanted: Mapping[str, str], *, source: str)
         raise _fail(source, sheet.what, "no data rows (periods like 1960M01)")
     missing = sorted(set(wanted) - set(best))
     if missing:
-        raise _fail(source, sheet.what, f"codes not found: {', '.join(missing)}")
+        problem = f"codes not found: {', '.join(missing)}"
+        if on_missing is None or not best:
+            raise _fail(source, sheet.what, problem)
+        on_missing(f"{sheet.what}: {problem} (renamed or removed in this release?)")
     return best
 
 

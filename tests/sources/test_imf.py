@@ -136,6 +136,33 @@ def test_a_renamed_column_names_the_source_and_the_series(sample: bytes) -> None
     assert caught.value.source == "imf_pcps"
 
 
+def test_a_renamed_column_can_be_reported_while_the_other_series_are_read(
+        sample: bytes) -> None:
+    body = rewrite(sample, lambda g: g[0].__setitem__(g[0].index("PCOBA"), "PCOBALT"))
+    missing: list[str] = []
+
+    observations = parse_imf_pcps(body, source="imf_pcps", series=SERIES,
+                                  on_missing=missing.append)
+
+    assert missing == [("workbook header: series code PCOBA (cobalt) not found: renamed or "
+                       "removed in this release?")]
+    assert {o.mineral for o in observations} == {s.mineral for s in SERIES} - {"cobalt"}
+    complete = parse_imf_pcps(sample, source="imf_pcps", series=SERIES)
+    assert observations == [o for o in complete if o.mineral != "cobalt"]
+
+
+def test_an_ambiguous_description_is_reported_like_a_missing_one(sample: bytes) -> None:
+    body = rewrite(sample, lambda g: g[1].__setitem__(column_of(g, 1, "Silicon"),
+                                                      "Lithium Metal, second listing"))
+    missing: list[str] = []
+
+    observations = parse_imf_pcps(body, source="imf", series=SERIES, on_missing=missing.append)
+
+    assert missing == [("workbook header: series description 'Lithium Metal' (lithium) matches "
+                       "2 price columns: make the key more specific")]
+    assert "lithium" not in {o.mineral for o in observations}
+
+
 def test_an_html_error_page_is_described_not_quoted(sample: bytes) -> None:
     page = b"<!DOCTYPE html><html><title>Error 503 secret-internal-host</title></html>"
     with pytest.raises(SourceFormatError) as caught:
@@ -281,10 +308,16 @@ def test_a_revision_updates_the_value_and_keeps_the_first_publication_date(
     assert september.published_at == date(2025, 10, 15)
 
 
+def rename_every_series(grid: list[list[object]]) -> None:
+    """A release in which no code and no description is what the config maps."""
+    for c in range(1, len(grid[0])):
+        grid[0][c] = f"{grid[0][c]}_NEW" if grid[0][c] else ""
+        grid[1][c] = f"New {grid[1][c]}" if grid[1][c] else ""
+
+
 @pytest.mark.parametrize(("name", "bad", "message"), [
-    ("renamed column",
-     lambda s: rewrite(s, lambda g: g[0].__setitem__(g[0].index("PCOBA"), "PCOBALT")),
-     "series code PCOBA (cobalt) not found"),
+    ("every mapped series renamed", lambda s: rewrite(s, rename_every_series),
+     "none of the 7 mapped series found: series code PCOBA (cobalt) not found"),
     ("html error page", lambda s: b"<html><body>Service unavailable</body></html>",
      "expected an .xls workbook, got HTML/XML"),
     ("empty month", lambda s: rewrite(s, lambda g: g[-1].__setitem__(
@@ -306,6 +339,33 @@ def test_bad_input_fails_the_poll_by_name_and_keeps_the_stored_data(
     state = store.source_state("imf_pcps")
     assert state.status == "failing" and message in (state.last_error or "")
     assert store.observations(source="imf_pcps") == before
+
+
+def test_a_release_that_renames_one_series_updates_the_others_and_says_so(
+        httpserver: HTTPServer, store: Store, fetcher: HttpFetcher, sample: bytes,
+        caplog: pytest.LogCaptureFixture) -> None:
+    serve(httpserver, sample)
+    source = imf_source(httpserver)
+    assert poll_source(source, fetcher, store, T0).ok
+    cobalt_before = store.observations(source="imf_pcps", mineral="cobalt")
+
+    def rename_cobalt_and_revise_lithium(grid: list[list[object]]) -> None:
+        grid[0][grid[0].index("PCOBA")] = "PCOBALT"
+        col = column_of(grid, 1, "Lithium Metal")
+        grid[-1][col] = float(grid[-1][col]) * 1.1  # type: ignore[arg-type]
+
+    serve(httpserver, rewrite(sample, rename_cobalt_and_revise_lithium))
+    with caplog.at_level("WARNING", logger="monitor.sources.polling"):
+        outcome = poll_source(source, fetcher, store, datetime(2025, 12, 3, tzinfo=UTC))
+
+    assert outcome.ok and outcome.changed == 1  # the lithium revision
+    assert outcome.data_problem is not None
+    assert "series code PCOBA (cobalt) not found" in outcome.data_problem
+    state = store.source_state("imf_pcps")
+    assert state.status == "ok" and state.consecutive_failures == 0
+    assert "PCOBA (cobalt) not found" in (state.last_error or "")
+    assert store.observations(source="imf_pcps", mineral="cobalt") == cobalt_before
+    assert any("PCOBA (cobalt) not found" in r.getMessage() for r in caplog.records)
 
 
 def test_a_landing_page_link_to_a_local_file_is_not_followed(

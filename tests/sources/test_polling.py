@@ -410,3 +410,6 @@ def test_implausible_prices_are_dropped_and_reported_not_alerted(
     with Store.open(tmp_path / "state" / DB_NAME) as store:
         values = [o.value for o in store.observations(source="local_cobalt")]
     assert values == [value for _, value in good]
+    _, checked, _ = critmon(tmp_path, "sources", "check", "--format", "json")
+    [row] = json.loads(checked)
+    assert row["status"] == "ok" and "3 implausible rows dropped" in row["error"]

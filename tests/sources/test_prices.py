@@ -238,6 +238,28 @@ def test_pinksheet_duplicate_month_keeps_the_last_row() -> None:
 COPPER = {"COPPER": "copper"}
 
 
+@pytest.mark.parametrize("csv", [False, True], ids=["xlsx", "csv"])
+def test_pinksheet_a_renamed_code_can_be_reported_while_the_others_are_read(csv: bool) -> None:
+    body = (b"date,COPPER,COBALT_X\n2024-01-01,8000,1\n" if csv
+            else workbook([CODES, ["2024M01", 8000, 1]]))
+    missing: list[str] = []
+
+    observations = parse_pinksheet(body, source="wb", on_missing=missing.append,
+                                   columns={"COPPER": "copper", "NICKEL": "nickel"})
+
+    where = "CSV" if csv else "sheet 'Monthly Prices'"
+    assert missing == [f"{where}: codes not found: NICKEL (renamed or removed in this release?)"]
+    assert [(o.mineral, o.value) for o in observations] == [("copper", 8000.0)]
+
+
+def test_pinksheet_with_no_mapped_code_left_fails_even_when_missing_ones_are_reported() -> None:
+    missing: list[str] = []
+    with pytest.raises(SourceFormatError, match="codes not found: NICKEL, TIN"):
+        parse_pinksheet(workbook([CODES, ["2024M01", 8000, 1]]), source="wb",
+                        columns={"NICKEL": "nickel", "TIN": "tin"}, on_missing=missing.append)
+    assert missing == []
+
+
 @pytest.mark.parametrize(
     ("body", "columns", "expected"),
     [
