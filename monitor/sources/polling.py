@@ -125,15 +125,20 @@ def parse_payload(source: Source, body: bytes, *, deadline: float | None = None,
 
 
 def compute_backoff(consecutive_failures: int, interval: timedelta,
-                    retry_after_s: float | None = None) -> timedelta:
+                    retry_after_s: float | None = None, *, jitter: timedelta = timedelta(0),
+                    draw: float = 0.0) -> timedelta:
     """Delay before the next attempt: 1m, 2m, 4m, ... capped by the interval and 6h.
 
-    A server's ``retry_after_s`` is a floor, honoured up to the larger of the interval and 6 h:
-    a source is never parked longer than that, whatever the server says (``1e300``, ``inf``).
+    ``jitter`` (the source's) spreads retries: ``draw`` (in [0, 1)) of up to half the delay,
+    at most ``jitter``, is added, so sources that failed together (a network outage) do not
+    retry in one wave for hours after. A server's ``retry_after_s`` is a floor, honoured up to
+    the larger of the interval and 6 h: a source is never parked longer than that, whatever
+    the server says (``1e300``, ``inf``).
     """
     exponent = max(0, consecutive_failures - 1)
     delay = FIRST_RETRY * (2 ** min(exponent, 20))
     delay = min(delay, interval, MAX_RETRY)
+    delay += min(jitter, delay / 2) * min(max(draw, 0.0), 1.0)
     ceiling = max(interval, MAX_RETRY).total_seconds()
     wait = bounded_seconds(retry_after_s, maximum=ceiling)
     if wait is not None:
@@ -182,12 +187,14 @@ def poll_source(source: Source, fetcher: Fetcher, store: Store, now: datetime, *
     except StoreError:
         raise  # the store itself is broken: the job wrapper reports it, the source is not at fault
     except MonitorError as exc:
-        return _record_failure(source, store, previous, now, exc, time.monotonic() - started)
+        return _record_failure(source, store, previous, now, exc, time.monotonic() - started,
+                               rng)
     except Exception as exc:  # a bug in a parser must not take the cycle down with it
         # The exception's text may quote the payload: it goes to the log, not into the state.
         log.exception("source %s: unexpected error while polling", source.id)
         error = SourceError(f"internal error: {type(exc).__name__}", source=source.id)
-        return _record_failure(source, store, previous, now, error, time.monotonic() - started)
+        return _record_failure(source, store, previous, now, error,
+                               time.monotonic() - started, rng)
     latency = time.monotonic() - started
     next_at = now + source.interval + source.jitter * rng()
     state = dataclasses.replace(
@@ -316,10 +323,11 @@ def _current_url(source: Source, fetcher: Fetcher) -> tuple[str, str | None]:
 
 
 def _record_failure(source: Source, store: Store, previous: SourceState, now: datetime,
-                    exc: MonitorError, latency: float) -> PollOutcome:
+                    exc: MonitorError, latency: float, rng: Callable[[], float]) -> PollOutcome:
     failures = previous.consecutive_failures + 1
     retry_after = exc.retry_after_s if isinstance(exc, SourceUnavailableError) else None
-    delay = compute_backoff(failures, source.interval, retry_after)
+    delay = compute_backoff(failures, source.interval, retry_after, jitter=source.jitter,
+                            draw=rng())
     # no secret of the url, ever; no control character or unbounded text either
     reason = clean_text(source.redact(f"{type(exc).__name__}: {exc}"), limit=ERROR_MAX)
     state = dataclasses.replace(

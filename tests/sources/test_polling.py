@@ -188,6 +188,30 @@ def test_backoff_is_capped_by_the_interval() -> None:
     assert compute_backoff(1, timedelta(hours=8)) == timedelta(minutes=1)
 
 
+def test_the_source_jitter_spreads_retries_by_up_to_half_the_delay() -> None:
+    interval, jitter = timedelta(hours=8), timedelta(minutes=15)
+    assert compute_backoff(1, interval, jitter=jitter, draw=0.0) == timedelta(minutes=1)
+    assert compute_backoff(1, interval, jitter=jitter, draw=0.5) == timedelta(seconds=75)
+    assert compute_backoff(3, interval, jitter=jitter, draw=0.999) < timedelta(minutes=6)
+    # never more than the jitter itself, however long the delay
+    assert compute_backoff(9, interval, jitter=jitter, draw=0.999) < timedelta(hours=4,
+                                                                               minutes=31)
+    # a Retry-After stays a floor
+    assert compute_backoff(1, interval, 900, jitter=jitter, draw=0.5) == timedelta(minutes=15)
+
+
+def test_sources_that_fail_together_do_not_retry_together(
+        httpserver: HTTPServer, store: Store, fetcher: HttpFetcher) -> None:
+    httpserver.expect_request("/fred.csv").respond_with_data("down", status=503)
+    draws = iter([0.1, 0.9])
+    for name in ("fred_a", "fred_b"):
+        source = fred_source(httpserver.url_for("/fred.csv"), id=name, jitter="15m")
+        poll_source(source, fetcher, store, T0, rng=lambda: next(draws))
+    retry = {name: datetime.fromisoformat(store.source_state(name).next_poll_at or "") - T0
+             for name in ("fred_a", "fred_b")}
+    assert retry == {"fred_a": timedelta(seconds=63), "fred_b": timedelta(seconds=87)}
+
+
 def test_state_changes_are_logged_once_not_per_poll(
         httpserver: HTTPServer, store: Store, fetcher: HttpFetcher,
         caplog: pytest.LogCaptureFixture) -> None:
