@@ -12,8 +12,9 @@ import json
 import logging
 import os
 import re
+import socket
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -559,9 +560,24 @@ def _write(console: Console, request: Request, config: Config, new: Config, auth
         failed.error = f"not written: {exc}"
         return rules_page(console, request, draft=failed, status=400, author=author)
     console.config()  # pick up the files just written
-    message = (f"{origin} by {author}: wrote {', '.join(written)}; a running daemon reloads "
-               "it within seconds") if written else "nothing to write: no file changes"
+    message = applied_message(origin, author, written,
+                              shared_store=console.settings.store_url is not None)
     return rules_page(console, request, message=message, author=author)
+
+
+def applied_message(origin: str, author: str, written: Sequence[str], *,
+                    shared_store: bool) -> str:
+    """What an apply or revert did. With a shared (PostgreSQL) store, the instances on other
+    hosts read their own config directories: the files were written on this one only."""
+    if not written:
+        return "nothing to write: no file changes"
+    where = f" on {socket.gethostname()}" if shared_store else ""
+    message = (f"{origin} by {author}: wrote {', '.join(written)}{where}; a running daemon "
+               "reloads it within seconds")
+    if shared_store:
+        message += ("; instances on other hosts read their own config directories: copy the "
+                    "files there too")
+    return message
 
 
 def revert_action(console: Console, request: Request, form: FormData, user: str) -> Response:

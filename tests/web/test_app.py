@@ -10,6 +10,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -23,6 +24,7 @@ import pytest
 from monitor.alerting.store import AlertStore
 from monitor.news.items import NewsItem, NewsRecord
 from monitor.news.store import NewsStore
+from monitor.web.app import applied_message
 from monitor.web.security import CSP, hash_password
 from monitor.web.server import AuthOptions
 from tests.web.conftest import Served, _serve, free_port
@@ -353,3 +355,14 @@ def test_news_waiting_for_its_classification_shows_as_pending_not_as_no_risk(
     assert ">pending</td>" in row and ">no</td>" not in row
     flooded = next(r for r in page.split("<tr>") if "Platinum mine flooded" in r)
     assert ">mine_disruption</td>" in flooded and ">yes</td>" in flooded
+
+
+def test_an_apply_on_a_shared_store_says_which_host_got_the_files() -> None:
+    local = applied_message("web apply", "ana", ["rules.yaml"], shared_store=False)
+    shared = applied_message("web apply", "ana", ["rules.yaml"], shared_store=True)
+
+    assert local == "web apply by ana: wrote rules.yaml; a running daemon reloads it within seconds"
+    assert f"wrote rules.yaml on {socket.gethostname()};" in shared
+    assert "instances on other hosts read their own config directories" in shared
+    assert applied_message("web revert", "ana", [], shared_store=True) == (
+        "nothing to write: no file changes")
