@@ -67,11 +67,15 @@ from monitor.risk.assess import (
 from monitor.risk.indicators import (
     GovernanceTable,
     build_governance,
+    dated_price_indicators,
     governance_table,
+    policy_value,
     price_period_end,
 )
+from monitor.risk.perspectives import method_key
 from monitor.risk.prices import note_growth, price_points
-from monitor.risk.score import UNKNOWN_LEVEL, RiskScore, level_for
+from monitor.risk.score import UNKNOWN_LEVEL, RiskScore, level_for, score_mineral
+from monitor.risk.track import PriceTrack
 from monitor.risk.trade import monitored_economy
 from monitor.rules.evaluate import (
     EffectiveRule,
@@ -238,6 +242,11 @@ class Replayer:
         self._cursor = 0
         self._known: dict[str, dict[tuple[str, str, str, date], Observation]] = defaultdict(dict)
         self._filed: dict[str, tuple[Observation, ...]] = {}
+        # Per mineral, its latest tuple, the one before (None after a revision) and what the
+        # latest adds to it (in store order).
+        self._growth: dict[str, tuple[tuple[Observation, ...], tuple[Observation, ...] | None,
+                                      tuple[Observation, ...]]] = {}
+        self._tracks: dict[str, PriceTrack] = {}  # the price tracks of monthly priced minerals
         # Per mineral, its observations in store order and their sort keys (kept sorted).
         self._ordered: dict[str, tuple[list[Observation], list[tuple[str, str, str, date, str]]]] = {}
         self._wanted = set(self.minerals) | self._groups_and_members()
@@ -256,6 +265,7 @@ class Replayer:
         self._shares_memo: dict[str, tuple[Sequence[Observation], date,
                                            dict[str, float]]] = {}
         self._spec = config.rules.risk
+        self._method = method_key(config.perspectives[0])
         self._group = {m.id: m.group for m in config.minerals.minerals if m.group}
         self._cores: dict[str, _Core] = {}
         self._wanted_series = frozenset(i for r in self.rules for i in r.indicators)
@@ -341,8 +351,10 @@ class Replayer:
             before = self._filed.get(mineral)
             filed = self._filed[mineral] = tuple(self._ordered[mineral][0])
             # store order is by natural key, unique per mineral: the tuple's order
-            note_growth(filed, None if before is None or mineral in revised else before,
-                        tuple(sorted(new, key=_store_order)))
+            grown = None if before is None or mineral in revised else before
+            fresh = tuple(sorted(new, key=_store_order))
+            note_growth(filed, grown, fresh)
+            self._growth[mineral] = (filed, grown, fresh)
         return dict(self._filed)
 
     def wgi_at(self, as_of: date) -> list[WgiEstimate]:
@@ -495,6 +507,7 @@ class Replayer:
                        as_of: date) -> None:
         """Re-assess the minerals whose inputs changed since their core was built."""
         changed: dict[str, tuple[tuple[object, ...], float | None]] = {}
+        tracks: dict[str, PriceTrack] = {}
         for mineral in self.minerals:
             group = self._group.get(mineral)
             own = observations.get(mineral, ())
@@ -504,7 +517,15 @@ class Replayer:
             value = pressure.get(mineral, 0.0)
             core = self._cores.get(mineral)
             if core is None or not core.same_held(held):
-                changed[mineral] = (held, value)
+                track = self._track(mineral, core, own)
+                if (track is not None and core is not None and held[1] is core.held[1]
+                        and held[2] is core.held[2] and own is not core.held[0]
+                        and track.only_prices(self._growth[mineral][2])):
+                    self._cores[mineral] = self._priced(core, track, held, value, as_of)
+                else:
+                    changed[mineral] = (held, value)
+                    if track is not None:
+                        tracks[mineral] = track
             elif not _same_value(core.pressure, value):  # news: only the score changes
                 self._cores[mineral] = core.with_pressure(with_policy_pressure(
                     core.assessment, self.config, value, as_of=as_of,
@@ -513,11 +534,55 @@ class Replayer:
             return
         fresh = assess(self.config, observations, governance, as_of=as_of,
                        policy_pressure=pressure, perspective=self.config.perspectives[0],
-                       only=set(changed))
+                       only=set(changed), tracks=tracks)
         for a in fresh:
             held, value = changed[a.mineral]
             self._cores[a.mineral] = _Core.of(a, held, value, self._wanted_series,
-                                              observations.get(a.mineral, ()))
+                                              observations.get(a.mineral, ()),
+                                              tracks.get(a.mineral))
+
+    def _track(self, mineral: str, core: _Core | None, own: tuple[Observation, ...]
+               ) -> PriceTrack | None:
+        """The mineral's price track following ``own`` (its observations at this date), when it
+        has a monthly headline series that only grew (:meth:`PriceTrack.follow`); else None."""
+        track = self._tracks.get(mineral)
+        if track is not None and track.observations is own:
+            return track
+        self._tracks.pop(mineral, None)
+        growth = self._growth.get(mineral)
+        if core is None or growth is None or growth[0] is not own or growth[1] is None \
+                or growth[1] is not core.held[0]:
+            return None
+        before = growth[1]
+        if track is None or track.observations is not before:
+            track = PriceTrack.of(before)
+        if track is None or not track.follow(own, growth[2]):
+            return None
+        self._tracks[mineral] = track
+        return track
+
+    def _priced(self, core: _Core, track: PriceTrack, held: tuple[object, ...],
+                pressure: float | None, as_of: date) -> _Core:
+        """The core of a mineral whose only new inputs are the next prices of its monthly
+        headline series (``track`` has taken them), from its previous core.
+
+        Nothing else of the assessment reads those prices: the price indicators, the market
+        context and the score are made anew (by the builders ``assess`` uses), the other
+        indicators are the previous ones, with the policy pressure dated ``as_of``.
+        """
+        a = core.assessment
+        mineral = a.mineral
+        fresh = dated_price_indicators(track.indicator_values(mineral), track.end, as_of)
+        indicators = {name: fresh.get(name, v) for name, v in a.indicators.items()}
+        indicators["policy_pressure"] = policy_value(mineral, pressure, as_of)
+        market = track.market()
+        risk = score_mineral(indicators, self._spec, as_of=as_of, market=market,
+                             perspective=self._method)
+        assessment = Assessment(a.mineral, a.name, a.lists, indicators, market, risk,
+                                track.points(), perspective=a.perspective,
+                                trade={k: list(v) for k, v in a.trade.items()})
+        return _Core.of(assessment, held, pressure, self._wanted_series, held[0],
+                        track)  # type: ignore[arg-type]
 
     def _remember_scores(self, risks: Mapping[str, tuple[float | None, str]], as_of: date,
                          series: Mapping[str, Mapping[str, Series]]) -> None:
@@ -702,11 +767,15 @@ class _Core:
 
     @classmethod
     def of(cls, a: Assessment, held: tuple[object, ...], pressure: float | None,
-           wanted: frozenset[str], observations: Sequence[Observation]) -> _Core:
+           wanted: frozenset[str], observations: Sequence[Observation],
+           track: PriceTrack | None = None) -> _Core:
+        """``track``: the price track following ``observations``, which gives the price
+        detector series and the end of the last price period instead of the remembered price
+        functions."""
         priced = PRICE_SERIES if a.prices else ()  # detector_series' price keys
         # a.prices is list(price_points(observations)): the remembered tuple is passed
-        fixed = price_detector_series(price_points(observations) if a.prices else (),
-                                      only=wanted)
+        fixed = track.detector_series(wanted) if track is not None else \
+            price_detector_series(price_points(observations) if a.prices else (), only=wanted)
         points = {name: float(v.value) for name, v in a.indicators.items()
                   if name not in priced and v.value is not None and math.isfinite(v.value)}
         price = a.indicators.get("price")
@@ -715,7 +784,8 @@ class _Core:
         if "price_age_days" in points:
             del points["price_age_days"]
             if not annual:
-                age_end = price_period_end(a.mineral, observations)
+                age_end = track.end if track is not None else \
+                    price_period_end(a.mineral, observations)
         policy_point = "policy_pressure" in wanted and "policy_pressure" not in priced
         for name, history in a.trade.items():
             fixed[name] = list(history)
