@@ -424,11 +424,15 @@ class Replayer:
         entries = [*signals, *self._policy_signals(observations, as_of, now, fresh_news)]
         transitions = self.enqueue(entries, now, lambda q: q.signal(as_of, extras))
         config, chosen = self.config, self.minerals
+        kept = (self._leader or self)._tracks
 
         def assessments() -> list[Assessment]:
+            # a track still following this date's observations gives what they give (it only
+            # ever moves on to later tuples)
+            tracks = {m: t for m, t in kept.items() if t.observations is observations.get(m)}
             everything = assess(config, observations, wgi, as_of=as_of,
                                 previous_levels=previous, policy_pressure=pressure,
-                                perspective=perspective)
+                                perspective=perspective, tracks=tracks)
             return [a for a in everything if a.mineral in chosen]
 
         return DateResult(as_of, assessments, lambda: _built(entries, as_of, extras),
