@@ -234,13 +234,33 @@ def memo_growing(function: Callable[..., T], reads: Callable[[Observation], bool
     if last is not None and same_others and last[0] is observations:
         return last[2]
     before, added = delta(observations)
-    if last is not None and same_others and before is not None and last[0] is before and \
-            not any(map(reads, added)):
+    if last is not None and same_others and before is not None and \
+            not any(map(reads, added)) and _unread_since(last[0], before, reads):
         result = last[2]
     else:
         result = function(observations, *others)
     _GROWN[key] = (observations, others, result)
     return result
+
+
+#: How many earlier tuples :func:`_unread_since` walks back at most.
+LINEAGE_WALK = 64
+
+
+def _unread_since(old: tuple[Observation, ...], later: tuple[Observation, ...],
+                  reads: Callable[[Observation], bool]) -> bool:
+    """Whether ``later`` descends from ``old`` by additions only (each step remembered by
+    :func:`note_growth` or :func:`delta`), none of them read: a replay that skipped the
+    function for some dates (its mineral was handled without it) still reuses its result."""
+    for _ in range(LINEAGE_WALK):
+        if later is old:
+            return True
+        found = _DELTAS.get(id(later))
+        if found is None or found[0] is not later or found[1] is None or \
+                any(map(reads, found[2])):
+            return False
+        later = found[1]
+    return False
 
 
 def _series_of(observations: tuple[Observation, ...]) -> list[_PriceSeries]:
