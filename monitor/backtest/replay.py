@@ -144,6 +144,35 @@ class _Quiet:
 Entry = Signal | _Quiet
 
 
+class _Extras(Mapping[str, tuple[tuple[str, str], ...]]):
+    """The signal annotations of each mineral at one date (``annotate_signals``), each built
+    when first read from the mineral's core and level of that date: most minerals' signals
+    that date are unbuilt no-data ones (:class:`_Quiet`), which nobody may read."""
+
+    __slots__ = ("_annotated", "_as_of", "_built")
+
+    def __init__(self, as_of: date, annotated: dict[str, tuple[_Core, str]]) -> None:
+        self._as_of = as_of
+        self._annotated = annotated
+        self._built: dict[str, tuple[tuple[str, str], ...]] = {}
+
+    def __getitem__(self, mineral: str) -> tuple[tuple[str, str], ...]:
+        built = self._built.get(mineral)
+        if built is None:
+            core, level = self._annotated[mineral]
+            built = self._built[mineral] = core.extras(self._as_of, level)
+        return built
+
+    def __contains__(self, mineral: object) -> bool:
+        return mineral in self._annotated
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._annotated)
+
+    def __len__(self) -> int:
+        return len(self._annotated)
+
+
 class DateResult:
     """What one simulated evaluation produced.
 
@@ -232,8 +261,9 @@ class Replayer:
         # Fits are deterministic: a detector fitted on the same series is reused, whatever the
         # time between evaluations (live refits daily; on identical data that changes nothing).
         self.evaluator = RuleEvaluator()
-        # per effective rule (by id, held): its finished no-data signal (see _evaluated)
-        self._no_data: dict[int, tuple[EffectiveRule, Signal, str]] = {}
+        # per effective rule (by id, held): its finished no-data signal, its fingerprint and
+        # its unbuilt no-data signals by reason (see _evaluated)
+        self._no_data: dict[int, tuple[EffectiveRule, Signal, str, dict[str, _Quiet]]] = {}
         self.alerts: dict[str, AlertState] = {}
         self.history: dict[str, Series] = defaultdict(list)
         self.levels: dict[str, str] = {}
@@ -440,12 +470,12 @@ class Replayer:
 
     def _series(self, as_of: date, previous: Mapping[str, str]
                 ) -> tuple[dict[str, dict[str, Series]], dict[str, tuple[float | None, str]],
-                           dict[str, tuple[tuple[str, str], ...]]]:
+                           _Extras]:
         """Each mineral's detector series, (score, level) and signal annotations at ``as_of``,
         from its core (``previous``: the levels of the previous date, for hysteresis)."""
         series: dict[str, dict[str, Series]] = {}
         risks: dict[str, tuple[float | None, str]] = {}
-        extras: dict[str, tuple[tuple[str, str], ...]] = {}
+        annotated: dict[str, tuple[_Core, str]] = {}
         for mineral in self.minerals:
             core = self._cores[mineral]
             score = core.risk.score
@@ -453,8 +483,8 @@ class Replayer:
                 score, self._spec.levels, previous.get(mineral), self._spec.hysteresis)
             risks[mineral] = (score, level)
             series[mineral] = core.series(as_of, self.history[mineral])
-            extras[mineral] = core.extras(as_of, level)
-        return series, risks, extras
+            annotated[mineral] = (core, level)
+        return series, risks, _Extras(as_of, annotated)
 
     def _evaluated(self, rules: Sequence[EffectiveRule],
                    series: Mapping[str, Mapping[str, Series]],
@@ -479,8 +509,11 @@ class Replayer:
             known = templates.get(id(rule))
             if known is None or known[0] is not rule:
                 template = finish(no_data_signal(rule, as_of, reason))
-                known = templates[id(rule)] = (rule, template, self._fingerprint(template))
-            return _Quiet(known[1], reason, known[2])
+                known = templates[id(rule)] = (rule, template, self._fingerprint(template), {})
+            quiet = known[3].get(reason)  # the same for every date (it names none)
+            if quiet is None:
+                quiet = known[3][reason] = _Quiet(known[1], reason, known[2])
+            return quiet
 
         return self.evaluator.evaluate(rules, series, as_of=as_of, finish=finish,
                                        no_data=no_data)

@@ -27,6 +27,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
+from typing import NamedTuple
 
 from monitor.core.countries import is_country, normalise_name, wgi_code
 from monitor.core.models import Frequency, Measure, Observation
@@ -537,70 +538,72 @@ def price_indicator_values(mineral: str, series: str, frequency: Frequency, last
     has); ``latest_volatility(window)``, its volatility at the last period (None: too few
     returns). The one place these values are built: the remembered series functions supply
     the facts live, a replay's incremental price track (``monitor.risk.track``) its own."""
-    template = IndicatorValue(
-        mineral, "", None, as_of=last.period, published_at=last.published_at,
-        source=last.source,
-        detail=(("series", series), ("frequency", frequency.value),
-                ("points", str(points)), ("first", first.isoformat())),
-    )
+    detail = (("series", series), ("frequency", frequency.value), ("points", str(points)),
+              ("first", first.isoformat()))
+    base = _PriceBase(mineral, last.period, last.published_at, last.source, detail)
     values = {
         "price": IndicatorValue(mineral, "price", last.value, last.unit, last.period,
-                                last.published_at, last.source, last.qualifier, "",
-                                template.detail),
-        "price_age_days": _valued(_named(template, "price_age_days", "days"), 0.0,
-                                  template.detail),
+                                last.published_at, last.source, last.qualifier, "", detail),
+        "price_age_days": base.valued("price_age_days", "days", 0.0, detail),
     }
     for months in (1, 3, 12):
         values[f"price_change_{months}m"] = _latest_change(
-            _named(template, f"price_change_{months}m", "log"), last.period, months, frequency,
-            latest_change)
+            base, f"price_change_{months}m", last.period, months, frequency, latest_change)
     for name, window in (("price_volatility", None), ("price_volatility_36m", 36)):
-        values[name] = _latest_volatility(_named(template, name, "annualised"), window,
-                                          frequency, latest_volatility)
+        values[name] = _latest_volatility(base, name, window, frequency, latest_volatility)
     return values
 
 
-def _latest_change(template: IndicatorValue, last: date, months: int, frequency: Frequency,
+class _PriceBase(NamedTuple):
+    """What every price indicator of a series shares (the last row's date, publication and
+    source, the series detail); each value is built from it in one constructor call (a replay
+    builds these for every priced mineral at every release)."""
+
+    mineral: str
+    as_of: date
+    published_at: date | None
+    source: str
+    detail: Detail
+
+    def valued(self, indicator: str, unit: str, value: float, detail: Detail
+               ) -> IndicatorValue:
+        return IndicatorValue(self.mineral, indicator, value, unit, self.as_of,
+                              self.published_at, self.source, "", "", detail)
+
+    def unknown(self, indicator: str, unit: str, reason: str) -> IndicatorValue:
+        """No value, no date, the reason."""
+        return IndicatorValue(self.mineral, indicator, None, unit, None, None, self.source, "",
+                              reason, self.detail)
+
+
+def _latest_change(base: _PriceBase, name: str, last: date, months: int,
+                   frequency: Frequency,
                    latest_change: Callable[[int], tuple[date, float] | None]) -> IndicatorValue:
     if steps_for_months(months, frequency) is None:
         reason = f"{frequency.name.lower()} series: no {months}-month change"
-        return _unknown(template, reason)
+        return base.unknown(name, "log", reason)
     change = latest_change(months)
     if change is None or change[0] != last:
         span = f"{months} month{'s' * (months != 1)}"
-        return _unknown(template, f"no price {span} before {last.isoformat()}")
-    return _valued(template, change[1], (*template.detail, ("window_months", str(months))))
+        return base.unknown(name, "log", f"no price {span} before {last.isoformat()}")
+    return base.valued(name, "log", change[1], (*base.detail, ("window_months", str(months))))
 
 
-def _latest_volatility(template: IndicatorValue, window: int | None, frequency: Frequency,
+def _latest_volatility(base: _PriceBase, name: str, window: int | None, frequency: Frequency,
                        latest_volatility: Callable[[int | None], float | None]
                        ) -> IndicatorValue:
     if window is not None and frequency == Frequency.ANNUAL:
-        return _unknown(template, "annual series: see price_volatility (5 years)")
+        return base.unknown(name, "annualised", "annual series: see price_volatility (5 years)")
     width = returns_per_window(frequency, window)
     span = f"{width} {'years' if frequency == Frequency.ANNUAL else 'months'}"
     value = latest_volatility(window)
     if value is None:
-        return _unknown(template, f"too few returns in the last {span}")
-    return _valued(template, value, (*template.detail, ("window", span)))
+        return base.unknown(name, "annualised", f"too few returns in the last {span}")
+    return base.valued(name, "annualised", value, (*base.detail, ("window", span)))
 
 
-def _unknown(template: IndicatorValue, reason: str) -> IndicatorValue:
-    """The template as a missing value: no value, no date, the reason."""
-    t = template
-    return IndicatorValue(t.mineral, t.indicator, None, t.unit, None, None, t.source,
-                          t.qualifier, reason, t.detail)
-
-
-# ``dataclasses.replace`` of the few fields the price indicators change, by the constructor
+# ``dataclasses.replace`` of the fields the dated price age changes, by the constructor
 # (a replay builds these for every priced mineral at every release; replace is 2x slower).
-
-
-def _named(template: IndicatorValue, indicator: str, unit: str) -> IndicatorValue:
-    """``replace(template, indicator=indicator, unit=unit)``."""
-    t = template
-    return IndicatorValue(t.mineral, indicator, t.value, unit, t.as_of, t.published_at,
-                          t.source, t.qualifier, t.reason, t.detail)
 
 
 def _valued(template: IndicatorValue, value: float | None, detail: Detail) -> IndicatorValue:

@@ -208,7 +208,7 @@ def market_context_of(view: PriceView, frequency: Frequency,
         context = _own_history(view, changes, change, months, latest)
     else:
         context = _reference(view, frequency, changes, change, months, latest, params)
-    return replace(context, params=params)
+    return context if context.params is params else replace(context, params=params)
 
 
 def _own_history(view: PriceView, changes: Sequence[tuple[date, float]], change: float,
