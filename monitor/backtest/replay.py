@@ -264,6 +264,8 @@ class Replayer:
         # per effective rule (by id, held): its finished no-data signal, its fingerprint and
         # its unbuilt no-data signals by reason (see _evaluated)
         self._no_data: dict[int, tuple[EffectiveRule, Signal, str, dict[str, _Quiet]]] = {}
+        # per effective rule (by id, held): its no-data signal for a mineral without series
+        self._silent: dict[int, tuple[EffectiveRule, _Quiet]] = {}
         self.alerts: dict[str, AlertState] = {}
         self.history: dict[str, Series] = defaultdict(list)
         self.levels: dict[str, str] = {}
@@ -280,7 +282,10 @@ class Replayer:
         # Per mineral, its observations in store order and their sort keys (kept sorted).
         self._ordered: dict[str, tuple[list[Observation], list[tuple[str, str, str, date, str]]]] = {}
         self._wanted = set(self.minerals) | self._groups_and_members()
-        self._wgi_pending = sorted(data.wgi, key=lambda w: data.wgi_published_at(w.year))
+        # each WGI year's publication date, asked once per year (not once per estimate)
+        self._wgi_published = {year: data.wgi_published_at(year)
+                               for year in {w.year for w in data.wgi}}
+        self._wgi_pending = sorted(data.wgi, key=lambda w: self._wgi_published[w.year])
         self._wgi_known: list[WgiEstimate] = []
         self._wgi_order: dict[int, int] | None = None
         self._wgi_years: dict[str, dict[int, list[float]]] = {}
@@ -403,10 +408,10 @@ class Replayer:
         """File the estimates published by ``as_of`` and rebuild the governance table from the
         estimates of each economy, kept by year (``build_governance`` of every known estimate,
         without reading the earlier releases again)."""
-        published = self.data.wgi_published_at
+        published = self._wgi_published
         fresh = 0
         while fresh < len(self._wgi_pending) and \
-                published(self._wgi_pending[fresh].year) <= as_of:
+                published[self._wgi_pending[fresh].year] <= as_of:
             fresh += 1
         if not fresh:
             return
@@ -498,7 +503,7 @@ class Replayer:
         mineral's annotations of the date differ (a quiet signal has no annotations of its
         own). Its alert's fingerprint is that of the template (the same labels).
         """
-        templates = self._no_data
+        templates, silent = self._no_data, self._silent
 
         def finish(signal: Signal) -> Signal:
             return self._finish(signal, extras)
@@ -513,10 +518,32 @@ class Replayer:
             quiet = known[3].get(reason)  # the same for every date (it names none)
             if quiet is None:
                 quiet = known[3][reason] = _Quiet(known[1], reason, known[2])
+            if unseen(rule):  # the reason names every indicator of the rule
+                silent[id(rule)] = (rule, quiet)
             return quiet
 
-        return self.evaluator.evaluate(rules, series, as_of=as_of, finish=finish,
-                                       no_data=no_data)
+        def unseen(rule: EffectiveRule) -> bool:
+            mine = series.get(rule.mineral)
+            return not mine or not any(mine.get(i) for i in rule.indicators)
+
+        def kept(rule: EffectiveRule) -> _Quiet | None:
+            """The rule's no-data signal when its mineral has no series for any of the rule's
+            indicators (and had none before, when the evaluator gave the reason): nothing to
+            evaluate."""
+            if not unseen(rule):
+                return None
+            known = silent.get(id(rule))
+            return known[1] if known is not None and known[0] is rule else None
+
+        quiet = [kept(rule) if rule.enabled else None for rule in rules]
+        live = [rule for rule, q in zip(rules, quiet, strict=True) if q is None]
+        if len(live) == len(rules):
+            return self.evaluator.evaluate(rules, series, as_of=as_of, finish=finish,
+                                           no_data=no_data)
+        found = iter(self.evaluator.evaluate(live, series, as_of=as_of, finish=finish,
+                                             no_data=no_data))
+        return [next(found) if q is None else q
+                for rule, q in zip(rules, quiet, strict=True) if rule.enabled]
 
     def _finish(self, signal: Signal, extras: Mapping[str, tuple[tuple[str, str], ...]]
                 ) -> Signal:
