@@ -645,8 +645,8 @@ class Replayer:
         assessment = Assessment(a.mineral, a.name, a.lists, indicators, market, risk,
                                 track.points(), perspective=a.perspective,
                                 trade={k: list(v) for k, v in a.trade.items()})
-        return _Core.of(assessment, held, pressure, self._wanted_series, held[0],
-                        track)  # type: ignore[arg-type]
+        return _Core.of(assessment, held, pressure, self._wanted_series, track.observations,
+                        track)
 
     def _remember_scores(self, risks: Mapping[str, tuple[float | None, str]], as_of: date,
                          series: Mapping[str, Mapping[str, Series]]) -> None:
