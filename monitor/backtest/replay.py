@@ -14,8 +14,10 @@ in :mod:`monitor.backtest.scoring`.
 Work shared between dates is done once (docs/backtest.md, "Speed"): observations are filed
 once per mineral and a mineral without new data keeps the same tuple, so the pure functions of
 its observations are remembered or grown (``monitor.risk.prices``); a mineral is re-assessed
-only when its inputs change (its *core*, :class:`_Core`), and the full assessments of a date
-are built only when read; news items are filed once; signals of unchanged series are reused.
+only when its inputs change (its *core*, :class:`_Core`), a monthly priced mineral's price part
+from its incremental price track (:class:`~monitor.risk.track.PriceTrack`), and the full
+assessments of a date are built only when read; news items are filed once; signals of
+unchanged series are reused.
 :func:`replay_configs` replays several configs in one pass, sharing all but the rules that
 differ (the preview). ``tests/backtest/reference_replay.py`` keeps the straightforward replay,
 and the tests require identical results at every date.
@@ -501,7 +503,11 @@ class Replayer:
         :class:`_Quiet`, built when read (:func:`_built`) from its rule's template: the
         finished no-data signal of that rule, of which only the date, the reason and the
         mineral's annotations of the date differ (a quiet signal has no annotations of its
-        own). Its alert's fingerprint is that of the template (the same labels).
+        own). Its alert's fingerprint is that of the template (the same labels). A rule whose
+        mineral has no series for any of its indicators is not handed to the evaluator: its
+        no-data signal, kept from the first date the evaluator gave its reason, is the same
+        object every date (the evaluator's signal is a function of the rule and its series
+        alone, so one it remembers from before such a gap is still right after it).
         """
         templates, silent = self._no_data, self._silent
 
