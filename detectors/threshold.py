@@ -143,6 +143,10 @@ class ThresholdDetector(BaseDetector):
         return self._score_array(self._validate_score_input(X))
 
     def _score_array(self, X: np.ndarray) -> np.ndarray:
+        if X.shape == (1, 1):  # one value (a replay's decision on the latest row): no latch
+            value = self._sign * float(X[0, 0])
+            held = value > self._sign * float(self.thresholds_[0])
+            return np.array([-(value + self._hysteresis * held)])
         oriented = self._sign * X
         held_first = self._held(oriented)[:, :, 0]
         return np.min(-(oriented + self._hysteresis * held_first), axis=1)
@@ -165,6 +169,30 @@ class ThresholdDetector(BaseDetector):
     def predict_level_checked(self, X: np.ndarray) -> np.ndarray:
         """``predict_level`` on an array already known to be valid (see ``fit_checked``)."""
         return self._held(self._sign * X).sum(axis=2).max(axis=1)
+
+    def last_level_checked(self, X: np.ndarray) -> int:
+        """``predict_level_checked(X)[-1]``: the level reached at the last row (a rule's
+        level), on an array already known to be valid. For one column it is found without
+        scoring every row: with no hysteresis from the last value alone, else by walking back
+        to the last row where each level was entered or left (the latch's state)."""
+        if X.shape[1] != 1 or not len(X):
+            return int(self.predict_level_checked(X)[-1])
+        sign, margin = self._sign, self._hysteresis
+        thresholds = [sign * float(t) for t in self.thresholds_]
+        last = sign * float(X[-1, 0])
+        if margin == 0.0 or len(X) == 1:
+            return sum(last > t for t in thresholds)
+        values = (sign * X[:, 0]).tolist()
+        level = 0
+        for threshold in thresholds:
+            floor = threshold - margin
+            for value in reversed(values):
+                if value > threshold:  # entered here, held since: left on no later row
+                    level += 1
+                    break
+                if value <= floor:  # left here, and not entered since
+                    break
+        return level
 
     def _held(self, oriented: np.ndarray) -> np.ndarray:
         """Boolean (n_samples, n_features, n_levels): is each level held at each row?"""

@@ -14,8 +14,10 @@ in :mod:`monitor.backtest.scoring`.
 Work shared between dates is done once (docs/backtest.md, "Speed"): observations are filed
 once per mineral and a mineral without new data keeps the same tuple, so the pure functions of
 its observations are remembered or grown (``monitor.risk.prices``); a mineral is re-assessed
-only when its inputs change (its *core*, :class:`_Core`), and the full assessments of a date
-are built only when read; news items are filed once; signals of unchanged series are reused.
+only when its inputs change (its *core*, :class:`_Core`), a monthly priced mineral's price part
+from its incremental price track (:class:`~monitor.risk.track.PriceTrack`), and the full
+assessments of a date are built only when read; news items are filed once; signals of
+unchanged series are reused.
 :func:`replay_configs` replays several configs in one pass, sharing all but the rules that
 differ (the preview). ``tests/backtest/reference_replay.py`` keeps the straightforward replay,
 and the tests require identical results at every date.
@@ -67,11 +69,15 @@ from monitor.risk.assess import (
 from monitor.risk.indicators import (
     GovernanceTable,
     build_governance,
+    dated_price_indicators,
     governance_table,
+    policy_value,
     price_period_end,
 )
+from monitor.risk.perspectives import method_key
 from monitor.risk.prices import note_growth, price_points
-from monitor.risk.score import UNKNOWN_LEVEL, RiskScore, level_for
+from monitor.risk.score import UNKNOWN_LEVEL, RiskScore, level_for, score_mineral
+from monitor.risk.track import PriceTrack
 from monitor.risk.trade import monitored_economy
 from monitor.rules.evaluate import (
     EffectiveRule,
@@ -138,6 +144,35 @@ class _Quiet:
 
 #: A date's signals as the replay holds them: built, or no-data ones still to build.
 Entry = Signal | _Quiet
+
+
+class _Extras(Mapping[str, tuple[tuple[str, str], ...]]):
+    """The signal annotations of each mineral at one date (``annotate_signals``), each built
+    when first read from the mineral's core and level of that date: most minerals' signals
+    that date are unbuilt no-data ones (:class:`_Quiet`), which nobody may read."""
+
+    __slots__ = ("_annotated", "_as_of", "_built")
+
+    def __init__(self, as_of: date, annotated: dict[str, tuple[_Core, str]]) -> None:
+        self._as_of = as_of
+        self._annotated = annotated
+        self._built: dict[str, tuple[tuple[str, str], ...]] = {}
+
+    def __getitem__(self, mineral: str) -> tuple[tuple[str, str], ...]:
+        built = self._built.get(mineral)
+        if built is None:
+            core, level = self._annotated[mineral]
+            built = self._built[mineral] = core.extras(self._as_of, level)
+        return built
+
+    def __contains__(self, mineral: object) -> bool:
+        return mineral in self._annotated
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._annotated)
+
+    def __len__(self) -> int:
+        return len(self._annotated)
 
 
 class DateResult:
@@ -228,8 +263,11 @@ class Replayer:
         # Fits are deterministic: a detector fitted on the same series is reused, whatever the
         # time between evaluations (live refits daily; on identical data that changes nothing).
         self.evaluator = RuleEvaluator()
-        # per effective rule (by id, held): its finished no-data signal (see _evaluated)
-        self._no_data: dict[int, tuple[EffectiveRule, Signal, str]] = {}
+        # per effective rule (by id, held): its finished no-data signal, its fingerprint and
+        # its unbuilt no-data signals by reason (see _evaluated)
+        self._no_data: dict[int, tuple[EffectiveRule, Signal, str, dict[str, _Quiet]]] = {}
+        # per effective rule (by id, held): its no-data signal for a mineral without series
+        self._silent: dict[int, tuple[EffectiveRule, _Quiet]] = {}
         self.alerts: dict[str, AlertState] = {}
         self.history: dict[str, Series] = defaultdict(list)
         self.levels: dict[str, str] = {}
@@ -238,10 +276,18 @@ class Replayer:
         self._cursor = 0
         self._known: dict[str, dict[tuple[str, str, str, date], Observation]] = defaultdict(dict)
         self._filed: dict[str, tuple[Observation, ...]] = {}
+        # Per mineral, its latest tuple, the one before (None after a revision) and what the
+        # latest adds to it (in store order).
+        self._growth: dict[str, tuple[tuple[Observation, ...], tuple[Observation, ...] | None,
+                                      tuple[Observation, ...]]] = {}
+        self._tracks: dict[str, PriceTrack] = {}  # the price tracks of monthly priced minerals
         # Per mineral, its observations in store order and their sort keys (kept sorted).
         self._ordered: dict[str, tuple[list[Observation], list[tuple[str, str, str, date, str]]]] = {}
         self._wanted = set(self.minerals) | self._groups_and_members()
-        self._wgi_pending = sorted(data.wgi, key=lambda w: data.wgi_published_at(w.year))
+        # each WGI year's publication date, asked once per year (not once per estimate)
+        self._wgi_published = {year: data.wgi_published_at(year)
+                               for year in {w.year for w in data.wgi}}
+        self._wgi_pending = sorted(data.wgi, key=lambda w: self._wgi_published[w.year])
         self._wgi_known: list[WgiEstimate] = []
         self._wgi_order: dict[int, int] | None = None
         self._wgi_years: dict[str, dict[int, list[float]]] = {}
@@ -256,6 +302,7 @@ class Replayer:
         self._shares_memo: dict[str, tuple[Sequence[Observation], date,
                                            dict[str, float]]] = {}
         self._spec = config.rules.risk
+        self._method = method_key(config.perspectives[0])
         self._group = {m.id: m.group for m in config.minerals.minerals if m.group}
         self._cores: dict[str, _Core] = {}
         self._wanted_series = frozenset(i for r in self.rules for i in r.indicators)
@@ -341,8 +388,10 @@ class Replayer:
             before = self._filed.get(mineral)
             filed = self._filed[mineral] = tuple(self._ordered[mineral][0])
             # store order is by natural key, unique per mineral: the tuple's order
-            note_growth(filed, None if before is None or mineral in revised else before,
-                        tuple(sorted(new, key=_store_order)))
+            grown = None if before is None or mineral in revised else before
+            fresh = tuple(sorted(new, key=_store_order))
+            note_growth(filed, grown, fresh)
+            self._growth[mineral] = (filed, grown, fresh)
         return dict(self._filed)
 
     def wgi_at(self, as_of: date) -> list[WgiEstimate]:
@@ -361,10 +410,10 @@ class Replayer:
         """File the estimates published by ``as_of`` and rebuild the governance table from the
         estimates of each economy, kept by year (``build_governance`` of every known estimate,
         without reading the earlier releases again)."""
-        published = self.data.wgi_published_at
+        published = self._wgi_published
         fresh = 0
         while fresh < len(self._wgi_pending) and \
-                published(self._wgi_pending[fresh].year) <= as_of:
+                published[self._wgi_pending[fresh].year] <= as_of:
             fresh += 1
         if not fresh:
             return
@@ -412,11 +461,15 @@ class Replayer:
         entries = [*signals, *self._policy_signals(observations, as_of, now, fresh_news)]
         transitions = self.enqueue(entries, now, lambda q: q.signal(as_of, extras))
         config, chosen = self.config, self.minerals
+        kept = (self._leader or self)._tracks
 
         def assessments() -> list[Assessment]:
+            # a track still following this date's observations gives what they give (it only
+            # ever moves on to later tuples)
+            tracks = {m: t for m, t in kept.items() if t.observations is observations.get(m)}
             everything = assess(config, observations, wgi, as_of=as_of,
                                 previous_levels=previous, policy_pressure=pressure,
-                                perspective=perspective)
+                                perspective=perspective, tracks=tracks)
             return [a for a in everything if a.mineral in chosen]
 
         return DateResult(as_of, assessments, lambda: _built(entries, as_of, extras),
@@ -424,12 +477,12 @@ class Replayer:
 
     def _series(self, as_of: date, previous: Mapping[str, str]
                 ) -> tuple[dict[str, dict[str, Series]], dict[str, tuple[float | None, str]],
-                           dict[str, tuple[tuple[str, str], ...]]]:
+                           _Extras]:
         """Each mineral's detector series, (score, level) and signal annotations at ``as_of``,
         from its core (``previous``: the levels of the previous date, for hysteresis)."""
         series: dict[str, dict[str, Series]] = {}
         risks: dict[str, tuple[float | None, str]] = {}
-        extras: dict[str, tuple[tuple[str, str], ...]] = {}
+        annotated: dict[str, tuple[_Core, str]] = {}
         for mineral in self.minerals:
             core = self._cores[mineral]
             score = core.risk.score
@@ -437,8 +490,8 @@ class Replayer:
                 score, self._spec.levels, previous.get(mineral), self._spec.hysteresis)
             risks[mineral] = (score, level)
             series[mineral] = core.series(as_of, self.history[mineral])
-            extras[mineral] = core.extras(as_of, level)
-        return series, risks, extras
+            annotated[mineral] = (core, level)
+        return series, risks, _Extras(as_of, annotated)
 
     def _evaluated(self, rules: Sequence[EffectiveRule],
                    series: Mapping[str, Mapping[str, Series]],
@@ -450,9 +503,13 @@ class Replayer:
         :class:`_Quiet`, built when read (:func:`_built`) from its rule's template: the
         finished no-data signal of that rule, of which only the date, the reason and the
         mineral's annotations of the date differ (a quiet signal has no annotations of its
-        own). Its alert's fingerprint is that of the template (the same labels).
+        own). Its alert's fingerprint is that of the template (the same labels). A rule whose
+        mineral has no series for any of its indicators is not handed to the evaluator: its
+        no-data signal, kept from the first date the evaluator gave its reason, is the same
+        object every date (the evaluator's signal is a function of the rule and its series
+        alone, so one it remembers from before such a gap is still right after it).
         """
-        templates = self._no_data
+        templates, silent = self._no_data, self._silent
 
         def finish(signal: Signal) -> Signal:
             return self._finish(signal, extras)
@@ -463,11 +520,36 @@ class Replayer:
             known = templates.get(id(rule))
             if known is None or known[0] is not rule:
                 template = finish(no_data_signal(rule, as_of, reason))
-                known = templates[id(rule)] = (rule, template, self._fingerprint(template))
-            return _Quiet(known[1], reason, known[2])
+                known = templates[id(rule)] = (rule, template, self._fingerprint(template), {})
+            quiet = known[3].get(reason)  # the same for every date (it names none)
+            if quiet is None:
+                quiet = known[3][reason] = _Quiet(known[1], reason, known[2])
+            if unseen(rule):  # the reason names every indicator of the rule
+                silent[id(rule)] = (rule, quiet)
+            return quiet
 
-        return self.evaluator.evaluate(rules, series, as_of=as_of, finish=finish,
-                                       no_data=no_data)
+        def unseen(rule: EffectiveRule) -> bool:
+            mine = series.get(rule.mineral)
+            return not mine or not any(mine.get(i) for i in rule.indicators)
+
+        def kept(rule: EffectiveRule) -> _Quiet | None:
+            """The rule's no-data signal when its mineral has no series for any of the rule's
+            indicators (and had none before, when the evaluator gave the reason): nothing to
+            evaluate."""
+            if not unseen(rule):
+                return None
+            known = silent.get(id(rule))
+            return known[1] if known is not None and known[0] is rule else None
+
+        quiet = [kept(rule) if rule.enabled else None for rule in rules]
+        live = [rule for rule, q in zip(rules, quiet, strict=True) if q is None]
+        if len(live) == len(rules):
+            return self.evaluator.evaluate(rules, series, as_of=as_of, finish=finish,
+                                           no_data=no_data)
+        found = iter(self.evaluator.evaluate(live, series, as_of=as_of, finish=finish,
+                                             no_data=no_data))
+        return [next(found) if q is None else q
+                for rule, q in zip(rules, quiet, strict=True) if rule.enabled]
 
     def _finish(self, signal: Signal, extras: Mapping[str, tuple[tuple[str, str], ...]]
                 ) -> Signal:
@@ -495,6 +577,7 @@ class Replayer:
                        as_of: date) -> None:
         """Re-assess the minerals whose inputs changed since their core was built."""
         changed: dict[str, tuple[tuple[object, ...], float | None]] = {}
+        tracks: dict[str, PriceTrack] = {}
         for mineral in self.minerals:
             group = self._group.get(mineral)
             own = observations.get(mineral, ())
@@ -504,7 +587,15 @@ class Replayer:
             value = pressure.get(mineral, 0.0)
             core = self._cores.get(mineral)
             if core is None or not core.same_held(held):
-                changed[mineral] = (held, value)
+                track = self._track(mineral, core, own)
+                if (track is not None and core is not None and held[1] is core.held[1]
+                        and held[2] is core.held[2] and own is not core.held[0]
+                        and track.only_prices(self._growth[mineral][2])):
+                    self._cores[mineral] = self._priced(core, track, held, value, as_of)
+                else:
+                    changed[mineral] = (held, value)
+                    if track is not None:
+                        tracks[mineral] = track
             elif not _same_value(core.pressure, value):  # news: only the score changes
                 self._cores[mineral] = core.with_pressure(with_policy_pressure(
                     core.assessment, self.config, value, as_of=as_of,
@@ -513,11 +604,55 @@ class Replayer:
             return
         fresh = assess(self.config, observations, governance, as_of=as_of,
                        policy_pressure=pressure, perspective=self.config.perspectives[0],
-                       only=set(changed))
+                       only=set(changed), tracks=tracks)
         for a in fresh:
             held, value = changed[a.mineral]
             self._cores[a.mineral] = _Core.of(a, held, value, self._wanted_series,
-                                              observations.get(a.mineral, ()))
+                                              observations.get(a.mineral, ()),
+                                              tracks.get(a.mineral))
+
+    def _track(self, mineral: str, core: _Core | None, own: tuple[Observation, ...]
+               ) -> PriceTrack | None:
+        """The mineral's price track following ``own`` (its observations at this date), when it
+        has a monthly headline series that only grew (:meth:`PriceTrack.follow`); else None."""
+        track = self._tracks.get(mineral)
+        if track is not None and track.observations is own:
+            return track
+        self._tracks.pop(mineral, None)
+        growth = self._growth.get(mineral)
+        if core is None or growth is None or growth[0] is not own or growth[1] is None \
+                or growth[1] is not core.held[0]:
+            return None
+        before = growth[1]
+        if track is None or track.observations is not before:
+            track = PriceTrack.of(before)
+        if track is None or not track.follow(own, growth[2]):
+            return None
+        self._tracks[mineral] = track
+        return track
+
+    def _priced(self, core: _Core, track: PriceTrack, held: tuple[object, ...],
+                pressure: float | None, as_of: date) -> _Core:
+        """The core of a mineral whose only new inputs are the next prices of its monthly
+        headline series (``track`` has taken them), from its previous core.
+
+        Nothing else of the assessment reads those prices: the price indicators, the market
+        context and the score are made anew (by the builders ``assess`` uses), the other
+        indicators are the previous ones, with the policy pressure dated ``as_of``.
+        """
+        a = core.assessment
+        mineral = a.mineral
+        fresh = dated_price_indicators(track.indicator_values(mineral), track.end, as_of)
+        indicators = {name: fresh.get(name, v) for name, v in a.indicators.items()}
+        indicators["policy_pressure"] = policy_value(mineral, pressure, as_of)
+        market = track.market()
+        risk = score_mineral(indicators, self._spec, as_of=as_of, market=market,
+                             perspective=self._method)
+        assessment = Assessment(a.mineral, a.name, a.lists, indicators, market, risk,
+                                track.points(), perspective=a.perspective,
+                                trade={k: list(v) for k, v in a.trade.items()})
+        return _Core.of(assessment, held, pressure, self._wanted_series, track.observations,
+                        track)
 
     def _remember_scores(self, risks: Mapping[str, tuple[float | None, str]], as_of: date,
                          series: Mapping[str, Mapping[str, Series]]) -> None:
@@ -702,11 +837,15 @@ class _Core:
 
     @classmethod
     def of(cls, a: Assessment, held: tuple[object, ...], pressure: float | None,
-           wanted: frozenset[str], observations: Sequence[Observation]) -> _Core:
+           wanted: frozenset[str], observations: Sequence[Observation],
+           track: PriceTrack | None = None) -> _Core:
+        """``track``: the price track following ``observations``, which gives the price
+        detector series and the end of the last price period instead of the remembered price
+        functions."""
         priced = PRICE_SERIES if a.prices else ()  # detector_series' price keys
         # a.prices is list(price_points(observations)): the remembered tuple is passed
-        fixed = price_detector_series(price_points(observations) if a.prices else (),
-                                      only=wanted)
+        fixed = track.detector_series(wanted) if track is not None else \
+            price_detector_series(price_points(observations) if a.prices else (), only=wanted)
         points = {name: float(v.value) for name, v in a.indicators.items()
                   if name not in priced and v.value is not None and math.isfinite(v.value)}
         price = a.indicators.get("price")
@@ -715,7 +854,8 @@ class _Core:
         if "price_age_days" in points:
             del points["price_age_days"]
             if not annual:
-                age_end = price_period_end(a.mineral, observations)
+                age_end = track.end if track is not None else \
+                    price_period_end(a.mineral, observations)
         policy_point = "policy_pressure" in wanted and "policy_pressure" not in priced
         for name, history in a.trade.items():
             fixed[name] = list(history)

@@ -23,6 +23,7 @@ from monitor.risk.indicators import (
     IndicatorValue,
     build_governance,
     compute_all_indicators,
+    dated_price_indicators,
     policy_value,
 )
 from monitor.risk.market import MarketContext, compute_market_context
@@ -34,6 +35,7 @@ from monitor.risk.prices import (
     volatility_series,
 )
 from monitor.risk.score import RiskScore, score_mineral
+from monitor.risk.track import PriceTrack
 from monitor.risk.trade import (
     TRADE_SERIES,
     TradeView,
@@ -69,15 +71,20 @@ def assess(config: Config, observations: Mapping[str, Sequence[Observation]],
            previous_levels: Mapping[str, str] | None = None,
            policy_pressure: Mapping[str, float | None] | None = None,
            perspective: Perspective = US,
-           only: Collection[str] | None = None) -> list[Assessment]:
+           only: Collection[str] | None = None,
+           tracks: Mapping[str, PriceTrack] | None = None) -> list[Assessment]:
     """Assess every configured mineral from data known at ``as_of`` (pure), as seen from
     ``perspective``'s economy (``us`` by default; docs/risk-model.md, "Perspectives").
 
     ``wgi`` may be a prebuilt :class:`~monitor.risk.indicators.GovernanceTable` (a replay
     builds one per WGI release, not one per date). ``only`` limits the result to those
     minerals (in config order; their groups' indicators are computed for inheritance), each
-    assessed exactly as in the full call.
+    assessed exactly as in the full call. ``tracks``: price tracks of minerals whose
+    observations they follow (:class:`~monitor.risk.track.PriceTrack`, a replay's); their price
+    indicators, market context and price history are read from the track, which gives what
+    the observations give.
     """
+    tracks = tracks or {}
     minerals = config.minerals.minerals
     if only is not None:
         needed = set(only) | {m.group for m in minerals if m.id in only and m.group}
@@ -86,17 +93,23 @@ def assess(config: Config, observations: Mapping[str, Sequence[Observation]],
     else:
         specs = [(m.id, m.group, m.members) for m in minerals]
     governance = wgi if isinstance(wgi, GovernanceTable) else build_governance(wgi)
-    values = compute_all_indicators(specs, observations, governance, as_of=as_of,
-                                    policy_pressure=policy_pressure)
+    values = compute_all_indicators(
+        specs, observations, governance, as_of=as_of, policy_pressure=policy_pressure,
+        prices={m: dated_price_indicators(t.indicator_values(m), t.end, as_of)
+                for m, t in tracks.items()})
     values = apply_perspective(values, perspective, specs, observations, governance)
     key = method_key(perspective)
     previous_levels = previous_levels or {}
     monitored = monitored_economy(config.sources.sources)
     assessments = []
     for mineral in minerals:
-        points = price_points(observations.get(mineral.id, ()))
-        prices = list(points)  # price_history
-        market = compute_market_context(points) if points else None
+        track = tracks.get(mineral.id)
+        if track is not None:
+            prices, market = track.points(), track.market()
+        else:
+            points = price_points(observations.get(mineral.id, ()))
+            prices = list(points)  # price_history
+            market = compute_market_context(points) if points else None
         risk = score_mineral(values[mineral.id], config.rules.risk, as_of=as_of, market=market,
                              previous_level=previous_levels.get(mineral.id), perspective=key)
         trade = memo_growing(_trade_of, _trade_reads, observations.get(mineral.id, ()),

@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
+from typing import NamedTuple
 
 from monitor.core.countries import is_country, normalise_name, wgi_code
 from monitor.core.models import Frequency, Measure, Observation
@@ -158,6 +159,7 @@ def compute_indicators(
     policy_pressure: float | None = 0.0,
     group: str | None = None,
     group_values: Mapping[str, IndicatorValue] | None = None,
+    prices: Mapping[str, IndicatorValue] | None = None,
 ) -> dict[str, IndicatorValue]:
     """Every indicator of ``INDICATORS`` for one mineral, each a value or None with a reason.
 
@@ -165,6 +167,8 @@ def compute_indicators(
     :class:`GovernanceTable` (cheaper when evaluating many minerals). ``members`` names a
     group's members (used in reasons). A member (``group``) missing its own production table
     or NIR takes the group's (``group_values``), marked ``inherited_from`` in ``detail``.
+    ``prices``: the price indicators at ``as_of`` when the caller has them (a replay's price
+    track, ``monitor.risk.track``), for observations that are not empty.
     """
     values: dict[str, IndicatorValue] = {}
     if not observations:
@@ -177,7 +181,8 @@ def compute_indicators(
     values["net_import_reliance"] = memo_growing(_nir_of, _nir_reads, observations, mineral)
     values.update(memo_growing(_concentration_of, _concentration_reads, observations, mineral,
                                _as_governance(wgi), members))
-    values.update(_price_indicators(mineral, observations, as_of))
+    values.update(_price_indicators(mineral, observations, as_of) if prices is None
+                  else prices)
     values["policy_pressure"] = _policy_value(mineral, policy_pressure, as_of)
     if group and group_values is not None:
         values = inherit_from_group(values, group_values, group)
@@ -246,8 +251,10 @@ def compute_all_indicators(
     *,
     as_of: date,
     policy_pressure: Mapping[str, float | None] | None = None,
+    prices: Mapping[str, Mapping[str, IndicatorValue]] | None = None,
 ) -> dict[str, dict[str, IndicatorValue]]:
-    """Indicators of many minerals ``(id, group, members)``; groups first, so members inherit."""
+    """Indicators of many minerals ``(id, group, members)``; groups first, so members inherit.
+    ``prices``: the price indicators of some minerals (see :func:`compute_indicators`)."""
     governance = _as_governance(wgi)
     pressure = policy_pressure or {}
     ordered = sorted(minerals, key=lambda m: not m[2])  # groups (with members) first
@@ -257,6 +264,7 @@ def compute_all_indicators(
             mineral, observations.get(mineral, ()), governance, as_of=as_of, members=members,
             policy_pressure=pressure.get(mineral, 0.0), group=group,
             group_values=result.get(group) if group else None,
+            prices=prices.get(mineral) if prices else None,
         )
     return {mineral: result[mineral] for mineral, _, _ in minerals}
 
@@ -486,6 +494,13 @@ def _price_indicators(mineral: str, observations: Sequence[Observation],
     """Price indicators at ``as_of``: all but the age are pure functions of the observations
     (remembered per observation tuple, see ``memo_by_identity``); the age is dated here."""
     values, end = memo_by_identity(_dateless_price_indicators, observations, mineral)
+    return dated_price_indicators(values, end, as_of)
+
+
+def dated_price_indicators(values: Mapping[str, IndicatorValue], end: date | None,
+                           as_of: date) -> dict[str, IndicatorValue]:
+    """The price indicators without their age (:func:`price_indicator_values`) at ``as_of``:
+    a copy with ``price_age_days`` counted from ``end``, the end of the last price period."""
     values = dict(values)
     if end is not None:
         age = values["price_age_days"]
@@ -496,78 +511,99 @@ def _price_indicators(mineral: str, observations: Sequence[Observation],
 def _dateless_price_indicators(observations: Sequence[Observation], mineral: str
                                ) -> tuple[dict[str, IndicatorValue], date | None]:
     """The price indicators with the age left at 0, and the end of the last price period."""
-    names = ("price", "price_change_1m", "price_change_3m", "price_change_12m",
-             "price_volatility", "price_volatility_36m", "price_age_days")
     chosen = headline_series(observations, DEFAULT_PRICE_PREFERENCE)
     if chosen is None:
-        return {n: _missing(mineral, n, "no price series") for n in names}, None
-    last = chosen.rows[-1]
-    history = chosen.history
-    template = IndicatorValue(
-        mineral, "", None, as_of=last.period, published_at=last.published_at,
-        source=last.source,
-        detail=(("series", chosen.series), ("frequency", chosen.frequency.value),
-                ("points", str(len(history))), ("first", history[0][0].isoformat())),
-    )
-    end = period_end(last.period, chosen.frequency)
+        return {n: _missing(mineral, n, "no price series") for n in PRICE_INDICATORS}, None
+    history, frequency = chosen.history, chosen.frequency
+    values = price_indicator_values(
+        mineral, chosen.series, frequency, chosen.rows[-1], len(history), history[0][0],
+        lambda months: latest_price_change(history, months, frequency=frequency),
+        lambda window: volatility(history, window_months=window, frequency=frequency))
+    return values, period_end(chosen.rows[-1].period, frequency)
+
+
+#: The price indicators (in this order when there is no price series).
+PRICE_INDICATORS = ("price", "price_change_1m", "price_change_3m", "price_change_12m",
+                    "price_volatility", "price_volatility_36m", "price_age_days")
+
+
+def price_indicator_values(mineral: str, series: str, frequency: Frequency, last: Observation,
+                           points: int, first: date,
+                           latest_change: Callable[[int], tuple[date, float] | None],
+                           latest_volatility: Callable[[int | None], float | None]
+                           ) -> dict[str, IndicatorValue]:
+    """The price indicators (age 0) of a headline series from what is known of it: its name,
+    frequency, last row, number of points and first period; ``latest_change(months)``, the
+    last point of its change series over ``months`` (asked only for a window the frequency
+    has); ``latest_volatility(window)``, its volatility at the last period (None: too few
+    returns). The one place these values are built: the remembered series functions supply
+    the facts live, a replay's incremental price track (``monitor.risk.track``) its own."""
+    detail = (("series", series), ("frequency", frequency.value), ("points", str(points)),
+              ("first", first.isoformat()))
+    base = _PriceBase(mineral, last.period, last.published_at, last.source, detail)
     values = {
         "price": IndicatorValue(mineral, "price", last.value, last.unit, last.period,
-                                last.published_at, last.source, last.qualifier, "",
-                                template.detail),
-        "price_age_days": _valued(_named(template, "price_age_days", "days"), 0.0,
-                                  template.detail),
+                                last.published_at, last.source, last.qualifier, "", detail),
+        "price_age_days": base.valued("price_age_days", "days", 0.0, detail),
     }
     for months in (1, 3, 12):
         values[f"price_change_{months}m"] = _latest_change(
-            _named(template, f"price_change_{months}m", "log"), history, months,
-            chosen.frequency)
+            base, f"price_change_{months}m", last.period, months, frequency, latest_change)
     for name, window in (("price_volatility", None), ("price_volatility_36m", 36)):
-        values[name] = _latest_volatility(_named(template, name, "annualised"), history,
-                                          window, chosen.frequency)
-    return values, end
+        values[name] = _latest_volatility(base, name, window, frequency, latest_volatility)
+    return values
 
 
-def _latest_change(template: IndicatorValue, history: Sequence[tuple[date, float]],
-                   months: int, frequency: Frequency) -> IndicatorValue:
+class _PriceBase(NamedTuple):
+    """What every price indicator of a series shares (the last row's date, publication and
+    source, the series detail); each value is built from it in one constructor call (a replay
+    builds these for every priced mineral at every release)."""
+
+    mineral: str
+    as_of: date
+    published_at: date | None
+    source: str
+    detail: Detail
+
+    def valued(self, indicator: str, unit: str, value: float, detail: Detail
+               ) -> IndicatorValue:
+        return IndicatorValue(self.mineral, indicator, value, unit, self.as_of,
+                              self.published_at, self.source, "", "", detail)
+
+    def unknown(self, indicator: str, unit: str, reason: str) -> IndicatorValue:
+        """No value, no date, the reason."""
+        return IndicatorValue(self.mineral, indicator, None, unit, None, None, self.source, "",
+                              reason, self.detail)
+
+
+def _latest_change(base: _PriceBase, name: str, last: date, months: int,
+                   frequency: Frequency,
+                   latest_change: Callable[[int], tuple[date, float] | None]) -> IndicatorValue:
     if steps_for_months(months, frequency) is None:
         reason = f"{frequency.name.lower()} series: no {months}-month change"
-        return _unknown(template, reason)
-    change = latest_price_change(history, months, frequency=frequency)
-    last = history[-1][0]
+        return base.unknown(name, "log", reason)
+    change = latest_change(months)
     if change is None or change[0] != last:
         span = f"{months} month{'s' * (months != 1)}"
-        return _unknown(template, f"no price {span} before {last.isoformat()}")
-    return _valued(template, change[1], (*template.detail, ("window_months", str(months))))
+        return base.unknown(name, "log", f"no price {span} before {last.isoformat()}")
+    return base.valued(name, "log", change[1], (*base.detail, ("window_months", str(months))))
 
 
-def _latest_volatility(template: IndicatorValue, history: Sequence[tuple[date, float]],
-                       window: int | None, frequency: Frequency) -> IndicatorValue:
+def _latest_volatility(base: _PriceBase, name: str, window: int | None, frequency: Frequency,
+                       latest_volatility: Callable[[int | None], float | None]
+                       ) -> IndicatorValue:
     if window is not None and frequency == Frequency.ANNUAL:
-        return _unknown(template, "annual series: see price_volatility (5 years)")
+        return base.unknown(name, "annualised", "annual series: see price_volatility (5 years)")
     width = returns_per_window(frequency, window)
     span = f"{width} {'years' if frequency == Frequency.ANNUAL else 'months'}"
-    value = volatility(history, window_months=window, frequency=frequency)
+    value = latest_volatility(window)
     if value is None:
-        return _unknown(template, f"too few returns in the last {span}")
-    return _valued(template, value, (*template.detail, ("window", span)))
+        return base.unknown(name, "annualised", f"too few returns in the last {span}")
+    return base.valued(name, "annualised", value, (*base.detail, ("window", span)))
 
 
-def _unknown(template: IndicatorValue, reason: str) -> IndicatorValue:
-    """The template as a missing value: no value, no date, the reason."""
-    t = template
-    return IndicatorValue(t.mineral, t.indicator, None, t.unit, None, None, t.source,
-                          t.qualifier, reason, t.detail)
-
-
-# ``dataclasses.replace`` of the few fields the price indicators change, by the constructor
+# ``dataclasses.replace`` of the fields the dated price age changes, by the constructor
 # (a replay builds these for every priced mineral at every release; replace is 2x slower).
-
-
-def _named(template: IndicatorValue, indicator: str, unit: str) -> IndicatorValue:
-    """``replace(template, indicator=indicator, unit=unit)``."""
-    t = template
-    return IndicatorValue(t.mineral, indicator, t.value, unit, t.as_of, t.published_at,
-                          t.source, t.qualifier, t.reason, t.detail)
 
 
 def _valued(template: IndicatorValue, value: float | None, detail: Detail) -> IndicatorValue:

@@ -13,6 +13,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
+from typing import Protocol
 
 from monitor.core.models import Frequency
 from monitor.risk import prices
@@ -134,35 +135,90 @@ _MARKET: OrderedDict[tuple[int, Frequency, MarketParams],
                      tuple[tuple[tuple[date, float], ...], MarketContext]] = OrderedDict()
 
 
+class PriceView(Protocol):
+    """What the market factor reads of one price history: its length, latest date, change
+    series, default-window volatility series, those sorted, and the last window's returns.
+    :class:`_Remembered` reads the memoised functions of ``monitor.risk.prices``; a replay's
+    incremental price track (``monitor.risk.track``) keeps its own."""
+
+    def __len__(self) -> int: ...
+
+    def latest(self) -> date | None: ...
+
+    def change_points(self, months: int) -> Sequence[tuple[date, float]]: ...
+
+    def ranked_abs_changes(self, months: int) -> Sequence[float]: ...
+
+    def volatility_points(self) -> Sequence[tuple[date, float]]: ...
+
+    def ranked_volatility(self) -> Sequence[float]: ...
+
+    def window_returns(self) -> Sequence[float]: ...
+
+
+class _Remembered:
+    """:class:`PriceView` of a history through the memoised price functions."""
+
+    __slots__ = ("frequency", "history")
+
+    def __init__(self, history: tuple[tuple[date, float], ...], frequency: Frequency) -> None:
+        self.history, self.frequency = history, frequency
+
+    def __len__(self) -> int:
+        return len(self.history)
+
+    def latest(self) -> date | None:
+        return prices.latest_date(self.history, frequency=self.frequency)
+
+    def change_points(self, months: int) -> Sequence[tuple[date, float]]:
+        return prices.change_points(self.history, months, frequency=self.frequency)
+
+    def ranked_abs_changes(self, months: int) -> Sequence[float]:
+        return prices.ranked_abs_changes(self.history, months, frequency=self.frequency)
+
+    def volatility_points(self) -> Sequence[tuple[date, float]]:
+        return prices.volatility_points(self.history, frequency=self.frequency)
+
+    def ranked_volatility(self) -> Sequence[float]:
+        return prices.ranked_volatility(self.history, frequency=self.frequency)
+
+    def window_returns(self) -> Sequence[float]:
+        return window_returns(self.history, frequency=self.frequency)
+
+
 def _market_context(history: tuple[tuple[date, float], ...], frequency: Frequency,
                     params: MarketParams) -> MarketContext:
     """Remembered per history: a replay asks again whenever the history did not change."""
+    return market_context_of(_Remembered(history, frequency), frequency, params)
+
+
+def market_context_of(view: PriceView, frequency: Frequency,
+                      params: MarketParams = MARKET_PARAMS) -> MarketContext:
+    """:func:`compute_market_context` of the history ``view`` reads (of ``frequency``)."""
     months = 12 if frequency == Frequency.ANNUAL else params.change_months
-    changes = prices.change_points(history, months, frequency=frequency)
-    latest = prices.latest_date(history, frequency=frequency)
+    changes = view.change_points(months)
+    latest = view.latest()
     assert latest is not None  # a history with points
     if not changes or changes[-1][0] != latest:
-        return MarketContext(None, "none", history_points=len(history), latest=latest,
+        return MarketContext(None, "none", history_points=len(view), latest=latest,
                              reason=f"no {months}-month price change at {latest.isoformat()}"
-                             f" ({len(history)} price point(s))")
+                             f" ({len(view)} price point(s))")
     change = abs(changes[-1][1])
     if len(changes) >= params.min_history:
-        context = _own_history(history, frequency, changes, change, months, latest)
+        context = _own_history(view, changes, change, months, latest)
     else:
-        context = _reference(history, frequency, changes, change, months, latest, params)
-    return replace(context, params=params)
+        context = _reference(view, frequency, changes, change, months, latest, params)
+    return context if context.params is params else replace(context, params=params)
 
 
-def _own_history(history: Sequence[tuple[date, float]], frequency: Frequency,
-                 changes: Sequence[tuple[date, float]], change: float, months: int,
-                 latest: date) -> MarketContext:
-    change_pct = _ranked_percentile(change, prices.ranked_abs_changes(
-        history, months, frequency=frequency))
-    vols = prices.volatility_points(history, frequency=frequency)
+def _own_history(view: PriceView, changes: Sequence[tuple[date, float]], change: float,
+                 months: int, latest: date) -> MarketContext:
+    change_pct = _ranked_percentile(change, view.ranked_abs_changes(months))
+    vols = view.volatility_points()
     vol = vol_pct = None
     if vols and vols[-1][0] == latest:
         vol = vols[-1][1]
-        vol_pct = _ranked_percentile(vol, prices.ranked_volatility(history, frequency=frequency))
+        vol_pct = _ranked_percentile(vol, view.ranked_volatility())
     parts = [_stress(p) for p in (change_pct, vol_pct) if p is not None]
     note = (f"|{months}m change| {change:.3f} at percentile {change_pct:.2f} of "
             f"{len(changes)} since {changes[0][0]:%Y-%m}")
@@ -170,15 +226,15 @@ def _own_history(history: Sequence[tuple[date, float]], frequency: Frequency,
              if vol is not None and vol_pct is not None else "; no volatility at the latest "
              "period")
     return MarketContext(sum(parts) / len(parts), "own_history", change, months, change_pct,
-                         vol, vol_pct, len(history), latest, note)
+                         vol, vol_pct, len(view), latest, note)
 
 
-def _reference(history: Sequence[tuple[date, float]], frequency: Frequency,
+def _reference(view: PriceView, frequency: Frequency,
                changes: Sequence[tuple[date, float]], change: float, months: int,
                latest: date, params: MarketParams) -> MarketContext:
     sigma = params.reference_annual_sigma * math.sqrt(months / 12)
     change_pct = math.erf(change / (sigma * math.sqrt(2.0)))
-    returns = window_returns(history, frequency=frequency)
+    returns = view.window_returns()
     per_period = params.reference_annual_sigma / math.sqrt(
         1 if frequency == Frequency.ANNUAL else 12)
     vol = vol_pct = None
@@ -194,4 +250,4 @@ def _reference(history: Sequence[tuple[date, float]], frequency: Frequency,
     note += (f"; volatility of {len(returns)} returns {vol:.3f} at percentile {vol_pct:.2f}"
              if vol is not None and vol_pct is not None else "; too few returns for volatility")
     return MarketContext(sum(parts) / len(parts), "reference", change, months, change_pct,
-                         vol, vol_pct, len(history), latest, note)
+                         vol, vol_pct, len(view), latest, note)

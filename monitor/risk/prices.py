@@ -11,7 +11,7 @@ import bisect
 import math
 import operator
 from collections import OrderedDict, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
@@ -234,13 +234,33 @@ def memo_growing(function: Callable[..., T], reads: Callable[[Observation], bool
     if last is not None and same_others and last[0] is observations:
         return last[2]
     before, added = delta(observations)
-    if last is not None and same_others and before is not None and last[0] is before and \
-            not any(map(reads, added)):
+    if last is not None and same_others and before is not None and \
+            not any(map(reads, added)) and _unread_since(last[0], before, reads):
         result = last[2]
     else:
         result = function(observations, *others)
     _GROWN[key] = (observations, others, result)
     return result
+
+
+#: How many earlier tuples :func:`_unread_since` walks back at most.
+LINEAGE_WALK = 64
+
+
+def _unread_since(old: tuple[Observation, ...], later: tuple[Observation, ...],
+                  reads: Callable[[Observation], bool]) -> bool:
+    """Whether ``later`` descends from ``old`` by additions only (each step remembered by
+    :func:`note_growth` or :func:`delta`), none of them read: a replay that skipped the
+    function for some dates (its mineral was handled without it) still reuses its result."""
+    for _ in range(LINEAGE_WALK):
+        if later is old:
+            return True
+        found = _DELTAS.get(id(later))
+        if found is None or found[0] is not later or found[1] is None or \
+                any(map(reads, found[2])):
+            return False
+        later = found[1]
+    return False
 
 
 def _series_of(observations: tuple[Observation, ...]) -> list[_PriceSeries]:
@@ -478,16 +498,12 @@ class _Prepared:
 
     def _volatility_at(self, points: Sequence[tuple[int, date]], window_months: int | None
                        ) -> tuple[tuple[date, float], ...]:
-        returns = self.returns
-        width = returns_per_window(self.frequency, window_months)
-        needed = max(2, math.ceil(_MIN_WINDOW_SHARE * width))
-        scale = math.sqrt(_PERIODS_PER_YEAR[self.frequency])
+        returns, frequency = self.returns, self.frequency
         result = []
         for index, when in points:
-            window = tuple([returns[i] for i in range(index - width + 1, index + 1)
-                            if i in returns])
-            if len(window) >= needed:
-                result.append((when, _stdev(window) * scale))
+            value = volatility_at(returns, index, frequency, window_months)
+            if value is not None:
+                result.append((when, value))
         return tuple(result)
 
 
@@ -700,6 +716,32 @@ def returns_per_window(frequency: Frequency, window_months: int | None) -> int:
     if window_months is None:
         return 5 if frequency == Frequency.ANNUAL else 12
     return max(1, window_months // 12) if frequency == Frequency.ANNUAL else window_months
+
+
+def volatility_at(returns: Mapping[int, float], index: int, frequency: Frequency,
+                  window_months: int | None) -> float | None:
+    """The annualised volatility of the window of one-period ``returns`` (by period index)
+    ending at period ``index``, or None when too few of its returns exist (see
+    :func:`volatility_series`)."""
+    width = returns_per_window(frequency, window_months)
+    window = tuple([returns[i] for i in range(index - width + 1, index + 1) if i in returns])
+    if len(window) < max(2, math.ceil(_MIN_WINDOW_SHARE * width)):
+        return None
+    return _stdev(window) * math.sqrt(_PERIODS_PER_YEAR[frequency])
+
+
+def period_values(history: Sequence[tuple[date, float]], frequency: Frequency | None = None
+                  ) -> tuple[dict[int, tuple[date, float]], dict[int, float]]:
+    """Copies of the history's valid points by period index (:func:`period_index`) and of
+    its one-period log returns by the index of their end: what a replay's price track
+    (``monitor.risk.track``) starts from and grows."""
+    prepared = _prepared(history, frequency)
+    return dict(prepared.indexed), dict(prepared.returns)
+
+
+def period_index(when: date, frequency: Frequency) -> int:
+    """The period of ``when`` as a number: its year (annual) or its month since year 0."""
+    return _period_index(when, frequency)
 
 
 @lru_cache(maxsize=WINDOW_CACHE_SIZE)

@@ -232,8 +232,7 @@ def _level(rule: EffectiveRule, fitted: BaseEstimator, X: np.ndarray, decision: 
            checked: bool = False) -> tuple[str | None, float | None]:
     """The level name for the latest row, and the threshold it crossed."""
     if isinstance(fitted, ThresholdDetector):
-        levels = fitted.predict_level_checked(X) if checked else fitted.predict_level(X)
-        index = int(levels[-1])
+        index = fitted.last_level_checked(X) if checked else int(fitted.predict_level(X)[-1])
         if index == 0:
             return None, None
         names = rule.levels or tuple(f"level{i + 1}" for i in range(len(fitted.thresholds)))

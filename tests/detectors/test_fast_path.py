@@ -86,3 +86,28 @@ def test_a_detector_whose_fit_reads_no_values_learns_the_same_from_any_data(dete
             -_data(3, 40, columns))))
         for state in states[1:]:
             np.testing.assert_equal(state, states[0])
+
+
+@pytest.mark.parametrize("detector", [d for d in CASES if isinstance(d, ThresholdDetector)]
+                         + [ThresholdDetector(thresholds=[50, 60, 75], hysteresis=12.5)],
+                         ids=lambda d: repr(d))
+@pytest.mark.parametrize("seed", range(4))
+def test_the_last_level_is_the_last_of_predict_level(detector, seed: int) -> None:
+    """``last_level_checked`` (a rule's level: the last row's) equals ``predict_level``'s last
+    row, for every prefix of a series crossing the thresholds both ways, with ties on them."""
+    rng = np.random.default_rng(seed)
+    values = 50 + 30 * np.sin(np.arange(120) / 7.0) + 8 * rng.standard_normal(120)
+    values[rng.random(120) < 0.1] = 50.0  # exactly on a threshold
+    values[rng.random(120) < 0.1] = 47.0  # exactly on a hysteresis floor
+    for columns in (1, 2):
+        X = np.ascontiguousarray(np.column_stack([values] * columns)
+                                 + np.arange(columns) * 5.0)
+        fitted = type(detector)(**detector.get_params()).fit(X)
+        for end in range(1, len(X) + 1):
+            assert fitted.last_level_checked(X[:end]) == fitted.predict_level(X[:end])[-1]
+    fitted = type(detector)(**detector.get_params()).fit(values.reshape(-1, 1))
+    for value in (-1e9, -0.0, 0.2, -0.1, 47.0, 50.0, 75.0, 1e9):
+        # one row (scored without the array maths) as the first row of two (scored with it:
+        # the latch starts released, so the first row is held only where it enters)
+        two = fitted.decision_function(np.array([[value], [0.0]]))
+        np.testing.assert_array_equal(fitted.decision_checked(np.array([[value]])), two[:1])

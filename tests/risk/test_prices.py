@@ -113,3 +113,42 @@ def test_indicators_of_growing_tuples_equal_those_of_lists(seed: int) -> None:
         as_of = date(2000 + step // 12, step % 12 + 1, 15)
         assert compute_indicators("nickel", rows, governance, as_of=as_of) == \
             compute_indicators("nickel", list(rows), governance, as_of=as_of)
+
+
+def _row(month: int, measure: Measure = Measure.PRICE) -> Observation:
+    return Observation("worldbank_pinksheet", f"nickel:{measure}", "nickel", measure,
+                       date(2020, month, 1), Frequency.MONTHLY, 100.0 + month, "USD")
+
+
+def test_memo_growing_reuses_its_result_across_several_unread_steps() -> None:
+    """A function skipped for some tuples of a lineage (a replay's price track handled them)
+    is not called again when none of the steps since its last call added what it reads; one
+    step that did, or a revision on the way (a new lineage), makes it compute anew."""
+    prices.clear_caches()
+    calls: list[int] = []
+
+    def count(observations: tuple[Observation, ...]) -> int:
+        calls.append(len(observations))
+        return sum(o.measure == Measure.PRODUCTION for o in observations)
+
+    def reads(o: Observation) -> bool:
+        return o.measure == Measure.PRODUCTION
+
+    def grown(before: tuple[Observation, ...], *added: Observation,
+              revised: bool = False) -> tuple[Observation, ...]:
+        after = (*before, *added)
+        prices.note_growth(after, None if revised else before, added)
+        return after
+
+    first = (_row(1), _row(1, Measure.PRODUCTION))
+    prices.note_growth(first, None, first)
+    assert prices.memo_growing(count, reads, first) == 1
+    later = grown(grown(grown(first, _row(2)), _row(3)), _row(4))  # prices only
+    assert prices.memo_growing(count, reads, later) == 1
+    assert calls == [2]
+    read = grown(grown(later, _row(5, Measure.PRODUCTION)), _row(6))
+    assert prices.memo_growing(count, reads, read) == 2
+    assert calls == [2, 7]
+    revised = grown(grown(read, _row(7), revised=True), _row(8))
+    assert prices.memo_growing(count, reads, revised) == 2
+    assert calls == [2, 7, 9]
