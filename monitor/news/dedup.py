@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import unicodedata
 import urllib.parse
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -133,6 +134,38 @@ class _Entry:
     id: str
     at: int  # microseconds since the epoch (``_micros``)
     tokens: frozenset[str]
+    seq: int = 0  # order of addition: a posting's entries in the order they were added
+
+
+class _Posting:
+    """The entries holding one token, ordered by time (then by addition), with their times
+    apart for bisection: a search visits only the entries inside its window."""
+
+    __slots__ = ("ats", "entries")
+
+    def __init__(self) -> None:
+        self.ats: list[int] = []
+        self.entries: list[_Entry] = []
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def add(self, entry: _Entry) -> None:
+        at = self.ats
+        if not at or at[-1] <= entry.at:  # the usual case: added in time order
+            at.append(entry.at)
+            self.entries.append(entry)
+            return
+        position = bisect_right(at, entry.at)  # after its equals: they were added before it
+        at.insert(position, entry.at)
+        self.entries.insert(position, entry)
+
+    def within(self, low: int, high: int) -> list[_Entry]:
+        """The entries with ``low <= at <= high``."""
+        return self.entries[bisect_left(self.ats, low):bisect_right(self.ats, high)]
+
+
+_EMPTY = _Posting()
 
 
 @dataclass
@@ -142,13 +175,20 @@ class DedupIndex:
     Probing uses only the rarest ``floor((1 - threshold) * n) + 1`` tokens of a title: a title
     with Jaccard similarity at or above ``threshold`` must share at least one of them, so the
     search is exact while skipping the long postings of words like "china" or "export".
+    Each posting is kept in time order, so a search reads only the part of it inside the
+    window (bench/bench_news.py: most of dedup's time was spent skipping entries outside it).
     """
 
     window: timedelta = timedelta(days=3)
     threshold: float = 0.6
     _by_url: dict[str, str] = field(default_factory=dict)
     _by_title: dict[str, list[_Entry]] = field(default_factory=lambda: defaultdict(list))
-    _postings: dict[str, list[_Entry]] = field(default_factory=lambda: defaultdict(list))
+    _postings: dict[str, _Posting] = field(default_factory=dict)
+    _ids: set[str] = field(default_factory=set)
+    _added: int = 0
+    #: Whether one id was added twice with a title: the search then takes the exact order
+    #: of the original one (``_similar_in_order``), which the time order cannot reproduce.
+    _repeated_ids: bool = False
 
     def find(self, canonical: str, title: str, at: datetime) -> str | None:
         """The id of an earlier item this one duplicates, or None."""
@@ -171,30 +211,73 @@ class DedupIndex:
         key = normalise_title(title)
         if not key:
             return
-        entry = _Entry(item_id, _micros(at), title_tokens(title))
+        if item_id in self._ids:
+            self._repeated_ids = True
+        self._ids.add(item_id)
+        self._added += 1
+        entry = _Entry(item_id, _micros(at), title_tokens(title), self._added)
         self._by_title[key].append(entry)
+        postings = self._postings
         for token in entry.tokens:
-            self._postings[token].append(entry)
+            posting = postings.get(token)
+            if posting is None:
+                posting = postings[token] = _Posting()
+            posting.add(entry)
+
+    def _probes(self, tokens: frozenset[str]) -> list[str]:
+        """The rarest tokens of a title, rarest first (ties in the set's own order)."""
+        postings = self._postings
+        probes = sorted(tokens, key=lambda t: len(postings.get(t, _EMPTY)))
+        return probes[: int((1 - self.threshold) * len(tokens)) + 1]
 
     def _similar(self, tokens: frozenset[str], at: int, window: int) -> str | None:
-        """The most similar entry within ``window`` microseconds of ``at`` (the last of
-        equals), as :func:`jaccard` scores it; inlined, as this loop is most of dedup's time."""
+        """The most similar entry within ``window`` microseconds of ``at``, as
+        :func:`jaccard` scores it, or None below the threshold.
+
+        Of equals, the last one met when reading the probes' postings in order, each in the
+        order its entries were added, an entry counted where it is first met: the time-ordered
+        postings are read in probe order, and a tie goes to the entry of the later probe, or
+        of the same probe and added later. Inlined, as this loop is most of dedup's time.
+        """
         size = len(tokens)
         if size < 3:  # "Gallium" alone is not evidence of the same story
             return None
+        if self._repeated_ids:
+            return self._similar_in_order(tokens, at, window)
         postings = self._postings
-        probes = sorted(tokens, key=lambda t: len(postings.get(t, ())))
-        probes = probes[: int((1 - self.threshold) * size) + 1]
-        best_id, best = None, self.threshold
+        best_id, best, best_key = None, self.threshold, (-1, -1)
         seen: set[str] = set()
-        for token in probes:
-            for entry in postings.get(token, ()):
-                if entry.id in seen or abs(entry.at - at) > window:
+        low, high = at - window, at + window
+        for n, token in enumerate(self._probes(tokens)):
+            posting = postings.get(token)
+            if posting is None:
+                continue
+            for entry in posting.within(low, high):
+                if entry.id in seen:
                     continue
                 seen.add(entry.id)
                 other = entry.tokens
                 shared = len(tokens & other)
                 # jaccard(tokens, other): both non-empty (``other`` has this token)
+                score = shared / (size + len(other) - shared)
+                if score > best or (score == best and (n, entry.seq) > best_key):
+                    best_id, best, best_key = entry.id, score, (n, entry.seq)
+        return best_id
+
+    def _similar_in_order(self, tokens: frozenset[str], at: int, window: int) -> str | None:
+        """:meth:`_similar` reading each posting in the order of addition (an id added twice
+        is scored where it is first met in that order)."""
+        size = len(tokens)
+        best_id, best = None, self.threshold
+        seen: set[str] = set()
+        for token in self._probes(tokens):
+            posting = self._postings.get(token, _EMPTY)
+            for entry in sorted(posting.entries, key=lambda e: e.seq):
+                if entry.id in seen or abs(entry.at - at) > window:
+                    continue
+                seen.add(entry.id)
+                other = entry.tokens
+                shared = len(tokens & other)
                 score = shared / (size + len(other) - shared)
                 if score >= best:
                     best_id, best = entry.id, score
