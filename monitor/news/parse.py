@@ -97,16 +97,35 @@ def html_to_text(fragment: str, *, limit: int | None = None) -> str:
     """
     fragment = fragment[:MAX_RAW_CHARS]
     if "<" in fragment or "&" in fragment:
-        extractor = _TextExtractor()
-        extractor.feed(fragment)
-        extractor.close()
-        text = "".join(extractor.parts)
+        text = _plain_text(fragment) if _plain_html(fragment) else _extract_text(fragment)
         if _ENTITY.search(text):
             text = html.unescape(text)
     else:
         text = fragment
     text = clean_text(unicodedata.normalize("NFC", text), limit=None)
     return text[:limit].rstrip() if limit is not None else text
+
+
+def _extract_text(fragment: str) -> str:
+    """The text of any HTML fragment, as :class:`_TextExtractor` reads it."""
+    extractor = _TextExtractor()
+    extractor.feed(fragment)
+    extractor.close()
+    return "".join(extractor.parts)
+
+
+_TAG = re.compile(r"</?([A-Za-z][A-Za-z0-9]*)[^>]*>")
+
+
+def _tag_space(match: re.Match[str]) -> str:
+    return " " if match.group(1).lower() in _BLOCK_TAGS else ""
+
+
+def _plain_text(fragment: str) -> str:
+    """:func:`_extract_text` of a fragment :func:`_plain_html` accepts (whole tags whose
+    attribute values hold no ``<`` or ``>``, no script or style, only complete entities),
+    without an HTML parser: a space for a block tag, nothing for another, entities decoded."""
+    return html.unescape(_TAG.sub(_tag_space, fragment))
 
 
 def _http_url(url: str | None, base: str = "") -> str:
@@ -300,6 +319,11 @@ def _detail_of(entry: Mapping[str, Any], key: str, value: str) -> Mapping[str, A
 #: (or ``base``) attribute, a guid's ``isPermaLink``, an RDF ``rdf:about`` id.
 _NOT_PLAIN_BASE = re.compile(rb"base\s*=|ispermalink|about\s*=", re.IGNORECASE)
 _URI_FIXER = re.compile("^([A-Za-z][A-Za-z0-9+-.]*://)(/*)(.*?)")
+#: URLs ``urljoin`` gives back as they are, whatever the http(s) base: lower-case scheme, a
+#: host of letters, digits, dots and dashes (an optional port), printable ASCII after it, no
+#: ``;`` params or ``#`` fragment in the path, and no empty query (``?`` alone is dropped).
+_JOINS_TO_ITSELF = re.compile(r"https?://[A-Za-z0-9.-]+(?::[0-9]+)?(?:/[!-\x22$-:<->@-~]*)?"
+                              r"(?:\?[!-\x22$-~]+)?\Z")
 
 
 def feedparser_parse(body: bytes, *, base_url: str = "", content_type: str | None = None,
@@ -330,7 +354,13 @@ def feedparser_parse(body: bytes, *, base_url: str = "", content_type: str | Non
 
 
 def _feedparser_urljoin(base: str, uri: str) -> str:
-    """feedparser's own join (``feedparser.urls._urljoin``, 6.0): ``scheme:///x`` repaired."""
+    """feedparser's own join (``feedparser.urls._urljoin``, 6.0): ``scheme:///x`` repaired.
+
+    An absolute http(s) URL of the plain shape most feeds use comes back unchanged (urljoin
+    splits and rebuilds it to the same string), without the cost of either.
+    """
+    if _JOINS_TO_ITSELF.match(uri):
+        return uri
     uri = _URI_FIXER.sub(r"\1\3", uri)
     try:
         return urllib.parse.urljoin(base, uri)

@@ -678,3 +678,49 @@ def test_plain_html_skips_the_sanitizer_and_hostile_html_does_not() -> None:
     for hostile in [*HOSTILE_HTML[:15], "&foo;", "</br>", "<svg>x</svg>", "<template>t",
                     "a < b", "<a title='x>y'>t</a>", "&AMP;"]:
         assert not parse._plain_html(hostile), hostile
+
+
+@pytest.mark.parametrize("base", ["https://feed.example.org/news/rss.xml", "http://b.example/"])
+def test_urls_taken_as_they_are_are_those_feedparsers_join_leaves_alone(base: str) -> None:
+    """The join's shortcut (an absolute URL of plain shape is its own join) agrees with
+    feedparser's ``_urljoin`` on URLs stitched at random from the characters that matter
+    to urljoin (empty query or fragment, params, brackets, case, slashes, spaces)."""
+    import random
+
+    from feedparser.urls import _urljoin
+
+    rng = random.Random(17)
+    pieces = [*"aZ09.-:/?#;&=%@[] \t!~\"'$", "https://", "http://", "HTTPS://", "a.org", "//"]
+    taken = 0
+    for _ in range(20_000):
+        uri = rng.choice(["https://", "http://", ""]) + "".join(
+            rng.choice(pieces) for _ in range(rng.randint(0, 12)))
+        assert parse._feedparser_urljoin(base, uri) == _urljoin(base, uri), uri
+        taken += bool(parse._JOINS_TO_ITSELF.match(uri))
+    assert taken > 300  # the shortcut was exercised, not only the slow join
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_plain_html_text_without_a_parser_is_the_parsers_text(seed: int) -> None:
+    """For the fragments the shortcut accepts, the text read without html.parser is the
+    text html.parser gives (tags of every kind, attributes, entities, case, self-closing),
+    but for how many spaces stand where one block tag meets another: ``html_to_text``
+    collapses them."""
+    import random
+
+    rng = random.Random(seed)
+    pieces = ["<p>", "</p>", "<br/>", "<br>", "<BR />", "<b>", "</b>", "<P class='x'>", "</P>",
+              "<a href=\"/x?a=1&amp;b=2\" title='t'>", "</a>", "<li>", "<div id=d hidden>",
+              "</div>", "<img src=x alt=\"\">", "<span>", "</span>", "<h2>", "</h2>", "<td>",
+              "&amp;", "&lt;", "&gt;", "&nbsp;", "&#8212;", "&#x41;", "&#150;", "&hellip;",
+              "&amp;lt;", ">", "'", '"', " ", "\n", "word", "镓", "<p/>", "<table>", "</table>"]
+    plain = 0
+    for _ in range(3_000):
+        fragment = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 10)))
+        if parse._plain_html(fragment):
+            plain += 1
+            fast, parser = parse._plain_text(fragment), parse._extract_text(fragment)
+            assert fast.split() == parser.split(), fragment
+            assert (fast[:1].isspace(), fast[-1:].isspace()) == (parser[:1].isspace(),
+                                                                 parser[-1:].isspace())
+    assert plain > 2_000
