@@ -317,7 +317,7 @@ def _detail_of(entry: Mapping[str, Any], key: str, value: str) -> Mapping[str, A
 
 #: What makes feedparser's URL resolution depend on more than the fetch URL: an ``xml:base``
 #: (or ``base``) attribute, a guid's ``isPermaLink``, an RDF ``rdf:about`` id.
-_NOT_PLAIN_BASE = re.compile(rb"base\s*=|ispermalink|about\s*=", re.IGNORECASE)
+_NOT_PLAIN_BASE = re.compile(rb"base\s*=|ispermalink|about\s*=")  # of the lower-cased body
 _URI_FIXER = re.compile("^([A-Za-z][A-Za-z0-9+-.]*://)(/*)(.*?)")
 #: URLs ``urljoin`` gives back as they are, whatever the http(s) base: lower-case scheme, a
 #: host of letters, digits, dots and dashes (an optional port), printable ASCII after it, no
@@ -374,7 +374,7 @@ def _fast_base(body: bytes, base_url: str) -> str | None:
         return None
     if body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] != b"<" or b"\x00" in body:
         return None  # UTF-16/32 or EBCDIC: the attribute check below would not see them
-    if _NOT_PLAIN_BASE.search(body):
+    if _NOT_PLAIN_BASE.search(body.lower()):  # a case-blind regex is five times slower
         return None
     base = _feedparser_urljoin(base_url, base_url)  # feedparser's root element does this
     if not re.match(r"^https?://", base, re.IGNORECASE) or _feedparser_urljoin(base,
