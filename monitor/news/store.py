@@ -142,6 +142,13 @@ class NewsStore:
                 owners[url] = item_id
         return owners
 
+    def originals_fingerprint(self) -> tuple[int, str | None]:
+        """How many original items are stored and the latest fetch among them: what tells an
+        ingest that the originals it kept from the last one are still those of the store."""
+        row = self.db.execute("SELECT COUNT(*), MAX(fetched_at) FROM news_items"
+                              " WHERE dedup_of IS NULL").fetchone()
+        return int(row[0]), row[1]
+
     def recent_originals(self, since: datetime, limit: int = 50_000
                          ) -> list[tuple[str, str, str, datetime]]:
         """(id, canonical_url, title, event time) of original items since ``since``."""

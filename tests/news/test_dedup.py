@@ -169,3 +169,43 @@ def test_time_ordered_postings_decide_exactly_as_insertion_order(seed: int,
             ours.add(item_id, "", title, at)
             reference.add(item_id, title, at)
     assert decisions > 100  # the comparison covered many matches, not only misses
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_an_index_over_stored_originals_decides_as_one_they_were_added_to(seed: int) -> None:
+    """An index over kept originals (``StoredOriginals``, read from ``since`` on, some older
+    ones among them) decides every find, ties included, exactly as an index to which the
+    originals since ``since`` were added first in ``(at, id)`` order, then the new items."""
+    import random
+
+    from monitor.news.dedup import StoredOriginals, micros
+
+    rng = random.Random(seed)
+    words = ["china", "gallium", "export", "ban", "curb", "germanium", "indonesia", "nickel"]
+    window = timedelta(days=3)
+    since = T0 - window
+    rows = []
+    for n in range(400):
+        at = T0 + rng.choice([timedelta(hours=rng.randint(-300, 0)), timedelta(0), -window])
+        title = " ".join(rng.sample(words, rng.randint(3, 6)))
+        rows.append((f"s{rng.randrange(10**6)}-{n}", f"u.example/{rng.randrange(300)}", title, at))
+    stored = StoredOriginals()
+    for row in rng.sample(rows, len(rows)):  # kept in any order: they sort themselves
+        stored.add(*row)
+    layered = DedupIndex(window=window, threshold=0.6, stored=stored, since=micros(since))
+    flat = DedupIndex(window=window, threshold=0.6)
+    for item_id, url, title, at in sorted(rows, key=lambda row: (row[3], row[0])):
+        if at >= since:
+            flat.add(item_id, url, title, at)
+    found = 0
+    for n in range(300):
+        title = " ".join(rng.sample(words, rng.randint(3, 6)))
+        at = T0 + timedelta(hours=rng.randint(0, 40))
+        url = rng.choice(["", f"u.example/{rng.randrange(300)}", f"new.example/{n}"])
+        decision = layered.find(url, title, at)
+        assert decision == flat.find(url, title, at), (n, title, at)
+        found += decision is not None
+        if decision is None:
+            layered.add(f"n{n}", url, title, at)
+            flat.add(f"n{n}", url, title, at)
+    assert found > 100
