@@ -22,6 +22,7 @@ import urllib.parse
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from html.parser import HTMLParser
 from typing import Any, NamedTuple
 
@@ -322,6 +323,10 @@ _URI_FIXER = re.compile("^([A-Za-z][A-Za-z0-9+-.]*://)(/*)(.*?)")
 #: URLs ``urljoin`` gives back as they are, whatever the http(s) base: lower-case scheme, a
 #: host of letters, digits, dots and dashes (an optional port), printable ASCII after it, no
 #: ``;`` params or ``#`` fragment in the path, and no empty query (``?`` alone is dropped).
+#: A relative reference made of one plain path segment (a guid such as ``feed0-17``): no
+#: scheme, slash, dot segment, query, fragment or params. Joined, it replaces the last segment
+#: of the base's path, like any other such segment (``_base_directory``).
+_PLAIN_SEGMENT = re.compile(r"[A-Za-z0-9_~-][A-Za-z0-9._~-]*+\Z")
 _JOINS_TO_ITSELF = re.compile(r"https?://[A-Za-z0-9.-]+(?::[0-9]+)?(?:/[!-\x22$-:<->@-~]*)?"
                               r"(?:\?[!-\x22$-~]+)?\Z")
 
@@ -361,11 +366,21 @@ def _feedparser_urljoin(base: str, uri: str) -> str:
     """
     if _JOINS_TO_ITSELF.match(uri):
         return uri
+    if _PLAIN_SEGMENT.match(uri) and (directory := _base_directory(base)) is not None:
+        return directory + uri
     uri = _URI_FIXER.sub(r"\1\3", uri)
     try:
         return urllib.parse.urljoin(base, uri)
     except ValueError:
         return ""
+
+
+@lru_cache(maxsize=256)
+def _base_directory(base: str) -> str | None:
+    """What a plain path segment is appended to when joined to ``base`` (its directory, dot
+    segments resolved): ``base`` joined to ``x``, without the ``x``."""
+    probe = _feedparser_urljoin(base, "x/")
+    return probe[:-2] if probe.endswith("/x/") or probe == "x/" else None
 
 
 def _fast_base(body: bytes, base_url: str) -> str | None:

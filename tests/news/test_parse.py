@@ -680,24 +680,29 @@ def test_plain_html_skips_the_sanitizer_and_hostile_html_does_not() -> None:
         assert not parse._plain_html(hostile), hostile
 
 
-@pytest.mark.parametrize("base", ["https://feed.example.org/news/rss.xml", "http://b.example/"])
+@pytest.mark.parametrize("base", ["https://feed.example.org/news/rss.xml", "http://b.example/",
+                                  "https://a.example", "https://a.example/x/../y//z/feed?q#f",
+                                  "https://a.example/x/..", "http://a.example:8080/a/./b/"])
 def test_urls_taken_as_they_are_are_those_feedparsers_join_leaves_alone(base: str) -> None:
-    """The join's shortcut (an absolute URL of plain shape is its own join) agrees with
-    feedparser's ``_urljoin`` on URLs stitched at random from the characters that matter
-    to urljoin (empty query or fragment, params, brackets, case, slashes, spaces)."""
+    """The join's shortcuts (an absolute URL of plain shape is its own join; a plain path
+    segment such as a guid replaces the base's last segment) agree with feedparser's
+    ``_urljoin`` on URLs stitched at random from the characters that matter to urljoin
+    (empty query or fragment, params, dot segments, brackets, case, slashes, spaces)."""
     import random
 
     from feedparser.urls import _urljoin
 
     rng = random.Random(17)
-    pieces = [*"aZ09.-:/?#;&=%@[] \t!~\"'$", "https://", "http://", "HTTPS://", "a.org", "//"]
-    taken = 0
+    pieces = [*"aZ09.-_~:/?#;&=%@[] \t!~\"'$", "https://", "http://", "HTTPS://", "a.org", "//",
+              "..", "feed0-17"]
+    absolute = segment = 0
     for _ in range(20_000):
-        uri = rng.choice(["https://", "http://", ""]) + "".join(
+        uri = rng.choice(["https://", "http://", "", "", ""]) + "".join(
             rng.choice(pieces) for _ in range(rng.randint(0, 12)))
         assert parse._feedparser_urljoin(base, uri) == _urljoin(base, uri), uri
-        taken += bool(parse._JOINS_TO_ITSELF.match(uri))
-    assert taken > 300  # the shortcut was exercised, not only the slow join
+        absolute += bool(parse._JOINS_TO_ITSELF.match(uri))
+        segment += bool(parse._PLAIN_SEGMENT.match(uri))
+    assert absolute > 300 and segment > 300  # the shortcuts were exercised
 
 
 @pytest.mark.parametrize("seed", range(3))
