@@ -133,7 +133,10 @@ def _http_url(url: str | None, base: str = "") -> str:
     """An absolute http(s) URL, or "" for a missing, relative-without-base or other-scheme one."""
     if not url:
         return ""
-    absolute = urllib.parse.urljoin(base, url.strip()) if base else url.strip()
+    url = url.strip()
+    if _JOINS_TO_ITSELF.match(url):  # already absolute: urljoin would give it back
+        return url
+    absolute = urllib.parse.urljoin(base, url) if base else url
     return absolute if re.match(r"^https?://", absolute, re.IGNORECASE) else ""
 
 

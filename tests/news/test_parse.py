@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 import tracemalloc
+import urllib.parse
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -680,6 +683,21 @@ def test_plain_html_skips_the_sanitizer_and_hostile_html_does_not() -> None:
         assert not parse._plain_html(hostile), hostile
 
 
+def http_url_before(url: str, base: str) -> str:
+    """An item's link as parse_feed read it before the shortcut for absolute URLs."""
+    if not url:
+        return ""
+    joined = urllib.parse.urljoin(base, url.strip())
+    return joined if re.match(r"^https?://", joined, re.IGNORECASE) else ""
+
+
+def _outcome(read: Any, url: str, base: str) -> object:
+    try:
+        return read(url, base)
+    except ValueError as exc:  # urljoin's "Invalid IPv6 URL", both ways alike
+        return type(exc)
+
+
 @pytest.mark.parametrize("base", ["https://feed.example.org/news/rss.xml", "http://b.example/",
                                   "https://a.example", "https://a.example/x/../y//z/feed?q#f",
                                   "https://a.example/x/..", "http://a.example:8080/a/./b/"])
@@ -700,6 +718,7 @@ def test_urls_taken_as_they_are_are_those_feedparsers_join_leaves_alone(base: st
         uri = rng.choice(["https://", "http://", "", "", ""]) + "".join(
             rng.choice(pieces) for _ in range(rng.randint(0, 12)))
         assert parse._feedparser_urljoin(base, uri) == _urljoin(base, uri), uri
+        assert _outcome(parse._http_url, uri, base) == _outcome(http_url_before, uri, base)
         absolute += bool(parse._JOINS_TO_ITSELF.match(uri))
         segment += bool(parse._PLAIN_SEGMENT.match(uri))
     assert absolute > 300 and segment > 300  # the shortcuts were exercised
