@@ -330,17 +330,27 @@ class DedupIndex:
         best_id, best, best_key = None, self.threshold, (-1, (-1, 0, ""))
         seen: set[str] = set()
         low, high = at - window, at + window
+        postings, stored = self._postings, self.stored
+        layers = (stored.postings, postings) if stored is not None else (postings,)
+        stored_low = max(low, self.since)
         for n, token in enumerate(self._probes(tokens)):
-            for entry in self._candidates(token, low, high):
-                if entry.id in seen:
+            for layer in layers:  # the stored originals first: they were added first
+                posting = layer.get(token)
+                if posting is None:
                     continue
-                seen.add(entry.id)
-                other = entry.tokens
-                shared = len(tokens & other)
-                # jaccard(tokens, other): both non-empty (``other`` has this token)
-                score = shared / (size + len(other) - shared)
-                if score > best or (score == best and (n, entry.seq) > best_key):
-                    best_id, best, best_key = entry.id, score, (n, entry.seq)
+                ats = posting.ats
+                start = bisect_left(ats, stored_low if layer is not postings else low)
+                for entry in posting.entries[start:bisect_right(ats, high)]:
+                    entry_id = entry.id
+                    if entry_id in seen:
+                        continue
+                    seen.add(entry_id)
+                    other = entry.tokens
+                    shared = len(tokens & other)
+                    # jaccard(tokens, other): both non-empty (``other`` has this token)
+                    score = shared / (size + len(other) - shared)
+                    if score > best or (score == best and (n, entry.seq) > best_key):
+                        best_id, best, best_key = entry_id, score, (n, entry.seq)
         return best_id
 
     def _similar_in_order(self, tokens: frozenset[str], at: int, window: int) -> str | None:

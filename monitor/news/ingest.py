@@ -102,7 +102,8 @@ def build_records(items: Sequence[NewsItem], *, source: NewsSource, pipeline: Ne
     results = iter(classified or ())
     records = []
     for item, reading in zip(items, readings, strict=True):
-        item = replace(item, lang=reading.lang)
+        if item.lang != reading.lang:
+            item = replace(item, lang=reading.lang)
         result = (None if defer else next(results)) if reading.readable else UNREAD
         tags = _tags(pipeline, reading)
         minerals = tags.minerals or tuple(source.minerals)
