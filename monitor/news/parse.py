@@ -299,6 +299,7 @@ def feed_html(entry: Mapping[str, Any], key: str, parsed: Any) -> str:
                               kind))
 
 
+@lru_cache(maxsize=4)  # an entry's title and summary are checked by feed_html, then read
 def _plain_html(value: str) -> bool:
     if _PLAIN_HTML.fullmatch(value) is None:
         return False
