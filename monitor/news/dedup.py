@@ -297,12 +297,16 @@ class DedupIndex:
     def _probes(self, tokens: frozenset[str]) -> list[str]:
         """The rarest tokens of a title, rarest first (ties in the set's own order)."""
         postings, stored, since = self._postings, self.stored, self.since
-        if stored is None:
-            probes = sorted(tokens, key=lambda t: len(postings.get(t, _EMPTY)))
-        else:
-            probes = sorted(tokens, key=lambda t: len(postings.get(t, _EMPTY))
-                            + stored.postings.get(t, _EMPTY).count_since(since))
-        return probes[: int((1 - self.threshold) * len(tokens)) + 1]
+        kept = stored.postings if stored is not None else {}
+        counted = []
+        for position, token in enumerate(tokens):  # the position keeps the set's order on ties
+            own, old = postings.get(token), kept.get(token)
+            count = len(own.entries) if own is not None else 0
+            if old is not None:
+                count += len(old.ats) - bisect_left(old.ats, since)
+            counted.append((count, position, token))
+        counted.sort()
+        return [token for _, _, token in counted[: int((1 - self.threshold) * len(tokens)) + 1]]
 
     def _candidates(self, token: str, low: int, high: int) -> list[_Entry]:
         """The entries holding ``token`` with ``low <= at <= high``, stored ones first."""

@@ -221,9 +221,10 @@ def _dedup_index(news: NewsStore, fresh: Sequence[NewsItem], now: datetime,
         originals = None
     else:
         fingerprint = news.originals_fingerprint()
+        window = settings.dedup_window
         if (originals is None or originals.fingerprint != fingerprint
-                or originals.since > since):
-            originals = _read_originals(news, since - settings.dedup_window, fingerprint)
+                or not since - KEPT_WINDOWS * window <= originals.since <= since):
+            originals = _read_originals(news, since - window, fingerprint)
     index = DedupIndex(window=settings.dedup_window, threshold=settings.title_similarity,
                        stored=originals.stored if originals else None,
                        since=micros(since) if originals else DedupIndex.since)
@@ -254,8 +255,14 @@ def _read_originals(news: NewsStore, since: datetime, fingerprint: tuple[int, st
     return CachedOriginals(stored, since, fingerprint)
 
 
-#: Stored originals kept between ingests at most (beyond, each ingest reads those it needs).
+#: Stored originals an index reads at most (``NewsStore.recent_originals``' limit): beyond,
+#: none are kept and each ingest reads those it needs, as before.
 ORIGINALS_LIMIT = 50_000
+#: Stored originals kept between ingests at most (their memory stays with the daemon).
+KEPT_MAX = 10_000
+#: Kept originals reaching back more than this many windows before an ingest's cutoff are
+#: read again (from one window before it): the old ones go, the memory stays bounded.
+KEPT_WINDOWS = 8
 
 
 @dataclass
@@ -303,7 +310,7 @@ class _OriginalsCache:
         if latest is not None:
             fetched.append(latest)
         originals.fingerprint = (count + len(added), max(fetched, default=None))
-        if len(originals.stored) < ORIGINALS_LIMIT:
+        if len(originals.stored) <= KEPT_MAX:
             with self._lock:
                 self._kept[store] = (_settings_key(settings), originals)
 
