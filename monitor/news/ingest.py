@@ -211,7 +211,7 @@ def _dedup_index(news: NewsStore, fresh: Sequence[NewsItem], now: datetime,
 
     The originals since ``earliest - window`` are what a search can meet. Those kept from
     the last ingest serve when the store holds exactly what they say (same number of
-    originals, same latest fetch: nothing written, pruned or rolled back since) and reach
+    items, same latest fetch: nothing written, pruned or rolled back since) and reach
     back far enough; else they are read again, a window further back, so that the next
     polls can use them too.
     """
@@ -220,7 +220,7 @@ def _dedup_index(news: NewsStore, fresh: Sequence[NewsItem], now: datetime,
     if not _utc(since):  # an index of its own (the kept one is ordered by UTC times)
         originals = None
     else:
-        fingerprint = news.originals_fingerprint()
+        fingerprint = news.items_fingerprint()
         window = settings.dedup_window
         if (originals is None or originals.fingerprint != fingerprint
                 or not since - KEPT_WINDOWS * window <= originals.since <= since):
@@ -267,8 +267,8 @@ KEPT_WINDOWS = 8
 
 @dataclass
 class CachedOriginals:
-    """A store's originals since ``since``, as they were when its originals had
-    ``fingerprint`` (``NewsStore.originals_fingerprint``)."""
+    """A store's originals since ``since``, as they were when its items had ``fingerprint``
+    (``NewsStore.items_fingerprint``)."""
 
     stored: StoredOriginals
     since: datetime
@@ -297,19 +297,19 @@ class _OriginalsCache:
 
     def keep(self, store: Store, settings: NewsSettings, originals: CachedOriginals,
              records: Sequence[NewsRecord]) -> None:
-        added = [r for r in records if r.dedup_of is None]
         if not all(_utc(r.fetched_at) and _utc(r.item.published_at or r.fetched_at)
-                   for r in added):
+                   for r in records):
             return  # the store compares times as text: only UTC ones order alike
-        for record in added:
-            item = record.item
-            originals.stored.add(item.id, record.canonical_url, item.title,
-                                 _event_time(item.published_at, record.fetched_at))
+        for record in records:
+            if record.dedup_of is None:
+                item = record.item
+                originals.stored.add(item.id, record.canonical_url, item.title,
+                                     _event_time(item.published_at, record.fetched_at))
         count, latest = originals.fingerprint
-        fetched = [r.fetched_at.isoformat() for r in added]
+        fetched = [r.fetched_at.isoformat() for r in records]
         if latest is not None:
             fetched.append(latest)
-        originals.fingerprint = (count + len(added), max(fetched, default=None))
+        originals.fingerprint = (count + len(records), max(fetched, default=None))
         if len(originals.stored) <= KEPT_MAX:
             with self._lock:
                 self._kept[store] = (_settings_key(settings), originals)

@@ -142,11 +142,12 @@ class NewsStore:
                 owners[url] = item_id
         return owners
 
-    def originals_fingerprint(self) -> tuple[int, str | None]:
-        """How many original items are stored and the latest fetch among them: what tells an
-        ingest that the originals it kept from the last one are still those of the store."""
-        row = self.db.execute("SELECT COUNT(*), MAX(fetched_at) FROM news_items"
-                              " WHERE dedup_of IS NULL").fetchone()
+    def items_fingerprint(self) -> tuple[int, str | None]:
+        """How many items are stored and their latest fetch: what tells an ingest that the
+        originals it kept from the last one are still those of the store. Two look-ups that
+        need no row read (a count of the table, the end of the ``fetched_at`` index)."""
+        row = self.db.execute("SELECT (SELECT COUNT(*) FROM news_items),"
+                              " (SELECT MAX(fetched_at) FROM news_items)").fetchone()
         return int(row[0]), row[1]
 
     def recent_originals(self, since: datetime, limit: int = 50_000
