@@ -16,15 +16,17 @@ the daemon last recorded there and the directory of the database file.
 from __future__ import annotations
 
 import logging
+import threading
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from monitor.config.rules import NewsSettings
 from monitor.config.sources import FederalRegisterSource, HtmlListSource, NewsSource, RssSource
 from monitor.core.models import FetchResult
 from monitor.core.untrusted import clean_text
-from monitor.news.dedup import DedupIndex, canonical_url
+from monitor.news.dedup import DedupIndex, StoredOriginals, canonical_url, micros
 from monitor.news.items import Classification, NewsItem, NewsRecord, ParsedFeed
 from monitor.news.language import Reading
 from monitor.news.pipeline import NewsPipeline, pipeline_for_store
@@ -100,7 +102,8 @@ def build_records(items: Sequence[NewsItem], *, source: NewsSource, pipeline: Ne
     results = iter(classified or ())
     records = []
     for item, reading in zip(items, readings, strict=True):
-        item = replace(item, lang=reading.lang)
+        if item.lang != reading.lang:
+            item = replace(item, lang=reading.lang)
         result = (None if defer else next(results)) if reading.readable else UNREAD
         tags = _tags(pipeline, reading)
         minerals = tags.minerals or tuple(source.minerals)
@@ -160,19 +163,28 @@ def ingest_news_batch(payloads: Sequence[tuple[NewsSource, FetchResult]], store:
         fresh.append(mine)
     everything = [item for items in fresh for item in items]
     records: list[list[NewsRecord]] = [[] for _ in payloads]
-    if everything:
-        dedup = _dedup_index(news, everything, now, pipeline.settings)
-        readings = [pipeline.language.read(i.title, i.summary, i.lang) for i in everything]
-        start = 0
-        for n, ((source, _), items) in enumerate(zip(payloads, fresh, strict=True)):
-            mine = readings[start:start + len(items)]
-            start += len(items)
-            records[n] = build_records(items, source=source, pipeline=pipeline,
-                                       fetched_at=now, dedup=dedup, readings=mine, defer=True)
     saved = [0] * len(payloads)
-    if everything:
-        with store.transaction():
-            saved = [news.save(batch) for batch in records]
+    if not everything:
+        return _outcomes(parsed, saved, records)
+    originals = _ORIGINALS.take(store, pipeline.settings)
+    dedup, originals = _dedup_index(news, everything, now, pipeline.settings, originals)
+    readings = [pipeline.language.read(i.title, i.summary, i.lang) for i in everything]
+    start = 0
+    for n, ((source, _), items) in enumerate(zip(payloads, fresh, strict=True)):
+        mine = readings[start:start + len(items)]
+        start += len(items)
+        records[n] = build_records(items, source=source, pipeline=pipeline,
+                                   fetched_at=now, dedup=dedup, readings=mine, defer=True)
+    with store.transaction():
+        saved = [news.save(batch) for batch in records]
+    if originals is not None and saved == [len(batch) for batch in records]:
+        _ORIGINALS.keep(store, pipeline.settings, originals,
+                        [r for batch in records for r in batch])
+    return _outcomes(parsed, saved, records)
+
+
+def _outcomes(parsed: Sequence[ParsedFeed], saved: Sequence[int],
+              records: Sequence[Sequence[NewsRecord]]) -> list[IngestOutcome]:
     return [IngestOutcome(len(feed.items), new, sum(1 for r in batch if r.dedup_of),
                           _skipped(feed), feed.warning)
             for feed, new, batch in zip(parsed, saved, records, strict=True)]
@@ -192,16 +204,144 @@ def _log_problems(source: NewsSource, feed: ParsedFeed) -> None:
 
 
 def _dedup_index(news: NewsStore, fresh: Sequence[NewsItem], now: datetime,
-                 settings: NewsSettings) -> DedupIndex:
-    """An index of stored originals near the new items in time, and of their URLs."""
-    index = DedupIndex(window=settings.dedup_window, threshold=settings.title_similarity)
+                 settings: NewsSettings, originals: CachedOriginals | None
+                 ) -> tuple[DedupIndex, CachedOriginals | None]:
+    """An index of stored originals near the new items in time, and of their URLs; and the
+    stored originals to keep for the next ingest (None: none to keep).
+
+    The originals since ``earliest - window`` are what a search can meet. Those kept from
+    the last ingest serve when the store holds exactly what they say (same number of
+    items, same latest fetch: nothing written, pruned or rolled back since) and reach
+    back far enough; else they are read again, a window further back, so that the next
+    polls can use them too.
+    """
     earliest = min(min(i.published_at or now, now) for i in fresh)
-    for item_id, canonical, title, at in news.recent_originals(earliest - settings.dedup_window):
-        index.add(item_id, canonical, title, at)
+    since = earliest - settings.dedup_window
+    if not _utc(since):  # an index of its own (the kept one is ordered by UTC times)
+        originals = None
+    else:
+        fingerprint = news.items_fingerprint()
+        window = settings.dedup_window
+        if (originals is None or originals.fingerprint != fingerprint
+                or not since - KEPT_WINDOWS * window <= originals.since <= since):
+            originals = _read_originals(news, since - window, fingerprint)
+    index = DedupIndex(window=settings.dedup_window, threshold=settings.title_similarity,
+                       stored=originals.stored if originals else None,
+                       since=micros(since) if originals else DedupIndex.since)
+    if originals is None:  # too many to keep: the index reads those it needs
+        for item_id, canonical, title, at in _in_order(news.recent_originals(since)):
+            index.add(item_id, canonical, title, at)
     # A URL already stored is the same story however far apart in time.
     for canonical, item_id in news.url_owners(canonical_url(i.url) for i in fresh).items():
         index.add(item_id, canonical, "", earliest)
-    return index
+    return index, originals
+
+
+def _in_order(rows: list[tuple[str, str, str, datetime]]
+              ) -> list[tuple[str, str, str, datetime]]:
+    """Stored originals in the order an index adds them: by event time, then id (the same on
+    SQLite and PostgreSQL, whatever either does with ties)."""
+    return sorted(rows, key=lambda row: (row[3], row[0]))
+
+
+def _read_originals(news: NewsStore, since: datetime, fingerprint: tuple[int, str | None]
+                    ) -> CachedOriginals | None:
+    rows = news.recent_originals(since, limit=ORIGINALS_LIMIT)
+    if len(rows) >= ORIGINALS_LIMIT or not all(_utc(row[3]) for row in rows):
+        return None
+    stored = StoredOriginals()
+    for item_id, canonical, title, at in _in_order(rows):
+        stored.add(item_id, canonical, title, at)
+    return CachedOriginals(stored, since, fingerprint)
+
+
+#: Stored originals an index reads at most (``NewsStore.recent_originals``' limit): beyond,
+#: none are kept and each ingest reads those it needs, as before.
+ORIGINALS_LIMIT = 50_000
+#: Stored originals kept between ingests at most (their memory stays with the daemon).
+KEPT_MAX = 10_000
+#: Kept originals reaching back more than this many windows before an ingest's cutoff are
+#: read again (from one window before it): the old ones go, the memory stays bounded.
+KEPT_WINDOWS = 8
+
+
+@dataclass
+class CachedOriginals:
+    """A store's originals since ``since``, as they were when its items had ``fingerprint``
+    (``NewsStore.items_fingerprint``)."""
+
+    stored: StoredOriginals
+    since: datetime
+    fingerprint: tuple[int, str | None]
+
+
+class _OriginalsCache:
+    """The stored originals of each open store, kept from one ingest to the next.
+
+    An ingest takes them out (a concurrent one reads its own) and gives them back after its
+    transaction, with its own originals added and the fingerprint they make; a failed
+    ingest gives nothing back, and one rolled back later by an enclosing transaction leaves
+    a fingerprint the store no longer has: either way the next ingest reads the store again.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._kept: weakref.WeakKeyDictionary[Store, tuple[tuple[object, ...],
+                                                           CachedOriginals]] = (
+            weakref.WeakKeyDictionary())
+
+    def take(self, store: Store, settings: NewsSettings) -> CachedOriginals | None:
+        with self._lock:
+            kept = self._kept.pop(store, None)
+        return kept[1] if kept is not None and kept[0] == _settings_key(settings) else None
+
+    def keep(self, store: Store, settings: NewsSettings, originals: CachedOriginals,
+             records: Sequence[NewsRecord]) -> None:
+        if not all(_utc(r.fetched_at) and _utc(r.item.published_at or r.fetched_at)
+                   for r in records):
+            return  # the store compares times as text: only UTC ones order alike
+        for record in records:
+            if record.dedup_of is None:
+                item = record.item
+                originals.stored.add(item.id, record.canonical_url, item.title,
+                                     _event_time(item.published_at, record.fetched_at))
+        count, latest = originals.fingerprint
+        fetched = [r.fetched_at.isoformat() for r in records]
+        if latest is not None:
+            fetched.append(latest)
+        originals.fingerprint = (count + len(records), max(fetched, default=None))
+        if len(originals.stored) <= KEPT_MAX:
+            with self._lock:
+                self._kept[store] = (_settings_key(settings), originals)
+
+    def forget(self, store: Store) -> None:
+        """Forget a store's originals (its next ingest reads them again)."""
+        with self._lock:
+            self._kept.pop(store, None)
+
+    def clear(self) -> None:
+        """Forget every store's originals (the next ingest reads them again)."""
+        with self._lock:
+            self._kept.clear()
+
+
+def _utc(at: datetime) -> bool:
+    return at.utcoffset() == timedelta(0)
+
+
+def _event_time(published_at: datetime | None, fetched_at: datetime) -> datetime:
+    """An item's event time as the store reads it back (``EVENT_TIME_SQL``: the lesser of
+    the two ISO texts)."""
+    fetched = fetched_at.isoformat()
+    return datetime.fromisoformat(min(published_at.isoformat() if published_at else fetched,
+                                      fetched))
+
+
+def _settings_key(settings: NewsSettings) -> tuple[object, ...]:
+    return (settings.dedup_window, settings.title_similarity)
+
+
+_ORIGINALS = _OriginalsCache()
 
 
 # --------------------------------------------------------------------------- classification

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_ASCII_LETTER = re.compile(r"[A-Za-z]")  # str.isalpha of an ASCII character
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +88,10 @@ def item_id(source: str, key: str) -> str:
 def detect_lang(text: str, default: str = "en") -> str:
     """``"zh"`` when a fifth or more of the letters are CJK ideographs, else the declared
     language (``"en"`` for a Chinese source); ``monitor.news.language`` then decides."""
+    if text.isascii():  # no CJK: only whether there is a letter at all matters
+        if not _ASCII_LETTER.search(text):
+            return default
+        return "en" if default.startswith("zh") else default
     letters = [c for c in text if c.isalpha()]
     if not letters:
         return default

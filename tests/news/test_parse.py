@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 import tracemalloc
+import urllib.parse
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -558,3 +561,190 @@ def test_a_summary_with_relative_links_reads_the_same_with_and_without_the_short
     monkeypatch.setattr(parse, "_fast_base", lambda body, base_url: None)
     assert read() == fast
     assert fast.items[0].url == "https://feed.example.org/n/1"  # type: ignore[attr-defined]
+
+
+# ----------------------------------------------------------------------------- sanitizer off
+
+#: Titles and summaries meant to differ between feedparser's sanitized HTML and the HTML as
+#: the feed had it: what the sanitizer drops with its content, what it keeps, what sgmllib and
+#: html.parser read differently.
+HOSTILE_HTML = [
+    "a<script>alert(1)</script>b", "<style>p{color:red}</style>x", "<SCRIPT>u</SCRIPT>U",
+    "<iframe src='https://evil.example/'>inner</iframe>y", "<object data=x>obj</object>o",
+    "<applet code=x>applet text</applet>z", "<embed src=x>emb", "<script >sp</script >S",
+    "a<!-- comment -->b", "a<!-- unclosed", "<![CDATA[cdata text]]>after", "a<!foo>b",
+    "<!DOCTYPE html><p>x</p>", "<?php echo 1 ?>pi", "<script/x>a</script>b",
+    "<a href='javascript:alert(1)' onclick='evil()'>click</a>", "<img src=x onerror=alert(1)>i",
+    "<p onmouseover=\"alert('x')\">hover</p>", "<span style='x:expression(alert(1))'>css</span>",
+    "AT&amp;T &lt;b&gt; &copy; &#8212; &#x2014; &#X41;", "&amp;#39;double&amp;#39; &amp;amp;",
+    "&lt;script&gt;alert(1)&lt;/script&gt;", "&foo; &bar baz", "&amp", "&ampx", "&#x41", "&#65",
+    "&#150; &#146;quote&#147; &#129; a&#0;b &#99999999;", "&AMP; &hellip; &apos;s &NotEqual;",
+    "<p>one</p><p>two</p>", "x<br/>y<br>z</br>w", "<p/>q<div/>r", "<noscript>ns</noscript>n",
+    "<template>tpl</template>t", "<svg><script>s</script><text>svg</text></svg>",
+    "<math><mi>x</mi></math>", "<script>a &amp; b &#65;</script>c", "a < b > c", "<<script>>x",
+    "<scr<script>ipt>alert(1)</script>", "</p>stray", "<div>a<div>b</div></div>",
+    "<a href=\"x>broken</a>rest", "<a title=\"x>y\">gt in attribute</a>", "<p>&nbsp;nb&nbsp;</p>",
+    "<table><tr><td>a</td><td>b</td></tr></table>", "<form><input value=v>form</form>",
+    "<base href='http://evil/'>b", "<meta http-equiv=refresh content='0;url=x'>m",
+    "<title>t</title>body", "<textarea>ta<b>x</b></textarea>", "<xmp><b>xmp</b></xmp>",
+    "<x-custom>custom</x-custom>", "<p class=a id='b' data-x=\"c\" hidden>attrs</p>",
+    "text with\r\nnewlines\tand tabs", "\u202eRTL override", "<b>bold</b>&nbsp;<i>it</i>",
+    "<a href='/rel?a=1&amp;b=2'>relative link</a>", "<p>A &amp;foo; B</p>", "<style>unclosed",
+    "<script>unclosed", "<P>Upper</P><Br>", "<a href=x/>self-closed", "<img/src=x>slash",
+]
+
+
+def _hostile_feeds() -> list[bytes]:
+    from xml.sax.saxutils import escape
+
+    content = 'xmlns:content="http://purl.org/rss/1.0/modules/content/"'
+    feeds = []
+    for n, html_value in enumerate(HOSTILE_HTML):
+        text = escape(html_value)
+        feeds.append(rss(f"<item><title>{text}</title><link>https://e.org/{n}</link>"
+                         f"<description>{text}</description></item>"
+                         f"<item><title>c{n}</title><link>https://e.org/c{n}</link>"
+                         f"<content:encoded><![CDATA[{html_value}]]></content:encoded></item>"
+                         ).replace(b'version="2.0"', f'version="2.0" {content}'.encode()))
+        feeds.append(_atom(
+            f'<entry><title type="html">{text}</title><link href="/x/{n}"/><id>u{n}</id>'
+            f'<summary type="html">{text}</summary></entry>'
+            f'<entry><title type="text">{text}</title><link href="/t/{n}"/><id>t{n}</id>'
+            f'<content type="html">{text}</content></entry>'))
+    return feeds
+
+
+def _parse_both_ways(body: bytes, monkeypatch: pytest.MonkeyPatch) -> tuple[object, object]:
+    """parse_feed as critmon runs it, and with feedparser's defaults (sanitizer and the
+    resolution of links in HTML on), for the same body."""
+    def read() -> object:
+        try:
+            return parse.parse_feed(body, source="s", base_url="https://e.org/feed.xml",
+                                    content_type="application/xml")
+        except SourceFormatError as exc:
+            return str(exc)
+
+    ours = read()
+    with monkeypatch.context() as patched:
+        patched.setattr(parse, "FEEDPARSER_OPTIONS", {})  # feedparser.parse's own defaults
+        reference = read()
+    return ours, reference
+
+
+@pytest.mark.parametrize("n", range(len(HOSTILE_HTML) * 2))
+def test_hostile_html_reads_as_with_feedparsers_sanitizer(
+        n: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every hostile title and summary (RSS, content:encoded, Atom html and text) is stored
+    with exactly the text feedparser's sanitized parse gave it."""
+    body = _hostile_feeds()[n]
+    ours, reference = _parse_both_ways(body, monkeypatch)
+    assert ours == reference
+    assert not isinstance(ours, str) and ours.items  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("name", ["rss2_en.xml", "rss2_zh_gbk.xml", "atom_en.xml",
+                                  "atom_zh.xml", "google_news_en.xml", "rdf_en.rdf",
+                                  "truncated.xml"])
+def test_fixture_feeds_read_as_with_feedparsers_sanitizer(
+        name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    ours, reference = _parse_both_ways(fixture_bytes(name), monkeypatch)
+    assert ours == reference
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_markup_reads_as_with_feedparsers_sanitizer(
+        seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fragments stitched at random from plain and hostile pieces: whichever way a value goes
+    (kept as the feed had it, or through feedparser's sanitizer), the text is the same."""
+    import random
+    from xml.sax.saxutils import escape
+
+    rng = random.Random(seed)
+    pieces = ["<p>", "</p>", "<br/>", "<br>", "</br>", "<b>", "</b>", "<a href='/x?a=1&amp;b=2'>",
+              "</a>", "<li>", "<div class=\"x\">", "</div>", "<img src=x>", "<script>", "</script>",
+              "<style>", "<!--", "-->", "<![CDATA[", "]]>", "&amp;", "&lt;", "&gt;", "&nbsp;",
+              "&#8212;", "&#150;", "&foo;", "&", "<", ">", "'", '"', " ", "word", "镓出口",
+              "<applet>", "</applet>", "<template>", "<svg>", "<!x>", "&#x41;", "\r\n"]
+    for n in range(60):
+        value = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 12)))
+        body = rss(f"<item><title>t{n}</title><link>https://e.org/{n}</link>"
+                   f"<description>{escape(value)}</description></item>")
+        ours, reference = _parse_both_ways(body, monkeypatch)
+        assert ours == reference, value
+
+
+def test_plain_html_skips_the_sanitizer_and_hostile_html_does_not() -> None:
+    """The shortcut is real (an ordinary summary is not sanitized again) and narrow."""
+    for plain in ("<p>Gallium &amp; germanium</p>", "a<br/>b", "<a href='/x?a=1&amp;b=2'>l</a>",
+                  "&#8212; &#x2014; &nbsp;", "<P CLASS=x>Upper</P>", "no markup"):
+        assert parse._plain_html(plain), plain
+    for hostile in [*HOSTILE_HTML[:15], "&foo;", "</br>", "<svg>x</svg>", "<template>t",
+                    "a < b", "<a title='x>y'>t</a>", "&AMP;"]:
+        assert not parse._plain_html(hostile), hostile
+
+
+def http_url_before(url: str, base: str) -> str:
+    """An item's link as parse_feed read it before the shortcut for absolute URLs."""
+    if not url:
+        return ""
+    joined = urllib.parse.urljoin(base, url.strip())
+    return joined if re.match(r"^https?://", joined, re.IGNORECASE) else ""
+
+
+def _outcome(read: Any, url: str, base: str) -> object:
+    try:
+        return read(url, base)
+    except ValueError as exc:  # urljoin's "Invalid IPv6 URL", both ways alike
+        return type(exc)
+
+
+@pytest.mark.parametrize("base", ["https://feed.example.org/news/rss.xml", "http://b.example/",
+                                  "https://a.example", "https://a.example/x/../y//z/feed?q#f",
+                                  "https://a.example/x/..", "http://a.example:8080/a/./b/"])
+def test_urls_taken_as_they_are_are_those_feedparsers_join_leaves_alone(base: str) -> None:
+    """The join's shortcuts (an absolute URL of plain shape is its own join; a plain path
+    segment such as a guid replaces the base's last segment) agree with feedparser's
+    ``_urljoin`` on URLs stitched at random from the characters that matter to urljoin
+    (empty query or fragment, params, dot segments, brackets, case, slashes, spaces)."""
+    import random
+
+    from feedparser.urls import _urljoin
+
+    rng = random.Random(17)
+    pieces = [*"aZ09.-_~:/?#;&=%@[] \t!~\"'$", "https://", "http://", "HTTPS://", "a.org", "//",
+              "..", "feed0-17"]
+    absolute = segment = 0
+    for _ in range(20_000):
+        uri = rng.choice(["https://", "http://", "", "", ""]) + "".join(
+            rng.choice(pieces) for _ in range(rng.randint(0, 12)))
+        assert parse._feedparser_urljoin(base, uri) == _urljoin(base, uri), uri
+        assert _outcome(parse._http_url, uri, base) == _outcome(http_url_before, uri, base)
+        absolute += bool(parse._JOINS_TO_ITSELF.match(uri))
+        segment += bool(parse._PLAIN_SEGMENT.match(uri))
+    assert absolute > 300 and segment > 300  # the shortcuts were exercised
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_plain_html_text_without_a_parser_is_the_parsers_text(seed: int) -> None:
+    """For the fragments the shortcut accepts, the text read without html.parser is the
+    text html.parser gives (tags of every kind, attributes, entities, case, self-closing),
+    but for how many spaces stand where one block tag meets another: ``html_to_text``
+    collapses them."""
+    import random
+
+    rng = random.Random(seed)
+    pieces = ["<p>", "</p>", "<br/>", "<br>", "<BR />", "<b>", "</b>", "<P class='x'>", "</P>",
+              "<a href=\"/x?a=1&amp;b=2\" title='t'>", "</a>", "<li>", "<div id=d hidden>",
+              "</div>", "<img src=x alt=\"\">", "<span>", "</span>", "<h2>", "</h2>", "<td>",
+              "&amp;", "&lt;", "&gt;", "&nbsp;", "&#8212;", "&#x41;", "&#150;", "&hellip;",
+              "&amp;lt;", ">", "'", '"', " ", "\n", "word", "镓", "<p/>", "<table>", "</table>"]
+    plain = 0
+    for _ in range(3_000):
+        fragment = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 10)))
+        if parse._plain_html(fragment):
+            plain += 1
+            fast, parser = parse._plain_text(fragment), parse._extract_text(fragment)
+            assert fast.split() == parser.split(), fragment
+            assert (fast[:1].isspace(), fast[-1:].isspace()) == (parser[:1].isspace(),
+                                                                 parser[-1:].isspace())
+    assert plain > 2_000
