@@ -162,16 +162,18 @@ def _result(source: object, body: bytes) -> FetchResult:
 
 def time_end_to_end(feeds: list[bytes], pipeline: NewsPipeline, folder: Path) -> tuple[float,
                                                                                         int, int]:
-    """``ingest_news`` per feed into a fresh SQLite file: what a poll does after the fetch."""
+    """``ingest_news`` per feed into a fresh SQLite file: what a poll does after the fetch,
+    on a connection of its own (``jobs.poll_one`` opens one per poll)."""
     new = duplicates = 0
-    with Store.open(folder / "bench.db") as store:
-        started, cpu = time.perf_counter(), time.process_time()
-        for source, body in zip(_sources(len(feeds)), feeds, strict=True):
+    Store.open(folder / "bench.db").close()  # created and migrated before the clock starts
+    started, cpu = time.perf_counter(), time.process_time()
+    for source, body in zip(_sources(len(feeds)), feeds, strict=True):
+        with Store.open(folder / "bench.db", migrate=False) as store:
             outcome = ingest_news(source, _result(source, body), store, NOW, pipeline)  # type: ignore[arg-type]
-            new += outcome.new
-            duplicates += outcome.duplicates
-        elapsed = time.perf_counter() - started
-        CPU["one"] = time.process_time() - cpu
+        new += outcome.new
+        duplicates += outcome.duplicates
+    elapsed = time.perf_counter() - started
+    CPU["one"] = time.process_time() - cpu
     return elapsed, new, duplicates
 
 

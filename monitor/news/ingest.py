@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -260,6 +259,8 @@ def _read_originals(news: NewsStore, since: datetime, fingerprint: tuple[int, st
 ORIGINALS_LIMIT = 50_000
 #: Stored originals kept between ingests at most (their memory stays with the daemon).
 KEPT_MAX = 10_000
+#: Databases whose originals are kept at once (a daemon has one; tests open many).
+KEPT_STORES = 4
 #: Kept originals reaching back more than this many windows before an ingest's cutoff are
 #: read again (from one window before it): the old ones go, the memory stays bounded.
 KEPT_WINDOWS = 8
@@ -276,7 +277,10 @@ class CachedOriginals:
 
 
 class _OriginalsCache:
-    """The stored originals of each open store, kept from one ingest to the next.
+    """The stored originals of each database, kept from one ingest to the next.
+
+    Keyed by the database (``Store.target``), not the connection: the daemon opens a
+    connection per poll. A store without a target (built from a bare handle) keeps none.
 
     An ingest takes them out (a concurrent one reads its own) and gives them back after its
     transaction, with its own originals added and the fingerprint they make; a failed
@@ -286,13 +290,11 @@ class _OriginalsCache:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._kept: weakref.WeakKeyDictionary[Store, tuple[tuple[object, ...],
-                                                           CachedOriginals]] = (
-            weakref.WeakKeyDictionary())
+        self._kept: dict[str, tuple[tuple[object, ...], CachedOriginals]] = {}
 
     def take(self, store: Store, settings: NewsSettings) -> CachedOriginals | None:
         with self._lock:
-            kept = self._kept.pop(store, None)
+            kept = self._kept.pop(store.target, None)
         return kept[1] if kept is not None and kept[0] == _settings_key(settings) else None
 
     def keep(self, store: Store, settings: NewsSettings, originals: CachedOriginals,
@@ -310,14 +312,16 @@ class _OriginalsCache:
         if latest is not None:
             fetched.append(latest)
         originals.fingerprint = (count + len(records), max(fetched, default=None))
-        if len(originals.stored) <= KEPT_MAX:
+        if store.target and len(originals.stored) <= KEPT_MAX:
             with self._lock:
-                self._kept[store] = (_settings_key(settings), originals)
+                self._kept[store.target] = (_settings_key(settings), originals)
+                while len(self._kept) > KEPT_STORES:  # the least recently ingested goes
+                    del self._kept[next(iter(self._kept))]
 
     def forget(self, store: Store) -> None:
         """Forget a store's originals (its next ingest reads them again)."""
         with self._lock:
-            self._kept.pop(store, None)
+            self._kept.pop(store.target, None)
 
     def clear(self) -> None:
         """Forget every store's originals (the next ingest reads them again)."""

@@ -247,10 +247,14 @@ def make_private(path: Path) -> None:
 class Store:
     """One connection to the state database; use from the thread that opened it."""
 
-    def __init__(self, db: Any) -> None:
+    def __init__(self, db: Any, target: str = "") -> None:
         #: sqlite-utils' Database, or :class:`monitor.store.pg.PgDatabase` (same interface).
         self.db = db
         self.dialect: str = getattr(db, "dialect", "sqlite")
+        #: Which database this connection reaches: the SQLite file's resolved path or the
+        #: PostgreSQL URL (it holds no password); "" for one built from a bare handle. Two
+        #: connections to one database have the same target (what a per-database cache keys).
+        self.target = target
 
     @property
     def is_postgres(self) -> bool:
@@ -285,7 +289,7 @@ class Store:
             conn.execute("PRAGMA synchronous = NORMAL")
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open database {path}: {exc}") from exc
-        store = cls(db)
+        store = cls(db, target=str(path.resolve()))
         if migrate:
             store.migrate()
         return store
@@ -296,7 +300,7 @@ class Store:
         from monitor.store.lease import check_fence
         from monitor.store.pg import PgDatabase  # psycopg: only for a PostgreSQL store
 
-        store = cls(PgDatabase(url))
+        store = cls(PgDatabase(url), target=url)
         try:
             if migrate:
                 store.migrate()

@@ -219,40 +219,45 @@ def test_kept_originals_decide_exactly_as_the_store_read_again(
     duplicate decision in both, on SQLite and on PostgreSQL; and the same when the store has
     more originals than are kept (each ingest then reads them)."""
     monkeypatch.setattr(ingest, "KEPT_MAX", kept_max)
-    reads: list[Store] = []
+    reads: list[str] = []
     read_originals = NewsStore.recent_originals
 
     def counted(self: NewsStore, *args: Any, **kwargs: Any) -> Any:
-        reads.append(self.store)
+        reads.append(self.store.target)
         return read_originals(self, *args, **kwargs)
 
     monkeypatch.setattr(NewsStore, "recent_originals", counted)
     rng = random.Random(5)
     kept_url, read_url = two_store_urls
-    with Store.open(kept_url) as kept, Store.open(read_url) as read:
+    with Store.open(read_url) as read:
         duplicates = 0
         for step in range(24):
             now = NOW + timedelta(hours=7 * step)
             feeds = story_feeds(rng, step)
-            for store in (kept, read):
-                if store is read:
-                    _ORIGINALS.forget(read)
-                if step == 9:  # ingested, then rolled back with the transaction around it
-                    with pytest.raises(RuntimeError), store.transaction():
+            # the kept store is a new connection every step, as the daemon opens one per poll
+            with Store.open(kept_url) as kept:
+                kept_target = kept.target
+                for store in (kept, read):
+                    if store is read:
+                        _ORIGINALS.forget(read)
+                    if step == 9:  # ingested, then rolled back with the transaction around it
+                        with pytest.raises(RuntimeError), store.transaction():
+                            ingest_news_batch(feeds, store, now, pipeline)  # type: ignore[arg-type]
+                            raise RuntimeError("the enclosing work failed")
+                        continue
+                    if step == 16:
+                        NewsStore(store).prune(now - timedelta(days=2))
+                    if step % 2:
                         ingest_news_batch(feeds, store, now, pipeline)  # type: ignore[arg-type]
-                        raise RuntimeError("the enclosing work failed")
-                    continue
-                if step == 16:
-                    NewsStore(store).prune(now - timedelta(days=2))
-                if step % 2:
-                    ingest_news_batch(feeds, store, now, pipeline)  # type: ignore[arg-type]
-                else:
-                    for source, result in feeds:
-                        ingest_news(source, result, store, now, pipeline)  # type: ignore[arg-type]
-            assert stored(kept) == stored(read), f"step {step}"
-            duplicates = sum(1 for row in stored(kept) if row[2])
-        _ORIGINALS.forget(kept)
-        kept_reads, read_reads = reads.count(kept), reads.count(read)
+                    else:
+                        for source, result in feeds:
+                            ingest_news(source, result, store, now,
+                                        pipeline)  # type: ignore[arg-type]
+                assert stored(kept) == stored(read), f"step {step}"
+                duplicates = sum(1 for row in stored(kept) if row[2])
+                if step == 23:
+                    _ORIGINALS.forget(kept)
+        kept_reads, read_reads = reads.count(kept_target), reads.count(read.target)
     assert duplicates > 20  # decisions were made, not only misses
     # the kept store read its originals again only after the rollback, the prune, and when
     # a back-dated item reached further back than the kept ones (or when it had too many)
