@@ -177,6 +177,15 @@ class _Posting:
 _EMPTY = _Posting()
 
 
+def _post(postings: dict[str, _Posting], entry: _Entry) -> None:
+    """File ``entry`` under each of its tokens."""
+    for token in entry.tokens:
+        posting = postings.get(token)
+        if posting is None:
+            posting = postings[token] = _Posting()
+        posting.add(entry)
+
+
 class StoredOriginals:
     """The store's original items as a dedup index reads them, kept from one ingest to the
     next (``monitor.news.ingest``): a :class:`DedupIndex` built over it with ``since`` decides
@@ -207,12 +216,7 @@ class StoredOriginals:
         self.ids.add(item_id)
         entry = _Entry(item_id, moment, title_tokens(title), (0, moment, item_id))
         insort(self.by_title.setdefault(key, []), entry, key=_order)
-        postings = self.postings
-        for token in entry.tokens:
-            posting = postings.get(token)
-            if posting is None:
-                posting = postings[token] = _Posting()
-            posting.add(entry)
+        _post(self.postings, entry)
 
     def url_owner(self, canonical: str, since: int) -> str | None:
         """The first original (in ``(at, id)`` order) at or after ``since`` with this URL."""
@@ -287,12 +291,7 @@ class DedupIndex:
         self._added += 1
         entry = _Entry(item_id, micros(at), title_tokens(title), (1, self._added, ""))
         self._by_title[key].append(entry)
-        postings = self._postings
-        for token in entry.tokens:
-            posting = postings.get(token)
-            if posting is None:
-                posting = postings[token] = _Posting()
-            posting.add(entry)
+        _post(self._postings, entry)
 
     def _probes(self, tokens: frozenset[str]) -> list[str]:
         """The rarest tokens of a title, rarest first (ties in the set's own order)."""
