@@ -290,9 +290,11 @@ def feed_html(entry: Mapping[str, Any], key: str, parsed: Any) -> str:
     kind = detail.get("type") if detail is not None else "text/html"
     if kind not in _HTML_TYPES:
         return value
-    from feedparser.sanitizer import _sanitize_html
-    from feedparser.urls import resolve_relative_uris
-
+    try:  # feedparser's own passes (private in 6.0: checked, so a change costs exactness only)
+        from feedparser.sanitizer import _sanitize_html
+        from feedparser.urls import resolve_relative_uris
+    except ImportError:  # html_to_text still drops scripts and styles; every output escapes
+        return value
     encoding = parsed.get("encoding") or "utf-8"
     base = (detail.get("base") if detail is not None else None) or ""
     return str(_sanitize_html(resolve_relative_uris(value, base, encoding, kind), encoding,
