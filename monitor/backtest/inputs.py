@@ -157,7 +157,10 @@ def load_price_file(spec: str, config: Config, lags: PublicationLags | None = No
         rows = parse_fred_csv(body, source=source, mineral=mineral_id, unit="")
     elif body.startswith(b"PK") or _is_pinksheet_csv(body):
         wanted = {c: m for c, m in PINKSHEET_COLUMNS.items() if m in config.mineral_ids}
-        rows = parse_pinksheet(body, source=source, columns=wanted)
+        # a later release that renamed a code still gives the others, with a warning
+        rows = parse_pinksheet(body, source=source, columns=wanted,
+                               on_missing=lambda problem: warnings.append(
+                                   f"{path.name}: {problem}"))
     else:
         header = _csv_header(body)
         if not {"date", "mineral", "value"} <= set(header):

@@ -302,6 +302,21 @@ def test_price_files_long_csv_and_fred(config, tmp_path: Path) -> None:
         load_price_file(str(fred), config)
 
 
+def test_a_later_pink_sheet_with_a_renamed_code_gives_the_others_and_a_warning(
+        config, tmp_path: Path) -> None:
+    sheet = tmp_path / "CMO-Historical-Data-Monthly.csv"
+    sheet.write_text("date,COPPER,NICKEL_LME,ZINC\n2026-01-01,9000,16000,2800\n"
+                     "2026-02-01,9100,16500,2850\n")
+
+    rows, warnings = load_price_file(str(sheet), config)
+
+    assert {r.mineral for r in rows} == {"copper", "zinc"}
+    assert len(rows) == 4
+    [warning] = [w for w in warnings if "NICKEL" in w]
+    assert warning.startswith("CMO-Historical-Data-Monthly.csv: CSV: codes not found: ")
+    assert "renamed or removed in this release?" in warning
+
+
 def test_read_news_jsonl(tmp_path: Path) -> None:
     path = tmp_path / "news.jsonl"
     path.write_text(json.dumps({"date": "2023-07-03", "title": "China curbs gallium exports",
