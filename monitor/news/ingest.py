@@ -323,11 +323,6 @@ class _OriginalsCache:
         with self._lock:
             self._kept.pop(store.target, None)
 
-    def clear(self) -> None:
-        """Forget every store's originals (the next ingest reads them again)."""
-        with self._lock:
-            self._kept.clear()
-
 
 def _utc(at: datetime) -> bool:
     return at.utcoffset() == timedelta(0)

@@ -11,6 +11,7 @@ Timestamps are ISO-8601 UTC text; dates are ISO ``YYYY-MM-DD``.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -247,14 +248,10 @@ def make_private(path: Path) -> None:
 class Store:
     """One connection to the state database; use from the thread that opened it."""
 
-    def __init__(self, db: Any, target: str = "") -> None:
+    def __init__(self, db: Any) -> None:
         #: sqlite-utils' Database, or :class:`monitor.store.pg.PgDatabase` (same interface).
         self.db = db
         self.dialect: str = getattr(db, "dialect", "sqlite")
-        #: Which database this connection reaches: the SQLite file's resolved path or the
-        #: PostgreSQL URL (it holds no password); "" for one built from a bare handle. Two
-        #: connections to one database have the same target (what a per-database cache keys).
-        self.target = target
 
     @property
     def is_postgres(self) -> bool:
@@ -289,7 +286,7 @@ class Store:
             conn.execute("PRAGMA synchronous = NORMAL")
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open database {path}: {exc}") from exc
-        store = cls(db, target=str(path.resolve()))
+        store = cls(db)
         if migrate:
             store.migrate()
         return store
@@ -300,7 +297,7 @@ class Store:
         from monitor.store.lease import check_fence
         from monitor.store.pg import PgDatabase  # psycopg: only for a PostgreSQL store
 
-        store = cls(PgDatabase(url), target=url)
+        store = cls(PgDatabase(url))
         try:
             if migrate:
                 store.migrate()
@@ -636,6 +633,16 @@ class Store:
         except StoreError as exc:
             return str(exc)
         return None
+
+    @functools.cached_property
+    def target(self) -> str:
+        """Which database this connection reaches: the SQLite file (:meth:`path`) or the
+        PostgreSQL URL (it holds no password); "" in memory. Two connections to one database
+        have the same target (what a per-database cache keys)."""
+        if self.is_postgres:
+            return str(self.db.url)
+        path = self.path()
+        return str(path) if path is not None else ""
 
     def path(self) -> Path | None:
         """The database file, or None for an in-memory or PostgreSQL store."""
