@@ -181,7 +181,8 @@ def poll_source(source: Source, fetcher: Fetcher, store: Store, now: datetime, *
             missing: list[str] = []
             parsed = [] if result.not_modified else _known_by(
                 _parse_all(source, bodies, deadline, missing.append), now.date())
-            observations, problem = _screen(source, parsed, store, now, missing)
+            observations, dropped = _screen(source, parsed, store, now)
+            problem = _data_problem(source, [*missing, dropped])
             changed = store.save_observations(observations, fetched_at=now) if observations else 0
             rows = len(observations)
     except StoreError:
@@ -232,31 +233,35 @@ def _known_by(observations: list[Observation], fetched_on: date) -> list[Observa
             for o in observations]
 
 
-def _screen(source: Source, parsed: list[Observation], store: Store, now: datetime,
-            missing: Sequence[str] = ()) -> tuple[list[Observation], str | None]:
-    """The plausible observations and, if any were dropped, the data problem to record.
+def _screen(source: Source, parsed: list[Observation], store: Store, now: datetime
+            ) -> tuple[list[Observation], str | None]:
+    """The plausible observations and, if any were dropped, a summary of why.
 
-    All dropped is a failure of the payload; some dropped is a warning on a source that stays
-    ok, as are ``missing`` series (a workbook that renamed one of the mapped columns).
+    All dropped is a failure of the payload; some dropped is a warning on a source that stays ok.
     """
-    absent = clean_text("; ".join(missing), limit=ERROR_MAX) if missing else ""
-    if absent:
-        log.warning("source %s: %s", source.id, absent)
     if not parsed:
-        return [], f"data problem: {absent}" if absent else None
+        return [], None
     history: dict[str, list[tuple[date, float]]] = {}
     for stored in store.observations(source=source.id, measure=Measure.PRICE):
         if stored.value is not None:
             history.setdefault(stored.series, []).append((stored.period, stored.value))
     screened = screen_prices(parsed, today=now.date(), history=history)
     if not screened.problems:
-        return screened.kept, f"data problem: {absent}" if absent else None
+        return screened.kept, None
     summary = clean_text(describe_problems(screened.problems), limit=ERROR_MAX)
     if not screened.kept:
         raise SourceFormatError(f"{source.id}: no plausible rows: {summary}", source=source.id)
-    log.warning("source %s: %s", source.id, summary)
-    both = f"{absent}; {summary}" if absent else summary
-    return screened.kept, f"data problem: {clean_text(both, limit=ERROR_MAX)}"
+    return screened.kept, summary
+
+
+def _data_problem(source: Source, problems: Sequence[str | None]) -> str | None:
+    """What a healthy source records and logs as its data problem: missing series (a
+    workbook that renamed a mapped column) and dropped rows, or None."""
+    text = clean_text("; ".join(p for p in problems if p), limit=ERROR_MAX)
+    if not text:
+        return None
+    log.warning("source %s: %s", source.id, text)
+    return f"data problem: {text}"
 
 
 def _fetch(source: Source, fetcher: Fetcher, previous: SourceState
