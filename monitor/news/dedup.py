@@ -170,9 +170,6 @@ class _Posting:
         """The entries with ``low <= at <= high``."""
         return self.entries[bisect_left(self.ats, low):bisect_right(self.ats, high)]
 
-    def count_since(self, low: int) -> int:
-        return len(self.entries) - bisect_left(self.ats, low)
-
 
 _EMPTY = _Posting()
 
