@@ -32,9 +32,14 @@ TEXT_MAX = 300
 
 def clean_text(text: object, *, limit: int | None = TEXT_MAX, one_line: bool = True) -> str:
     """``text`` without control and bidi characters, on one line, at most ``limit`` characters."""
-    value = _BIDI.sub("", _CONTROLS.sub("", str(text)))
-    if one_line:
-        value = _WHITESPACE.sub(" ", value).strip()
+    value = str(text)
+    if value.isascii() and value.isprintable():  # no control or bidi character, no \t or \n
+        if one_line:
+            value = (_WHITESPACE.sub(" ", value) if "  " in value else value).strip()
+    else:
+        value = _BIDI.sub("", _CONTROLS.sub("", value))
+        if one_line:
+            value = _WHITESPACE.sub(" ", value).strip()
     if limit is not None and len(value) > limit:
         value = value[: max(0, limit - 1)].rstrip() + "…"
     return value

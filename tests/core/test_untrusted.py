@@ -2,7 +2,10 @@
 
 import math
 
+import pytest
+
 from monitor.core.untrusted import (
+    _WHITESPACE,
     bounded_seconds,
     clean_text,
     describe_shape,
@@ -20,6 +23,20 @@ def test_clean_text_joins_lines_and_bounds_length():
     assert clean_text("one\ntwo\r\n three") == "one two three"
     cut = clean_text("x" * 10_000, limit=50)
     assert len(cut) == 50 and cut.endswith("…")
+
+
+@pytest.mark.parametrize("text", [
+    "  two  spaces  and ends  ", "tab\tand\nline", "plain headline", "", " ", "a\x7fb",
+    "caf\u00e9  au\u00a0lait", "x\u200ey",
+])
+def test_clean_text_reads_plain_ascii_and_any_other_text_alike(text: str) -> None:
+    """Printable ASCII takes a shortcut (no control or bidi character can be in it): the
+    result is the one the general path gives, spaces collapsed and trimmed, any limit."""
+    general = _WHITESPACE.sub(" ", strip_controls(text)).strip()
+    assert clean_text(text, limit=None) == general
+    assert clean_text(text, limit=None, one_line=False) == strip_controls(text)
+    assert clean_text(text, limit=4) == (general if len(general) <= 4
+                                        else general[:3].rstrip() + "…")
 
 
 def test_strip_controls_keeps_line_breaks():

@@ -155,6 +155,23 @@ def test_acting_country(tagger: Tagger, title: str, country: str | None) -> None
     assert tagger.tag(title).country == country
 
 
+@pytest.mark.parametrize(("title", "country"), [
+    ("LONDON METAL EXCHANGE halts nickel trading", None),
+    ("Latin America lithium: Chile and Argentina set quotas", "Chile"),
+    ("Prices in US dollars rise as China curbs gallium", "China"),
+    ("Turkey dinner prices rise as Indonesia bans nickel exports", "Indonesia"),
+    ("SOUTH AMERICAN TIN: Bolivia raises royalties", "Bolivia"),
+    ("Indian Ocean route: China\u2019s graphite curbs bite", "China"),
+    ("Equatorial Guinea\u2019s port closure: Gabon halts manganese exports", "Gabon"),
+])
+def test_phrases_naming_no_country_are_skipped_in_any_case(tagger: Tagger, title: str,
+                                                         country: str | None) -> None:
+    """"London Metal Exchange", "Latin America", "US dollars" name no actor, however they are
+    written (plain ASCII is searched lower-cased, other text case-blind), and the country after
+    them is still found where it stands."""
+    assert tagger.tag(title).country == country
+
+
 def test_country_from_summary_when_title_names_none(tagger: Tagger) -> None:
     tags = tagger.tag("Licences required for antimony exports",
                       "China's commerce ministry said the rules apply from 15 September.")
