@@ -15,6 +15,8 @@ stage breakdown and the deferred classification of both stores are timed.
 
 feedparser and the batched path run ``--repeat`` times each, alternately, and the best run of
 each is kept (wall and CPU): the machine is shared, and a single run wanders with its load.
+The ratio of each pair of runs (one of each, one after the other) is printed too: its spread
+shows how far to trust the best-of figure.
 
 Usage: .venv/bin/python bench/bench_news.py [--feeds 200] [--items 25] [--batch 20] [--repeat 3]
 """
@@ -25,6 +27,7 @@ import argparse
 import io
 import math
 import random
+import statistics
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -122,6 +125,12 @@ def time_feedparser(feeds: list[bytes]) -> float:
 
 def _keep_min(key: str, seconds: float) -> None:
     CPU[key] = min(seconds, CPU.get(key, seconds))
+    RUNS.setdefault(key, []).append(seconds)
+
+
+#: CPU seconds of every run of feedparser and of the batched path, in order: run n of each
+#: makes a pair taken under the same load (their ratio is printed beside the best-of figure).
+RUNS: dict[str, list[float]] = {}
 
 
 def time_stages(feeds: list[bytes], pipeline: NewsPipeline) -> dict[str, float]:
@@ -273,6 +282,12 @@ def main() -> None:
                      f" before {BEFORE_RATIO})" if what == "ingest" else " (end to end)"))
             print(f"{'':<56}CPU {CPU[cpu_key]:6.2f} s against feedparser's "
                   f"{CPU['feedparser']:.2f} s: ratio {CPU['feedparser'] / CPU[cpu_key]:.2f}")
+    pairs = sorted(f / b for f, b in zip(RUNS.get("feedparser", []), RUNS.get("batched", []),
+                                         strict=False))
+    if pairs:
+        print(f"batched ingest, CPU ratio of each pair of runs (feedparser, then batched, "
+              f"{len(pairs)} pairs): min {pairs[0]:.2f}, median {statistics.median(pairs):.2f},"
+              f" max {pairs[-1]:.2f}")
     print(f"our part (one at a time, ingest - feedparser): {ours_s / n_items * 1000:.3f} ms/item "
           f"(target < {TARGET_MS_PER_ITEM} ms): "
           f"{'OK' if ours_s / n_items * 1000 < TARGET_MS_PER_ITEM else 'SLOW'}")

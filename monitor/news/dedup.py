@@ -100,7 +100,7 @@ def title_tokens(title: str) -> frozenset[str]:
     return frozenset(tokens)
 
 
-@lru_cache(maxsize=1 << 14)  # headline words repeat: a look-up is a tenth of the stemming
+@lru_cache(maxsize=8192)  # headline words repeat: a look-up is a tenth of the stemming
 def _stem(word: str) -> str:
     """A crude stem: enough to make "curbs"/"curb" and "exports"/"exported" meet."""
     for suffix in ("ing", "ed", "es", "s"):

@@ -550,7 +550,9 @@ _ZH_PLACES: Mapping[str, tuple[str, ...]] = {
     "Burma": ("克钦",),
 }
 _EN_NOT_COUNTRIES = re.compile(
-    r"\b(latin|south|north|central) americ\w*|london metal exchange|indian ocean|"
+    r"\b(latin|south|north|central) americ\w*|"
+    r"\bam[eé]rica (latina|do sul|del sur|do norte|del norte|central)\b|"  # es, pt
+    r"london metal exchange|indian ocean|"
     r"washington state|new guinea|guinea-bissau|equatorial guinea|french polynesia|"
     r"turkey (sandwich|dinner)|\bus (dollars?|\$)", re.IGNORECASE)
 _ZH_COUNTRY_ALIASES: Mapping[str, tuple[str, ...]] = {

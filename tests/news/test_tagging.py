@@ -163,12 +163,17 @@ def test_acting_country(tagger: Tagger, title: str, country: str | None) -> None
     ("SOUTH AMERICAN TIN: Bolivia raises royalties", "Bolivia"),
     ("Indian Ocean route: China\u2019s graphite curbs bite", "China"),
     ("Equatorial Guinea\u2019s port closure: Gabon halts manganese exports", "Gabon"),
+    ("AM\u00c9RICA LATINA: Per\u00fa suspende exportaciones de esta\u00f1o", "Peru"),
+    ("Am\u00e9rica do Sul: Brasil amplia produ\u00e7\u00e3o de l\u00edtio", "Brazil"),
+    ("America Latina lithium output rises", None),
+    ("Am\u00e9rica proh\u00edbe importaciones de galio", "United States"),
 ])
 def test_phrases_naming_no_country_are_skipped_in_any_case(tagger: Tagger, title: str,
                                                          country: str | None) -> None:
-    """"London Metal Exchange", "Latin America", "US dollars" name no actor, however they are
-    written (plain ASCII is searched lower-cased, other text case-blind), and the country after
-    them is still found where it stands."""
+    """"London Metal Exchange", "Latin America" ("América Latina", "América do Sul"), "US
+    dollars" name no actor, however they are written (plain ASCII is searched lower-cased,
+    other text case-blind), and the country after them is still found where it stands;
+    "América" alone is still the United States."""
     assert tagger.tag(title).country == country
 
 
