@@ -691,16 +691,15 @@ def _blank_not_countries(text: str) -> str:
     ASCII text is searched lower-cased with the case-sensitive twin of the pattern: the same
     spans, in half the time of the case-blind search (bench/bench_news.py).
     """
+    pattern, searched = _EN_NOT_COUNTRIES, text
     if text.isascii() and _EN_NOT_COUNTRIES_LOWER is not None:
-        spans = [m.span() for m in _EN_NOT_COUNTRIES_LOWER.finditer(text.lower())]
-        if not spans:
-            return text
-        parts, end = [], 0
-        for start, stop in spans:
-            parts += (text[end:start], " " * (stop - start))
-            end = stop
-        return "".join(parts) + text[end:]
-    return _EN_NOT_COUNTRIES.sub(lambda m: " " * len(m.group(0)), text)
+        pattern, searched = _EN_NOT_COUNTRIES_LOWER, text.lower()
+    parts, end = [], 0
+    for match in pattern.finditer(searched):
+        start, stop = match.span()
+        parts += (text[end:start], " " * (stop - start))
+        end = stop
+    return "".join(parts) + text[end:] if parts else text
 
 
 _EN_NOT_COUNTRIES_LOWER = lowered_twin(_EN_NOT_COUNTRIES)
