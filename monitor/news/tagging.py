@@ -600,10 +600,33 @@ _I18N_COUNTRY_ALIASES: Mapping[str, tuple[str, ...]] = {
     "Philippines": ("Filipinas", "Filipina", "フィリピン"),
     "Taiwan": ("台湾",), "Korea, Republic of": ("Coree du Sud", "Corea del Sur", "Sudkorea", "韓国"),
 }
-_EN_TARGET_BEFORE = re.compile(
-    r"\b(on|from|to|against|with|into|toward|towards|for|over|targeting|versus|vs\.?|"
-    r"including|than|of|vers|contre|envers|hacia|contra|gegen|nach|terhadap|ke)\s+(the\s+)?$",
-    re.IGNORECASE)
+#: Words right before a country that make it the target, not the actor ("bans exports to
+#: China"). These count in text of any language: an English feed quotes "contre" or "hacia".
+_TARGET_WORDS = (r"on|from|to|against|with|into|toward|towards|for|over|targeting|versus|"
+                 r"vs\.?|including|than|of|vers|contre|envers|hacia|contra|gegen|nach|"
+                 r"terhadap|ke")
+#: More such words in the other languages critmon reads in Latin script, with the articles
+#: that may stand between them and the country, counted only in text of that language:
+#: "a" is "to" in Spanish ("aranceles a China") but "the" in Portuguese ("A China proíbe").
+#: "de", "von" ("of" and "from" at once) are left out: "el Gobierno de China" is the actor.
+_TARGET_WORDS_I18N: Mapping[str, tuple[str, str]] = {
+    "es": ("a|al|para|desde|sobre|con", "el|la|los|las"),
+    "pt": ("para|à|ao|aos|às|desde|sobre|com", "a|o|os|as"),
+    "fr": ("sur|depuis|avec|pour", "la|le|les"),  # not "au": "au Gabon" is also "in Gabon"
+    "de": ("auf|aus|mit|für|über", "die|den|dem|der"),
+    "id": ("dari|untuk|atas|dengan", ""),
+}
+
+
+def _target_before(words: str, articles: str) -> re.Pattern[str]:
+    article = rf"(?:(?:{articles})\s+|l['\u2019])?" if articles else ""
+    return re.compile(rf"\b(?:{words})\s+(?:the\s+)?{article}$", re.IGNORECASE)
+
+
+_EN_TARGET_BEFORE = _target_before(_TARGET_WORDS, "")
+_TARGET_BEFORE: Mapping[str, re.Pattern[str]] = {
+    lang: _target_before(f"{_TARGET_WORDS}|{words}", articles)
+    for lang, (words, articles) in _TARGET_WORDS_I18N.items()}
 _ZH_TARGET_BEFORE = ("对", "向", "从", "自", "与", "和", "同", "针对", "来自", "对于", "赴")
 _CASE_SENSITIVE_COUNTRY = frozenset({"US", "PRC", "DRC", "UK", "EU", "BIS", "USTR", "OFAC",
                                      "MOFCOM", "USA", "ARECOMS"})
@@ -646,10 +669,11 @@ class CountryFinder:
         self._known = frozenset({*USGS_TO_WGI, *_EN_COUNTRY_ALIASES})
         self._zh_re = re.compile(_alternation(self._zh))
 
-    def find(self, title: str, summary: str = "") -> str | None:
-        """The acting country: the first one named as a subject in the title, then summary."""
+    def find(self, title: str, summary: str = "", lang: str = "en") -> str | None:
+        """The acting country: the first one named as a subject in the title, then summary
+        (text in language ``lang``)."""
         for text in (title, summary):
-            mentions = self.mentions(text)
+            mentions = self.mentions(text, lang)
             for _, country, is_target in mentions:
                 if not is_target:
                     return country
@@ -662,9 +686,10 @@ class CountryFinder:
             return text
         return self._exact.get(text) or self._folded.get(fold(text)) or self._zh.get(text)
 
-    def mentions(self, text: str) -> list[tuple[int, str, bool]]:
+    def mentions(self, text: str, lang: str = "en") -> list[tuple[int, str, bool]]:
         """(position, country, named as a target) for every country mention, in order."""
         text = unicodedata.normalize("NFKC", text)
+        target_before = _TARGET_BEFORE.get(lang, _EN_TARGET_BEFORE)
         masked = _blank_not_countries(text)
         found: list[tuple[int, str, bool]] = []
         folded_re = self._folded_re
@@ -672,10 +697,11 @@ class CountryFinder:
             folded_re = self._folded_ascii_re  # fold() lower-cased it: same matches, faster
         for match in folded_re.finditer(fold(masked)):
             country = self._folded[match.group(1)]
-            found.append((match.start(), country, _is_target_en(masked, match.start())))
+            found.append((match.start(), country, _is_target(target_before, masked,
+                                                             match.start())))
         for match in self._exact_re.finditer(masked):
             found.append((match.start(), self._exact[match.group(1)],
-                          _is_target_en(masked, match.start())))
+                          _is_target(target_before, masked, match.start())))
         if not masked.isascii():
             for match in self._zh_re.finditer(masked):
                 before = masked[max(0, match.start() - 2): match.start()]
@@ -705,8 +731,8 @@ def _blank_not_countries(text: str) -> str:
 _EN_NOT_COUNTRIES_LOWER = lowered_twin(_EN_NOT_COUNTRIES)
 
 
-def _is_target_en(text: str, start: int) -> bool:
-    return bool(_EN_TARGET_BEFORE.search(text[max(0, start - 25): start]))
+def _is_target(target_before: re.Pattern[str], text: str, start: int) -> bool:
+    return bool(target_before.search(text[max(0, start - 25): start]))
 
 
 class Tagger:
@@ -721,7 +747,7 @@ class Tagger:
         """Tag one item in language ``lang`` (``zh`` text already simplified): minerals in
         title or summary; the acting country."""
         text = f"{title}\n{summary}" if summary else title
-        return Tags(self.minerals.find(text, lang), self.countries.find(title, summary))
+        return Tags(self.minerals.find(text, lang), self.countries.find(title, summary, lang))
 
     def groups_of(self, minerals: Iterable[str]) -> tuple[str, ...]:
         """The groups (rare_earths, platinum_group_metals) the given members belong to."""

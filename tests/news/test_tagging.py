@@ -177,6 +177,31 @@ def test_phrases_naming_no_country_are_skipped_in_any_case(tagger: Tagger, title
     assert tagger.tag(title).country == country
 
 
+@pytest.mark.parametrize(("lang", "title", "country"), [
+    ("es", "Exportaciones de litio a China caen un 20%", None),
+    ("es", "China prohíbe exportaciones de galio a Estados Unidos", "China"),
+    ("es", "Aranceles al grafito: EE.UU. sanciona a China", "United States"),
+    ("pt", "Exportações de nióbio para a China crescem", None),
+    ("pt", "A China proíbe exportações de gálio", "China"),
+    ("pt", "Brasil suspende exportações de terras raras à China", "Brazil"),
+    ("fr", "Droits de douane sur la Chine : le gallium renchérit", None),
+    ("fr", "Exportations de cobalt : accord avec l'Indonésie", None),
+    ("fr", "Coup d'État au Gabon : Eramet suspend ses activités de manganèse", "Gabon"),
+    ("fr", "La Chine interdit les exportations de gallium vers les États-Unis", "China"),
+    ("de", "Zölle auf Graphit aus China", None),
+    ("de", "China verbietet Galliumexporte in die USA", "China"),
+    ("id", "Ekspor nikel dari Indonesia turun", None),
+    ("id", "Indonesia larang ekspor bauksit ke China", "Indonesia"),
+    ("en", "A China-based miner halts gallium output", "China"),
+])
+def test_a_country_after_a_target_word_of_the_items_language_is_not_the_actor(
+        tagger: Tagger, lang: str, title: str, country: str | None) -> None:
+    """"a China" is "to China" in Spanish but "China" in Portuguese ("A China proíbe"):
+    the words that make a country the target (with the articles that may follow them) are
+    read in the item's own language; "au Gabon" is also "in Gabon", so it is not one."""
+    assert tagger.tag(title, "", lang).country == country
+
+
 def test_country_from_summary_when_title_names_none(tagger: Tagger) -> None:
     tags = tagger.tag("Licences required for antimony exports",
                       "China's commerce ministry said the rules apply from 15 September.")
