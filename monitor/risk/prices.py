@@ -359,7 +359,8 @@ def infer_frequency(history: Sequence[tuple[date, float]]) -> Frequency:
     return Frequency.DAILY
 
 
-def _period_index(when: date, frequency: Frequency) -> int:
+def period_index(when: date, frequency: Frequency) -> int:
+    """The period of ``when`` as a number: its year (annual) or its month since year 0."""
     return when.year if frequency == Frequency.ANNUAL else when.year * 12 + when.month - 1
 
 
@@ -412,7 +413,7 @@ class _Prepared:
         for when, value in sorted(history):
             if not (value > 0 and math.isfinite(value)):
                 continue
-            index = _period_index(when, frequency)
+            index = period_index(when, frequency)
             previous = indexed.get(index)
             if previous is not None and frequency != Frequency.DAILY and previous[1] != value:
                 conflicts.add(index)  # two values for one period: which is right is unknown
@@ -433,7 +434,7 @@ class _Prepared:
         child.parent, self.parent = self, None  # no chains: one step back is all that is used
         child.latest = when if self.latest is None else max(self.latest, when)
         if value > 0 and math.isfinite(value):
-            index = _period_index(when, self.frequency)
+            index = period_index(when, self.frequency)
             child.indexed[index] = (when, value)
             child.points.append((index, when))
             if index - 1 in child.indexed:
@@ -631,7 +632,7 @@ def _grown(history: tuple[tuple[date, float], ...], frequency: Frequency,
     if parent is None or parent.frequency != frequency or parent.latest is None:
         return None
     when, value = history[-1]
-    if _period_index(when, frequency) <= _period_index(parent.latest, frequency):
+    if period_index(when, frequency) <= period_index(parent.latest, frequency):
         return None
     return parent.grow(when, value)
 
@@ -737,11 +738,6 @@ def period_values(history: Sequence[tuple[date, float]], frequency: Frequency | 
     (``monitor.risk.track``) starts from and grows."""
     prepared = _prepared(history, frequency)
     return dict(prepared.indexed), dict(prepared.returns)
-
-
-def period_index(when: date, frequency: Frequency) -> int:
-    """The period of ``when`` as a number: its year (annual) or its month since year 0."""
-    return _period_index(when, frequency)
 
 
 @lru_cache(maxsize=WINDOW_CACHE_SIZE)
